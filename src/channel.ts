@@ -1,0 +1,118 @@
+/**
+ * Decodes the records the tracer writes on its channel (see the header of
+ * native/tracer.c for the format). One line per record.
+ */
+import { StringDecoder } from 'node:string_decoder';
+import { normalizeIp } from './address.js';
+
+export interface ProcessRef {
+  readonly pid: number;
+  readonly tid: number;
+  readonly exe: string;
+}
+
+/** A connect the tracer pointed at the proxy. */
+export interface RedirectRecord extends ProcessRef {
+  readonly kind: 'redirect';
+  readonly dstIp: string;
+  readonly dstPort: number;
+  /** The program-side address the proxy sees on accept. */
+  readonly peerIp: string;
+  /** 0: the program bound with IP_BIND_ADDRESS_NO_PORT; any port of peerIp. */
+  readonly peerPort: number;
+}
+
+/** A connect the tracer failed rather than let it out another way. */
+export interface FailedRecord extends ProcessRef {
+  readonly kind: 'failed';
+  readonly dstIp: string;
+  readonly dstPort: number;
+  readonly errno: string;
+  readonly reason: string;
+}
+
+export interface DiagnosticRecord {
+  readonly kind: 'diagnostic';
+  readonly pid: number;
+  readonly tid: number;
+  readonly message: string;
+}
+
+export type TracerRecord = RedirectRecord | FailedRecord | DiagnosticRecord;
+
+function int(field: string | undefined, line: string): number {
+  const n = Number(field);
+  if (field === undefined || !Number.isInteger(n)) throw new Error(`bad tracer record: ${line}`);
+  return n;
+}
+
+function text(field: string | undefined, line: string): string {
+  if (field === undefined) throw new Error(`bad tracer record: ${line}`);
+  return field;
+}
+
+function decodeExe(field: string | undefined): string {
+  if (field === undefined) return '?';
+  try {
+    return decodeURIComponent(field);
+  } catch {
+    return field;
+  }
+}
+
+export function decodeRecord(line: string): TracerRecord {
+  const f = line.split(' ');
+  switch (f[0]) {
+    case 'C':
+      return {
+        kind: 'redirect',
+        pid: int(f[1], line),
+        tid: int(f[2], line),
+        dstIp: normalizeIp(text(f[3], line)),
+        dstPort: int(f[4], line),
+        peerIp: normalizeIp(text(f[5], line)),
+        peerPort: int(f[6], line),
+        exe: decodeExe(f[7]),
+      };
+    case 'F':
+      return {
+        kind: 'failed',
+        pid: int(f[1], line),
+        tid: int(f[2], line),
+        dstIp: normalizeIp(text(f[3], line)),
+        dstPort: int(f[4], line),
+        errno: text(f[5], line),
+        exe: decodeExe(f[6]),
+        reason: f.slice(7).join(' '),
+      };
+    case 'D':
+      return { kind: 'diagnostic', pid: int(f[1], line), tid: int(f[2], line), message: f.slice(3).join(' ') };
+    default:
+      throw new Error(`unknown tracer record: ${line}`);
+  }
+}
+
+/** Splits a byte stream into records; `onRecord` sees each complete line. */
+export class RecordDecoder {
+  private partial = '';
+  private readonly utf8 = new StringDecoder('utf8');
+
+  constructor(
+    private readonly onRecord: (r: TracerRecord) => void,
+    private readonly onBadLine: (err: Error) => void,
+  ) {}
+
+  push(chunk: Buffer): void {
+    const data = this.partial + this.utf8.write(chunk);
+    const lines = data.split('\n');
+    this.partial = lines.pop() ?? '';
+    for (const line of lines) {
+      if (!line) continue;
+      try {
+        this.onRecord(decodeRecord(line));
+      } catch (err) {
+        this.onBadLine(err as Error);
+      }
+    }
+  }
+}

@@ -1,0 +1,59 @@
+/**
+ * Dials a destination directly through a koffi-made socket, with a connect
+ * timeout. Resolves with a connected net.Socket or rejects with the reason.
+ */
+import net from 'node:net';
+import { AF_INET, AF_INET6, closeFd, openTcpSocket, type SocketOption } from './native-socket.js';
+
+export interface DialTarget {
+  readonly ip: string;
+  readonly port: number;
+}
+
+export class DialTimeoutError extends Error {
+  readonly code = 'ETIMEDOUT';
+  constructor(ms: number) {
+    super(`connect timed out after ${ms} ms`);
+  }
+}
+
+export function dialDirect(
+  target: DialTarget,
+  options: readonly SocketOption[],
+  timeoutMs: number,
+): Promise<net.Socket> {
+  const family = net.isIPv6(target.ip) ? AF_INET6 : AF_INET;
+  let fd: number;
+  try {
+    fd = openTcpSocket(family, options);
+  } catch (err) {
+    return Promise.reject(err);
+  }
+  let socket: net.Socket;
+  try {
+    socket = new net.Socket({ fd, allowHalfOpen: true, readable: true, writable: true });
+  } catch (err) {
+    closeFd(fd);
+    return Promise.reject(err);
+  }
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new DialTimeoutError(timeoutMs));
+    }, timeoutMs);
+    const onError = (err: Error): void => {
+      clearTimeout(timer);
+      socket.destroy();
+      reject(err);
+    };
+    socket.once('error', onError);
+    // Connect in the same tick the fd was wrapped: a wrapped fd left
+    // unconnected is read at once and the socket dies with ENOTCONN.
+    socket.connect({ host: target.ip, port: target.port }, () => {
+      clearTimeout(timer);
+      socket.off('error', onError);
+      socket.setNoDelay(true);
+      resolve(socket);
+    });
+  });
+}

@@ -1,0 +1,64 @@
+/**
+ * Outbound sockets made with libc through koffi, because Node has no API to
+ * set SO_MARK or SO_BINDTODEVICE (or to bind before connect) on a socket
+ * it creates itself. The fd is handed to net.Socket, which connects it.
+ */
+import koffi from 'koffi';
+import { constants as osConstants } from 'node:os';
+
+const libc = koffi.load('libc.so.6');
+const c_socket = libc.func('int socket(int domain, int type, int protocol)');
+const c_close = libc.func('int close(int fd)');
+const c_setsockopt = libc.func('int setsockopt(int fd, int level, int name, const void *value, uint32_t len)');
+
+export const AF_INET = 2;
+export const AF_INET6 = 10;
+const SOCK_STREAM = 1;
+const SOCK_NONBLOCK = 0o4000;
+const SOCK_CLOEXEC = 0o2000000;
+const SOL_SOCKET = 1;
+
+const errnoNames = new Map<number, string>(
+  Object.entries(osConstants.errno).map(([name, num]) => [num, name]),
+);
+
+/** A libc call failed: carries the errno name like Node's own errors. */
+export class SocketCallError extends Error {
+  constructor(
+    readonly call: string,
+    readonly errno: number,
+  ) {
+    const code = errnoNames.get(errno) ?? `errno ${errno}`;
+    super(`${call}: ${code}`);
+    this.code = code;
+  }
+  readonly code: string;
+}
+
+/** Socket options applied before connect; empty until egress options exist. */
+export interface SocketOption {
+  readonly name: string;
+  readonly level: number;
+  readonly option: number;
+  readonly value: Buffer;
+}
+
+/** Opens a non-blocking TCP socket and applies `options`; returns the fd. */
+export function openTcpSocket(family: typeof AF_INET | typeof AF_INET6, options: readonly SocketOption[]): number {
+  const fd = c_socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0) as number;
+  if (fd < 0) throw new SocketCallError('socket', koffi.errno());
+  for (const o of options) {
+    if ((c_setsockopt(fd, o.level, o.option, o.value, o.value.length) as number) < 0) {
+      const err = new SocketCallError(`setsockopt(${o.name})`, koffi.errno());
+      c_close(fd);
+      throw err;
+    }
+  }
+  return fd;
+}
+
+export function closeFd(fd: number): void {
+  c_close(fd);
+}
+
+export const SOCKET_LEVEL = { SOL_SOCKET } as const;

@@ -1,0 +1,107 @@
+/**
+ * Connections the tracer announced and the proxy has not accepted yet, keyed
+ * by the program-side address the proxy will see on accept. The proxy may
+ * accept before the record arrives: it then waits, bounded. It never guesses:
+ * a peer nobody registered gets nothing.
+ */
+import type { RedirectRecord } from '../channel.js';
+import { formatEndpoint } from '../address.js';
+
+/** A record that was never claimed is dropped after this long, so a stale
+ * one cannot be picked up by a later, unrelated local connection. */
+const STALE_MS = 30_000;
+
+interface Waiter {
+  readonly resolve: (r: RedirectRecord | undefined) => void;
+  readonly timer: NodeJS.Timeout;
+}
+
+export class Registry {
+  private readonly byPeer = new Map<string, { record: RedirectRecord; at: number }>();
+  /** port 0 registrations (IP_BIND_ADDRESS_NO_PORT): first come, per address */
+  private readonly anyPort = new Map<string, { record: RedirectRecord; at: number }[]>();
+  private readonly waiters = new Map<string, Waiter>();
+  private readonly sweeper: NodeJS.Timeout;
+
+  constructor() {
+    this.sweeper = setInterval(() => this.sweep(), STALE_MS / 2);
+    this.sweeper.unref();
+  }
+
+  get pending(): number {
+    let n = this.byPeer.size;
+    for (const q of this.anyPort.values()) n += q.length;
+    return n;
+  }
+
+  register(record: RedirectRecord): void {
+    const key = formatEndpoint(record.peerIp, record.peerPort);
+    if (record.peerPort === 0) {
+      const waiter = this.firstWaiterOnIp(record.peerIp);
+      if (waiter) return this.hand(waiter, record);
+      const q = this.anyPort.get(record.peerIp) ?? [];
+      q.push({ record, at: Date.now() });
+      this.anyPort.set(record.peerIp, q);
+      return;
+    }
+    const waiter = this.waiters.get(key);
+    if (waiter) return this.hand(key, record);
+    this.byPeer.set(key, { record, at: Date.now() });
+  }
+
+  /** Resolves with the record for this peer, or undefined after `waitMs`. */
+  claim(peerIp: string, peerPort: number, waitMs: number): Promise<RedirectRecord | undefined> {
+    const key = formatEndpoint(peerIp, peerPort);
+    const hit = this.byPeer.get(key);
+    if (hit) {
+      this.byPeer.delete(key);
+      return Promise.resolve(hit.record);
+    }
+    const q = this.anyPort.get(peerIp);
+    if (q?.length) {
+      const first = q.shift()!;
+      if (!q.length) this.anyPort.delete(peerIp);
+      return Promise.resolve(first.record);
+    }
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.waiters.delete(key);
+        resolve(undefined);
+      }, waitMs);
+      this.waiters.get(key)?.resolve(undefined);
+      this.waiters.set(key, { resolve, timer });
+    });
+  }
+
+  close(): void {
+    clearInterval(this.sweeper);
+    for (const w of this.waiters.values()) {
+      clearTimeout(w.timer);
+      w.resolve(undefined);
+    }
+    this.waiters.clear();
+  }
+
+  private hand(key: string, record: RedirectRecord): void {
+    const w = this.waiters.get(key)!;
+    this.waiters.delete(key);
+    clearTimeout(w.timer);
+    w.resolve(record);
+  }
+
+  private firstWaiterOnIp(ip: string): string | undefined {
+    const prefix = formatEndpoint(ip, 0).replace(/0$/, '');
+    for (const key of this.waiters.keys()) if (key.startsWith(prefix)) return key;
+    return undefined;
+  }
+
+  private sweep(): void {
+    const limit = Date.now() - STALE_MS;
+    for (const [k, v] of this.byPeer) if (v.at < limit) this.byPeer.delete(k);
+    for (const [ip, q] of this.anyPort) {
+      const fresh = q.filter((e) => e.at >= limit);
+      if (fresh.length) this.anyPort.set(ip, fresh);
+      else this.anyPort.delete(ip);
+    }
+  }
+}

@@ -1,0 +1,156 @@
+/**
+ * graft's local proxy: loopback listeners the tracer points connects at.
+ * Each accepted connection is matched to the tracer's record by its peer
+ * address, then dialed out and relayed. Unregistered peers are reset at once:
+ * the proxy is no open relay for other local users.
+ */
+import net from 'node:net';
+import type { Logger } from 'pino';
+import type { RedirectRecord } from '../channel.js';
+import { formatEndpoint, normalizeIp } from '../address.js';
+import { Registry } from './registry.js';
+import { relay } from './relay.js';
+import { dialDirect } from '../egress/direct.js';
+
+export interface ProxyOptions {
+  readonly connectTimeoutMs: number;
+  readonly registrationWaitMs: number;
+  readonly logger: Logger;
+}
+
+/** One finished (or failed) connection, as logged. */
+export interface ConnectionRecord {
+  readonly event: 'connection';
+  readonly pid: number;
+  readonly tid: number;
+  readonly exe: string;
+  readonly dst: string;
+  readonly local: string;
+  readonly action: 'proxy';
+  readonly bytesUp: number;
+  readonly bytesDown: number;
+  readonly durationMs: number;
+  readonly error?: string;
+}
+
+export interface Proxy {
+  readonly port4: number;
+  /** 0 when ::1 is not available here */
+  readonly port6: number;
+  readonly registry: Registry;
+  readonly active: number;
+  onConnection(listener: (rec: ConnectionRecord) => void): void;
+  /** Stops listening; waits up to `graceMs` for open connections, then cuts them. */
+  close(graceMs: number): Promise<void>;
+}
+
+function listen(host: string, onSocket: (s: net.Socket) => void): Promise<net.Server | undefined> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true }, onSocket);
+    server.once('error', (err: NodeJS.ErrnoException) => {
+      // No IPv6 on this host (or in this namespace): run with IPv4 only.
+      if (host === '::1' && ['EADDRNOTAVAIL', 'EAFNOSUPPORT', 'EINVAL'].includes(err.code ?? '')) resolve(undefined);
+      else reject(err);
+    });
+    server.listen({ host, port: 0, backlog: 4096, ipv6Only: host === '::1' }, () => resolve(server));
+  });
+}
+
+export async function startProxy(opts: ProxyOptions): Promise<Proxy> {
+  const registry = new Registry();
+  const sockets = new Set<net.Socket>();
+  const listeners: ((rec: ConnectionRecord) => void)[] = [];
+  const log = opts.logger;
+  let idle: (() => void) | undefined;
+
+  const track = (s: net.Socket): void => {
+    sockets.add(s);
+    s.once('close', () => {
+      sockets.delete(s);
+      if (sockets.size === 0) idle?.();
+    });
+  };
+
+  const finish = (rec: RedirectRecord, local: string, started: number, r: { bytesUp: number; bytesDown: number; error?: string }): void => {
+    const out: ConnectionRecord = {
+      event: 'connection',
+      pid: rec.pid,
+      tid: rec.tid,
+      exe: rec.exe,
+      dst: formatEndpoint(rec.dstIp, rec.dstPort),
+      local,
+      action: 'proxy',
+      bytesUp: r.bytesUp,
+      bytesDown: r.bytesDown,
+      durationMs: Date.now() - started,
+      ...(r.error !== undefined ? { error: r.error } : {}),
+    };
+    if (out.error !== undefined) log.warn(out, 'connection failed');
+    else log.info(out, 'connection');
+    for (const l of listeners) l(out);
+  };
+
+  const onSocket = (program: net.Socket): void => {
+    track(program);
+    program.on('error', () => {}); // reported through the relay or ignored before it
+    const started = Date.now();
+    const peerIp = normalizeIp(program.remoteAddress ?? '');
+    const peerPort = program.remotePort ?? 0;
+    const local = formatEndpoint(peerIp, peerPort);
+    void registry.claim(peerIp, peerPort, opts.registrationWaitMs).then(async (rec) => {
+      if (!rec) {
+        log.warn({ event: 'unregistered', peer: local }, 'connection from an unregistered peer closed');
+        program.resetAndDestroy();
+        return;
+      }
+      if (program.destroyed) {
+        finish(rec, local, started, { bytesUp: 0, bytesDown: 0, error: 'program closed before the dial' });
+        return;
+      }
+      let upstream: net.Socket;
+      try {
+        upstream = await dialDirect({ ip: rec.dstIp, port: rec.dstPort }, [], opts.connectTimeoutMs);
+      } catch (err) {
+        const e = err as NodeJS.ErrnoException;
+        program.resetAndDestroy();
+        finish(rec, local, started, { bytesUp: 0, bytesDown: 0, error: `connect: ${e.code ?? e.message}` });
+        return;
+      }
+      track(upstream);
+      program.setNoDelay(true);
+      program.resume();
+      finish(rec, local, started, await relay(program, upstream));
+    });
+  };
+
+  const v4 = await listen('127.0.0.1', onSocket);
+  const v6 = await listen('::1', onSocket);
+  const port = (s: net.Server | undefined): number => (s ? (s.address() as net.AddressInfo).port : 0);
+
+  return {
+    port4: port(v4),
+    port6: port(v6),
+    registry,
+    get active() {
+      return sockets.size;
+    },
+    onConnection(l) {
+      listeners.push(l);
+    },
+    async close(graceMs) {
+      v4?.close();
+      v6?.close();
+      registry.close();
+      if (sockets.size) {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, graceMs);
+          idle = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+      }
+      for (const s of sockets) s.destroy();
+    },
+  };
+}

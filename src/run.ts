@@ -1,0 +1,69 @@
+/**
+ * One run of graft: start the proxy, start the tracer with the program,
+ * feed the tracer's records to the proxy, and end with the program's status.
+ */
+import type { Plan } from './plan.js';
+import type { Logger } from 'pino';
+import { startProxy, type ConnectionRecord } from './proxy/server.js';
+import { startTracer } from './supervisor.js';
+import { RecordDecoder, type TracerRecord } from './channel.js';
+import { formatEndpoint } from './address.js';
+
+/** How long connections may finish after the program has exited. */
+const CLOSE_GRACE_MS = 2000;
+
+export interface RunResult {
+  readonly status: number;
+  readonly connections: readonly ConnectionRecord[];
+}
+
+export interface RunOptions {
+  readonly stdio?: 'inherit' | 'pipe';
+  /** Collect connection records in the result (the programmatic API does). */
+  readonly collect?: boolean;
+}
+
+export async function runPlan(plan: Plan, logger: Logger, opts: RunOptions = {}): Promise<RunResult> {
+  const proxy = await startProxy({
+    connectTimeoutMs: plan.connectTimeoutMs,
+    registrationWaitMs: plan.registrationWaitMs,
+    logger,
+  });
+  const connections: ConnectionRecord[] = [];
+  if (opts.collect) proxy.onConnection((r) => connections.push(r));
+
+  const onRecord = (rec: TracerRecord): void => {
+    switch (rec.kind) {
+      case 'redirect':
+        proxy.registry.register(rec);
+        break;
+      case 'failed':
+        logger.warn(
+          { event: 'refused', pid: rec.pid, tid: rec.tid, exe: rec.exe, dst: formatEndpoint(rec.dstIp, rec.dstPort), errno: rec.errno, reason: rec.reason },
+          'connect failed by graft',
+        );
+        break;
+      case 'diagnostic':
+        logger.debug({ pid: rec.pid, tid: rec.tid }, rec.message);
+        break;
+    }
+  };
+  const decoder = new RecordDecoder(onRecord, (err) => logger.error({ err }, 'bad record from the tracer'));
+
+  let tracer;
+  try {
+    tracer = startTracer({ program: plan.program, args: plan.args, proxy4: proxy.port4, proxy6: proxy.port6, stdio: opts.stdio ?? 'inherit' });
+  } catch (err) {
+    await proxy.close(0);
+    throw err;
+  }
+  tracer.channel.on('data', (chunk: Buffer) => decoder.push(chunk));
+  const channelDone = new Promise<void>((resolve) => tracer.channel.once('close', resolve));
+  try {
+    const status = await tracer.exited;
+    await channelDone;
+    return { status, connections };
+  } finally {
+    await proxy.close(CLOSE_GRACE_MS);
+  }
+}

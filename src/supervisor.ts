@@ -1,0 +1,66 @@
+/**
+ * Runs the native tracer, which runs the program. Relays the signals graft
+ * gets to the tracer (it decides which reach the program, see tracer.c) and
+ * reports how the tracer ended.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Readable } from 'node:stream';
+
+const RELAYED_SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH'];
+
+export function tracerPath(): string {
+  const fromEnv = process.env.GRAFT_TRACER;
+  if (fromEnv) return fromEnv;
+  // dist/src/supervisor.js -> <root>/build/graft-tracer
+  return join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'build', 'graft-tracer');
+}
+
+export interface TracerLaunch {
+  readonly program: string;
+  readonly args: readonly string[];
+  readonly proxy4: number;
+  readonly proxy6: number;
+  /** 'inherit' for the CLI; 'pipe' lets the programmatic API capture output. */
+  readonly stdio: 'inherit' | 'pipe';
+}
+
+export interface RunningTracer {
+  readonly child: ChildProcess;
+  /** The channel the tracer writes its records to. */
+  readonly channel: Readable;
+  /** The program's exit status as a shell reports it (128+N for signal N). */
+  readonly exited: Promise<number>;
+}
+
+export class TracerMissingError extends Error {}
+
+export function startTracer(launch: TracerLaunch): RunningTracer {
+  const path = tracerPath();
+  if (!existsSync(path)) {
+    throw new TracerMissingError(`the tracer binary is missing (${path}); run \`npm install\` in graft's directory to build it`);
+  }
+  const argv = ['--channel-fd', '3', '--proxy4', String(launch.proxy4), '--proxy6', String(launch.proxy6), '--', launch.program, ...launch.args];
+  const child = spawn(path, argv, { stdio: [launch.stdio, launch.stdio, launch.stdio, 'pipe'] });
+  const channel = child.stdio[3] as Readable;
+
+  const relayers = RELAYED_SIGNALS.map((sig) => {
+    const fn = (): void => {
+      child.kill(sig);
+    };
+    process.on(sig, fn);
+    return [sig, fn] as const;
+  });
+
+  const exited = new Promise<number>((resolve, reject) => {
+    child.once('error', reject);
+    child.once('exit', (code, signal) => {
+      for (const [sig, fn] of relayers) process.off(sig, fn);
+      if (code !== null) resolve(code);
+      else reject(new Error(`the tracer was killed by ${signal ?? 'a signal'}`));
+    });
+  });
+  return { child, channel, exited };
+}

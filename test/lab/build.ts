@@ -1,0 +1,43 @@
+/** Builds the tests' own client programs (C and Go) once per source change. */
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { repoRoot } from './paths.js';
+
+const outDir = join(repoRoot, 'build', 'test-bin');
+
+function stale(out: string, src: string): boolean {
+  return !existsSync(out) || statSync(out).mtimeMs < statSync(src).mtimeMs;
+}
+
+/** Compiles test/fixtures/NAME.c; returns the binary's path. */
+export function buildC(name: string, extra: readonly string[] = []): string {
+  mkdirSync(outDir, { recursive: true });
+  const src = join(repoRoot, 'test', 'fixtures', `${name}.c`);
+  const out = join(outDir, name);
+  if (stale(out, src)) execFileSync('cc', ['-O2', '-Wall', '-o', out, src, '-lpthread', ...extra], { stdio: 'inherit' });
+  return out;
+}
+
+/** Builds test/fixtures/NAME/ as a static Go binary (CGO_ENABLED=0). */
+export function buildGo(name: string): string {
+  mkdirSync(outDir, { recursive: true });
+  const srcDir = join(repoRoot, 'test', 'fixtures', name);
+  const out = join(outDir, name);
+  if (stale(out, join(srcDir, 'main.go'))) {
+    execFileSync('go', ['build', '-o', out, '.'], {
+      cwd: srcDir,
+      stdio: 'inherit',
+      env: {
+        ...process.env,
+        CGO_ENABLED: '0',
+        GOFLAGS: '-mod=mod',
+        GO111MODULE: 'on',
+        GOPROXY: 'off',
+        GOCACHE: process.env.GOCACHE ?? join(repoRoot, 'build', 'go-cache'),
+        HOME: process.env.HOME ?? '/root',
+      },
+    });
+  }
+  return out;
+}

@@ -1,0 +1,147 @@
+/**
+ * The standard lab for graft's tests:
+ *
+ *   client ns  (192.0.2.1, 2001:db8:1::1) --veth-- host ns (192.0.2.2, 2001:db8:1::2)
+ *   host answers as A on 198.51.100.7 and 2001:db8:2::7,
+ *             as B on 198.51.100.8 and 2001:db8:2::8 (see fixtures/server.ts)
+ *   203.0.113.9 is routed to the host, which silently drops it (a black hole)
+ *
+ * graft and the program under test run in the client namespace.
+ */
+import { once } from 'node:events';
+import { mkdtempSync, readFileSync, existsSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { Lab, type Namespace } from './netns.js';
+import { repoRoot } from './paths.js';
+
+export const A4 = '198.51.100.7';
+export const B4 = '198.51.100.8';
+export const A6 = '2001:db8:2::7';
+export const B6 = '2001:db8:2::8';
+export const BLACKHOLE4 = '203.0.113.9';
+
+export interface ServerEvent {
+  readonly service: string;
+  readonly name: string;
+  readonly remote?: string;
+  readonly remotePort?: number;
+}
+
+export interface GraftRun {
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
+  readonly stdout: string;
+  readonly stderr: string;
+  /** the ndjson records graft wrote to its log file */
+  readonly records: Record<string, unknown>[];
+  readonly ms: number;
+}
+
+export interface GraftOptions {
+  /** extra graft options before `--` */
+  readonly graftArgs?: readonly string[];
+  readonly input?: string;
+  readonly timeoutMs?: number;
+  readonly env?: NodeJS.ProcessEnv;
+  /** called with the running graft process (to send it signals) */
+  readonly onSpawn?: (child: ChildProcess) => void;
+}
+
+export class World {
+  readonly lab = new Lab();
+  readonly client: Namespace;
+  readonly host: Namespace;
+  readonly events: ServerEvent[] = [];
+  private server?: ChildProcess;
+  private readonly tmp = mkdtempSync(join(tmpdir(), 'graft-test-'));
+  private runs = 0;
+
+  constructor() {
+    try {
+      this.client = this.lab.host('client');
+      this.host = this.lab.host('host');
+      this.lab.link(this.client, ['192.0.2.1/24', '2001:db8:1::1/64'], this.host, ['192.0.2.2/24', '2001:db8:1::2/64']);
+      this.lab.addLocal(this.host, `${A4}/32`, `${B4}/32`, `${A6}/128`, `${B6}/128`);
+      this.lab.route(this.client, '198.51.100.0/24', 'via', '192.0.2.2');
+      this.lab.route(this.client, '203.0.113.0/24', 'via', '192.0.2.2');
+      this.lab.route(this.client, '2001:db8:2::/64', 'via', '2001:db8:1::2');
+    } catch (err) {
+      this.lab.destroy();
+      throw err;
+    }
+  }
+
+  /** Starts the host's services and waits until they listen. */
+  async start(): Promise<this> {
+    const server = this.lab.adopt(
+      this.host.spawn(process.execPath, [join(repoRoot, 'dist/test/fixtures/server.js'), `A=${A4}`, `B=${B4}`, `A=${A6}`, `B=${B6}`]),
+    );
+    this.server = server;
+    const lines = createInterface({ input: server.stdout! });
+    const ready = new Promise<void>((resolve, reject) => {
+      server.once('exit', (code) => reject(new Error(`test server exited with ${code}`)));
+      lines.on('line', (line) => {
+        if (line === 'ready') return resolve();
+        this.events.push(JSON.parse(line) as ServerEvent);
+      });
+    });
+    let err = '';
+    server.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+    await Promise.race([ready, new Promise((_, reject) => setTimeout(() => reject(new Error(`test server did not start: ${err}`)), 10_000))]);
+    return this;
+  }
+
+  /** Runs `graft [graftArgs] -- program args...` in the client namespace. */
+  async graft(program: readonly string[], opts: GraftOptions = {}): Promise<GraftRun> {
+    const logFile = join(this.tmp, `graft-${this.runs++}.ndjson`);
+    const args = ['netns', 'exec', this.client.name, join(repoRoot, 'bin/graft'), '--log-file', logFile, ...(opts.graftArgs ?? []), '--', ...program];
+    return runCollect('ip', args, opts, logFile);
+  }
+
+  /** Runs a program in the client namespace without graft. */
+  async native(program: readonly string[], opts: GraftOptions = {}): Promise<GraftRun> {
+    return runCollect('ip', ['netns', 'exec', this.client.name, ...program], opts, undefined);
+  }
+
+  /** Server events recorded since `mark` (use events.length as the mark). */
+  since(mark: number): ServerEvent[] {
+    return this.events.slice(mark);
+  }
+
+  path(name: string): string {
+    return join(this.tmp, name);
+  }
+
+  destroy(): void {
+    this.server?.kill('SIGKILL');
+    this.lab.destroy();
+    rmSync(this.tmp, { recursive: true, force: true });
+  }
+}
+
+async function runCollect(cmd: string, args: readonly string[], opts: GraftOptions, logFile: string | undefined): Promise<GraftRun> {
+  const started = Date.now();
+  const child = spawn(cmd, args as string[], { stdio: ['pipe', 'pipe', 'pipe'], env: opts.env ?? process.env });
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  child.stdin!.on('error', () => {});
+  child.stdin!.end(opts.input ?? '');
+  opts.onSpawn?.(child);
+  const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 60_000);
+  const [code, signal] = (await once(child, 'close')) as [number | null, NodeJS.Signals | null];
+  clearTimeout(timer);
+  const records = logFile && existsSync(logFile)
+    ? readFileSync(logFile, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>)
+    : [];
+  return { code, signal, stdout, stderr, records, ms: Date.now() - started };
+}
+
+/** Connection records only. */
+export function connections(run: GraftRun): Record<string, unknown>[] {
+  return run.records.filter((r) => r.event === 'connection');
+}
