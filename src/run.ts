@@ -12,6 +12,9 @@ import { formatEndpoint } from './address.js';
 /** How long connections may finish after the program has exited. */
 const CLOSE_GRACE_MS = 2000;
 
+/** libuv reads a stream 64 KiB at a time. */
+const CHANNEL_READ_SIZE = 65536;
+
 export interface RunResult {
   readonly status: number;
   readonly connections: readonly ConnectionRecord[];
@@ -57,7 +60,10 @@ export async function runPlan(plan: Plan, logger: Logger, opts: RunOptions = {})
     await proxy.close(0);
     throw err;
   }
-  tracer.channel.on('data', (chunk: Buffer) => decoder.push(chunk));
+  tracer.channel.on('data', (chunk: Buffer) => {
+    proxy.registry.noteChannelRead(chunk.length, CHANNEL_READ_SIZE);
+    decoder.push(chunk);
+  });
   const channelDone = new Promise<void>((resolve) => tracer.channel.once('close', resolve));
   try {
     const status = await tracer.exited;

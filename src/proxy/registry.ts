@@ -28,6 +28,14 @@ export class Registry {
     this.sweeper.unref();
   }
 
+  /** Set while the channel may hold unread records (a full read). */
+  private channelBacklog = false;
+
+  /** The channel reader reports each chunk it read. */
+  noteChannelRead(bytes: number, readLimit: number): void {
+    this.channelBacklog = bytes >= readLimit;
+  }
+
   get pending(): number {
     let n = this.byPeer.size;
     for (const q of this.anyPort.values()) n += q.length;
@@ -64,12 +72,24 @@ export class Registry {
       return Promise.resolve(first.record);
     }
     return new Promise((resolve) => {
-      const timer = setTimeout(() => {
+      const giveUp = (): void => {
+        const w = this.waiters.get(key);
+        if (w?.resolve !== resolve) return;
+        clearTimeout(w.timer);
         this.waiters.delete(key);
         resolve(undefined);
-      }, waitMs);
+      };
+      const timer = setTimeout(giveUp, waitMs);
       this.waiters.get(key)?.resolve(undefined);
       this.waiters.set(key, { resolve, timer });
+      // The tracer writes a record before the program's connect goes on, so
+      // by the time the proxy accepts, the record is already in the channel
+      // and is read in the same event-loop turn. Still missing after that
+      // turn means nobody registered this peer: reset it at once, unless
+      // the channel had more queued than one turn reads.
+      setImmediate(() => {
+        if (!this.channelBacklog) giveUp();
+      });
     });
   }
 

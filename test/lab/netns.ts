@@ -40,6 +40,9 @@ export class Lab {
     sh('ip', ['netns', 'add', ns.name]);
     this.namespaces.push(ns);
     ns.ip('link', 'set', 'lo', 'up');
+    // No duplicate address detection on the links made later: their
+    // link-local addresses would otherwise hold up the first IPv6 exchange.
+    ns.run('sysctl', '-qw', 'net.ipv6.conf.default.accept_dad=0', 'net.ipv6.conf.all.accept_dad=0');
     return ns;
   }
 
