@@ -13,8 +13,7 @@
  * Channel records (one line each, fields separated by single spaces):
  *   C <pid> <tid> <dst-addr> <dst-port> <peer-addr> <peer-port> <exe>
  *       a redirected connect; <peer-*> is the address the proxy will see as
- *       the remote end of the accepted connection (<peer-port> 0 means "any
- *       port of that address": the program bound with IP_BIND_ADDRESS_NO_PORT)
+ *       the remote end of the accepted connection
  *   F <pid> <tid> <dst-addr> <dst-port> <errno-name> <exe> <reason...>
  *       a connect the tracer failed on purpose instead of letting it leak
  *   D <pid> <tid> <message...>   diagnostics worth a log line
@@ -576,27 +575,7 @@ static void handle_connect(const struct trapped *t)
 		return;
 	}
 
-	int mapped = si.domain == AF_INET6 && IN6_IS_ADDR_V4MAPPED(&dst.in6.sin6_addr);
-	if (mapped && si.v6only) {
-		close(s); /* ENETUNREACH natively */
-		return;
-	}
-	union sa to;
-	if (si.domain == AF_INET) {
-		sa_loopback(&to, AF_INET, 0, proxy4_port);
-	} else if (mapped || (!proxy6_port && !si.v6only)) {
-		sa_loopback(&to, AF_INET6, 1, proxy4_port);
-	} else if (proxy6_port) {
-		sa_loopback(&to, AF_INET6, 0, proxy6_port);
-	} else {
-		close(s);
-		fail_connect(t, &dst, ENETUNREACH, "IPv6-only socket but graft's proxy has no IPv6 listener (::1 unavailable)");
-		return;
-	}
-
-	/* Fix the program's local port now so the proxy can tell its
-	 * connection apart from every other one by the peer address. A bind
-	 * the program made itself is kept. */
+	/* Where the program's socket stands now: a bind it made is kept. */
 	union sa local;
 	socklen_t ll = sizeof local;
 	if (getsockname(s, &local.sa, &ll) < 0) {
@@ -604,18 +583,65 @@ static void handle_connect(const struct trapped *t)
 		fail_connect(t, &dst, ENETUNREACH, "getsockname failed");
 		return;
 	}
-	unsigned lport = local.sa.sa_family == AF_INET ? ntohs(local.in4.sin_port) : ntohs(local.in6.sin6_port);
 	int wildcard = sa_is_wildcard(&local);
-	if (lport == 0 && wildcard) {
-		union sa b;
-		sa_loopback(&b, to.sa.sa_family, to.sa.sa_family == AF_INET6 && IN6_IS_ADDR_V4MAPPED(&to.in6.sin6_addr), 0);
-		if (bind(s, &b.sa, sa_len(&b)) < 0 || getsockname(s, &local.sa, (ll = sizeof local, &ll)) < 0) {
-			int e = errno;
+	int dst_mapped = si.domain == AF_INET6 && IN6_IS_ADDR_V4MAPPED(&dst.in6.sin6_addr);
+	int local_mapped = si.domain == AF_INET6 && IN6_IS_ADDR_V4MAPPED(&local.in6.sin6_addr);
+
+	/* Which listener. A dual-stack socket goes to the IPv4 listener through
+	 * ::ffff:127.0.0.1 even for an IPv6 destination: binding it to ::1 would
+	 * make it IPv6-only for good, which the program could notice later
+	 * (a reconnect to a v4-mapped address after AF_UNSPEC would fail). */
+	union sa to;
+	if (si.domain == AF_INET) {
+		sa_loopback(&to, AF_INET, 0, proxy4_port);
+	} else if (dst_mapped || local_mapped) {
+		if (si.v6only || !dst_mapped || !(wildcard || local_mapped)) {
+			close(s); /* ENETUNREACH natively: v4 and v6 do not mix here */
+			return;
+		}
+		sa_loopback(&to, AF_INET6, 1, proxy4_port);
+	} else if (!si.v6only && wildcard) {
+		sa_loopback(&to, AF_INET6, 1, proxy4_port);
+	} else if (proxy6_port) {
+		sa_loopback(&to, AF_INET6, 0, proxy6_port);
+	} else {
+		close(s);
+		fail_connect(t, &dst, ENETUNREACH, "IPv6 socket but graft's proxy has no IPv6 listener (::1 unavailable)");
+		return;
+	}
+
+	/* Fix the program's local port now, so the proxy can tell this
+	 * connection from every other by its peer address. bind() fails with
+	 * EINVAL when the socket already holds a port (the program bound one);
+	 * otherwise it takes a fresh one, also after an AF_UNSPEC disconnect,
+	 * where getsockname still shows the port given up. A program's
+	 * IP_BIND_ADDRESS_NO_PORT is cleared so the bind takes a port now:
+	 * all its connections go to the one proxy anyway. */
+	union sa b;
+	if (wildcard) {
+		b = to;
+	} else {
+		b = local;
+	}
+	if (b.sa.sa_family == AF_INET)
+		b.in4.sin_port = 0;
+	else
+		b.in6.sin6_port = 0;
+	int off = 0;
+	setsockopt(s, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &off, sizeof off);
+	if (bind(s, &b.sa, sa_len(&b)) == 0) {
+		ll = sizeof local;
+		if (getsockname(s, &local.sa, &ll) < 0) {
 			close(s);
-			fail_connect(t, &dst, e == EADDRINUSE ? EADDRNOTAVAIL : ENETUNREACH, "cannot bind a local port");
+			fail_connect(t, &dst, ENETUNREACH, "getsockname failed");
 			return;
 		}
 		wildcard = 0;
+	} else if (errno != EINVAL) {
+		int e = errno;
+		close(s);
+		fail_connect(t, &dst, e == EADDRINUSE ? EADDRNOTAVAIL : ENETUNREACH, "cannot bind a local port");
+		return;
 	}
 	close(s);
 
@@ -803,10 +829,8 @@ static void on_signal(int sig, siginfo_t *info, void *ctx)
 	int saved = errno;
 	uint64_t t = now_ms();
 	if (info->si_code == SI_KERNEL) {
-		if (sig != SIGWINCH) {
-			credits[sig]++;
-			credit_at[sig] = t;
-		}
+		credits[sig]++;
+		credit_at[sig] = t;
 	} else if (info->si_pid == parent_pid && credits[sig] > 0 && t - credit_at[sig] < CREDIT_MS) {
 		credits[sig]--;
 	} else {

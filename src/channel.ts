@@ -18,7 +18,6 @@ export interface RedirectRecord extends ProcessRef {
   readonly dstPort: number;
   /** The program-side address the proxy sees on accept. */
   readonly peerIp: string;
-  /** 0: the program bound with IP_BIND_ADDRESS_NO_PORT; any port of peerIp. */
   readonly peerPort: number;
 }
 

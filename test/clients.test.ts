@@ -1,7 +1,9 @@
 /** Real client programs reach a namespace test host through graft. */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { join } from 'node:path';
 import { A4, A6, B4, World, connections } from './lab/world.js';
+import { repoRoot } from './lab/paths.js';
 
 describe('real clients through graft', () => {
   let world: World;
@@ -46,6 +48,13 @@ describe('real clients through graft', () => {
     assert.equal(run.stdout, 'name=A path=/py\n');
     assert.deepEqual(connections(run).map((c) => c.dst), [`${A4}:8080`]);
     assert.match(String(connections(run)[0]!.exe), /python3/);
+  });
+
+  it('runs unprivileged (no_new_privs), as user nobody', async () => {
+    const run = await world.native(['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', join(repoRoot, 'bin/graft'), '-v', '--', 'curl', '-sS', `http://${A4}:8080/nobody`]);
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal(run.stdout, 'name=A path=/nobody\n');
+    assert.match(run.stderr, new RegExp(`^graft: curl\\[\\d+\\] -> ${A4.replaceAll('.', '\\.')}:8080 proxy: \\d+ B up, \\d+ B down, \\d+ ms\\n$`));
   });
 
   it('a bash script: two curls in sequence and one in the background', async () => {

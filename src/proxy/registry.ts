@@ -18,8 +18,6 @@ interface Waiter {
 
 export class Registry {
   private readonly byPeer = new Map<string, { record: RedirectRecord; at: number }>();
-  /** port 0 registrations (IP_BIND_ADDRESS_NO_PORT): first come, per address */
-  private readonly anyPort = new Map<string, { record: RedirectRecord; at: number }[]>();
   private readonly waiters = new Map<string, Waiter>();
   private readonly sweeper: NodeJS.Timeout;
 
@@ -37,21 +35,11 @@ export class Registry {
   }
 
   get pending(): number {
-    let n = this.byPeer.size;
-    for (const q of this.anyPort.values()) n += q.length;
-    return n;
+    return this.byPeer.size;
   }
 
   register(record: RedirectRecord): void {
     const key = formatEndpoint(record.peerIp, record.peerPort);
-    if (record.peerPort === 0) {
-      const waiter = this.firstWaiterOnIp(record.peerIp);
-      if (waiter) return this.hand(waiter, record);
-      const q = this.anyPort.get(record.peerIp) ?? [];
-      q.push({ record, at: Date.now() });
-      this.anyPort.set(record.peerIp, q);
-      return;
-    }
     const waiter = this.waiters.get(key);
     if (waiter) return this.hand(key, record);
     this.byPeer.set(key, { record, at: Date.now() });
@@ -64,12 +52,6 @@ export class Registry {
     if (hit) {
       this.byPeer.delete(key);
       return Promise.resolve(hit.record);
-    }
-    const q = this.anyPort.get(peerIp);
-    if (q?.length) {
-      const first = q.shift()!;
-      if (!q.length) this.anyPort.delete(peerIp);
-      return Promise.resolve(first.record);
     }
     return new Promise((resolve) => {
       const giveUp = (): void => {
@@ -109,19 +91,8 @@ export class Registry {
     w.resolve(record);
   }
 
-  private firstWaiterOnIp(ip: string): string | undefined {
-    const prefix = formatEndpoint(ip, 0).replace(/0$/, '');
-    for (const key of this.waiters.keys()) if (key.startsWith(prefix)) return key;
-    return undefined;
-  }
-
   private sweep(): void {
     const limit = Date.now() - STALE_MS;
     for (const [k, v] of this.byPeer) if (v.at < limit) this.byPeer.delete(k);
-    for (const [ip, q] of this.anyPort) {
-      const fresh = q.filter((e) => e.at >= limit);
-      if (fresh.length) this.anyPort.set(ip, fresh);
-      else this.anyPort.delete(ip);
-    }
   }
 }
