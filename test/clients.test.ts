@@ -57,6 +57,22 @@ describe('real clients through graft', () => {
     assert.match(run.stderr, new RegExp(`^graft: curl\\[\\d+\\] -> ${A4.replaceAll('.', '\\.')}:8080 proxy: \\d+ B up, \\d+ B down, \\d+ ms\\n$`));
   });
 
+  it('is quiet on the terminal by default, one line per connection with -v, silent with -q', async () => {
+    const ok = `http://${A4}:8080/quiet`;
+    const refused = `http://${A4}:1/`;
+    const plain = await world.graft(['sh', '-c', `curl -sS ${ok}; curl -s ${refused}; true`]);
+    assert.equal(plain.stdout, 'name=A path=/quiet\n');
+    assert.equal(plain.stderr, '');
+    const verbose = await world.graft(['sh', '-c', `curl -sS ${ok}; curl -s ${refused}; true`], { graftArgs: ['-v'] });
+    const lines = verbose.stderr.split('\n').filter(Boolean);
+    assert.equal(lines.length, 2, verbose.stderr);
+    assert.match(lines.find((l) => l.includes(':8080'))!, /^graft: curl\[\d+\] -> 198\.51\.100\.7:8080 proxy: \d+ B up, \d+ B down, \d+ ms$/);
+    assert.match(lines.find((l) => l.includes(':1 '))!, /^graft: curl\[\d+\] -> 198\.51\.100\.7:1 proxy: 0 B up, 0 B down, \d+ ms, error: connect: ECONNREFUSED$/);
+    const quiet = await world.graft(['sh', '-c', `curl -sS ${ok}; curl -s ${refused}; true`], { graftArgs: ['-q'] });
+    assert.equal(quiet.stderr, '');
+    assert.equal(connections(quiet).length, 2, 'the log file still gets every record');
+  });
+
   it('a bash script: two curls in sequence and one in the background', async () => {
     const script = [
       `curl -sS http://${A4}:8080/one`,
