@@ -89,6 +89,9 @@ struct syscall_info {
 #define NR64_CONNECT 42
 #define NR64_SENDTO 44
 #define NR64_SENDMSG 46
+#define NR64_SOCKET 41
+#define NR64_BIND 49
+#define NR64_SENDMMSG 307
 #define NR_IO_URING_SETUP 425 /* same number on x86_64 and i386 */
 /* i386 */
 #define NR32_SOCKETCALL 102
@@ -107,7 +110,6 @@ static uint16_t proxy4_port, proxy6_port;
 static pid_t main_pid;
 static int main_status = -1;
 static int main_execed;
-static int verbose_diag;
 
 /* ---------- small helpers ---------- */
 
@@ -133,326 +135,11 @@ static uint64_t now_ms(void)
 static long xpidfd_open(pid_t pid, unsigned flags) { return syscall(SYS_pidfd_open, pid, flags); }
 static long xpidfd_getfd(int pidfd, int fd) { return syscall(SYS_pidfd_getfd, pidfd, fd, 0); }
 
-/* ---------- task table: tid -> thread group id ---------- */
-
-struct task { pid_t tid; pid_t tgid; };
-static struct task *tasks;
-static size_t tasks_cap, tasks_len;
-
-static size_t task_slot(pid_t tid)
-{
-	size_t i = ((uint32_t)tid * 2654435761u) & (tasks_cap - 1);
-	while (tasks[i].tid != 0 && tasks[i].tid != tid)
-		i = (i + 1) & (tasks_cap - 1);
-	return i;
-}
-
-static void task_put(pid_t tid, pid_t tgid);
-
-static void tasks_grow(void)
-{
-	struct task *old = tasks;
-	size_t old_cap = tasks_cap;
-	tasks_cap = old_cap ? old_cap * 2 : 1024;
-	tasks = calloc(tasks_cap, sizeof *tasks);
-	if (!tasks)
-		die(2, "out of memory");
-	tasks_len = 0;
-	for (size_t i = 0; i < old_cap; i++)
-		if (old[i].tid > 0)
-			task_put(old[i].tid, old[i].tgid);
-	free(old);
-}
-
-static void task_put(pid_t tid, pid_t tgid)
-{
-	if ((tasks_len + 1) * 2 > tasks_cap)
-		tasks_grow();
-	size_t i = task_slot(tid);
-	if (tasks[i].tid == 0)
-		tasks_len++;
-	tasks[i].tid = tid;
-	tasks[i].tgid = tgid;
-}
-
-static struct task *task_get(pid_t tid)
-{
-	if (!tasks_cap)
-		return NULL;
-	size_t i = task_slot(tid);
-	return tasks[i].tid == tid ? &tasks[i] : NULL;
-}
-
-static void task_del(pid_t tid)
-{
-	if (!tasks_cap)
-		return;
-	size_t i = task_slot(tid);
-	if (tasks[i].tid != tid)
-		return;
-	/* backward-shift deletion keeps linear probing chains intact */
-	size_t j = i;
-	for (;;) {
-		j = (j + 1) & (tasks_cap - 1);
-		if (tasks[j].tid == 0)
-			break;
-		size_t home = ((uint32_t)tasks[j].tid * 2654435761u) & (tasks_cap - 1);
-		if ((j > i && (home <= i || home > j)) || (j < i && (home <= i && home > j))) {
-			tasks[i] = tasks[j];
-			i = j;
-		}
-	}
-	tasks[i].tid = 0;
-	tasks[i].tgid = 0;
-	tasks_len--;
-}
-
-static pid_t tgid_of(pid_t tid)
-{
-	struct task *t = task_get(tid);
-	if (t && t->tgid)
-		return t->tgid;
-	char path[64], buf[512];
-	snprintf(path, sizeof path, "/proc/%d/status", tid);
-	pid_t tgid = tid;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd >= 0) {
-		ssize_t n = read(fd, buf, sizeof buf - 1);
-		close(fd);
-		if (n > 0) {
-			buf[n] = 0;
-			char *p = strstr(buf, "\nTgid:");
-			if (p)
-				tgid = (pid_t)atoi(p + 6);
-		}
-	}
-	task_put(tid, tgid);
-	return tgid;
-}
-
-/* ---------- channel ---------- */
-
-static void exe_of(pid_t pid, char *out, size_t outlen)
-{
-	char path[64], raw[PATH_MAX];
-	snprintf(path, sizeof path, "/proc/%d/exe", pid);
-	ssize_t n = readlink(path, raw, sizeof raw - 1);
-	if (n <= 0) {
-		snprintf(out, outlen, "?");
-		return;
-	}
-	raw[n] = 0;
-	size_t o = 0;
-	for (ssize_t i = 0; i < n && o + 4 < outlen; i++) {
-		unsigned char c = (unsigned char)raw[i];
-		if (c <= 0x20 || c == '%' || c == 0x7f)
-			o += (size_t)snprintf(out + o, outlen - o, "%%%02X", c);
-		else
-			out[o++] = (char)c;
-	}
-	out[o] = 0;
-}
-
-/* Returns 0 when the whole line reached the proxy. Lines stay below
- * PIPE_BUF, so a pipe write is atomic and never interleaves. */
-static int channel_write(const char *line, size_t len)
-{
-	if (channel_fd < 0)
-		return -1;
-	for (;;) {
-		ssize_t n = write(channel_fd, line, len);
-		if (n == (ssize_t)len)
-			return 0;
-		if (n < 0 && errno == EINTR)
-			continue;
-		return -1;
-	}
-}
-
-static void channel_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void channel_printf(const char *fmt, ...)
-{
-	char line[PIPE_BUF];
-	va_list ap;
-	va_start(ap, fmt);
-	int n = vsnprintf(line, sizeof line, fmt, ap);
-	va_end(ap);
-	if (n <= 0)
-		return;
-	if ((size_t)n >= sizeof line) {
-		n = sizeof line - 1;
-		line[n - 1] = '\n';
-	}
-	channel_write(line, (size_t)n);
-}
-
-/* ---------- addresses ---------- */
-
-union sa {
-	struct sockaddr sa;
-	struct sockaddr_in in4;
-	struct sockaddr_in6 in6;
-	struct sockaddr_storage ss;
-};
-
-static int v4_is_local(uint32_t be)
-{
-	uint32_t a = ntohl(be);
-	return (a >> 24) == 127 || a == 0;
-}
-
-/* Loopback and unspecified destinations stay on this host: graft passes them. */
-static int sa_is_local(const union sa *a)
-{
-	if (a->sa.sa_family == AF_INET)
-		return v4_is_local(a->in4.sin_addr.s_addr);
-	const struct in6_addr *x = &a->in6.sin6_addr;
-	if (IN6_IS_ADDR_LOOPBACK(x) || IN6_IS_ADDR_UNSPECIFIED(x))
-		return 1;
-	if (IN6_IS_ADDR_V4MAPPED(x)) {
-		uint32_t v4;
-		memcpy(&v4, &x->s6_addr[12], 4);
-		return v4_is_local(v4);
-	}
-	return 0;
-}
-
-static void sa_format(const union sa *a, char *addr, size_t addrlen, unsigned *port)
-{
-	if (a->sa.sa_family == AF_INET) {
-		inet_ntop(AF_INET, &a->in4.sin_addr, addr, (socklen_t)addrlen);
-		*port = ntohs(a->in4.sin_port);
-	} else {
-		inet_ntop(AF_INET6, &a->in6.sin6_addr, addr, (socklen_t)addrlen);
-		if (a->in6.sin6_scope_id && !IN6_IS_ADDR_V4MAPPED(&a->in6.sin6_addr)) {
-			size_t l = strlen(addr);
-			snprintf(addr + l, addrlen - l, "%%%u", a->in6.sin6_scope_id);
-		}
-		*port = ntohs(a->in6.sin6_port);
-	}
-}
-
-static int sa_is_wildcard(const union sa *a)
-{
-	if (a->sa.sa_family == AF_INET)
-		return a->in4.sin_addr.s_addr == htonl(INADDR_ANY);
-	return IN6_IS_ADDR_UNSPECIFIED(&a->in6.sin6_addr);
-}
-
-static socklen_t sa_len(const union sa *a)
-{
-	return a->sa.sa_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
-}
-
-static void sa_loopback(union sa *a, int family, int mapped, uint16_t port)
-{
-	memset(a, 0, sizeof *a);
-	if (family == AF_INET) {
-		a->in4.sin_family = AF_INET;
-		a->in4.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-		a->in4.sin_port = htons(port);
-	} else {
-		a->in6.sin6_family = AF_INET6;
-		if (mapped) {
-			a->in6.sin6_addr.s6_addr[10] = 0xff;
-			a->in6.sin6_addr.s6_addr[11] = 0xff;
-			a->in6.sin6_addr.s6_addr[12] = 127;
-			a->in6.sin6_addr.s6_addr[15] = 1;
-		} else {
-			a->in6.sin6_addr = in6addr_loopback;
-		}
-		a->in6.sin6_port = htons(port);
-	}
-}
-
-/* ---------- tracee memory and registers ---------- */
-
-static int peek(pid_t tid, uint64_t addr, void *buf, size_t len)
-{
-	struct iovec local = { buf, len }, remote = { (void *)(uintptr_t)addr, len };
-	return process_vm_readv(tid, &local, 1, &remote, 1, 0) == (ssize_t)len ? 0 : -1;
-}
-
-static int poke(pid_t tid, uint64_t addr, const void *buf, size_t len)
-{
-	struct iovec local = { (void *)buf, len }, remote = { (void *)(uintptr_t)addr, len };
-	if (process_vm_writev(tid, &local, 1, &remote, 1, 0) == (ssize_t)len)
-		return 0;
-	/* process_vm_writev honours page protections; POKEDATA (like a debugger)
-	 * does not, which matters for an unusual stack mapping. */
-	const unsigned char *p = buf;
-	for (size_t off = 0; off < len; off += sizeof(long)) {
-		long word;
-		errno = 0;
-		word = ptrace(PTRACE_PEEKDATA, tid, (void *)(uintptr_t)(addr + off), NULL);
-		if (errno)
-			return -1;
-		size_t n = len - off < sizeof(long) ? len - off : sizeof(long);
-		memcpy(&word, p + off, n);
-		if (ptrace(PTRACE_POKEDATA, tid, (void *)(uintptr_t)(addr + off), (void *)word) < 0)
-			return -1;
-	}
-	return 0;
-}
-
-/* How the trapped syscall passes its arguments, so the rewrite can point
- * the right register (or socketcall argument block) at the scratch copy. */
-enum call_abi { ABI_64, ABI_X32, ABI_I386, ABI_I386_SOCKETCALL };
-
-struct trapped {
-	pid_t tid;
-	enum call_abi abi;
-	int fd;
-	uint64_t addr;     /* sockaddr pointer in the tracee */
-	uint64_t addrlen;
-	uint64_t sp;
-	uint64_t sc_args;  /* socketcall: pointer to the u32 argument block */
-};
-
-static int set_regs_fail(pid_t tid, int err)
-{
-	struct user_regs_struct r;
-	if (ptrace(PTRACE_GETREGS, tid, NULL, &r) < 0)
-		return -1;
-	r.orig_rax = (unsigned long long)-1; /* skip the syscall ... */
-	r.rax = (unsigned long long)(long long)-err; /* ... and return -err */
-	return ptrace(PTRACE_SETREGS, tid, NULL, &r);
-}
-
-/* Writes `to` into scratch space on the tracee's stack and points the
- * syscall at it; the program's own sockaddr is never touched. */
-static int redirect_regs(const struct trapped *t, const union sa *to)
-{
-	socklen_t len = sa_len(to);
-	uint64_t scratch = (t->sp - SCRATCH_BELOW_SP) & ~(uint64_t)15;
-	if (t->abi == ABI_X32 || t->abi == ABI_I386 || t->abi == ABI_I386_SOCKETCALL)
-		scratch &= 0xffffffffu;
-	if (poke(t->tid, scratch, to, len) < 0)
-		return -1;
-	struct user_regs_struct r;
-	if (ptrace(PTRACE_GETREGS, t->tid, NULL, &r) < 0)
-		return -1;
-	switch (t->abi) {
-	case ABI_64:
-	case ABI_X32:
-		r.rsi = scratch;
-		r.rdx = len;
-		break;
-	case ABI_I386:
-		r.rcx = scratch;
-		r.rdx = len;
-		break;
-	case ABI_I386_SOCKETCALL: {
-		uint32_t block[3] = { (uint32_t)t->fd, (uint32_t)scratch, len };
-		uint64_t bscratch = (scratch - 16) & ~(uint64_t)15;
-		if (poke(t->tid, bscratch, block, sizeof block) < 0)
-			return -1;
-		r.rcx = bscratch;
-		break;
-	}
-	}
-	return ptrace(PTRACE_SETREGS, t->tid, NULL, &r);
-}
+#include "tasks.h"
+#include "channel.h"
+#include "sockaddr.h"
+#include "tracee.h"
+#include "egress.h"
 
 /* ---------- the decision ---------- */
 
@@ -506,14 +193,8 @@ static int inspect_socket(int s, struct sockinfo *si)
 
 static const char *errno_name(int e)
 {
-	switch (e) {
-	case ECONNREFUSED: return "ECONNREFUSED";
-	case ENETUNREACH: return "ENETUNREACH";
-	case EADDRNOTAVAIL: return "EADDRNOTAVAIL";
-	case EOPNOTSUPP: return "EOPNOTSUPP";
-	case EACCES: return "EACCES";
-	default: return "EIO";
-	}
+	const char *name = strerrorname_np(e);
+	return name ? name : "EIO";
 }
 
 static void report_failed(const struct trapped *t, const union sa *dst, int err, const char *why)
@@ -526,87 +207,97 @@ static void report_failed(const struct trapped *t, const union sa *dst, int err,
 	channel_printf("F %d %d %s %u %s %s %s\n", pid, t->tid, addr, port, errno_name(err), exe, why);
 }
 
-/* Fails the connect with `err` rather than letting it out unproxied. */
-static void fail_connect(const struct trapped *t, const union sa *dst, int err, const char *why)
+/* Fails the call with `err` rather than letting it out another way. */
+static void fail_call(const struct trapped *t, const union sa *dst, int err, const char *why)
 {
 	report_failed(t, dst, err, why);
 	if (set_regs_fail(t->tid, err) < 0 && errno != ESRCH)
-		dprintf(2, "%s: cannot fail a connect of task %d: %s\n", progname, t->tid, strerror(errno));
+		dprintf(2, "%s: cannot fail a call of task %d: %s\n", progname, t->tid, strerror(errno));
 }
 
-static void handle_connect(const struct trapped *t)
+/* Reads the sockaddr a connect/bind/send names. Returns 0 for an IPv4 or
+ * IPv6 address the kernel would accept; -1 for anything else, which is
+ * left to the kernel so the program gets exactly its native error. */
+static int read_sockaddr(const struct trapped *t, union sa *out)
 {
-	union sa dst;
-	memset(&dst, 0, sizeof dst);
-	/* Anything odd about the arguments is left to the kernel, which then
-	 * gives the program exactly the error it would get natively. */
+	memset(out, 0, sizeof *out);
 	if (t->addr == 0 || t->addrlen < sizeof(sa_family_t) || t->addrlen > sizeof(struct sockaddr_storage))
-		return;
-	size_t want = t->addrlen < sizeof dst ? t->addrlen : sizeof dst;
-	if (peek(t->tid, t->addr, &dst, want) < 0)
-		return; /* EFAULT natively */
-	if (dst.sa.sa_family == AF_INET) {
-		if (t->addrlen < sizeof(struct sockaddr_in))
-			return;
-	} else if (dst.sa.sa_family == AF_INET6) {
-		if (t->addrlen < 24) /* SIN6_LEN_RFC2133: the kernel accepts it */
-			return;
-	} else {
-		return;
-	}
-	if (sa_is_local(&dst))
-		return;
+		return -1;
+	size_t want = t->addrlen < sizeof *out ? t->addrlen : sizeof *out;
+	if (peek(t->tid, t->addr, out, want) < 0)
+		return -1; /* EFAULT natively */
+	if (out->sa.sa_family == AF_INET)
+		return t->addrlen < sizeof(struct sockaddr_in) ? -1 : 0;
+	if (out->sa.sa_family == AF_INET6)
+		return t->addrlen < 24 ? -1 : 0; /* SIN6_LEN_RFC2133: the kernel accepts 24 */
+	return -1;
+}
 
-	int s = grab_socket(t->tid, t->fd);
-	if (s < 0) {
-		if (s == -EBADF || s == -ESRCH)
-			return; /* EBADF natively / the task is gone */
-		fail_connect(t, &dst, ENETUNREACH, "cannot inspect the socket");
-		return;
-	}
-	struct sockinfo si;
-	int rc = inspect_socket(s, &si);
-	if (rc < 0 || si.type != SOCK_STREAM || (si.protocol != IPPROTO_TCP && si.protocol != IPPROTO_MPTCP) ||
-	    si.domain != dst.sa.sa_family || si.state != TCP_CLOSE) {
-		/* not TCP (UDP, Unix, ...), not a socket (ENOTSOCK natively),
-		 * family mismatch (EAFNOSUPPORT natively), or already connecting
-		 * or connected (EALREADY / EISCONN natively) */
-		close(s);
-		return;
-	}
+static int is_tcp(const struct sockinfo *si)
+{
+	return si->type == SOCK_STREAM && (si->protocol == IPPROTO_TCP || si->protocol == IPPROTO_MPTCP);
+}
 
+/* UDP, ICMP ping and raw IP sockets: what the proxy cannot carry, so egress
+ * options are set on the program's socket itself. */
+static int is_datagram(const struct sockinfo *si)
+{
+	return (si->domain == AF_INET || si->domain == AF_INET6) && (si->type == SOCK_DGRAM || si->type == SOCK_RAW);
+}
+
+static void report_inplace(const struct trapped *t, const union sa *dst)
+{
+	char addr[INET6_ADDRSTRLEN + 16], exe[PATH_MAX * 3 + 1];
+	unsigned port;
+	sa_format(dst, addr, sizeof addr, &port);
+	pid_t pid = tgid_of(t->tid);
+	exe_of(pid, exe, sizeof exe);
+	channel_printf("I %d %d %s %u %s\n", pid, t->tid, addr, port, exe);
+}
+
+/* Egress options on the program's own socket; on failure the call fails
+ * with the reason logged, never goes out without them. Returns 0 when the
+ * call may go on. */
+static int egress_or_fail(const struct trapped *t, int s, const struct sockinfo *si, const union sa *dst)
+{
+	const char *why = "";
+	int rc = apply_egress(s, si->domain, sa_is_v4(dst), &why);
+	if (rc < 0)
+		fail_call(t, dst, -rc, why);
+	return rc;
+}
+
+/* Points a TCP connect at graft's proxy and registers it there. */
+static void redirect_to_proxy(const struct trapped *t, int s, const struct sockinfo *si, const union sa *dst)
+{
 	/* Where the program's socket stands now: a bind it made is kept. */
 	union sa local;
 	socklen_t ll = sizeof local;
 	if (getsockname(s, &local.sa, &ll) < 0) {
-		close(s);
-		fail_connect(t, &dst, ENETUNREACH, "getsockname failed");
+		fail_call(t, dst, ENETUNREACH, "getsockname failed");
 		return;
 	}
 	int wildcard = sa_is_wildcard(&local);
-	int dst_mapped = si.domain == AF_INET6 && IN6_IS_ADDR_V4MAPPED(&dst.in6.sin6_addr);
-	int local_mapped = si.domain == AF_INET6 && IN6_IS_ADDR_V4MAPPED(&local.in6.sin6_addr);
+	int dst_mapped = si->domain == AF_INET6 && IN6_IS_ADDR_V4MAPPED(&dst->in6.sin6_addr);
+	int local_mapped = si->domain == AF_INET6 && IN6_IS_ADDR_V4MAPPED(&local.in6.sin6_addr);
 
 	/* Which listener. A dual-stack socket goes to the IPv4 listener through
 	 * ::ffff:127.0.0.1 even for an IPv6 destination: binding it to ::1 would
 	 * make it IPv6-only for good, which the program could notice later
 	 * (a reconnect to a v4-mapped address after AF_UNSPEC would fail). */
 	union sa to;
-	if (si.domain == AF_INET) {
+	if (si->domain == AF_INET) {
 		sa_loopback(&to, AF_INET, 0, proxy4_port);
 	} else if (dst_mapped || local_mapped) {
-		if (si.v6only || !dst_mapped || !(wildcard || local_mapped)) {
-			close(s); /* ENETUNREACH natively: v4 and v6 do not mix here */
-			return;
-		}
+		if (si->v6only || !dst_mapped || !(wildcard || local_mapped))
+			return; /* ENETUNREACH natively: v4 and v6 do not mix here */
 		sa_loopback(&to, AF_INET6, 1, proxy4_port);
-	} else if (!si.v6only && wildcard) {
+	} else if (!si->v6only && wildcard) {
 		sa_loopback(&to, AF_INET6, 1, proxy4_port);
 	} else if (proxy6_port) {
 		sa_loopback(&to, AF_INET6, 0, proxy6_port);
 	} else {
-		close(s);
-		fail_connect(t, &dst, ENETUNREACH, "IPv6 socket but graft's proxy has no IPv6 listener (::1 unavailable)");
+		fail_call(t, dst, ENETUNREACH, "IPv6 socket but graft's proxy has no IPv6 listener (::1 unavailable)");
 		return;
 	}
 
@@ -617,12 +308,7 @@ static void handle_connect(const struct trapped *t)
 	 * where getsockname still shows the port given up. A program's
 	 * IP_BIND_ADDRESS_NO_PORT is cleared so the bind takes a port now:
 	 * all its connections go to the one proxy anyway. */
-	union sa b;
-	if (wildcard) {
-		b = to;
-	} else {
-		b = local;
-	}
+	union sa b = wildcard ? to : local;
 	if (b.sa.sa_family == AF_INET)
 		b.in4.sin_port = 0;
 	else
@@ -632,32 +318,27 @@ static void handle_connect(const struct trapped *t)
 	if (bind(s, &b.sa, sa_len(&b)) == 0) {
 		ll = sizeof local;
 		if (getsockname(s, &local.sa, &ll) < 0) {
-			close(s);
-			fail_connect(t, &dst, ENETUNREACH, "getsockname failed");
+			fail_call(t, dst, ENETUNREACH, "getsockname failed");
 			return;
 		}
 		wildcard = 0;
 	} else if (errno != EINVAL) {
-		int e = errno;
-		close(s);
-		fail_connect(t, &dst, e == EADDRINUSE ? EADDRNOTAVAIL : ENETUNREACH, "cannot bind a local port");
+		fail_call(t, dst, errno == EADDRINUSE ? EADDRNOTAVAIL : ENETUNREACH, "cannot bind a local port");
 		return;
 	}
-	close(s);
 
 	union sa peer = wildcard ? to : local;
 	char daddr[INET6_ADDRSTRLEN + 16], paddr[INET6_ADDRSTRLEN + 16], exe[PATH_MAX * 3 + 1];
-	unsigned dport, pport;
-	sa_format(&dst, daddr, sizeof daddr, &dport);
-	sa_format(&peer, paddr, sizeof paddr, &pport);
-	pport = local.sa.sa_family == AF_INET ? ntohs(local.in4.sin_port) : ntohs(local.in6.sin6_port);
+	unsigned dport, unused;
+	sa_format(dst, daddr, sizeof daddr, &dport);
+	sa_format(&peer, paddr, sizeof paddr, &unused);
 	pid_t pid = tgid_of(t->tid);
 	exe_of(pid, exe, sizeof exe);
 
 	char line[PIPE_BUF];
-	int n = snprintf(line, sizeof line, "C %d %d %s %u %s %u %s\n", pid, t->tid, daddr, dport, paddr, pport, exe);
+	int n = snprintf(line, sizeof line, "C %d %d %s %u %s %u %s\n", pid, t->tid, daddr, dport, paddr, sa_port(&local), exe);
 	if (n <= 0 || (size_t)n >= sizeof line) {
-		fail_connect(t, &dst, ENETUNREACH, "record too long");
+		fail_call(t, dst, ENETUNREACH, "record too long");
 		return;
 	}
 	if (channel_write(line, (size_t)n) < 0) {
@@ -667,20 +348,76 @@ static void handle_connect(const struct trapped *t)
 		return;
 	}
 	if (redirect_regs(t, &to) < 0 && errno != ESRCH)
-		fail_connect(t, &dst, ENETUNREACH, "cannot rewrite the connect arguments");
+		fail_call(t, dst, ENETUNREACH, "cannot rewrite the connect arguments");
 }
 
-/* TCP Fast Open sends the SYN from sendto/sendmsg, bypassing connect. Such
- * a send is failed with EOPNOTSUPP, the errno the kernel itself gives when
- * client TFO is off, so programs fall back to a plain connect. */
-static void handle_fastopen(const struct trapped *t)
+static void handle_connect(const struct trapped *t)
 {
 	union sa dst;
-	memset(&dst, 0, sizeof dst);
-	dst.sa.sa_family = AF_UNSPEC;
-	if (t->addr && t->addrlen >= sizeof(sa_family_t) && t->addrlen <= sizeof dst)
-		peek(t->tid, t->addr, &dst, t->addrlen);
-	if ((dst.sa.sa_family == AF_INET || dst.sa.sa_family == AF_INET6) && sa_is_local(&dst))
+	if (read_sockaddr(t, &dst) < 0 || sa_is_local(&dst))
+		return;
+	int s = grab_socket(t->tid, t->fd);
+	if (s < 0) {
+		if (s != -EBADF && s != -ESRCH) /* EBADF natively / the task is gone */
+			fail_call(t, &dst, ENETUNREACH, "cannot inspect the socket");
+		return;
+	}
+	struct sockinfo si;
+	int rc = inspect_socket(s, &si);
+	/* Not a socket (ENOTSOCK natively), or a family mismatch (EAFNOSUPPORT
+	 * natively): the kernel answers. */
+	if (rc == 0 && si.domain == dst.sa.sa_family) {
+		if (is_datagram(&si)) {
+			if (egress_any())
+				egress_or_fail(t, s, &si, &dst);
+		} else if (is_tcp(&si) && si.state == TCP_CLOSE) {
+			/* (a connecting or connected socket gets EALREADY or
+			 * EISCONN natively) */
+			if (!eg.inplace)
+				redirect_to_proxy(t, s, &si, &dst);
+			else if (egress_or_fail(t, s, &si, &dst) == 0)
+				report_inplace(t, &dst);
+		}
+	}
+	close(s);
+}
+
+/* An unconnected datagram send (sendto/sendmsg/sendmmsg with an address)
+ * gets the egress options before it goes out. A TCP Fast Open send
+ * (MSG_FASTOPEN) on an unconnected socket would send a SYN without connect:
+ * it fails with EOPNOTSUPP, the errno the kernel itself gives when client
+ * TFO is off, so programs fall back to a plain connect. */
+static void handle_send(const struct trapped *t, uint64_t flags)
+{
+	union sa dst;
+	int have_dst = read_sockaddr(t, &dst) == 0;
+	if (have_dst && sa_is_local(&dst))
+		return;
+	int s = grab_socket(t->tid, t->fd);
+	if (s < 0)
+		return;
+	struct sockinfo si;
+	if (inspect_socket(s, &si) == 0) {
+		if (si.type == SOCK_STREAM && (flags & MSG_FASTOPEN) && si.state == TCP_CLOSE) {
+			if (!have_dst) {
+				memset(&dst, 0, sizeof dst);
+				dst.sa.sa_family = AF_INET; /* for the report only */
+			}
+			fail_call(t, &dst, EOPNOTSUPP, "TCP Fast Open send refused so the program falls back to connect");
+		} else if (is_datagram(&si) && have_dst && si.domain == dst.sa.sa_family && egress_any()) {
+			egress_or_fail(t, s, &si, &dst);
+		}
+	}
+	close(s);
+}
+
+/* With --source, a datagram socket's bind to the wildcard address is bound
+ * to the source address instead (same port), so all it sends comes from
+ * there. Binds of other sockets, and to specific addresses, are untouched. */
+static void handle_bind(const struct trapped *t)
+{
+	union sa want;
+	if (read_sockaddr(t, &want) < 0 || !sa_is_wildcard(&want))
 		return;
 	int s = grab_socket(t->tid, t->fd);
 	if (s < 0)
@@ -688,45 +425,91 @@ static void handle_fastopen(const struct trapped *t)
 	struct sockinfo si;
 	int rc = inspect_socket(s, &si);
 	close(s);
-	if (rc < 0 || si.type != SOCK_STREAM || si.state != TCP_CLOSE)
+	if (rc < 0 || !is_datagram(&si) || si.domain != want.sa.sa_family)
 		return;
-	if (dst.sa.sa_family != AF_INET && dst.sa.sa_family != AF_INET6) {
-		dst.sa.sa_family = AF_INET; /* for the report only */
-	}
-	fail_connect(t, &dst, EOPNOTSUPP, "TCP Fast Open send refused so the program falls back to connect");
+	union sa src;
+	if (egress_source_for(si.domain, 0, &src) < 0 &&
+	    (si.domain != AF_INET6 || si.v6only || egress_source_for(AF_INET6, 1, &src) < 0))
+		return; /* no source of this family: destinations of it are refused at send */
+	if (src.sa.sa_family == AF_INET)
+		src.in4.sin_port = want.in4.sin_port;
+	else
+		src.in6.sin6_port = want.in6.sin6_port;
+	if (redirect_regs(t, &src) < 0 && errno != ESRCH)
+		fail_call(t, &want, EADDRNOTAVAIL, "cannot rewrite the bind arguments");
 }
 
-static void handle_seccomp_stop(pid_t tid)
+/* socket() for a datagram socket stops twice: here, at entry, to ask for
+ * the exit stop, and at exit, where the new fd exists and gets its mark. */
+static void handle_socket_exit(pid_t tid)
+{
+	struct user_regs_struct r;
+	if (ptrace(PTRACE_GETREGS, tid, NULL, &r) < 0)
+		return;
+	long fd = (long)r.rax;
+	if (fd < 0)
+		return;
+	int s = grab_socket(tid, (int)fd);
+	if (s < 0)
+		return;
+	if (setsockopt(s, SOL_SOCKET, SO_MARK, &eg.mark, sizeof eg.mark) < 0) {
+		/* the program would hold an unmarked socket: make socket() fail
+		 * instead (the fd stays open in the program, unused) */
+		r.rax = (unsigned long long)(long long)-errno;
+		ptrace(PTRACE_SETREGS, tid, NULL, &r);
+		channel_printf("D %d %d cannot mark a new datagram socket: %s\n", tgid_of(tid), tid, strerror((int)-(long long)r.rax));
+	}
+	close(s);
+}
+
+/* Returns the ptrace request that resumes the task. */
+static enum __ptrace_request handle_seccomp_stop(pid_t tid)
 {
 	struct syscall_info info;
 	memset(&info, 0, sizeof info);
 	if (ptrace(PTRACE_GET_SYSCALL_INFO, tid, (void *)sizeof info, &info) <= 0 ||
 	    info.op != PTRACE_SYSCALL_INFO_SECCOMP)
-		return;
+		return PTRACE_CONT;
 	struct trapped t = { .tid = tid, .sp = info.stack_pointer };
 	uint64_t nr = info.seccomp.nr;
 	const uint64_t *a = info.seccomp.args;
-	int fastopen = 0;
 	if (info.arch == AUDIT_ARCH_X86_64) {
 		t.abi = (nr & X32_BIT) ? ABI_X32 : ABI_64;
 		nr &= ~(uint64_t)X32_BIT;
 		t.fd = (int)a[0];
-		if (nr == NR64_CONNECT) {
+		struct msghdr mh;
+		switch (nr) {
+		case NR64_CONNECT:
 			t.addr = a[1];
 			t.addrlen = (uint32_t)a[2];
-		} else if (nr == NR64_SENDTO) {
-			fastopen = 1;
+			handle_connect(&t);
+			break;
+		case NR64_BIND:
+			t.addr = a[1];
+			t.addrlen = (uint32_t)a[2];
+			handle_bind(&t);
+			break;
+		case NR64_SENDTO:
 			t.addr = a[4];
 			t.addrlen = (uint32_t)a[5];
-		} else if (nr == NR64_SENDMSG) {
-			struct msghdr mh;
-			fastopen = 1;
-			if (t.abi == ABI_64 && peek(tid, a[1], &mh, sizeof mh) == 0) {
+			handle_send(&t, a[3]);
+			break;
+		case NR64_SENDMSG:
+		case NR64_SENDMMSG: /* struct mmsghdr starts with its msghdr */
+			if (peek(tid, a[1], &mh, sizeof mh) == 0) {
 				t.addr = (uint64_t)(uintptr_t)mh.msg_name;
 				t.addrlen = mh.msg_namelen;
 			}
-		} else {
-			return;
+			handle_send(&t, nr == NR64_SENDMSG ? a[2] : a[3]);
+			break;
+		case NR64_SOCKET: {
+			struct task *task = task_get(tid);
+			if (task) {
+				task->awaiting_exit = 1;
+				return PTRACE_SYSCALL;
+			}
+			break;
+		}
 		}
 	} else if (info.arch == AUDIT_ARCH_I386) {
 		if (nr == NR32_CONNECT) {
@@ -734,75 +517,23 @@ static void handle_seccomp_stop(pid_t tid)
 			t.fd = (int)(uint32_t)a[0];
 			t.addr = (uint32_t)a[1];
 			t.addrlen = (uint32_t)a[2];
+			handle_connect(&t);
 		} else if (nr == NR32_SOCKETCALL && (uint32_t)a[0] == SYS_CONNECT) {
 			uint32_t block[3];
 			if (peek(tid, (uint32_t)a[1], block, sizeof block) < 0)
-				return; /* EFAULT natively */
+				return PTRACE_CONT; /* EFAULT natively */
 			t.abi = ABI_I386_SOCKETCALL;
 			t.sc_args = (uint32_t)a[1];
 			t.fd = (int)block[0];
 			t.addr = block[1];
 			t.addrlen = block[2];
-		} else {
-			return;
+			handle_connect(&t);
 		}
-	} else {
-		return;
 	}
-	if (fastopen)
-		handle_fastopen(&t);
-	else
-		handle_connect(&t);
+	return PTRACE_CONT;
 }
 
-/* ---------- seccomp filter ---------- */
-
-#define LD_ARCH BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch))
-#define LD_NR BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr))
-#define LD_ARG_LO(i) BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[i]))
-#define RET(v) BPF_STMT(BPF_RET | BPF_K, (v))
-#define TRACE RET(SECCOMP_RET_TRACE)
-#define ALLOW RET(SECCOMP_RET_ALLOW)
-#define NOSYS RET(SECCOMP_RET_ERRNO | ENOSYS)
-/* if (acc == k) fall through to the next statement, else skip `skip` */
-#define IF_EQ(k, skip) BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (k), 0, (skip))
-
-static int install_filter(void)
-{
-	/* Only connect (and fast-open sends) ever stop in the tracer;
-	 * everything else runs at native speed. io_uring is refused with
-	 * ENOSYS, as in many container runtimes, because IORING_OP_CONNECT
-	 * would bypass connect(2); programs then fall back to plain syscalls. */
-	struct sock_filter f[] = {
-		LD_ARCH,
-		IF_EQ(AUDIT_ARCH_X86_64, 18),
-		LD_NR,
-		IF_EQ(NR64_CONNECT, 1), TRACE,
-		IF_EQ(X32_BIT | NR64_CONNECT, 1), TRACE,
-		IF_EQ(NR_IO_URING_SETUP, 1), NOSYS,
-		IF_EQ(X32_BIT | NR_IO_URING_SETUP, 1), NOSYS,
-		IF_EQ(NR64_SENDTO, 3), LD_ARG_LO(3), BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, MSG_FASTOPEN, 0, 5), TRACE,
-		IF_EQ(NR64_SENDMSG, 3), LD_ARG_LO(2), BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, MSG_FASTOPEN, 0, 1), TRACE,
-		ALLOW,
-		/* i386 */
-		IF_EQ(AUDIT_ARCH_I386, 10),
-		LD_NR,
-		IF_EQ(NR32_CONNECT, 1), TRACE,
-		IF_EQ(NR_IO_URING_SETUP, 1), NOSYS,
-		IF_EQ(NR32_SOCKETCALL, 3), LD_ARG_LO(0), IF_EQ(SYS_CONNECT, 1), TRACE,
-		ALLOW,
-		ALLOW,
-	};
-	struct sock_fprog prog = { .len = sizeof f / sizeof f[0], .filter = f };
-	if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) == 0)
-		return 0;
-	if (errno != EACCES)
-		return -1;
-	/* Unprivileged: the kernel requires no_new_privs first. */
-	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
-		return -1;
-	return (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog);
-}
+#include "filter.h"
 
 /* ---------- signals ---------- */
 
@@ -909,7 +640,7 @@ fail:
 	close(sync[0]);
 	close(errp[1]);
 	long opts = PTRACE_O_TRACESECCOMP | PTRACE_O_TRACECLONE | PTRACE_O_TRACEFORK | PTRACE_O_TRACEVFORK |
-		    PTRACE_O_TRACEEXEC | PTRACE_O_EXITKILL;
+		    PTRACE_O_TRACEEXEC | PTRACE_O_EXITKILL | PTRACE_O_TRACESYSGOOD;
 	if (ptrace(PTRACE_SEIZE, pid, NULL, (void *)opts) < 0) {
 		int e = errno;
 		kill(pid, SIGKILL);
@@ -985,8 +716,32 @@ int main(int argc, char **argv)
 			proxy4_port = (uint16_t)parse_num(argv[++i], 1, 65535, "--proxy4");
 		} else if (!strcmp(argv[i], "--proxy6") && i + 1 < argc) {
 			proxy6_port = (uint16_t)parse_num(argv[++i], 0, 65535, "--proxy6");
-		} else if (!strcmp(argv[i], "--diag")) {
-			verbose_diag = 1;
+		} else if (!strcmp(argv[i], "--mode") && i + 1 < argc) {
+			i++;
+			if (!strcmp(argv[i], "inplace"))
+				eg.inplace = 1;
+			else if (strcmp(argv[i], "proxy"))
+				die(2, "bad --mode: %s", argv[i]);
+		} else if (!strcmp(argv[i], "--mark") && i + 1 < argc) {
+			char *end;
+			errno = 0;
+			unsigned long v = strtoul(argv[++i], &end, 0);
+			if (errno || *end || v > UINT32_MAX)
+				die(2, "bad --mark: %s", argv[i]);
+			eg.has_mark = 1;
+			eg.mark = (uint32_t)v;
+		} else if (!strcmp(argv[i], "--interface") && i + 1 < argc) {
+			if (strlen(argv[++i]) >= sizeof eg.iface)
+				die(2, "bad --interface: %s", argv[i]);
+			strcpy(eg.iface, argv[i]);
+		} else if (!strcmp(argv[i], "--source4") && i + 1 < argc) {
+			if (inet_pton(AF_INET, argv[++i], &eg.src4) != 1)
+				die(2, "bad --source4: %s", argv[i]);
+			eg.has_src4 = 1;
+		} else if (!strcmp(argv[i], "--source6") && i + 1 < argc) {
+			if (inet_pton(AF_INET6, argv[++i], &eg.src6) != 1)
+				die(2, "bad --source6: %s", argv[i]);
+			eg.has_src6 = 1;
 		} else {
 			usage();
 		}
@@ -1004,6 +759,12 @@ int main(int argc, char **argv)
 
 	check_kernel();
 	setup_signals();
+	struct filter_needs need = {
+		.socket_create = eg.has_mark,
+		.datagram_sends = eg.iface[0] || egress_sources(),
+		.binds = egress_sources(),
+	};
+	build_filter(&filter_prog, &need);
 	int errfd = -1;
 	main_pid = start_program(argv + i, &errfd);
 
@@ -1033,9 +794,10 @@ int main(int argc, char **argv)
 		int sig = WSTOPSIG(st);
 		int event = st >> 16;
 		int inject = 0;
+		enum __ptrace_request resume = PTRACE_CONT;
 		switch (event) {
 		case PTRACE_EVENT_SECCOMP:
-			handle_seccomp_stop(tid);
+			resume = handle_seccomp_stop(tid);
 			break;
 		case PTRACE_EVENT_EXEC: {
 			unsigned long former = 0;
@@ -1061,13 +823,22 @@ int main(int argc, char **argv)
 			}
 			break;
 		case 0:
+			if (sig == (SIGTRAP | 0x80)) {
+				/* syscall-exit-stop, asked for by a socket() trap */
+				struct task *task = task_get(tid);
+				if (task && task->awaiting_exit) {
+					task->awaiting_exit = 0;
+					handle_socket_exit(tid);
+				}
+				break;
+			}
 			inject = sig; /* signal-delivery-stop: deliver it */
 			break;
 		default:
 			break; /* clone/fork/vfork: the new task reports itself */
 		}
-		if (ptrace(PTRACE_CONT, tid, NULL, (void *)(long)inject) < 0 && errno != ESRCH)
-			dprintf(2, "%s: PTRACE_CONT %d: %s\n", progname, tid, strerror(errno));
+		if (ptrace(resume, tid, NULL, (void *)(long)inject) < 0 && errno != ESRCH)
+			dprintf(2, "%s: resuming task %d: %s\n", progname, tid, strerror(errno));
 	}
 
 	if (main_status < 0)
@@ -1076,3 +847,4 @@ int main(int argc, char **argv)
 		return WEXITSTATUS(main_status);
 	return 128 + WTERMSIG(main_status);
 }
+

@@ -1,7 +1,7 @@
 // Builds graft: the native tracer (C) and the TypeScript sources.
 // Run by `npm install` / `npm ci` (prepare) and by `npm test`.
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, existsSync, statSync } from 'node:fs';
+import { mkdirSync, existsSync, statSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -23,7 +23,9 @@ function findCompiler() {
 }
 
 function buildTracer() {
-  const fresh = existsSync(tracerOut) && statSync(tracerOut).mtimeMs >= statSync(tracerSrc).mtimeMs;
+  const nativeDir = dirname(tracerSrc);
+  const newestSource = Math.max(...readdirSync(nativeDir).map((f) => statSync(join(nativeDir, f)).mtimeMs));
+  const fresh = existsSync(tracerOut) && statSync(tracerOut).mtimeMs >= newestSource;
   if (fresh) return;
   const cc = findCompiler();
   if (!cc) {
