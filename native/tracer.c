@@ -759,6 +759,15 @@ int main(int argc, char **argv)
 
 	check_kernel();
 	setup_signals();
+	if (eg.has_mark) {
+		/* the tracer marks the program's sockets itself: check it may */
+		int probe = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+		if (probe >= 0 && setsockopt(probe, SOL_SOCKET, SO_MARK, &eg.mark, sizeof eg.mark) < 0 && (errno == EPERM || errno == EACCES))
+			die(2, "--mark needs the CAP_NET_ADMIN capability in graft's tracer (%s); run graft as root or grant it "
+			       "(setcap cap_net_admin+ep build/graft-tracer)", strerror(errno));
+		if (probe >= 0)
+			close(probe);
+	}
 	struct filter_needs need = {
 		.socket_create = eg.has_mark,
 		.datagram_sends = eg.iface[0] || egress_sources(),

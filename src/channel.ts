@@ -21,6 +21,13 @@ export interface RedirectRecord extends ProcessRef {
   readonly peerPort: number;
 }
 
+/** A connect the tracer let go on in place, with the egress options set. */
+export interface InplaceRecord extends ProcessRef {
+  readonly kind: 'inplace';
+  readonly dstIp: string;
+  readonly dstPort: number;
+}
+
 /** A connect the tracer failed rather than let it out another way. */
 export interface FailedRecord extends ProcessRef {
   readonly kind: 'failed';
@@ -37,7 +44,7 @@ export interface DiagnosticRecord {
   readonly message: string;
 }
 
-export type TracerRecord = RedirectRecord | FailedRecord | DiagnosticRecord;
+export type TracerRecord = RedirectRecord | InplaceRecord | FailedRecord | DiagnosticRecord;
 
 function int(field: string | undefined, line: string): number {
   const n = Number(field);
@@ -72,6 +79,15 @@ export function decodeRecord(line: string): TracerRecord {
         peerIp: normalizeIp(text(f[5], line)),
         peerPort: int(f[6], line),
         exe: decodeExe(f[7]),
+      };
+    case 'I':
+      return {
+        kind: 'inplace',
+        pid: int(f[1], line),
+        tid: int(f[2], line),
+        dstIp: normalizeIp(text(f[3], line)),
+        dstPort: int(f[4], line),
+        exe: decodeExe(f[5]),
       };
     case 'F':
       return {

@@ -1,14 +1,19 @@
 /** Turns graft's command line into a Plan. Usage errors throw UsageError. */
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { UsageError } from './errors.js';
-import { LOG_LEVELS, type LogLevel, type Plan, type TerminalVerbosity } from './plan.js';
+import { LOG_LEVELS, type Egress, type LogLevel, type Mode, type ModeChoice, type Plan, type TerminalVerbosity } from './plan.js';
+import { hasEgress } from './egress/options.js';
 import { parseDuration } from './units.js';
 
 const EXAMPLES = `
 Examples:
   graft -- curl https://example.org/          every TCP connect of curl goes through graft
   graft -v -- ./server-binary                 one line per connection on stderr
+  graft --mark 0x10 -- ./app                  route app by 'ip rule fwmark 0x10 ...'
+  graft --interface wg0 -- ./app              send app out of wg0 only
+  graft --source 192.0.2.10 -- ./app          app's connections leave from that address
   graft --log-file conns.ndjson -- go test ./...
   graft --connect-timeout 3s -- python3 fetch.py
 
@@ -19,6 +24,25 @@ bad options or when tracing cannot be set up.`;
 function packageVersion(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
   return pkg.version;
+}
+
+/** SO_MARK values: decimal or 0x hex, 32-bit. */
+function markArg(value: string): number {
+  const v = /^0x[0-9a-f]+$/i.test(value) ? parseInt(value.slice(2), 16) : /^\d+$/.test(value) ? Number(value) : NaN;
+  if (!Number.isSafeInteger(v) || v < 0 || v > 0xffffffff) {
+    throw new InvalidArgumentError(`'${value}' is not a 32-bit mark (decimal or 0x hex, e.g. 16 or 0x10)`);
+  }
+  return v;
+}
+
+function sourceArg(value: string, previous: string[] | undefined): string[] {
+  if (!isIP(value)) throw new InvalidArgumentError(`'${value}' is not an IPv4 or IPv6 address`);
+  return [...(previous ?? []), value];
+}
+
+function interfaceArg(value: string): string {
+  if (!/^[^\s/:]{1,15}$/.test(value)) throw new InvalidArgumentError(`'${value}' is not an interface name`);
+  return value;
 }
 
 function durationArg(what: string) {
@@ -34,6 +58,10 @@ function durationArg(what: string) {
 }
 
 interface RawOptions {
+  mark?: number;
+  interface?: string;
+  source?: string[];
+  mode: ModeChoice;
   verbose?: boolean;
   quiet?: boolean;
   logFile?: string;
@@ -51,6 +79,14 @@ export function parseCommandLine(argv: readonly string[], write: { out: (s: stri
     .helpOption('-h, --help', 'show this help')
     .argument('[program]', 'the program to run')
     .argument('[args...]', "the program's arguments")
+    .option('--mark <value>', 'set SO_MARK on every outgoing connection (decimal or 0x hex)', markArg)
+    .option('--interface <name>', 'send every outgoing connection out of this interface (SO_BINDTODEVICE)', interfaceArg)
+    .option('--source <address>', 'leave from this local address (once per family: IPv4 and/or IPv6)', sourceArg)
+    .addOption(
+      new Option('--mode <mode>', 'where the egress options act: on the program\'s own sockets (inplace) or on graft\'s proxy (proxy); auto: inplace when nothing needs the proxy')
+        .choices(['auto', 'proxy', 'inplace'])
+        .default('auto'),
+    )
     .option('-v, --verbose', 'print one line per connection to stderr')
     .option('-q, --quiet', 'print nothing but fatal errors')
     .option('--log-file <path>', 'write one JSON record per connection (ndjson) to this file')
@@ -82,14 +118,42 @@ export function parseCommandLine(argv: readonly string[], write: { out: (s: stri
   if (!program) throw new UsageError('no program given; usage: graft [options] -- program [args...]');
   if (o.verbose && o.quiet) throw new UsageError('-v/--verbose and -q/--quiet cannot be used together');
   const terminal: TerminalVerbosity = o.verbose ? 'verbose' : o.quiet ? 'quiet' : 'normal';
+  const egress = egressFrom(o);
   return {
     kind: 'run',
     plan: {
       program,
       args,
+      egress,
+      mode: resolveMode(o.mode, egress),
       connectTimeoutMs: o.connectTimeout,
       registrationWaitMs: 5_000,
       log: { terminal, level: o.logLevel, ...(o.logFile !== undefined ? { file: o.logFile } : {}) },
     },
   };
+}
+
+function egressFrom(o: RawOptions): Egress {
+  const sources = o.source ?? [];
+  const v4 = sources.filter((a) => isIP(a) === 4);
+  const v6 = sources.filter((a) => isIP(a) === 6);
+  if (v4.length > 1 || v6.length > 1) {
+    throw new UsageError(`--source: give at most one IPv4 and one IPv6 address (got ${sources.join(', ')})`);
+  }
+  return {
+    ...(o.mark !== undefined ? { mark: o.mark } : {}),
+    ...(o.interface !== undefined ? { interface: o.interface } : {}),
+    ...(v4[0] !== undefined ? { source4: v4[0] } : {}),
+    ...(v6[0] !== undefined ? { source6: v6[0] } : {}),
+  };
+}
+
+/**
+ * auto: in place when egress options are all there is to do, since that
+ * costs the program nothing per byte; through the proxy otherwise (plain
+ * `graft -- program` proxies every connection, which is what it is for).
+ */
+export function resolveMode(choice: ModeChoice, egress: Egress): Mode {
+  if (choice !== 'auto') return choice;
+  return hasEgress(egress) ? 'inplace' : 'proxy';
 }

@@ -20,7 +20,9 @@ export function humanLine(json: string): string | undefined {
   }
   const who = rec.pid !== undefined ? `${basename(rec.exe)}[${String(rec.pid)}]` : '';
   if (rec.event === 'connection') {
-    const head = `graft: ${who} -> ${String(rec.dst)} ${String(rec.action)}`;
+    const via = rec.egress !== undefined ? ` (${String(rec.egress)})` : '';
+    const head = `graft: ${who} -> ${String(rec.dst)} ${String(rec.action)}${via}`;
+    if (rec.action === 'inplace') return head;
     const flow = `${bytes(rec.bytesUp)} up, ${bytes(rec.bytesDown)} down, ${String(rec.durationMs)} ms`;
     return rec.error !== undefined ? `${head}: ${flow}, error: ${String(rec.error)}` : `${head}: ${flow}`;
   }

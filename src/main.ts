@@ -28,7 +28,7 @@ async function main(): Promise<number> {
     const result = await runPlan(outcome.plan, logger);
     return result.status;
   } catch (err) {
-    if (err instanceof TracerMissingError) {
+    if (err instanceof TracerMissingError || err instanceof UsageError) {
       say(`graft: ${err.message}`);
       return EXIT.usage;
     }

@@ -14,9 +14,29 @@ export interface LogPlan {
   readonly file?: string;
 }
 
+/** How outgoing connections leave: all optional, combinable. */
+export interface Egress {
+  /** SO_MARK, for `ip rule fwmark` routing */
+  readonly mark?: number;
+  /** SO_BINDTODEVICE */
+  readonly interface?: string;
+  /** local source addresses, one per family at most */
+  readonly source4?: string;
+  readonly source6?: string;
+}
+
+/**
+ * Where the egress options are applied to TCP: on the proxy's own outbound
+ * socket, or on the program's socket by the tracer (no proxy hop).
+ */
+export type Mode = 'proxy' | 'inplace';
+export type ModeChoice = Mode | 'auto';
+
 export interface Plan {
   readonly program: string;
   readonly args: readonly string[];
+  readonly egress: Egress;
+  readonly mode: Mode;
   readonly connectTimeoutMs: number;
   /** How long an accepted connection may wait for the tracer's record. */
   readonly registrationWaitMs: number;

@@ -8,6 +8,8 @@ import { startProxy, type ConnectionRecord } from './proxy/server.js';
 import { startTracer } from './supervisor.js';
 import { RecordDecoder, type TracerRecord } from './channel.js';
 import { formatEndpoint } from './address.js';
+import { checkEgress } from './egress/checks.js';
+import { describeEgress, tracerEgressArgs } from './egress/options.js';
 
 /** How long connections may finish after the program has exited. */
 const CLOSE_GRACE_MS = 2000;
@@ -27,7 +29,10 @@ export interface RunOptions {
 }
 
 export async function runPlan(plan: Plan, logger: Logger, opts: RunOptions = {}): Promise<RunResult> {
+  await checkEgress(plan.egress);
+  const egressText = describeEgress(plan.egress);
   const proxy = await startProxy({
+    egress: plan.egress,
     connectTimeoutMs: plan.connectTimeoutMs,
     registrationWaitMs: plan.registrationWaitMs,
     logger,
@@ -39,6 +44,20 @@ export async function runPlan(plan: Plan, logger: Logger, opts: RunOptions = {})
     switch (rec.kind) {
       case 'redirect':
         proxy.registry.register(rec);
+        break;
+      case 'inplace':
+        logger.info(
+          {
+            event: 'connection',
+            pid: rec.pid,
+            tid: rec.tid,
+            exe: rec.exe,
+            dst: formatEndpoint(rec.dstIp, rec.dstPort),
+            action: 'inplace',
+            ...(egressText !== undefined ? { egress: egressText } : {}),
+          },
+          'connection',
+        );
         break;
       case 'failed':
         logger.warn(
@@ -55,7 +74,7 @@ export async function runPlan(plan: Plan, logger: Logger, opts: RunOptions = {})
 
   let tracer;
   try {
-    tracer = startTracer({ program: plan.program, args: plan.args, proxy4: proxy.port4, proxy6: proxy.port6, stdio: opts.stdio ?? 'inherit' });
+    tracer = startTracer({ program: plan.program, args: plan.args, proxy4: proxy.port4, proxy6: proxy.port6, tracerArgs: ['--mode', plan.mode, ...tracerEgressArgs(plan.egress)], stdio: opts.stdio ?? 'inherit' });
   } catch (err) {
     await proxy.close(0);
     throw err;

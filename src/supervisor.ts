@@ -23,6 +23,8 @@ export interface TracerLaunch {
   readonly args: readonly string[];
   readonly proxy4: number;
   readonly proxy6: number;
+  /** mode and egress options, as tracer arguments */
+  readonly tracerArgs: readonly string[];
   /** 'inherit' for the CLI; 'pipe' lets the programmatic API capture output. */
   readonly stdio: 'inherit' | 'pipe';
 }
@@ -42,7 +44,7 @@ export function startTracer(launch: TracerLaunch): RunningTracer {
   if (!existsSync(path)) {
     throw new TracerMissingError(`the tracer binary is missing (${path}); run \`npm install\` in graft's directory to build it`);
   }
-  const argv = ['--channel-fd', '3', '--proxy4', String(launch.proxy4), '--proxy6', String(launch.proxy6), '--', launch.program, ...launch.args];
+  const argv = ['--channel-fd', '3', '--proxy4', String(launch.proxy4), '--proxy6', String(launch.proxy6), ...launch.tracerArgs, '--', launch.program, ...launch.args];
   const child = spawn(path, argv, { stdio: [launch.stdio, launch.stdio, launch.stdio, 'pipe'] });
   const channel = child.stdio[3] as Readable;
 

@@ -8,6 +8,8 @@ import { AF_INET, AF_INET6, closeFd, openTcpSocket, type SocketOption } from './
 export interface DialTarget {
   readonly ip: string;
   readonly port: number;
+  /** bind to this local address before connecting */
+  readonly localAddress?: string;
 }
 
 export class DialTimeoutError extends Error {
@@ -49,7 +51,8 @@ export function dialDirect(
     socket.once('error', onError);
     // Connect in the same tick the fd was wrapped: a wrapped fd left
     // unconnected is read at once and the socket dies with ENOTCONN.
-    socket.connect({ host: target.ip, port: target.port }, () => {
+    const where = { host: target.ip, port: target.port, ...(target.localAddress !== undefined ? { localAddress: target.localAddress } : {}) };
+    socket.connect(where, () => {
       clearTimeout(timer);
       socket.off('error', onError);
       socket.setNoDelay(true);

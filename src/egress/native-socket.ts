@@ -62,3 +62,4 @@ export function closeFd(fd: number): void {
 }
 
 export const SOCKET_LEVEL = { SOL_SOCKET } as const;
+

@@ -11,8 +11,12 @@ import { formatEndpoint, normalizeIp } from '../address.js';
 import { Registry } from './registry.js';
 import { relay } from './relay.js';
 import { dialDirect } from '../egress/direct.js';
+import { describeEgress, egressSocketOptions, sourceFor } from '../egress/options.js';
+import type { SocketOption } from '../egress/native-socket.js';
+import type { Egress } from '../plan.js';
 
 export interface ProxyOptions {
+  readonly egress: Egress;
   readonly connectTimeoutMs: number;
   readonly registrationWaitMs: number;
   readonly logger: Logger;
@@ -27,6 +31,8 @@ export interface ConnectionRecord {
   readonly dst: string;
   readonly local: string;
   readonly action: 'proxy';
+  /** "mark 0x10, dev wg0, src 192.0.2.1" when egress options apply */
+  readonly egress?: string;
   readonly bytesUp: number;
   readonly bytesDown: number;
   readonly durationMs: number;
@@ -61,6 +67,8 @@ export async function startProxy(opts: ProxyOptions): Promise<Proxy> {
   const sockets = new Set<net.Socket>();
   const listeners: ((rec: ConnectionRecord) => void)[] = [];
   const log = opts.logger;
+  const socketOptions: readonly SocketOption[] = egressSocketOptions(opts.egress);
+  const egressText = describeEgress(opts.egress);
   let idle: (() => void) | undefined;
 
   const track = (s: net.Socket): void => {
@@ -80,6 +88,7 @@ export async function startProxy(opts: ProxyOptions): Promise<Proxy> {
       dst: formatEndpoint(rec.dstIp, rec.dstPort),
       local,
       action: 'proxy',
+      ...(egressText !== undefined ? { egress: egressText } : {}),
       bytesUp: r.bytesUp,
       bytesDown: r.bytesDown,
       durationMs: Date.now() - started,
@@ -107,9 +116,17 @@ export async function startProxy(opts: ProxyOptions): Promise<Proxy> {
         finish(rec, local, started, { bytesUp: 0, bytesDown: 0, error: 'program closed before the dial' });
         return;
       }
+      const source = sourceFor(opts.egress, rec.dstIp);
+      if (source.kind === 'missing') {
+        // Never from another address than asked: refuse this destination.
+        program.resetAndDestroy();
+        finish(rec, local, started, { bytesUp: 0, bytesDown: 0, error: `no IPv${source.family} --source address for this destination` });
+        return;
+      }
       let upstream: net.Socket;
       try {
-        upstream = await dialDirect({ ip: rec.dstIp, port: rec.dstPort }, [], opts.connectTimeoutMs);
+        const target = { ip: rec.dstIp, port: rec.dstPort, ...(source.kind === 'address' ? { localAddress: source.address } : {}) };
+        upstream = await dialDirect(target, socketOptions, opts.connectTimeoutMs);
       } catch (err) {
         const e = err as NodeJS.ErrnoException;
         program.resetAndDestroy();

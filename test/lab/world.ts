@@ -50,58 +50,29 @@ export interface GraftOptions {
   readonly onSpawn?: (child: ChildProcess) => void;
 }
 
-export class World {
+/**
+ * A lab with a client namespace, where graft and the program under test
+ * run. Subclasses add the hosts the client reaches.
+ */
+export class ClientLab {
   readonly lab = new Lab();
   readonly client: Namespace;
-  readonly host: Namespace;
   readonly events: ServerEvent[] = [];
-  private server?: ChildProcess;
   private readonly tmp = mkdtempSync(join(tmpdir(), 'graft-test-'));
   private runs = 0;
 
   constructor() {
-    try {
-      this.client = this.lab.host('client');
-      this.host = this.lab.host('host');
-      this.lab.link(this.client, ['192.0.2.1/24', '2001:db8:1::1/64'], this.host, ['192.0.2.2/24', '2001:db8:1::2/64']);
-      this.lab.addLocal(this.host, `${A4}/32`, `${B4}/32`, `${A6}/128`, `${B6}/128`);
-      this.lab.route(this.client, '198.51.100.0/24', 'via', '192.0.2.2');
-      this.lab.route(this.client, '203.0.113.0/24', 'via', '192.0.2.2');
-      this.lab.route(this.client, '2001:db8:2::/64', 'via', '2001:db8:1::2');
-    } catch (err) {
-      this.lab.destroy();
-      throw err;
-    }
+    this.client = this.lab.host('client');
   }
 
-  /** Starts the host's services and waits until they listen. */
-  async start(): Promise<this> {
-    const server = this.lab.adopt(
-      this.host.spawn(process.execPath, [join(repoRoot, 'dist/test/fixtures/server.js'), `A=${A4}`, `B=${B4}`, `A=${A6}`, `B=${B6}`]),
-    );
-    this.server = server;
-    const lines = createInterface({ input: server.stdout! });
-    const ready = new Promise<void>((resolve, reject) => {
-      server.once('exit', (code) => reject(new Error(`test server exited with ${code}`)));
-      lines.on('line', (line) => {
-        if (line === 'ready') return resolve();
-        this.events.push(JSON.parse(line) as ServerEvent);
-      });
-    });
-    let err = '';
-    server.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-    let timer: NodeJS.Timeout | undefined;
-    const deadline = new Promise((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`test server did not start: ${err}`)), 10_000);
-    });
-    await Promise.race([ready, deadline]).finally(() => clearTimeout(timer));
-    // The first IPv6 exchange on a fresh link waits about a second for
-    // neighbour discovery; pay it here, not inside a test's timing.
-    const warm = `import socket\nfor a in ('${A4}', '${A6}'):\n  socket.create_connection((a, 7000), timeout=5).recv(16)`;
-    this.client.run('python3', '-c', warm);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    this.events.length = 0;
-    return this;
+  /** Builds the rest of the lab; tears everything down if that fails. */
+  protected build(fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      this.destroy();
+      throw err;
+    }
   }
 
   /** Runs `graft [graftArgs] -- program args...` in the client namespace. */
@@ -126,13 +97,39 @@ export class World {
   }
 
   destroy(): void {
-    this.server?.kill('SIGKILL');
     this.lab.destroy();
     rmSync(this.tmp, { recursive: true, force: true });
   }
 }
 
-async function runCollect(cmd: string, args: readonly string[], opts: GraftOptions, logFile: string | undefined): Promise<GraftRun> {
+export class World extends ClientLab {
+  readonly host: Namespace;
+
+  constructor() {
+    super();
+    this.host = this.lab.host('host');
+    this.build(() => {
+      this.lab.link(this.client, ['192.0.2.1/24', '2001:db8:1::1/64'], this.host, ['192.0.2.2/24', '2001:db8:1::2/64']);
+      this.lab.addLocal(this.host, `${A4}/32`, `${B4}/32`, `${A6}/128`, `${B6}/128`);
+      this.lab.route(this.client, '198.51.100.0/24', 'via', '192.0.2.2');
+      this.lab.route(this.client, '203.0.113.0/24', 'via', '192.0.2.2');
+      this.lab.route(this.client, '2001:db8:2::/64', 'via', '2001:db8:1::2');
+    });
+  }
+
+  /** Starts the host's services and waits until they listen. */
+  async start(): Promise<this> {
+    await startServices(this.lab, this.host, [`A=${A4}`, `B=${B4}`, `A=${A6}`, `B=${B6}`], this.events);
+    // The first IPv6 exchange on a fresh link waits about a second for
+    // neighbour discovery; pay it here, not inside a test's timing.
+    warmUp(this.client, [A4, A6]);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    this.events.length = 0;
+    return this;
+  }
+}
+
+export async function runCollect(cmd: string, args: readonly string[], opts: GraftOptions, logFile: string | undefined): Promise<GraftRun> {
   const started = Date.now();
   const child = spawn(cmd, args as string[], { stdio: ['pipe', 'pipe', 'pipe'], env: opts.env ?? process.env });
   let stdout = '';
@@ -149,6 +146,36 @@ async function runCollect(cmd: string, args: readonly string[], opts: GraftOptio
     ? readFileSync(logFile, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>)
     : [];
   return { code, signal, stdout, stderr, records, ms: Date.now() - started };
+}
+
+/**
+ * Runs fixtures/server.ts in `ns` serving NAME=ADDR pairs; pushes each
+ * accepted connection to `events`; resolves once it listens.
+ */
+export async function startServices(lab: Lab, ns: Namespace, pairs: readonly string[], events: ServerEvent[]): Promise<ChildProcess> {
+  const server = lab.adopt(ns.spawn(process.execPath, [join(repoRoot, 'dist/test/fixtures/server.js'), ...pairs]));
+  const lines = createInterface({ input: server.stdout! });
+  const ready = new Promise<void>((resolve, reject) => {
+    server.once('exit', (code) => reject(new Error(`test server exited with ${code}`)));
+    lines.on('line', (line) => {
+      if (line === 'ready') return resolve();
+      events.push(JSON.parse(line) as ServerEvent);
+    });
+  });
+  let err = '';
+  server.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`test server did not start: ${err}`)), 10_000);
+  });
+  await Promise.race([ready, deadline]).finally(() => clearTimeout(timer));
+  return server;
+}
+
+/** One TCP exchange with each address's port 7000, so first-contact delays (IPv6 neighbour discovery) are paid up front. */
+export function warmUp(ns: Namespace, addrs: readonly string[]): void {
+  const list = addrs.map((a) => `'${a}'`).join(', ');
+  ns.run('python3', '-c', `import socket\nfor a in (${list},):\n  socket.create_connection((a, 7000), timeout=5).recv(16)`);
 }
 
 /** Connection records only. */
