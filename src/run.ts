@@ -4,7 +4,8 @@
  */
 import type { Plan } from './plan.js';
 import type { Logger } from 'pino';
-import { startProxy, type ConnectionRecord } from './proxy/server.js';
+import { startProxy } from './proxy/server.js';
+import { ConnectionLog, type ConnectionRecord } from './records.js';
 import { startTracer } from './supervisor.js';
 import { RecordDecoder, type TracerRecord } from './channel.js';
 import { formatEndpoint } from './address.js';
@@ -28,17 +29,24 @@ export interface RunOptions {
   readonly collect?: boolean;
 }
 
+function who(rec: { pid: number; tid: number; exe: string; dstIp: string; dstPort: number }) {
+  return { pid: rec.pid, tid: rec.tid, exe: rec.exe, dst: formatEndpoint(rec.dstIp, rec.dstPort) };
+}
+
 export async function runPlan(plan: Plan, logger: Logger, opts: RunOptions = {}): Promise<RunResult> {
   await checkEgress(plan.egress);
   const egressText = describeEgress(plan.egress);
+  const egress = egressText !== undefined ? { egress: egressText } : {};
+  const log = new ConnectionLog(logger);
+  const connections: ConnectionRecord[] = [];
+  if (opts.collect) log.onRecord((r) => connections.push(r));
   const proxy = await startProxy({
     egress: plan.egress,
     connectTimeoutMs: plan.connectTimeoutMs,
     registrationWaitMs: plan.registrationWaitMs,
     logger,
+    connections: log,
   });
-  const connections: ConnectionRecord[] = [];
-  if (opts.collect) proxy.onConnection((r) => connections.push(r));
 
   const onRecord = (rec: TracerRecord): void => {
     switch (rec.kind) {
@@ -46,24 +54,10 @@ export async function runPlan(plan: Plan, logger: Logger, opts: RunOptions = {})
         proxy.registry.register(rec);
         break;
       case 'inplace':
-        logger.info(
-          {
-            event: 'connection',
-            pid: rec.pid,
-            tid: rec.tid,
-            exe: rec.exe,
-            dst: formatEndpoint(rec.dstIp, rec.dstPort),
-            action: 'inplace',
-            ...(egressText !== undefined ? { egress: egressText } : {}),
-          },
-          'connection',
-        );
+        log.record({ event: 'connection', action: 'inplace', ...who(rec), ...egress });
         break;
       case 'failed':
-        logger.warn(
-          { event: 'refused', pid: rec.pid, tid: rec.tid, exe: rec.exe, dst: formatEndpoint(rec.dstIp, rec.dstPort), errno: rec.errno, reason: rec.reason },
-          'connect failed by graft',
-        );
+        log.record({ event: 'refused', ...who(rec), ...egress, errno: rec.errno, reason: rec.reason });
         break;
       case 'diagnostic':
         logger.debug({ pid: rec.pid, tid: rec.tid }, rec.message);

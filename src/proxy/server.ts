@@ -14,29 +14,14 @@ import { dialDirect } from '../egress/direct.js';
 import { describeEgress, egressSocketOptions, sourceFor } from '../egress/options.js';
 import type { SocketOption } from '../egress/native-socket.js';
 import type { Egress } from '../plan.js';
+import type { ConnectionLog } from '../records.js';
 
 export interface ProxyOptions {
   readonly egress: Egress;
   readonly connectTimeoutMs: number;
   readonly registrationWaitMs: number;
   readonly logger: Logger;
-}
-
-/** One finished (or failed) connection, as logged. */
-export interface ConnectionRecord {
-  readonly event: 'connection';
-  readonly pid: number;
-  readonly tid: number;
-  readonly exe: string;
-  readonly dst: string;
-  readonly local: string;
-  readonly action: 'proxy';
-  /** "mark 0x10, dev wg0, src 192.0.2.1" when egress options apply */
-  readonly egress?: string;
-  readonly bytesUp: number;
-  readonly bytesDown: number;
-  readonly durationMs: number;
-  readonly error?: string;
+  readonly connections: ConnectionLog;
 }
 
 export interface Proxy {
@@ -45,7 +30,6 @@ export interface Proxy {
   readonly port6: number;
   readonly registry: Registry;
   readonly active: number;
-  onConnection(listener: (rec: ConnectionRecord) => void): void;
   /** Stops listening; waits up to `graceMs` for open connections, then cuts them. */
   close(graceMs: number): Promise<void>;
 }
@@ -65,7 +49,6 @@ function listen(host: string, onSocket: (s: net.Socket) => void): Promise<net.Se
 export async function startProxy(opts: ProxyOptions): Promise<Proxy> {
   const registry = new Registry();
   const sockets = new Set<net.Socket>();
-  const listeners: ((rec: ConnectionRecord) => void)[] = [];
   const log = opts.logger;
   const socketOptions: readonly SocketOption[] = egressSocketOptions(opts.egress);
   const egressText = describeEgress(opts.egress);
@@ -80,7 +63,7 @@ export async function startProxy(opts: ProxyOptions): Promise<Proxy> {
   };
 
   const finish = (rec: RedirectRecord, local: string, started: number, r: { bytesUp: number; bytesDown: number; error?: string }): void => {
-    const out: ConnectionRecord = {
+    opts.connections.record({
       event: 'connection',
       pid: rec.pid,
       tid: rec.tid,
@@ -93,10 +76,7 @@ export async function startProxy(opts: ProxyOptions): Promise<Proxy> {
       bytesDown: r.bytesDown,
       durationMs: Date.now() - started,
       ...(r.error !== undefined ? { error: r.error } : {}),
-    };
-    if (out.error !== undefined) log.warn(out, 'connection failed');
-    else log.info(out, 'connection');
-    for (const l of listeners) l(out);
+    });
   };
 
   const onSocket = (program: net.Socket): void => {
@@ -150,9 +130,6 @@ export async function startProxy(opts: ProxyOptions): Promise<Proxy> {
     registry,
     get active() {
       return sockets.size;
-    },
-    onConnection(l) {
-      listeners.push(l);
     },
     async close(graceMs) {
       v4?.close();

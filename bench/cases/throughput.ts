@@ -1,0 +1,70 @@
+/**
+ * Bulk TCP throughput, one iperf3 stream from the client to hostB over
+ * uplink B:
+ *   native   iperf3 -c DEST --bind 203.0.113.1   (the source rule routes it via B)
+ *   inplace  graft --mode inplace --mark 0x10 -- iperf3 -c DEST
+ *   proxy    graft --mode proxy --mark 0x10 -- iperf3 -c DEST
+ * All three cross the same veth link to the same server, so the ratios are
+ * graft's cost alone. The metric is iperf3's own receiver-side figure
+ * (end.sum_received.bits_per_second from -J), so graft's start-up is not in it.
+ */
+import type { BenchCase, BenchContext, Variant } from '../case.js';
+import { interleave } from '../case.js';
+import { DEST4, IPERF_PORT, MARK_B, SRC_B4 } from '../lab.js';
+
+interface IperfReport {
+  error?: string;
+  end?: { sum_received?: { bits_per_second?: number } };
+}
+
+function receivedMBps(stdout: string): number {
+  let report: IperfReport;
+  try {
+    report = JSON.parse(stdout) as IperfReport;
+  } catch {
+    throw new Error(`iperf3 printed no JSON report: ${stdout.slice(0, 500)}`);
+  }
+  if (report.error) throw new Error(`iperf3: ${report.error}`);
+  const bps = report.end?.sum_received?.bits_per_second;
+  if (typeof bps !== 'number') throw new Error('iperf3 report has no end.sum_received.bits_per_second');
+  return bps / 8e6;
+}
+
+export const throughput: BenchCase = {
+  name: 'throughput',
+  summary: 'iperf3, one TCP stream client -> hostB over uplink B',
+  async run(ctx: BenchContext) {
+    const { lab, quick } = ctx;
+    await lab.startIperfServer();
+    const seconds = quick ? 1 : 5;
+    const repeats = quick ? 1 : 3;
+    const mark = `0x${MARK_B.toString(16)}`;
+    const client = (secs: number): string[] => ['iperf3', '-c', DEST4, '-p', String(IPERF_PORT), '-t', String(secs), '-J'];
+    const timeoutMs = (secs: number): number => secs * 1000 + 30_000;
+    const variant = (name: string, command: string, run: (secs: number) => Promise<{ stdout: string }>): Variant & { warm: Variant } => {
+      const make = (secs: number): Variant => ({
+        name,
+        command,
+        measure: async () => ({ received: receivedMBps((await run(secs)).stdout) }),
+      });
+      return { ...make(seconds), warm: make(1) };
+    };
+    const variants = [
+      variant('native', `iperf3 -c ${DEST4} --bind ${SRC_B4} -t ${seconds} -J`, (s) => lab.native([...client(s), '--bind', SRC_B4], timeoutMs(s))),
+      variant('inplace', `graft --mode inplace --mark ${mark} -- iperf3 -c ${DEST4} -t ${seconds} -J`, (s) =>
+        lab.graft(['--mode', 'inplace', '--mark', mark], client(s), timeoutMs(s))),
+      variant('proxy', `graft --mode proxy --mark ${mark} -- iperf3 -c ${DEST4} -t ${seconds} -J`, (s) =>
+        lab.graft(['--mode', 'proxy', '--mark', mark], client(s), timeoutMs(s))),
+    ];
+    const metrics = [{ id: 'received', unit: 'MB/s' }];
+    const show = (v: Record<string, number>): string => `${v.received?.toFixed(1)} MB/s`;
+    // without --quick, one unrecorded 1-second run of each variant first
+    const warmup = quick ? [] : variants.map((v) => v.warm);
+    const rows = await interleave({ caseName: 'throughput', metrics, variants, repeats, warmup, show }, ctx);
+    return {
+      rows,
+      variants: variants.map((v) => ({ name: v.name, command: v.command })),
+      settings: { seconds, repeats, server: `iperf3 -s -B ${DEST4} (hostB)`, warmup: quick ? 'none' : '1 s per variant' },
+    };
+  },
+};

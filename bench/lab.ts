@@ -1,0 +1,145 @@
+/**
+ * The benchmarks' lab: the two-uplink topology of test/lab/uplinks.ts
+ * (client --upA-- hostA, client --upB-- hostB; both hosts own 198.51.100.7),
+ * with the benchmark servers in hostB only.
+ *
+ * The test suite's Node services (test/fixtures/server.ts) are not started:
+ * hostA runs nothing at all, so a benchmark run whose traffic took the
+ * default route (uplink A) instead of uplink B is refused and reported as a
+ * failure instead of being measured.
+ */
+import { execFileSync, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { repoRoot } from '../test/lab/paths.js';
+import { poll } from '../test/lab/procs.js';
+import { DEST4, SRC_B4, Uplinks } from '../test/lab/uplinks.js';
+import { runCollect, type GraftRun } from '../test/lab/world.js';
+
+export { DEST4, MARK_B, SRC_B4, UP_B } from '../test/lab/uplinks.js';
+
+export const NAME_PORT = 7000;
+export const IPERF_PORT = 5201;
+const binDir = join(repoRoot, 'build', 'bench-bin');
+const graftBin = join(repoRoot, 'bin', 'graft');
+
+/** Compiles bench/fixtures/NAME.c into build/bench-bin/NAME (when the source is newer). */
+export function buildBenchC(name: string): string {
+  mkdirSync(binDir, { recursive: true });
+  const src = join(repoRoot, 'bench', 'fixtures', `${name}.c`);
+  const out = join(binDir, name);
+  if (!existsSync(out) || statSync(out).mtimeMs < statSync(src).mtimeMs) {
+    execFileSync(process.env.CC ?? 'cc', ['-O2', '-Wall', '-Wextra', '-o', out, src], { stdio: 'inherit' });
+  }
+  return out;
+}
+
+/** Throws a readable error when a tool the benchmark needs is not installed. */
+export function requireTool(cmd: string, versionArg: string, install: string): void {
+  const r = spawnSync(cmd, [versionArg], { stdio: 'ignore' });
+  if (r.error) throw new Error(`${cmd} is not installed: ${install}`);
+}
+
+export interface RunResult extends GraftRun {
+  /** the command line, for error messages */
+  readonly command: string;
+}
+
+export class BenchLab {
+  readonly net: Uplinks;
+  private nameServer: Promise<void> | undefined;
+  private iperfServer: Promise<void> | undefined;
+
+  constructor() {
+    // The constructor builds the namespaces and routes; start() (the Node
+    // services) is deliberately not called.
+    this.net = new Uplinks();
+  }
+
+  /** Namespace names, for the report. */
+  get namespaces(): { client: string; hostA: string; hostB: string } {
+    return { client: this.net.client.name, hostA: this.net.hostA.name, hostB: this.net.hostB.name };
+  }
+
+  /**
+   * The name service on hostB's DEST4:7000 ("B\n", then close), as the tiny
+   * C server bench/fixtures/acceptd.c rather than test/fixtures/server.ts:
+   * see cases/connects.ts for why.
+   */
+  startNameServer(): Promise<void> {
+    this.nameServer ??= (async () => {
+      const bin = buildBenchC('acceptd');
+      const server = this.net.lab.adopt(this.net.hostB.spawn(bin, [DEST4, String(NAME_PORT), 'B']));
+      await waitForLine(server, 'ready', 'acceptd');
+      // one connection through uplink B, so first-contact costs (ARP) are paid here
+      const connloop = buildBenchC('connloop');
+      await this.native([connloop, DEST4, String(NAME_PORT), '10', SRC_B4]);
+    })();
+    return this.nameServer;
+  }
+
+  /** `iperf3 -s -B DEST4` in hostB. */
+  startIperfServer(): Promise<void> {
+    this.iperfServer ??= (async () => {
+      requireTool('iperf3', '--version', 'apt-get install iperf3');
+      const server = this.net.lab.adopt(this.net.hostB.spawn('iperf3', ['-s', '-B', DEST4, '-p', String(IPERF_PORT)]));
+      let err = '';
+      server.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+      server.stdout!.resume();
+      await poll(() => {
+        if (server.exitCode !== null) throw new Error(`iperf3 server exited with ${server.exitCode}: ${err.trim()}`);
+        return this.net.hostB.run('ss', '-Hltn', `sport = :${IPERF_PORT}`).includes(`${DEST4}:${IPERF_PORT}`);
+      }, 10_000, 'the iperf3 server to listen');
+    })();
+    return this.iperfServer;
+  }
+
+  /** Runs a program in the client namespace, without graft; throws unless it exits 0. */
+  async native(program: readonly string[], timeoutMs = 60_000): Promise<RunResult> {
+    const run = await runCollect('ip', ['netns', 'exec', this.net.client.name, ...program], { timeoutMs }, undefined);
+    return checked(run, program.join(' '));
+  }
+
+  /**
+   * Runs `graft [graftArgs] -- program` in the client namespace; throws
+   * unless it exits 0. No --log-file: writing a record per connection would
+   * be part of what is measured.
+   */
+  async graft(graftArgs: readonly string[], program: readonly string[], timeoutMs = 60_000): Promise<RunResult> {
+    const argv = [graftBin, ...graftArgs, '--', ...program];
+    const run = await runCollect('ip', ['netns', 'exec', this.net.client.name, ...argv], { timeoutMs }, undefined);
+    return checked(run, ['graft', ...graftArgs, '--', ...program].join(' '));
+  }
+
+  destroy(): void {
+    this.net.destroy();
+  }
+}
+
+function checked(run: GraftRun, command: string): RunResult {
+  if (run.code !== 0) {
+    const why = run.signal ? `was killed by ${run.signal}` : `exited with ${run.code}`;
+    const detail = `${run.stderr.trim()}\n${run.stdout.trim()}`.trim().slice(0, 2000);
+    throw new Error(`\`${command}\` ${why}${detail ? `:\n${detail}` : ''}`);
+  }
+  return { ...run, command };
+}
+
+async function waitForLine(child: ChildProcess, want: string, what: string): Promise<void> {
+  let err = '';
+  child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+  const lines = createInterface({ input: child.stdout! });
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await new Promise<void>((resolve, reject) => {
+      child.once('exit', (code) => reject(new Error(`${what} exited with ${code}: ${err.trim()}`)));
+      lines.on('line', (line) => {
+        if (line === want) resolve();
+      });
+      timer = setTimeout(() => reject(new Error(`${what} did not start within 10 s: ${err.trim()}`)), 10_000);
+    });
+  } finally {
+    clearTimeout(timer);
+  }
+}

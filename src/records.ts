@@ -1,0 +1,61 @@
+/**
+ * What graft records per connection: one record when a proxied connection
+ * ends, when a connect goes on in place, or when graft fails a connect.
+ * They go to the log (pino) and to whoever collects them (the programmatic
+ * API, tests).
+ */
+import type { Logger } from 'pino';
+
+interface ConnectionBase {
+  readonly pid: number;
+  readonly tid: number;
+  readonly exe: string;
+  /** "ip:port" or "[ip6]:port" */
+  readonly dst: string;
+  /** "mark 0x10, dev wg0, src 192.0.2.1" when egress options apply */
+  readonly egress?: string;
+}
+
+export interface ProxiedConnection extends ConnectionBase {
+  readonly event: 'connection';
+  readonly action: 'proxy';
+  /** the program's end of its connection to the proxy */
+  readonly local: string;
+  /** program -> destination */
+  readonly bytesUp: number;
+  /** destination -> program */
+  readonly bytesDown: number;
+  readonly durationMs: number;
+  readonly error?: string;
+}
+
+export interface InplaceConnection extends ConnectionBase {
+  readonly event: 'connection';
+  readonly action: 'inplace';
+}
+
+export interface RefusedConnect extends ConnectionBase {
+  readonly event: 'refused';
+  /** the errno the program's call failed with, e.g. "ENETUNREACH" */
+  readonly errno: string;
+  readonly reason: string;
+}
+
+export type ConnectionRecord = ProxiedConnection | InplaceConnection | RefusedConnect;
+
+export class ConnectionLog {
+  private readonly listeners: ((r: ConnectionRecord) => void)[] = [];
+
+  constructor(private readonly logger: Logger) {}
+
+  onRecord(listener: (r: ConnectionRecord) => void): void {
+    this.listeners.push(listener);
+  }
+
+  record(r: ConnectionRecord): void {
+    if (r.event === 'refused') this.logger.warn(r, 'connect failed by graft');
+    else if (r.action === 'proxy' && r.error !== undefined) this.logger.warn(r, 'connection failed');
+    else this.logger.info(r, 'connection');
+    for (const l of this.listeners) l(r);
+  }
+}
