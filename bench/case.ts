@@ -12,6 +12,8 @@ export interface Row {
   readonly variant: string;
   readonly metric: string;
   readonly unit: string;
+  /** the variant ratio and delta compare with */
+  readonly baseline: string;
   /** one value per repeat, in run order */
   readonly runs: number[];
   readonly median: number;
@@ -26,8 +28,6 @@ export interface Row {
 export interface Metric {
   readonly id: string;
   readonly unit: string;
-  /** latencies: the table shows the difference from the baseline too */
-  readonly lowerIsBetter?: boolean;
 }
 
 export interface Variant {
@@ -99,6 +99,7 @@ export async function interleave(spec: InterleaveSpec, ctx: BenchContext): Promi
         variant: v.name,
         metric: m.id,
         unit: m.unit,
+        baseline: baseline.name,
         runs: values,
         median: s.median,
         min: s.min,

@@ -24,6 +24,7 @@ function receivedMBps(stdout: string): number {
   } catch {
     throw new Error(`iperf3 printed no JSON report: ${stdout.slice(0, 500)}`);
   }
+  // iperf3 3.12 with -J exits 0 even when it could not connect: the report's error field says so
   if (report.error) throw new Error(`iperf3: ${report.error}`);
   const bps = report.end?.sum_received?.bits_per_second;
   if (typeof bps !== 'number') throw new Error('iperf3 report has no end.sum_received.bits_per_second');
