@@ -2,25 +2,32 @@
  * Included once, by tracer.c. */
 /* ---------- channel ---------- */
 
-static void exe_of(pid_t pid, char *out, size_t outlen)
+/* The executable of process `pid`, percent-encoded (space, %, control
+ * bytes) so it stays one field; cached until the process execs. */
+static const char *exe_of(pid_t pid)
 {
-	char path[64], raw[PATH_MAX];
+	struct task *t = task_get(pid);
+	if (t && t->exe)
+		return t->exe;
+	char path[64], raw[PATH_MAX], out[PATH_MAX * 3 + 1];
 	snprintf(path, sizeof path, "/proc/%d/exe", pid);
 	ssize_t n = readlink(path, raw, sizeof raw - 1);
-	if (n <= 0) {
-		snprintf(out, outlen, "?");
-		return;
-	}
+	if (n <= 0)
+		return "?";
 	raw[n] = 0;
 	size_t o = 0;
-	for (ssize_t i = 0; i < n && o + 4 < outlen; i++) {
+	for (ssize_t i = 0; i < n && o + 4 < sizeof out; i++) {
 		unsigned char c = (unsigned char)raw[i];
 		if (c <= 0x20 || c == '%' || c == 0x7f)
-			o += (size_t)snprintf(out + o, outlen - o, "%%%02X", c);
+			o += (size_t)snprintf(out + o, sizeof out - o, "%%%02X", c);
 		else
 			out[o++] = (char)c;
 	}
 	out[o] = 0;
+	if (!t)
+		return "?";
+	t->exe = strdup(out);
+	return t->exe ? t->exe : "?";
 }
 
 /* Returns 0 when the whole line reached the proxy. Lines stay below

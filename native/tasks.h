@@ -2,10 +2,18 @@
  * state. Included once, by tracer.c. */
 /* ---------- task table: tid -> thread group id ---------- */
 
-/* awaiting_exit: resumed with PTRACE_SYSCALL to see a socket() return */
-struct task { pid_t tid; pid_t tgid; int awaiting_exit; };
+struct task {
+	pid_t tid;
+	pid_t tgid;          /* 0 until known */
+	int awaiting_exit;   /* resumed with PTRACE_SYSCALL to see a socket() return */
+	int pidfd;           /* cached pidfd_open(tid, PIDFD_THREAD), or -1 */
+	char *exe;           /* thread group leaders: cached, encoded /proc/PID/exe */
+};
 static struct task *tasks;
 static size_t tasks_cap, tasks_len;
+/* pidfds held in the cache, and how many may be: the rest of the fd limit
+ * stays free for the duplicates the tracer takes */
+static long pidfds_cached, pidfds_max = 512;
 
 static size_t task_slot(pid_t tid)
 {
@@ -30,7 +38,7 @@ static void tasks_grow(void)
 	for (size_t i = 0; i < old_cap; i++)
 		if (old[i].tid > 0) {
 			task_put(old[i].tid, old[i].tgid);
-			task_get(old[i].tid)->awaiting_exit = old[i].awaiting_exit;
+			*task_get(old[i].tid) = old[i];
 		}
 	free(old);
 }
@@ -43,6 +51,8 @@ static void task_put(pid_t tid, pid_t tgid)
 	if (tasks[i].tid == 0) {
 		tasks_len++;
 		tasks[i].awaiting_exit = 0;
+		tasks[i].pidfd = -1;
+		tasks[i].exe = NULL;
 	}
 	tasks[i].tid = tid;
 	tasks[i].tgid = tgid;
@@ -56,6 +66,18 @@ static struct task *task_get(pid_t tid)
 	return tasks[i].tid == tid ? &tasks[i] : NULL;
 }
 
+/* Drops what was cached about a task's process image (after an exec). */
+static void task_forget_image(struct task *t)
+{
+	if (t->pidfd >= 0) {
+		close(t->pidfd);
+		pidfds_cached--;
+	}
+	t->pidfd = -1;
+	free(t->exe);
+	t->exe = NULL;
+}
+
 static void task_del(pid_t tid)
 {
 	if (!tasks_cap)
@@ -63,6 +85,7 @@ static void task_del(pid_t tid)
 	size_t i = task_slot(tid);
 	if (tasks[i].tid != tid)
 		return;
+	task_forget_image(&tasks[i]);
 	/* backward-shift deletion keeps linear probing chains intact */
 	size_t j = i;
 	for (;;) {

@@ -38,6 +38,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/ptrace.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -154,14 +155,27 @@ struct sockinfo {
  * program's socket. Returns the duplicate, or -errno. */
 static int grab_socket(pid_t tid, int fd)
 {
-	int pidfd = (int)xpidfd_open(tid, PIDFD_THREAD);
-	if (pidfd < 0 && (errno == EINVAL || errno == ENOENT))
-		pidfd = (int)xpidfd_open(tgid_of(tid), 0);
-	if (pidfd < 0)
-		return -errno;
+	struct task *t = task_get(tid);
+	int pidfd = t ? t->pidfd : -1;
+	if (pidfd < 0) {
+		/* a thread's own pidfd: threads may have fd tables of their own */
+		pidfd = (int)xpidfd_open(tid, PIDFD_THREAD);
+		if (pidfd < 0 && (errno == EINVAL || errno == ENOENT))
+			pidfd = (int)xpidfd_open(tgid_of(tid), 0); /* before Linux 6.9 */
+		if (pidfd < 0)
+			return -errno;
+		t = task_get(tid); /* tgid_of may have grown the table */
+		if (t && pidfds_cached < pidfds_max) {
+			t->pidfd = pidfd;
+			pidfds_cached++;
+		} else {
+			t = NULL; /* not cached: closed below */
+		}
+	}
 	int dup = (int)xpidfd_getfd(pidfd, fd);
 	int err = errno;
-	close(pidfd);
+	if (!t)
+		close(pidfd);
 	return dup < 0 ? -err : dup;
 }
 
@@ -199,12 +213,11 @@ static const char *errno_name(int e)
 
 static void report_failed(const struct trapped *t, const union sa *dst, int err, const char *why)
 {
-	char addr[INET6_ADDRSTRLEN + 16], exe[PATH_MAX * 3 + 1];
+	char addr[INET6_ADDRSTRLEN + 16];
 	unsigned port;
 	sa_format(dst, addr, sizeof addr, &port);
 	pid_t pid = tgid_of(t->tid);
-	exe_of(pid, exe, sizeof exe);
-	channel_printf("F %d %d %s %u %s %s %s\n", pid, t->tid, addr, port, errno_name(err), exe, why);
+	channel_printf("F %d %d %s %u %s %s %s\n", pid, t->tid, addr, port, errno_name(err), exe_of(pid), why);
 }
 
 /* Fails the call with `err` rather than letting it out another way. */
@@ -247,12 +260,11 @@ static int is_datagram(const struct sockinfo *si)
 
 static void report_inplace(const struct trapped *t, const union sa *dst)
 {
-	char addr[INET6_ADDRSTRLEN + 16], exe[PATH_MAX * 3 + 1];
+	char addr[INET6_ADDRSTRLEN + 16];
 	unsigned port;
 	sa_format(dst, addr, sizeof addr, &port);
 	pid_t pid = tgid_of(t->tid);
-	exe_of(pid, exe, sizeof exe);
-	channel_printf("I %d %d %s %u %s\n", pid, t->tid, addr, port, exe);
+	channel_printf("I %d %d %s %u %s\n", pid, t->tid, addr, port, exe_of(pid));
 }
 
 /* Egress options on the program's own socket; on failure the call fails
@@ -328,12 +340,12 @@ static void redirect_to_proxy(const struct trapped *t, int s, const struct socki
 	}
 
 	union sa peer = wildcard ? to : local;
-	char daddr[INET6_ADDRSTRLEN + 16], paddr[INET6_ADDRSTRLEN + 16], exe[PATH_MAX * 3 + 1];
+	char daddr[INET6_ADDRSTRLEN + 16], paddr[INET6_ADDRSTRLEN + 16];
 	unsigned dport, unused;
 	sa_format(dst, daddr, sizeof daddr, &dport);
 	sa_format(&peer, paddr, sizeof paddr, &unused);
 	pid_t pid = tgid_of(t->tid);
-	exe_of(pid, exe, sizeof exe);
+	const char *exe = exe_of(pid);
 
 	char line[PIPE_BUF];
 	int n = snprintf(line, sizeof line, "C %d %d %s %u %s %u %s\n", pid, t->tid, daddr, dport, paddr, sa_port(&local), exe);
@@ -776,6 +788,16 @@ int main(int argc, char **argv)
 	build_filter(&filter_prog, &need);
 	int errfd = -1;
 	main_pid = start_program(argv + i, &errfd);
+	/* Room for the pidfd cache; only now, so the program keeps the limits
+	 * it would have had without graft. */
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+		getrlimit(RLIMIT_NOFILE, &rl);
+		if (rl.rlim_cur > 1024)
+			pidfds_max = (long)(rl.rlim_cur > 1 << 20 ? 1 << 19 : rl.rlim_cur / 2);
+	}
 
 	for (;;) {
 		int st;
@@ -815,6 +837,7 @@ int main(int argc, char **argv)
 			if ((pid_t)former != tid)
 				task_del((pid_t)former);
 			task_put(tid, tid);
+			task_forget_image(task_get(tid));
 			if (tid == main_pid && !main_execed) {
 				main_execed = 1;
 				close(errfd);
