@@ -51,7 +51,7 @@ export async function runPlan(plan: Plan, logger: Logger, opts: RunOptions = {})
   const onRecord = (rec: TracerRecord): void => {
     switch (rec.kind) {
       case 'redirect':
-        proxy.registry.register(rec);
+        proxy.expect(rec);
         break;
       case 'inplace':
         log.record({ event: 'connection', action: 'inplace', ...who(rec), ...egress });
@@ -74,7 +74,7 @@ export async function runPlan(plan: Plan, logger: Logger, opts: RunOptions = {})
     throw err;
   }
   tracer.channel.on('data', (chunk: Buffer) => {
-    proxy.registry.noteChannelRead(chunk.length, CHANNEL_READ_SIZE);
+    proxy.noteChannelRead(chunk.length, CHANNEL_READ_SIZE);
     decoder.push(chunk);
   });
   const channelDone = new Promise<void>((resolve) => tracer.channel.once('close', resolve));

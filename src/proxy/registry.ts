@@ -4,24 +4,30 @@
  * accept before the record arrives: it then waits, bounded. It never guesses:
  * a peer nobody registered gets nothing.
  */
-import type { RedirectRecord } from '../channel.js';
 import { formatEndpoint } from '../address.js';
+
+/** What the registry needs of an entry: the peer it is expected from. */
+export interface Expected {
+  readonly peerIp: string;
+  readonly peerPort: number;
+}
 
 /** A record that was never claimed is dropped after this long, so a stale
  * one cannot be picked up by a later, unrelated local connection. */
 const STALE_MS = 30_000;
 
-interface Waiter {
-  readonly resolve: (r: RedirectRecord | undefined) => void;
+interface Waiter<T> {
+  readonly resolve: (r: T | undefined) => void;
   readonly timer: NodeJS.Timeout;
 }
 
-export class Registry {
-  private readonly byPeer = new Map<string, { record: RedirectRecord; at: number }>();
-  private readonly waiters = new Map<string, Waiter>();
+export class Registry<T extends Expected> {
+  private readonly byPeer = new Map<string, { entry: T; at: number }>();
+  private readonly waiters = new Map<string, Waiter<T>>();
   private readonly sweeper: NodeJS.Timeout;
 
-  constructor() {
+  /** `dispose` releases an entry nobody claimed (stale, or left at close). */
+  constructor(private readonly dispose: (entry: T) => void) {
     this.sweeper = setInterval(() => this.sweep(), STALE_MS / 2);
     this.sweeper.unref();
   }
@@ -38,20 +44,22 @@ export class Registry {
     return this.byPeer.size;
   }
 
-  register(record: RedirectRecord): void {
-    const key = formatEndpoint(record.peerIp, record.peerPort);
+  register(entry: T): void {
+    const key = formatEndpoint(entry.peerIp, entry.peerPort);
     const waiter = this.waiters.get(key);
-    if (waiter) return this.hand(key, record);
-    this.byPeer.set(key, { record, at: Date.now() });
+    if (waiter) return this.hand(key, entry);
+    const old = this.byPeer.get(key);
+    if (old) this.dispose(old.entry); // the port was reused: that one never came
+    this.byPeer.set(key, { entry, at: Date.now() });
   }
 
-  /** Resolves with the record for this peer, or undefined after `waitMs`. */
-  claim(peerIp: string, peerPort: number, waitMs: number): Promise<RedirectRecord | undefined> {
+  /** Resolves with the entry for this peer, or undefined when nobody registered it. */
+  claim(peerIp: string, peerPort: number, waitMs: number): Promise<T | undefined> {
     const key = formatEndpoint(peerIp, peerPort);
     const hit = this.byPeer.get(key);
     if (hit) {
       this.byPeer.delete(key);
-      return Promise.resolve(hit.record);
+      return Promise.resolve(hit.entry);
     }
     return new Promise((resolve) => {
       const giveUp = (): void => {
@@ -82,17 +90,23 @@ export class Registry {
       w.resolve(undefined);
     }
     this.waiters.clear();
+    for (const { entry } of this.byPeer.values()) this.dispose(entry);
+    this.byPeer.clear();
   }
 
-  private hand(key: string, record: RedirectRecord): void {
+  private hand(key: string, entry: T): void {
     const w = this.waiters.get(key)!;
     this.waiters.delete(key);
     clearTimeout(w.timer);
-    w.resolve(record);
+    w.resolve(entry);
   }
 
   private sweep(): void {
     const limit = Date.now() - STALE_MS;
-    for (const [k, v] of this.byPeer) if (v.at < limit) this.byPeer.delete(k);
+    for (const [k, v] of this.byPeer) {
+      if (v.at >= limit) continue;
+      this.byPeer.delete(k);
+      this.dispose(v.entry);
+    }
   }
 }

@@ -1,7 +1,9 @@
 /**
  * graft's local proxy: loopback listeners the tracer points connects at.
- * Each accepted connection is matched to the tracer's record by its peer
- * address, then dialed out and relayed. Unregistered peers are reset at once:
+ * The destination is dialed as soon as the tracer's record arrives, which is
+ * before the program's connect reaches the listener, so the dial overlaps
+ * the program's own connect. Each accepted connection is matched to its
+ * record by peer address and relayed. Unregistered peers are reset at once:
  * the proxy is no open relay for other local users.
  */
 import net from 'node:net';
@@ -24,11 +26,25 @@ export interface ProxyOptions {
   readonly connections: ConnectionLog;
 }
 
+/** How the dial of an expected connection ended. */
+type DialOutcome = { readonly ok: true; readonly socket: net.Socket } | { readonly ok: false; readonly error: string };
+
+interface ExpectedConnection {
+  readonly record: RedirectRecord;
+  readonly peerIp: string;
+  readonly peerPort: number;
+  readonly started: number;
+  readonly upstream: Promise<DialOutcome>;
+}
+
 export interface Proxy {
   readonly port4: number;
   /** 0 when ::1 is not available here */
   readonly port6: number;
-  readonly registry: Registry;
+  /** The tracer redirected a connect: dial its destination now. */
+  expect(record: RedirectRecord): void;
+  /** The channel reader reports each chunk it read (see Registry). */
+  noteChannelRead(bytes: number, readLimit: number): void;
   readonly active: number;
   /** Stops listening; waits up to `graceMs` for open connections, then cuts them. */
   close(graceMs: number): Promise<void>;
@@ -47,7 +63,9 @@ function listen(host: string, onSocket: (s: net.Socket) => void): Promise<net.Se
 }
 
 export async function startProxy(opts: ProxyOptions): Promise<Proxy> {
-  const registry = new Registry();
+  const registry = new Registry<ExpectedConnection>((unclaimed) => {
+    void unclaimed.upstream.then((o) => o.ok && o.socket.destroy());
+  });
   const sockets = new Set<net.Socket>();
   const log = opts.logger;
   const socketOptions: readonly SocketOption[] = egressSocketOptions(opts.egress);
@@ -79,44 +97,50 @@ export async function startProxy(opts: ProxyOptions): Promise<Proxy> {
     });
   };
 
+  const dial = (rec: RedirectRecord): Promise<DialOutcome> => {
+    const source = sourceFor(opts.egress, rec.dstIp);
+    if (source.kind === 'missing') {
+      // Never from another address than asked: refuse this destination.
+      return Promise.resolve({ ok: false, error: `no IPv${source.family} --source address for this destination` });
+    }
+    const target = { ip: rec.dstIp, port: rec.dstPort, ...(source.kind === 'address' ? { localAddress: source.address } : {}) };
+    return dialDirect(target, socketOptions, opts.connectTimeoutMs).then(
+      (socket): DialOutcome => {
+        track(socket);
+        socket.on('error', () => {}); // before the relay: seen there as a closed upstream
+        return { ok: true, socket };
+      },
+      (err: NodeJS.ErrnoException): DialOutcome => ({ ok: false, error: `connect: ${err.code ?? err.message}` }),
+    );
+  };
+
   const onSocket = (program: net.Socket): void => {
     track(program);
     program.on('error', () => {}); // reported through the relay or ignored before it
-    const started = Date.now();
     const peerIp = normalizeIp(program.remoteAddress ?? '');
     const peerPort = program.remotePort ?? 0;
     const local = formatEndpoint(peerIp, peerPort);
-    void registry.claim(peerIp, peerPort, opts.registrationWaitMs).then(async (rec) => {
-      if (!rec) {
+    void registry.claim(peerIp, peerPort, opts.registrationWaitMs).then(async (expected) => {
+      if (!expected) {
         log.warn({ event: 'unregistered', peer: local }, 'connection from an unregistered peer closed');
         program.resetAndDestroy();
         return;
       }
+      const { record, started } = expected;
+      const outcome = await expected.upstream;
+      if (!outcome.ok) {
+        program.resetAndDestroy();
+        finish(record, local, started, { bytesUp: 0, bytesDown: 0, error: outcome.error });
+        return;
+      }
       if (program.destroyed) {
-        finish(rec, local, started, { bytesUp: 0, bytesDown: 0, error: 'program closed before the dial' });
+        outcome.socket.destroy();
+        finish(record, local, started, { bytesUp: 0, bytesDown: 0, error: 'the program closed its connection before the relay began' });
         return;
       }
-      const source = sourceFor(opts.egress, rec.dstIp);
-      if (source.kind === 'missing') {
-        // Never from another address than asked: refuse this destination.
-        program.resetAndDestroy();
-        finish(rec, local, started, { bytesUp: 0, bytesDown: 0, error: `no IPv${source.family} --source address for this destination` });
-        return;
-      }
-      let upstream: net.Socket;
-      try {
-        const target = { ip: rec.dstIp, port: rec.dstPort, ...(source.kind === 'address' ? { localAddress: source.address } : {}) };
-        upstream = await dialDirect(target, socketOptions, opts.connectTimeoutMs);
-      } catch (err) {
-        const e = err as NodeJS.ErrnoException;
-        program.resetAndDestroy();
-        finish(rec, local, started, { bytesUp: 0, bytesDown: 0, error: `connect: ${e.code ?? e.message}` });
-        return;
-      }
-      track(upstream);
       program.setNoDelay(true);
       program.resume();
-      finish(rec, local, started, await relay(program, upstream));
+      finish(record, local, started, await relay(program, outcome.socket));
     });
   };
 
@@ -127,7 +151,12 @@ export async function startProxy(opts: ProxyOptions): Promise<Proxy> {
   return {
     port4: port(v4),
     port6: port(v6),
-    registry,
+    expect(record) {
+      registry.register({ record, peerIp: record.peerIp, peerPort: record.peerPort, started: Date.now(), upstream: dial(record) });
+    },
+    noteChannelRead(bytes, readLimit) {
+      registry.noteChannelRead(bytes, readLimit);
+    },
     get active() {
       return sockets.size;
     },
