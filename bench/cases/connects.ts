@@ -28,7 +28,7 @@ import type { BenchCase, BenchContext, Variant } from '../case.js';
 import { interleave } from '../case.js';
 import { buildBenchC, DEST4, MARK_B, NAME_PORT, SRC_B4 } from '../lab.js';
 
-function parseConnloop(stdout: string): Record<string, number> {
+export function parseConnloop(stdout: string): Record<string, number> {
   const m = /connects=(\d+) seconds=([\d.]+) per_second=([\d.]+) median_us=([\d.]+) median_exchange_us=([\d.]+)/.exec(stdout);
   if (!m) throw new Error(`connloop printed no result: ${stdout.slice(0, 500)}`);
   return { connects_per_second: Number(m[3]), connect_latency: Number(m[4]), exchange_time: Number(m[5]) };

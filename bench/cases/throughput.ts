@@ -17,7 +17,7 @@ interface IperfReport {
   end?: { sum_received?: { bits_per_second?: number } };
 }
 
-function receivedMBps(stdout: string): number {
+export function receivedMBps(stdout: string): number {
   let report: IperfReport;
   try {
     report = JSON.parse(stdout) as IperfReport;
