@@ -16,11 +16,16 @@ import { release } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot } from '../test/lab/paths.js';
 import type { BenchCase, Row } from './case.js';
+import { concurrency } from './cases/concurrency.js';
 import { connects } from './cases/connects.js';
+import { overhead } from './cases/overhead.js';
+import { startup } from './cases/startup.js';
+import { goconnects } from './cases/goconnects.js';
+import { proxychains } from './cases/proxychains.js';
 import { throughput } from './cases/throughput.js';
 import { BenchLab } from './lab.js';
 
-const CASES: readonly BenchCase[] = [throughput, connects];
+const CASES: readonly BenchCase[] = [throughput, connects, goconnects, proxychains, overhead, startup, concurrency];
 const resultsFile = join(repoRoot, 'bench', 'results', 'latest.json');
 
 interface Options {

@@ -39,6 +39,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/time.h>
 #include <sys/ptrace.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -264,7 +265,7 @@ static void report_inplace(const struct trapped *t, const union sa *dst)
 	unsigned port;
 	sa_format(dst, addr, sizeof addr, &port);
 	pid_t pid = tgid_of(t->tid);
-	channel_printf("I %d %d %s %u %s\n", pid, t->tid, addr, port, exe_of(pid));
+	channel_defer_printf("I %d %d %s %u %s\n", pid, t->tid, addr, port, exe_of(pid));
 }
 
 /* Egress options on the program's own socket; on failure the call fails
@@ -592,6 +593,12 @@ static void setup_signals(void)
 	for (size_t i = 0; i < sizeof forwarded / sizeof forwarded[0]; i++)
 		sigaction(forwarded[i], &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	/* no SA_RESTART: the timer must interrupt waitpid */
+	struct sigaction alrm;
+	memset(&alrm, 0, sizeof alrm);
+	alrm.sa_handler = on_flush_timer;
+	sigemptyset(&alrm.sa_mask);
+	sigaction(SIGALRM, &alrm, NULL);
 }
 
 /* ---------- start-up ---------- */
@@ -803,8 +810,11 @@ int main(int argc, char **argv)
 		int st;
 		pid_t tid = waitpid(-1, &st, __WALL);
 		if (tid < 0) {
-			if (errno == EINTR)
+			if (errno == EINTR) {
+				if (flush_due)
+					channel_flush();
 				continue;
+			}
 			if (errno == ECHILD)
 				break;
 			die(2, "waitpid: %s", strerror(errno));
@@ -873,6 +883,7 @@ int main(int argc, char **argv)
 			dprintf(2, "%s: resuming task %d: %s\n", progname, tid, strerror(errno));
 	}
 
+	channel_flush();
 	if (main_status < 0)
 		return 2;
 	if (WIFEXITED(main_status))

@@ -12,9 +12,14 @@ export interface Expected {
   readonly peerPort: number;
 }
 
-/** A record that was never claimed is dropped after this long, so a stale
- * one cannot be picked up by a later, unrelated local connection. */
-const STALE_MS = 30_000;
+/** An entry never claimed is dropped (and its pre-dialed connection closed)
+ * after this long, so a stale one cannot be picked up by a later, unrelated
+ * local connection, and a connection the program never made (it died, or
+ * the proxy could not accept it) does not hold sockets for long. The
+ * program's connect follows its record within microseconds; only a proxy
+ * far behind on accepting (a burst of many thousands) comes near this. */
+const STALE_MS = 10_000;
+const SWEEP_MS = 1_000;
 
 interface Waiter<T> {
   readonly resolve: (r: T | undefined) => void;
@@ -28,7 +33,7 @@ export class Registry<T extends Expected> {
 
   /** `dispose` releases an entry nobody claimed (stale, or left at close). */
   constructor(private readonly dispose: (entry: T) => void) {
-    this.sweeper = setInterval(() => this.sweep(), STALE_MS / 2);
+    this.sweeper = setInterval(() => this.sweep(), SWEEP_MS);
     this.sweeper.unref();
   }
 

@@ -58,7 +58,9 @@ function listen(host: string, onSocket: (s: net.Socket) => void): Promise<net.Se
       if (host === '::1' && ['EADDRNOTAVAIL', 'EAFNOSUPPORT', 'EINVAL'].includes(err.code ?? '')) resolve(undefined);
       else reject(err);
     });
-    server.listen({ host, port: 0, backlog: 4096, ipv6Only: host === '::1' }, () => resolve(server));
+    // As deep a backlog as the kernel allows (net.core.somaxconn caps it):
+    // a burst of connects must wait in it, not see SYNs dropped.
+    server.listen({ host, port: 0, backlog: 65535, ipv6Only: host === '::1' }, () => resolve(server));
   });
 }
 
