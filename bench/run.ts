@@ -22,10 +22,11 @@ import { overhead } from './cases/overhead.js';
 import { startup } from './cases/startup.js';
 import { goconnects } from './cases/goconnects.js';
 import { proxychains } from './cases/proxychains.js';
+import { placement } from './cases/placement.js';
 import { throughput } from './cases/throughput.js';
 import { BenchLab } from './lab.js';
 
-const CASES: readonly BenchCase[] = [throughput, connects, goconnects, proxychains, overhead, startup, concurrency];
+const CASES: readonly BenchCase[] = [throughput, connects, goconnects, placement, proxychains, overhead, startup, concurrency];
 const resultsFile = join(repoRoot, 'bench', 'results', 'latest.json');
 
 interface Options {
