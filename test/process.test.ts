@@ -23,7 +23,8 @@ const ticker = fixture('ticker.py');
 /** The bin/graft process is a node process running bin/graft (ip netns exec execs it in place). */
 function isGraft(pid: number): boolean {
   const argv = cmdline(pid);
-  return /(^|\/)node$/.test(argv[0] ?? '') && argv[1] === graftBin;
+  // node [its own flags from bin/graft's #! line] .../bin/graft ...
+  return /(^|\/)node$/.test(argv[0] ?? '') && argv.slice(1).find((a) => !a.startsWith('-')) === graftBin;
 }
 
 /** Calls fn once graft's stdout has shown `token` (fn errors are kept for the test to rethrow). */
