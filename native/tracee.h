@@ -42,6 +42,7 @@ struct trapped {
 	uint64_t addrlen;
 	uint64_t sp;
 	uint64_t sc_args;  /* socketcall: pointer to the u32 argument block */
+	int rule;          /* the rule that decided, for the records; -1 none */
 };
 
 static int set_regs_fail(pid_t tid, int err)

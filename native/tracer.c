@@ -5,17 +5,22 @@
  * pipe before the program's connect resumes.
  *
  * Usage (spawned by graft's Node side, not meant to be run by hand):
- *   graft-tracer --channel-fd N --proxy4 PORT [--proxy6 PORT] -- program [args...]
+ *   graft-tracer --channel-fd N --rules-fd N --proxy4 PORT [--proxy6 PORT] -- program [args...]
+ * (--rules-fd: the rule table, see rules.h)
  *
  * Exit status: the program's, or 128+signal when it was killed by one; 127/126
  * when it cannot be found/executed; 2 when tracing cannot be set up.
  *
  * Channel records (one line each, fields separated by single spaces):
- *   C <pid> <tid> <dst-addr> <dst-port> <peer-addr> <peer-port> <exe>
+ *   C <pid> <tid> <dst-addr> <dst-port> <peer-addr> <peer-port> <rule> <exe>
  *       a redirected connect; <peer-*> is the address the proxy will see as
- *       the remote end of the accepted connection
- *   F <pid> <tid> <dst-addr> <dst-port> <errno-name> <exe> <reason...>
- *       a connect the tracer failed on purpose instead of letting it leak
+ *       the remote end of the accepted connection; <rule> the index of the
+ *       rule that decided it
+ *   I <pid> <tid> <dst-addr> <dst-port> <rule> <exe>
+ *       a connect let go on in place, with the rule's egress options set
+ *   F <pid> <tid> <dst-addr> <dst-port> <errno-name> <rule> <exe> <reason...>
+ *       a call the tracer failed on purpose instead of letting it out
+ *       another way (<rule> -1 when no rule is the reason)
  *   D <pid> <tid> <message...>   diagnostics worth a log line
  * <exe> is percent-encoded (space, %, control bytes) so it stays one field.
  */
@@ -142,6 +147,7 @@ static long xpidfd_getfd(int pidfd, int fd) { return syscall(SYS_pidfd_getfd, pi
 #include "sockaddr.h"
 #include "tracee.h"
 #include "egress.h"
+#include "rules.h"
 
 /* ---------- the decision ---------- */
 
@@ -218,7 +224,7 @@ static void report_failed(const struct trapped *t, const union sa *dst, int err,
 	unsigned port;
 	sa_format(dst, addr, sizeof addr, &port);
 	pid_t pid = tgid_of(t->tid);
-	channel_printf("F %d %d %s %u %s %s %s\n", pid, t->tid, addr, port, errno_name(err), exe_of(pid), why);
+	channel_printf("F %d %d %s %u %s %d %s %s\n", pid, t->tid, addr, port, errno_name(err), t->rule, exe_of(pid), why);
 }
 
 /* Fails the call with `err` rather than letting it out another way. */
@@ -265,16 +271,16 @@ static void report_inplace(const struct trapped *t, const union sa *dst)
 	unsigned port;
 	sa_format(dst, addr, sizeof addr, &port);
 	pid_t pid = tgid_of(t->tid);
-	channel_defer_printf("I %d %d %s %u %s\n", pid, t->tid, addr, port, exe_of(pid));
+	channel_defer_printf("I %d %d %s %u %d %s\n", pid, t->tid, addr, port, t->rule, exe_of(pid));
 }
 
 /* Egress options on the program's own socket; on failure the call fails
  * with the reason logged, never goes out without them. Returns 0 when the
  * call may go on. */
-static int egress_or_fail(const struct trapped *t, int s, const struct sockinfo *si, const union sa *dst)
+static int egress_or_fail(const struct trapped *t, const struct egress *eg, int s, const struct sockinfo *si, const union sa *dst)
 {
 	const char *why = "";
-	int rc = apply_egress(s, si->domain, sa_is_v4(dst), &why);
+	int rc = apply_egress(eg, s, si->domain, sa_is_v4(dst), &why);
 	if (rc < 0)
 		fail_call(t, dst, -rc, why);
 	return rc;
@@ -349,7 +355,7 @@ static void redirect_to_proxy(const struct trapped *t, int s, const struct socki
 	const char *exe = exe_of(pid);
 
 	char line[PIPE_BUF];
-	int n = snprintf(line, sizeof line, "C %d %d %s %u %s %u %s\n", pid, t->tid, daddr, dport, paddr, sa_port(&local), exe);
+	int n = snprintf(line, sizeof line, "C %d %d %s %u %s %u %d %s\n", pid, t->tid, daddr, dport, paddr, sa_port(&local), t->rule, exe);
 	if (n <= 0 || (size_t)n >= sizeof line) {
 		fail_call(t, dst, ENETUNREACH, "record too long");
 		return;
@@ -364,11 +370,35 @@ static void redirect_to_proxy(const struct trapped *t, int s, const struct socki
 		fail_call(t, dst, ENETUNREACH, "cannot rewrite the connect arguments");
 }
 
-static void handle_connect(const struct trapped *t)
+/* A datagram destination decided by its rule: refused, given the rule's
+ * egress options, or left alone. Returns 0 when the call may go on. */
+static int datagram_by_rule(struct trapped *t, int s, const struct sockinfo *si, const union sa *dst)
+{
+	t->rule = match_rule(dst);
+	if (t->rule < 0)
+		return 0;
+	const struct rule *r = &rules[t->rule];
+	switch (r->udp) {
+	case UDP_PASS:
+		return 0;
+	case UDP_REFUSE:
+		fail_call(t, dst, r->err, r->tcp == TCP_REDIRECT ? "datagrams cannot go through a TCP proxy; add a rule for this destination"
+								 : "refused by rule");
+		return -1;
+	case UDP_EGRESS:
+		return egress_any(&r->eg) ? egress_or_fail(t, &r->eg, s, si, dst) : 0;
+	}
+	return 0;
+}
+
+static void handle_connect(struct trapped *t)
 {
 	union sa dst;
-	if (read_sockaddr(t, &dst) < 0 || sa_is_local(&dst))
+	if (read_sockaddr(t, &dst) < 0)
 		return;
+	t->rule = match_rule(&dst);
+	if (t->rule < 0)
+		return; /* loopback: untouched */
 	int s = grab_socket(t->tid, t->fd);
 	if (s < 0) {
 		if (s != -EBADF && s != -ESRCH) /* EBADF natively / the task is gone */
@@ -380,32 +410,43 @@ static void handle_connect(const struct trapped *t)
 	/* Not a socket (ENOTSOCK natively), or a family mismatch (EAFNOSUPPORT
 	 * natively): the kernel answers. */
 	if (rc == 0 && si.domain == dst.sa.sa_family) {
+		const struct rule *r = &rules[t->rule];
 		if (is_datagram(&si)) {
-			if (egress_any())
-				egress_or_fail(t, s, &si, &dst);
+			if (dgram_mode != DGRAM_UNTOUCHED)
+				datagram_by_rule(t, s, &si, &dst);
 		} else if (is_tcp(&si) && si.state == TCP_CLOSE) {
 			/* (a connecting or connected socket gets EALREADY or
 			 * EISCONN natively) */
-			if (!eg.inplace)
+			switch (r->tcp) {
+			case TCP_PASS:
+				break;
+			case TCP_REFUSE:
+				fail_call(t, &dst, r->err, "refused by rule");
+				break;
+			case TCP_REDIRECT:
 				redirect_to_proxy(t, s, &si, &dst);
-			else if (egress_or_fail(t, s, &si, &dst) == 0)
-				report_inplace(t, &dst);
+				break;
+			case TCP_INPLACE:
+				if (egress_or_fail(t, &r->eg, s, &si, &dst) == 0)
+					report_inplace(t, &dst);
+				break;
+			}
 		}
 	}
 	close(s);
 }
 
 /* An unconnected datagram send (sendto/sendmsg/sendmmsg with an address)
- * gets the egress options before it goes out. A TCP Fast Open send
- * (MSG_FASTOPEN) on an unconnected socket would send a SYN without connect:
- * it fails with EOPNOTSUPP, the errno the kernel itself gives when client
- * TFO is off, so programs fall back to a plain connect. */
-static void handle_send(const struct trapped *t, uint64_t flags)
+ * is decided by its destination's rule before it goes out. A TCP Fast Open
+ * send (MSG_FASTOPEN) on an unconnected socket would send a SYN without
+ * connect: it fails with EOPNOTSUPP, the errno the kernel itself gives when
+ * client TFO is off, so programs fall back to a plain connect. */
+static void handle_send(struct trapped *t, uint64_t flags)
 {
 	union sa dst;
 	int have_dst = read_sockaddr(t, &dst) == 0;
-	if (have_dst && sa_is_local(&dst))
-		return;
+	if (have_dst && match_rule(&dst) < 0)
+		return; /* loopback */
 	int s = grab_socket(t->tid, t->fd);
 	if (s < 0)
 		return;
@@ -417,20 +458,24 @@ static void handle_send(const struct trapped *t, uint64_t flags)
 				dst.sa.sa_family = AF_INET; /* for the report only */
 			}
 			fail_call(t, &dst, EOPNOTSUPP, "TCP Fast Open send refused so the program falls back to connect");
-		} else if (is_datagram(&si) && have_dst && si.domain == dst.sa.sa_family && egress_any()) {
-			egress_or_fail(t, s, &si, &dst);
+		} else if (is_datagram(&si) && have_dst && si.domain == dst.sa.sa_family) {
+			if (dgram_mode == DGRAM_UNIFORM)
+				egress_or_fail(t, dgram_egress, s, &si, &dst);
+			else if (dgram_mode == DGRAM_PER_DEST)
+				datagram_by_rule(t, s, &si, &dst);
 		}
 	}
 	close(s);
 }
 
-/* With --source, a datagram socket's bind to the wildcard address is bound
- * to the source address instead (same port), so all it sends comes from
- * there. Binds of other sockets, and to specific addresses, are untouched. */
-static void handle_bind(const struct trapped *t)
+/* With one source address for all datagrams, a datagram socket's bind to
+ * the wildcard address is bound to that source instead (same port), so all
+ * it sends comes from there. Binds of other sockets, and to specific
+ * addresses, are untouched. */
+static void handle_bind(struct trapped *t)
 {
 	union sa want;
-	if (read_sockaddr(t, &want) < 0 || !sa_is_wildcard(&want))
+	if (dgram_mode != DGRAM_UNIFORM || read_sockaddr(t, &want) < 0 || !sa_is_wildcard(&want))
 		return;
 	int s = grab_socket(t->tid, t->fd);
 	if (s < 0)
@@ -441,8 +486,8 @@ static void handle_bind(const struct trapped *t)
 	if (rc < 0 || !is_datagram(&si) || si.domain != want.sa.sa_family)
 		return;
 	union sa src;
-	if (egress_source_for(si.domain, 0, &src) < 0 &&
-	    (si.domain != AF_INET6 || si.v6only || egress_source_for(AF_INET6, 1, &src) < 0))
+	if (egress_source_for(dgram_egress, si.domain, 0, &src) < 0 &&
+	    (si.domain != AF_INET6 || si.v6only || egress_source_for(dgram_egress, AF_INET6, 1, &src) < 0))
 		return; /* no source of this family: destinations of it are refused at send */
 	if (src.sa.sa_family == AF_INET)
 		src.in4.sin_port = want.in4.sin_port;
@@ -465,7 +510,7 @@ static void handle_socket_exit(pid_t tid)
 	int s = grab_socket(tid, (int)fd);
 	if (s < 0)
 		return;
-	if (setsockopt(s, SOL_SOCKET, SO_MARK, &eg.mark, sizeof eg.mark) < 0) {
+	if (setsockopt(s, SOL_SOCKET, SO_MARK, &dgram_egress->mark, sizeof dgram_egress->mark) < 0) {
 		/* the program would hold an unmarked socket: make socket() fail
 		 * instead (the fd stays open in the program, unused) */
 		r.rax = (unsigned long long)(long long)-errno;
@@ -483,7 +528,7 @@ static enum __ptrace_request handle_seccomp_stop(pid_t tid)
 	if (ptrace(PTRACE_GET_SYSCALL_INFO, tid, (void *)sizeof info, &info) <= 0 ||
 	    info.op != PTRACE_SYSCALL_INFO_SECCOMP)
 		return PTRACE_CONT;
-	struct trapped t = { .tid = tid, .sp = info.stack_pointer };
+	struct trapped t = { .tid = tid, .sp = info.stack_pointer, .rule = -1 };
 	uint64_t nr = info.seccomp.nr;
 	const uint64_t *a = info.seccomp.args;
 	if (info.arch == AUDIT_ARCH_X86_64) {
@@ -708,7 +753,7 @@ static void explain_start_failure(int errfd, const char *prog)
 
 static void usage(void)
 {
-	dprintf(2, "usage: graft-tracer --channel-fd N --proxy4 PORT [--proxy6 PORT] -- program [args...]\n");
+	dprintf(2, "usage: graft-tracer --channel-fd N --rules-fd N --proxy4 PORT [--proxy6 PORT] -- program [args...]\n");
 	exit(2);
 }
 
@@ -735,32 +780,8 @@ int main(int argc, char **argv)
 			proxy4_port = (uint16_t)parse_num(argv[++i], 1, 65535, "--proxy4");
 		} else if (!strcmp(argv[i], "--proxy6") && i + 1 < argc) {
 			proxy6_port = (uint16_t)parse_num(argv[++i], 0, 65535, "--proxy6");
-		} else if (!strcmp(argv[i], "--mode") && i + 1 < argc) {
-			i++;
-			if (!strcmp(argv[i], "inplace"))
-				eg.inplace = 1;
-			else if (strcmp(argv[i], "proxy"))
-				die(2, "bad --mode: %s", argv[i]);
-		} else if (!strcmp(argv[i], "--mark") && i + 1 < argc) {
-			char *end;
-			errno = 0;
-			unsigned long v = strtoul(argv[++i], &end, 0);
-			if (errno || *end || v > UINT32_MAX)
-				die(2, "bad --mark: %s", argv[i]);
-			eg.has_mark = 1;
-			eg.mark = (uint32_t)v;
-		} else if (!strcmp(argv[i], "--interface") && i + 1 < argc) {
-			if (strlen(argv[++i]) >= sizeof eg.iface)
-				die(2, "bad --interface: %s", argv[i]);
-			strcpy(eg.iface, argv[i]);
-		} else if (!strcmp(argv[i], "--source4") && i + 1 < argc) {
-			if (inet_pton(AF_INET, argv[++i], &eg.src4) != 1)
-				die(2, "bad --source4: %s", argv[i]);
-			eg.has_src4 = 1;
-		} else if (!strcmp(argv[i], "--source6") && i + 1 < argc) {
-			if (inet_pton(AF_INET6, argv[++i], &eg.src6) != 1)
-				die(2, "bad --source6: %s", argv[i]);
-			eg.has_src6 = 1;
+		} else if (!strcmp(argv[i], "--rules-fd") && i + 1 < argc) {
+			load_rules((int)parse_num(argv[++i], 0, INT_MAX, "--rules-fd"));
 		} else {
 			usage();
 		}
@@ -778,19 +799,26 @@ int main(int argc, char **argv)
 
 	check_kernel();
 	setup_signals();
-	if (eg.has_mark) {
+	if (nrules == 0)
+		die(2, "internal error: no rule table (--rules-fd)");
+	plan_datagrams();
+	for (int r = 0; r < nrules; r++) {
+		if (!rules[r].eg.has_mark || (rules[r].tcp != TCP_INPLACE && rules[r].udp != UDP_EGRESS))
+			continue;
 		/* the tracer marks the program's sockets itself: check it may */
 		int probe = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-		if (probe >= 0 && setsockopt(probe, SOL_SOCKET, SO_MARK, &eg.mark, sizeof eg.mark) < 0 && (errno == EPERM || errno == EACCES))
+		if (probe >= 0 && setsockopt(probe, SOL_SOCKET, SO_MARK, &rules[r].eg.mark, sizeof rules[r].eg.mark) < 0 && (errno == EPERM || errno == EACCES))
 			die(2, "--mark needs the CAP_NET_ADMIN capability in graft's tracer (%s); run graft as root or grant it "
 			       "(setcap cap_net_admin+ep build/graft-tracer)", strerror(errno));
 		if (probe >= 0)
 			close(probe);
+		break;
 	}
 	struct filter_needs need = {
-		.socket_create = eg.has_mark,
-		.datagram_sends = eg.iface[0] || egress_sources(),
-		.binds = egress_sources(),
+		.socket_create = dgram_mode == DGRAM_UNIFORM && dgram_egress->has_mark,
+		.datagram_sends = dgram_mode == DGRAM_PER_DEST ||
+				  (dgram_mode == DGRAM_UNIFORM && (dgram_egress->iface[0] || egress_sources(dgram_egress))),
+		.binds = dgram_mode == DGRAM_UNIFORM && egress_sources(dgram_egress),
 	};
 	build_filter(&filter_prog, &need);
 	int errfd = -1;

@@ -19,6 +19,8 @@ export interface RedirectRecord extends ProcessRef {
   /** The program-side address the proxy sees on accept. */
   readonly peerIp: string;
   readonly peerPort: number;
+  /** index of the rule that decided (see Routing) */
+  readonly rule: number;
 }
 
 /** A connect the tracer let go on in place, with the egress options set. */
@@ -26,6 +28,7 @@ export interface InplaceRecord extends ProcessRef {
   readonly kind: 'inplace';
   readonly dstIp: string;
   readonly dstPort: number;
+  readonly rule: number;
 }
 
 /** A connect the tracer failed rather than let it out another way. */
@@ -34,6 +37,8 @@ export interface FailedRecord extends ProcessRef {
   readonly dstIp: string;
   readonly dstPort: number;
   readonly errno: string;
+  /** -1 when no rule is the reason */
+  readonly rule: number;
   readonly reason: string;
 }
 
@@ -78,7 +83,8 @@ export function decodeRecord(line: string): TracerRecord {
         dstPort: int(f[4], line),
         peerIp: normalizeIp(text(f[5], line)),
         peerPort: int(f[6], line),
-        exe: decodeExe(f[7]),
+        rule: int(f[7], line),
+        exe: decodeExe(f[8]),
       };
     case 'I':
       return {
@@ -87,7 +93,8 @@ export function decodeRecord(line: string): TracerRecord {
         tid: int(f[2], line),
         dstIp: normalizeIp(text(f[3], line)),
         dstPort: int(f[4], line),
-        exe: decodeExe(f[5]),
+        rule: int(f[5], line),
+        exe: decodeExe(f[6]),
       };
     case 'F':
       return {
@@ -97,8 +104,9 @@ export function decodeRecord(line: string): TracerRecord {
         dstIp: normalizeIp(text(f[3], line)),
         dstPort: int(f[4], line),
         errno: text(f[5], line),
-        exe: decodeExe(f[6]),
-        reason: f.slice(7).join(' '),
+        rule: int(f[6], line),
+        exe: decodeExe(f[7]),
+        reason: f.slice(8).join(' '),
       };
     case 'D':
       return { kind: 'diagnostic', pid: int(f[1], line), tid: int(f[2], line), message: f.slice(3).join(' ') };

@@ -3,9 +3,10 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { UsageError } from './errors.js';
-import { LOG_LEVELS, type Egress, type LogLevel, type Mode, type ModeChoice, type Plan, type TerminalVerbosity } from './plan.js';
-import { hasEgress } from './egress/options.js';
-import { parseDuration } from './units.js';
+import { LOG_LEVELS, type Egress, type LogLevel, type ModeChoice, type Plan, type TerminalVerbosity } from './plan.js';
+import { parseRule } from './rules/parse.js';
+import { parseProxyUrl, type UpstreamProxy } from './upstream/url.js';
+import { parseDuration, parseMark } from './units.js';
 
 const EXAMPLES = `
 Examples:
@@ -28,10 +29,8 @@ function packageVersion(): string {
 
 /** SO_MARK values: decimal or 0x hex, 32-bit. */
 function markArg(value: string): number {
-  const v = /^0x[0-9a-f]+$/i.test(value) ? parseInt(value.slice(2), 16) : /^\d+$/.test(value) ? Number(value) : NaN;
-  if (!Number.isSafeInteger(v) || v < 0 || v > 0xffffffff) {
-    throw new InvalidArgumentError(`'${value}' is not a 32-bit mark (decimal or 0x hex, e.g. 16 or 0x10)`);
-  }
+  const v = parseMark(value);
+  if (v === undefined) throw new InvalidArgumentError(`'${value}' is not a 32-bit mark (decimal or 0x hex, e.g. 16 or 0x10)`);
   return v;
 }
 
@@ -43,6 +42,10 @@ function sourceArg(value: string, previous: string[] | undefined): string[] {
 function interfaceArg(value: string): string {
   if (!/^[^\s/:]{1,15}$/.test(value)) throw new InvalidArgumentError(`'${value}' is not an interface name`);
   return value;
+}
+
+function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
 }
 
 function durationArg(what: string) {
@@ -58,6 +61,8 @@ function durationArg(what: string) {
 }
 
 interface RawOptions {
+  proxy?: string[];
+  rule?: string[];
   mark?: number;
   interface?: string;
   source?: string[];
@@ -79,6 +84,8 @@ export function parseCommandLine(argv: readonly string[], write: { out: (s: stri
     .helpOption('-h, --help', 'show this help')
     .argument('[program]', 'the program to run')
     .argument('[args...]', "the program's arguments")
+    .option('--proxy <url>', 'send connections through this upstream proxy: socks5://[user:pass@]host:port, socks4://, socks4a://, http:// (CONNECT); repeat for a chain', collect)
+    .option('--rule <rule>', "'MATCH ACTION': how matching destinations go (repeatable, first match wins; see README)", collect)
     .option('--mark <value>', 'set SO_MARK on every outgoing connection (decimal or 0x hex)', markArg)
     .option('--interface <name>', 'send every outgoing connection out of this interface (SO_BINDTODEVICE)', interfaceArg)
     .option('--source <address>', 'leave from this local address (once per family: IPv4 and/or IPv6)', sourceArg)
@@ -125,7 +132,9 @@ export function parseCommandLine(argv: readonly string[], write: { out: (s: stri
       program,
       args,
       egress,
-      mode: resolveMode(o.mode, egress),
+      mode: o.mode,
+      rules: (o.rule ?? []).map((text, i) => parseRule(text, `--rule ${i + 1}`)),
+      chains: chainsFrom(o.proxy ?? []),
       connectTimeoutMs: o.connectTimeout,
       registrationWaitMs: 5_000,
       log: { terminal, level: o.logLevel, ...(o.logFile !== undefined ? { file: o.logFile } : {}) },
@@ -148,12 +157,7 @@ function egressFrom(o: RawOptions): Egress {
   };
 }
 
-/**
- * auto: in place when egress options are all there is to do, since that
- * costs the program nothing per byte; through the proxy otherwise (plain
- * `graft -- program` proxies every connection, which is what it is for).
- */
-export function resolveMode(choice: ModeChoice, egress: Egress): Mode {
-  if (choice !== 'auto') return choice;
-  return hasEgress(egress) ? 'inplace' : 'proxy';
+function chainsFrom(urls: readonly string[]): Map<string, readonly UpstreamProxy[]> {
+  const chain = urls.map((u, i) => parseProxyUrl(u, `--proxy ${i + 1}`));
+  return new Map(chain.length ? [['', chain]] : []);
 }

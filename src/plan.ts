@@ -1,4 +1,7 @@
 /** Everything one run of graft needs, resolved from argv (and later config). */
+import type { Rule } from './rules/model.js';
+import type { UpstreamProxy } from './upstream/url.js';
+
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
 
 export const LOG_LEVELS: readonly LogLevel[] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
@@ -36,7 +39,11 @@ export interface Plan {
   readonly program: string;
   readonly args: readonly string[];
   readonly egress: Egress;
-  readonly mode: Mode;
+  readonly mode: ModeChoice;
+  /** the user's rules, in order (first match wins) */
+  readonly rules: readonly Rule[];
+  /** upstream proxy chains by name; the default chain (--proxy) under '' */
+  readonly chains: ReadonlyMap<string, readonly UpstreamProxy[]>;
   readonly connectTimeoutMs: number;
   /** How long an accepted connection may wait for the tracer's record. */
   readonly registrationWaitMs: number;

@@ -14,11 +14,15 @@ interface ConnectionBase {
   readonly dst: string;
   /** "mark 0x10, dev wg0, src 192.0.2.1" when egress options apply */
   readonly egress?: string;
+  /** the rule that decided, as written (absent for graft's default) */
+  readonly rule?: string;
 }
 
 export interface ProxiedConnection extends ConnectionBase {
   readonly event: 'connection';
   readonly action: 'proxy';
+  /** the upstream proxy chain the connection went through, passwords masked */
+  readonly upstream?: string;
   /** the program's end of its connection to the proxy */
   readonly local: string;
   /** program -> destination */

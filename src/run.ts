@@ -10,7 +10,8 @@ import { startTracer } from './supervisor.js';
 import { RecordDecoder, type TracerRecord } from './channel.js';
 import { formatEndpoint } from './address.js';
 import { checkEgress } from './egress/checks.js';
-import { describeEgress, tracerEgressArgs } from './egress/options.js';
+import { describeEgress } from './egress/options.js';
+import { Routing } from './routing.js';
 
 /** How long connections may finish after the program has exited. */
 const CLOSE_GRACE_MS = 2000;
@@ -34,14 +35,24 @@ function who(rec: { pid: number; tid: number; exe: string; dstIp: string; dstPor
 }
 
 export async function runPlan(plan: Plan, logger: Logger, opts: RunOptions = {}): Promise<RunResult> {
-  await checkEgress(plan.egress);
-  const egressText = describeEgress(plan.egress);
-  const egress = egressText !== undefined ? { egress: egressText } : {};
+  const routing = await Routing.create(plan);
+  for (const e of [plan.egress, ...plan.rules.flatMap((r) => (r.action.kind === 'route' ? [r.action.egress] : []))]) await checkEgress(e);
   const log = new ConnectionLog(logger);
   const connections: ConnectionRecord[] = [];
   if (opts.collect) log.onRecord((r) => connections.push(r));
+  /** the egress and rule of a tracer record, for its log record */
+  const context = (ruleIndex: number) => {
+    const rule = routing.table.rules[ruleIndex];
+    const plan = ruleIndex >= 0 ? routing.dialFor(ruleIndex) : undefined;
+    const egress = plan ? describeEgress(plan.egress) : undefined;
+    return {
+      ...(egress !== undefined ? { egress } : {}),
+      ...(rule && rule.origin !== 'default' ? { rule: `${rule.origin}: ${rule.text}` } : {}),
+    };
+  };
   const proxy = await startProxy({
-    egress: plan.egress,
+    routing,
+    context,
     connectTimeoutMs: plan.connectTimeoutMs,
     registrationWaitMs: plan.registrationWaitMs,
     logger,
@@ -54,10 +65,10 @@ export async function runPlan(plan: Plan, logger: Logger, opts: RunOptions = {})
         proxy.expect(rec);
         break;
       case 'inplace':
-        log.record({ event: 'connection', action: 'inplace', ...who(rec), ...egress });
+        log.record({ event: 'connection', action: 'inplace', ...who(rec), ...context(rec.rule) });
         break;
       case 'failed':
-        log.record({ event: 'refused', ...who(rec), ...egress, errno: rec.errno, reason: rec.reason });
+        log.record({ event: 'refused', ...who(rec), ...context(rec.rule), errno: rec.errno, reason: rec.reason });
         break;
       case 'diagnostic':
         logger.debug({ pid: rec.pid, tid: rec.tid }, rec.message);
@@ -68,7 +79,7 @@ export async function runPlan(plan: Plan, logger: Logger, opts: RunOptions = {})
 
   let tracer;
   try {
-    tracer = startTracer({ program: plan.program, args: plan.args, proxy4: proxy.port4, proxy6: proxy.port6, tracerArgs: ['--mode', plan.mode, ...tracerEgressArgs(plan.egress)], stdio: opts.stdio ?? 'inherit' });
+    tracer = startTracer({ program: plan.program, args: plan.args, proxy4: proxy.port4, proxy6: proxy.port6, rulesTable: routing.tracerTable(), stdio: opts.stdio ?? 'inherit' });
   } catch (err) {
     await proxy.close(0);
     throw err;

@@ -7,7 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Readable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 
 const RELAYED_SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH'];
 
@@ -23,8 +23,8 @@ export interface TracerLaunch {
   readonly args: readonly string[];
   readonly proxy4: number;
   readonly proxy6: number;
-  /** mode and egress options, as tracer arguments */
-  readonly tracerArgs: readonly string[];
+  /** the rule table the tracer decides by (Routing.tracerTable) */
+  readonly rulesTable: string;
   /** 'inherit' for the CLI; 'pipe' lets the programmatic API capture output. */
   readonly stdio: 'inherit' | 'pipe';
 }
@@ -44,9 +44,12 @@ export function startTracer(launch: TracerLaunch): RunningTracer {
   if (!existsSync(path)) {
     throw new TracerMissingError(`the tracer binary is missing (${path}); run \`npm install\` in graft's directory to build it`);
   }
-  const argv = ['--channel-fd', '3', '--proxy4', String(launch.proxy4), '--proxy6', String(launch.proxy6), ...launch.tracerArgs, '--', launch.program, ...launch.args];
-  const child = spawn(path, argv, { stdio: [launch.stdio, launch.stdio, launch.stdio, 'pipe'] });
+  const argv = ['--channel-fd', '3', '--rules-fd', '4', '--proxy4', String(launch.proxy4), '--proxy6', String(launch.proxy6), '--', launch.program, ...launch.args];
+  const child = spawn(path, argv, { stdio: [launch.stdio, launch.stdio, launch.stdio, 'pipe', 'pipe'] });
   const channel = child.stdio[3] as Readable;
+  const rules = child.stdio[4] as Writable;
+  rules.on('error', () => {}); // the tracer died first: its exit says why
+  rules.end(launch.rulesTable);
 
   const relayers = RELAYED_SIGNALS.map((sig) => {
     const fn = (): void => {

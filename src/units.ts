@@ -11,3 +11,9 @@ export function parseDuration(text: string, what: string): number {
   if (!Number.isFinite(value)) throw new UsageError(`${what}: '${text}' is out of range`);
   return Math.round(value);
 }
+
+/** SO_MARK values: decimal or 0x hex, 32-bit; undefined when not one. */
+export function parseMark(text: string): number | undefined {
+  const v = /^0x[0-9a-f]+$/i.test(text) ? parseInt(text.slice(2), 16) : /^\d+$/.test(text) ? Number(text) : NaN;
+  return Number.isSafeInteger(v) && v >= 0 && v <= 0xffffffff ? v : undefined;
+}

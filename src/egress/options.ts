@@ -41,13 +41,3 @@ export function describeEgress(egress: Egress): string | undefined {
   for (const src of [egress.source4, egress.source6]) if (src !== undefined) parts.push(`src ${src}`);
   return parts.length ? parts.join(', ') : undefined;
 }
-
-/** Arguments telling the tracer the same. */
-export function tracerEgressArgs(egress: Egress): string[] {
-  const args: string[] = [];
-  if (egress.mark !== undefined) args.push('--mark', String(egress.mark));
-  if (egress.interface !== undefined) args.push('--interface', egress.interface);
-  if (egress.source4 !== undefined) args.push('--source4', egress.source4);
-  if (egress.source6 !== undefined) args.push('--source6', egress.source6);
-  return args;
-}

@@ -13,13 +13,16 @@ import { formatEndpoint, normalizeIp } from '../address.js';
 import { Registry } from './registry.js';
 import { relay } from './relay.js';
 import { dialDirect } from '../egress/direct.js';
-import { describeEgress, egressSocketOptions, sourceFor } from '../egress/options.js';
-import type { SocketOption } from '../egress/native-socket.js';
-import type { Egress } from '../plan.js';
+import { egressSocketOptions, sourceFor } from '../egress/options.js';
+import type { Routing } from '../routing.js';
+import { dialThroughChain } from '../upstream/chain.js';
+import { describeChain, maskUrl } from '../upstream/url.js';
 import type { ConnectionLog } from '../records.js';
 
 export interface ProxyOptions {
-  readonly egress: Egress;
+  readonly routing: Routing;
+  /** log context of a rule: its egress and text */
+  readonly context: (rule: number) => { egress?: string; rule?: string };
   readonly connectTimeoutMs: number;
   readonly registrationWaitMs: number;
   readonly logger: Logger;
@@ -70,8 +73,6 @@ export async function startProxy(opts: ProxyOptions): Promise<Proxy> {
   });
   const sockets = new Set<net.Socket>();
   const log = opts.logger;
-  const socketOptions: readonly SocketOption[] = egressSocketOptions(opts.egress);
-  const egressText = describeEgress(opts.egress);
   let idle: (() => void) | undefined;
 
   const track = (s: net.Socket): void => {
@@ -83,6 +84,7 @@ export async function startProxy(opts: ProxyOptions): Promise<Proxy> {
   };
 
   const finish = (rec: RedirectRecord, local: string, started: number, r: { bytesUp: number; bytesDown: number; error?: string }): void => {
+    const dial = opts.routing.dialFor(rec.rule);
     opts.connections.record({
       event: 'connection',
       pid: rec.pid,
@@ -91,7 +93,8 @@ export async function startProxy(opts: ProxyOptions): Promise<Proxy> {
       dst: formatEndpoint(rec.dstIp, rec.dstPort),
       local,
       action: 'proxy',
-      ...(egressText !== undefined ? { egress: egressText } : {}),
+      ...opts.context(rec.rule),
+      ...(dial.kind === 'chain' ? { upstream: describeChain(dial.chain) } : {}),
       bytesUp: r.bytesUp,
       bytesDown: r.bytesDown,
       durationMs: Date.now() - started,
@@ -100,20 +103,36 @@ export async function startProxy(opts: ProxyOptions): Promise<Proxy> {
   };
 
   const dial = (rec: RedirectRecord): Promise<DialOutcome> => {
-    const source = sourceFor(opts.egress, rec.dstIp);
+    const plan = opts.routing.dialFor(rec.rule);
+    const socketOptions = egressSocketOptions(plan.egress);
+    const ok = (socket: net.Socket): DialOutcome => {
+      track(socket);
+      socket.on('error', () => {}); // before the relay: seen there as a closed upstream
+      return { ok: true, socket };
+    };
+    if (plan.kind === 'chain') {
+      const localAddressFor = (ip: string): string | undefined | null => {
+        const s = sourceFor(plan.egress, ip);
+        return s.kind === 'any' ? undefined : s.kind === 'address' ? s.address : null;
+      };
+      return dialThroughChain({
+        chain: plan.chain,
+        destination: { host: rec.dstIp, port: rec.dstPort },
+        socketOptions,
+        localAddressFor,
+        timeoutMs: opts.connectTimeoutMs,
+      }).then(ok, (err: NodeJS.ErrnoException): DialOutcome => ({ ok: false, error: err.code ? `${err.code}: ${maskUrl(err.message)}` : maskUrl(err.message) }));
+    }
+    const source = sourceFor(plan.egress, rec.dstIp);
     if (source.kind === 'missing') {
       // Never from another address than asked: refuse this destination.
       return Promise.resolve({ ok: false, error: `no IPv${source.family} --source address for this destination` });
     }
     const target = { ip: rec.dstIp, port: rec.dstPort, ...(source.kind === 'address' ? { localAddress: source.address } : {}) };
-    return dialDirect(target, socketOptions, opts.connectTimeoutMs).then(
-      (socket): DialOutcome => {
-        track(socket);
-        socket.on('error', () => {}); // before the relay: seen there as a closed upstream
-        return { ok: true, socket };
-      },
-      (err: NodeJS.ErrnoException): DialOutcome => ({ ok: false, error: `connect: ${err.code ?? err.message}` }),
-    );
+    return dialDirect(target, socketOptions, opts.connectTimeoutMs).then(ok, (err: NodeJS.ErrnoException): DialOutcome => ({
+      ok: false,
+      error: `connect: ${err.code ?? err.message}`,
+    }));
   };
 
   const onSocket = (program: net.Socket): void => {

@@ -1,0 +1,174 @@
+/* The rule table graft's Node side compiles (src/rules/compile.ts) and hands
+ * over on a file descriptor before the program starts: one rule a line,
+ * first match wins, so a connect is decided here without a round trip.
+ *
+ *   FAMILY ADDR PREFIX PORTLO PORTHI EXPLICIT TCP UDP ERRNO MARK IFACE SRC4 SRC6
+ *
+ * FAMILY 0 (any), 4 or 6; ADDR "-" with FAMILY 0; EXPLICIT 1 when the rule
+ * names a network, the only kind that may match a loopback destination;
+ * TCP pass|refuse|redirect|inplace; UDP pass|refuse|egress; ERRNO a number
+ * (for refuse); MARK, IFACE, SRC4, SRC6 the egress options or "-".
+ * Included once, by tracer.c. */
+
+enum tcp_action { TCP_PASS, TCP_REFUSE, TCP_REDIRECT, TCP_INPLACE };
+enum udp_action { UDP_PASS, UDP_REFUSE, UDP_EGRESS };
+
+struct rule {
+	int family; /* 0: any destination */
+	unsigned char net[16];
+	int prefix;
+	unsigned port_lo, port_hi;
+	int explicit_net;
+	enum tcp_action tcp;
+	enum udp_action udp;
+	int err;
+	struct egress eg;
+};
+
+static struct rule *rules;
+static int nrules;
+
+static int parse_rule_line(char *line, struct rule *r)
+{
+	char fam[4], addr[64], tcp[16], udp[16], mark[16], iface[IFNAMSIZ + 1], src4[64], src6[64];
+	memset(r, 0, sizeof *r);
+	if (sscanf(line, "%3s %63s %d %u %u %d %15s %15s %d %15s %16s %63s %63s", fam, addr, &r->prefix, &r->port_lo, &r->port_hi,
+		   &r->explicit_net, tcp, udp, &r->err, mark, iface, src4, src6) != 13)
+		return -1;
+	r->family = atoi(fam);
+	if (r->family == 4 && inet_pton(AF_INET, addr, r->net) != 1)
+		return -1;
+	if (r->family == 6 && inet_pton(AF_INET6, addr, r->net) != 1)
+		return -1;
+	if (!strcmp(tcp, "pass")) r->tcp = TCP_PASS;
+	else if (!strcmp(tcp, "refuse")) r->tcp = TCP_REFUSE;
+	else if (!strcmp(tcp, "redirect")) r->tcp = TCP_REDIRECT;
+	else if (!strcmp(tcp, "inplace")) r->tcp = TCP_INPLACE;
+	else return -1;
+	if (!strcmp(udp, "pass")) r->udp = UDP_PASS;
+	else if (!strcmp(udp, "refuse")) r->udp = UDP_REFUSE;
+	else if (!strcmp(udp, "egress")) r->udp = UDP_EGRESS;
+	else return -1;
+	if (strcmp(mark, "-")) {
+		char *end;
+		unsigned long v = strtoul(mark, &end, 0);
+		if (*end || v > UINT32_MAX)
+			return -1;
+		r->eg.has_mark = 1;
+		r->eg.mark = (uint32_t)v;
+	}
+	if (strcmp(iface, "-")) {
+		if (strlen(iface) >= sizeof r->eg.iface)
+			return -1;
+		strcpy(r->eg.iface, iface);
+	}
+	if (strcmp(src4, "-")) {
+		if (inet_pton(AF_INET, src4, &r->eg.src4) != 1)
+			return -1;
+		r->eg.has_src4 = 1;
+	}
+	if (strcmp(src6, "-")) {
+		if (inet_pton(AF_INET6, src6, &r->eg.src6) != 1)
+			return -1;
+		r->eg.has_src6 = 1;
+	}
+	return 0;
+}
+
+static void load_rules(int fd)
+{
+	FILE *f = fdopen(fd, "r");
+	if (!f)
+		die(2, "--rules-fd %d: %s", fd, strerror(errno));
+	char line[512];
+	int lineno = 0;
+	while (fgets(line, sizeof line, f)) {
+		lineno++;
+		if (line[0] == '\n' || line[0] == '#')
+			continue;
+		rules = realloc(rules, (size_t)(nrules + 1) * sizeof *rules);
+		if (!rules)
+			die(2, "out of memory");
+		if (parse_rule_line(line, &rules[nrules]) < 0)
+			die(2, "internal error: bad rule table line %d: %s", lineno, line);
+		nrules++;
+	}
+	fclose(f);
+}
+
+/* The destination as a family and 16 bytes; v4-mapped counts as IPv4. */
+static int dst_key(const union sa *dst, unsigned char out[16])
+{
+	if (dst->sa.sa_family == AF_INET) {
+		memcpy(out, &dst->in4.sin_addr, 4);
+		return 4;
+	}
+	if (IN6_IS_ADDR_V4MAPPED(&dst->in6.sin6_addr)) {
+		memcpy(out, &dst->in6.sin6_addr.s6_addr[12], 4);
+		return 4;
+	}
+	memcpy(out, &dst->in6.sin6_addr, 16);
+	return 6;
+}
+
+static int prefix_match(const unsigned char *a, const unsigned char *net, int prefix)
+{
+	int full = prefix / 8, rest = prefix % 8;
+	if (memcmp(a, net, (size_t)full))
+		return 0;
+	if (!rest)
+		return 1;
+	unsigned char mask = (unsigned char)(0xff << (8 - rest));
+	return (a[full] & mask) == (net[full] & mask);
+}
+
+/* The index of the first rule matching `dst`, or -1: a loopback
+ * destination no rule names explicitly, which graft passes untouched. */
+static int match_rule(const union sa *dst)
+{
+	unsigned char key[16];
+	int family = dst_key(dst, key);
+	unsigned port = sa_port(dst);
+	int loopback = sa_is_local(dst);
+	for (int i = 0; i < nrules; i++) {
+		const struct rule *r = &rules[i];
+		if (loopback && !r->explicit_net)
+			continue;
+		if (port < r->port_lo || port > r->port_hi)
+			continue;
+		if (r->family && (r->family != family || !prefix_match(key, r->net, r->prefix)))
+			continue;
+		return i;
+	}
+	return -1;
+}
+
+/* How datagram sockets are handled, decided once from the table:
+ *   DGRAM_UNTOUCHED   no rule sets anything for them
+ *   DGRAM_UNIFORM     every destination gets the same egress (`dgram_egress`):
+ *                     a mark is set as the socket is made, interface and
+ *                     source before it first sends
+ *   DGRAM_PER_DEST    destinations differ (or some are refused): decided at
+ *                     each connect and each unconnected send */
+enum dgram_mode { DGRAM_UNTOUCHED, DGRAM_UNIFORM, DGRAM_PER_DEST };
+static enum dgram_mode dgram_mode;
+static const struct egress *dgram_egress;
+
+static void plan_datagrams(void)
+{
+	static const struct egress none;
+	dgram_mode = DGRAM_UNTOUCHED;
+	dgram_egress = NULL;
+	for (int i = 0; i < nrules; i++) {
+		const struct rule *r = &rules[i];
+		const struct egress *e = r->udp == UDP_EGRESS ? &r->eg : &none;
+		if (r->udp == UDP_REFUSE || (dgram_egress && !egress_equal(dgram_egress, e))) {
+			dgram_mode = DGRAM_PER_DEST;
+			dgram_egress = NULL;
+			return;
+		}
+		dgram_egress = e;
+	}
+	if (dgram_egress && egress_any(dgram_egress))
+		dgram_mode = DGRAM_UNIFORM;
+}

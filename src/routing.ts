@@ -1,0 +1,160 @@
+/**
+ * How each destination goes, for one run: the rule table (user rules plus
+ * graft's implicit ones), the proxy chains, the global egress options and
+ * the mode, resolved once at start. The tracer gets the table compiled
+ * (tracerTable); the proxy asks dialFor(rule) for connects the tracer
+ * redirected to it; `graft rules explain` prints explain().
+ */
+import { lookup } from 'node:dns/promises';
+import { isIP } from 'node:net';
+import { UsageError } from './errors.js';
+import { describeEgress, hasEgress } from './egress/options.js';
+import type { Egress, ModeChoice } from './plan.js';
+import type { Action, Rule } from './rules/model.js';
+import { describeAction, RuleTable, type Decision } from './rules/table.js';
+import { describeChain, type UpstreamProxy } from './upstream/url.js';
+import { constants as os } from 'node:os';
+
+/** What the proxy does with a connect the tracer sent it. */
+export type DialPlan =
+  | { readonly kind: 'direct'; readonly egress: Egress }
+  | { readonly kind: 'chain'; readonly name: string; readonly chain: readonly UpstreamProxy[]; readonly egress: Egress };
+
+export interface RoutingInput {
+  readonly rules: readonly Rule[];
+  /** named chains; the unnamed default chain (--proxy) under '' */
+  readonly chains: ReadonlyMap<string, readonly UpstreamProxy[]>;
+  readonly egress: Egress;
+  readonly mode: ModeChoice;
+}
+
+type TcpAction = 'pass' | 'refuse' | 'redirect' | 'inplace';
+type UdpAction = 'pass' | 'refuse' | 'egress';
+
+export class Routing {
+  private constructor(
+    readonly table: RuleTable,
+    private readonly input: RoutingInput,
+  ) {}
+
+  /** Resolves the proxies' host names (their addresses pass untouched) and checks every rule's proxy name exists. */
+  static async create(input: RoutingInput): Promise<Routing> {
+    for (const r of input.rules) {
+      if (r.action.kind === 'proxy' && !input.chains.has(r.action.name ?? '')) {
+        const known = [...input.chains.keys()].filter(Boolean);
+        throw new UsageError(
+          r.action.name === undefined
+            ? `${r.origin}: rule '${r.text}': 'proxy' without a name needs --proxy`
+            : `${r.origin}: rule '${r.text}': no proxy named '${r.action.name}'${known.length ? ` (named proxies: ${known.join(', ')})` : ''}`,
+        );
+      }
+    }
+    const passFirst: Rule[] = [];
+    for (const [name, chain] of input.chains) {
+      const first = chain[0];
+      if (!first) continue;
+      let ips: string[];
+      try {
+        ips = isIP(first.host) ? [first.host] : (await lookup(first.host, { all: true })).map((a) => a.address);
+      } catch (err) {
+        throw new UsageError(`proxy ${first.display}: cannot resolve '${first.host}' (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+      }
+      for (const ip of ips) {
+        const family = isIP(ip) as 4 | 6;
+        passFirst.push({
+          match: { kind: 'net', family, address: ip, prefix: family === 4 ? 32 : 128, ports: { lo: first.port, hi: first.port } },
+          action: { kind: 'pass' },
+          origin: name ? `proxy ${name}` : 'proxy',
+          text: `${family === 6 ? `[${ip}]` : ip}:${first.port} pass (the upstream proxy itself)`,
+        });
+      }
+    }
+    const fallback: Action = input.chains.has('') ? { kind: 'proxy' } : { kind: 'direct' };
+    return new Routing(new RuleTable(passFirst, input.rules, fallback), input);
+  }
+
+  private egressOf(a: Action): Egress {
+    return a.kind === 'route' ? a.egress : this.input.egress;
+  }
+
+  /** In place or through the proxy, for a rule that sends a connect straight to its destination. */
+  private tcpFor(a: Action): TcpAction {
+    switch (a.kind) {
+      case 'pass':
+        return 'pass';
+      case 'refuse':
+        return 'refuse';
+      case 'proxy':
+        return 'redirect';
+      case 'direct':
+      case 'route':
+        if (this.input.mode === 'proxy') return 'redirect';
+        if (this.input.mode === 'inplace') return 'inplace';
+        // auto: in place when there is something to set; plain graft proxies
+        return hasEgress(this.egressOf(a)) ? 'inplace' : 'redirect';
+    }
+  }
+
+  private udpFor(a: Action): UdpAction {
+    return a.kind === 'pass' ? 'pass' : a.kind === 'refuse' || a.kind === 'proxy' ? 'refuse' : 'egress';
+  }
+
+  /** The table the tracer decides by (native/rules.h has the format). */
+  tracerTable(): string {
+    return this.table.rules
+      .map((r) => {
+        const m = r.match;
+        const a = r.action;
+        const net = m.kind === 'net' ? `${m.family} ${m.address} ${m.prefix}` : '0 - 0';
+        const ports = m.kind === 'all' ? { lo: 0, hi: 65535 } : m.kind === 'port' ? m.ports : (m.ports ?? { lo: 0, hi: 65535 });
+        const errno = a.kind === 'refuse' ? os.errno[a.errno] : a.kind === 'proxy' ? os.errno.ENETUNREACH : 0;
+        const e = this.egressOf(a);
+        const opt = (v: string | number | undefined): string => (v === undefined ? '-' : String(v));
+        return [net, ports.lo, ports.hi, m.kind === 'net' ? 1 : 0, this.tcpFor(a), this.udpFor(a), errno, opt(e.mark), opt(e.interface), opt(e.source4), opt(e.source6)].join(' ');
+      })
+      .join('\n') + '\n';
+  }
+
+  /** For a connect the tracer redirected under rule `index`. */
+  dialFor(index: number): DialPlan {
+    const a = this.table.rules[index]?.action;
+    if (a?.kind === 'proxy') {
+      const name = a.name ?? '';
+      return { kind: 'chain', name, chain: this.input.chains.get(name)!, egress: this.input.egress };
+    }
+    return { kind: 'direct', egress: a ? this.egressOf(a) : this.input.egress };
+  }
+
+  decide(ip: string, port: number): Decision | undefined {
+    return this.table.decide(ip, port);
+  }
+
+  /** One paragraph on what graft would do with a TCP connect to ip:port. */
+  explain(ip: string, port: number): string {
+    const d = this.decide(ip, port);
+    const dst = `${ip.includes(':') ? `[${ip}]` : ip}:${port}`;
+    if (!d) return `${dst}: loopback, no rule names it: passed untouched (the program connects directly)`;
+    const where = d.rule.origin === 'default' ? 'no rule matches; the default' : `${d.rule.origin}: '${d.rule.text}'`;
+    const a = d.rule.action;
+    const e = this.egressOf(a);
+    const via = describeEgress(e);
+    const tcp = this.tcpFor(a);
+    let what: string;
+    switch (a.kind) {
+      case 'pass':
+        what = 'passed untouched (the program connects directly, graft does not see it again)';
+        break;
+      case 'refuse':
+        what = `the connect fails with ${a.errno}`;
+        break;
+      case 'proxy': {
+        const chain = this.input.chains.get(a.name ?? '')!;
+        what = `through graft's proxy, then the upstream proxy chain${a.name ? ` '${a.name}'` : ''}: ${describeChain(chain)}${via ? ` (the connection to the first proxy with ${via})` : ''}`;
+        break;
+      }
+      default:
+        what = `${tcp === 'inplace' ? 'in place: the program connects directly' : "through graft's proxy, which connects directly"}${via ? `, with ${via}` : ''}`;
+    }
+    return `${dst}: ${where} (${describeAction(a)}): ${what}`;
+  }
+}

@@ -1,0 +1,87 @@
+/**
+ * Dials a destination through a chain of upstream proxies: the first hop
+ * over an egress socket (so its mark, interface and source apply to the
+ * connection to the proxy), then one handshake per hop over the same
+ * socket, each asking for the next hop (the last asks for the destination).
+ * Fails closed: any error rejects, nothing is dialed directly instead.
+ */
+import { lookup } from 'node:dns/promises';
+import net from 'node:net';
+import { SocksClient } from 'socks';
+import { dialDirect } from '../egress/direct.js';
+import type { SocketOption } from '../egress/native-socket.js';
+import { httpConnect, ProxyHandshakeError } from './http-connect.js';
+import type { UpstreamProxy } from './url.js';
+
+export interface ChainDial {
+  readonly chain: readonly UpstreamProxy[];
+  readonly destination: { readonly host: string; readonly port: number };
+  readonly socketOptions: readonly SocketOption[];
+  /** source address for the connection to the first hop, by its family */
+  readonly localAddressFor: (ip: string) => string | undefined | null;
+  readonly timeoutMs: number;
+}
+
+async function resolve(host: string, family?: 4): Promise<string> {
+  if (net.isIP(host)) return host;
+  const { address } = await lookup(host, family ? { family } : {});
+  return address;
+}
+
+async function handshake(socket: net.Socket, hop: UpstreamProxy, host: string, port: number, timeoutMs: number): Promise<net.Socket> {
+  if (hop.kind === 'http') {
+    await httpConnect(socket, host, port, hop.auth, hop.display);
+    return socket;
+  }
+  if (hop.kind === 'socks4') {
+    // SOCKS4 proper takes an IPv4 address; resolving here is what SOCKS4 means.
+    if (net.isIPv6(host)) throw new ProxyHandshakeError(`${hop.display}: SOCKS4 cannot reach the IPv6 address ${host}`);
+    host = await resolve(host, 4);
+  }
+  try {
+    const { socket: tunneled } = await SocksClient.createConnection({
+      proxy: {
+        host: hop.host,
+        port: hop.port,
+        type: hop.kind === 'socks5' ? 5 : 4,
+        ...(hop.auth ? { userId: hop.auth.user, ...(hop.kind === 'socks5' ? { password: hop.auth.password } : {}) } : {}),
+      },
+      destination: { host, port },
+      command: 'connect',
+      existing_socket: socket,
+      timeout: timeoutMs,
+    });
+    return tunneled;
+  } catch (err) {
+    // The socks package's messages name no credentials; keep only them.
+    throw new ProxyHandshakeError(`${hop.display}: ${(err as Error).message}`);
+  }
+}
+
+export async function dialThroughChain(d: ChainDial): Promise<net.Socket> {
+  const [first, ...rest] = d.chain;
+  if (!first) throw new Error('empty proxy chain');
+  const deadline = Date.now() + d.timeoutMs;
+  const left = (): number => Math.max(1, deadline - Date.now());
+  const firstIp = await resolve(first.host);
+  const local = d.localAddressFor(firstIp);
+  if (local === null) throw new ProxyHandshakeError(`${first.display}: no --source address of this proxy's address family`);
+  let socket = await dialDirect({ ip: firstIp, port: first.port, ...(local !== undefined ? { localAddress: local } : {}) }, d.socketOptions, left());
+  try {
+    const hops = [first, ...rest];
+    for (let i = 0; i < hops.length; i++) {
+      const next = hops[i + 1];
+      const target = next ? { host: next.host, port: next.port } : d.destination;
+      const timer = setTimeout(() => socket.destroy(new ProxyHandshakeError(`${hops[i]!.display}: handshake timed out`)), left());
+      try {
+        socket = await handshake(socket, hops[i]!, target.host, target.port, left());
+      } finally {
+        clearTimeout(timer);
+      }
+    }
+    return socket;
+  } catch (err) {
+    socket.destroy();
+    throw err;
+  }
+}

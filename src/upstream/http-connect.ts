@@ -1,0 +1,56 @@
+/**
+ * HTTP CONNECT over an open socket: sends the request (with Basic auth when
+ * given), reads the reply head however it is split across reads, and
+ * resolves once the tunnel is up. Bytes the proxy sent after the head
+ * belong to the destination and are put back into the socket.
+ */
+import type net from 'node:net';
+import type { Credentials } from './url.js';
+
+const MAX_HEAD = 16 * 1024;
+
+export class ProxyHandshakeError extends Error {
+  override readonly name = 'ProxyHandshakeError';
+}
+
+export function httpConnect(socket: net.Socket, host: string, port: number, auth: Credentials | undefined, proxyName: string): Promise<void> {
+  const authority = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+  const lines = [`CONNECT ${authority} HTTP/1.1`, `Host: ${authority}`];
+  if (auth) lines.push(`Proxy-Authorization: Basic ${Buffer.from(`${auth.user}:${auth.password}`).toString('base64')}`);
+  return new Promise((resolve, reject) => {
+    let head = Buffer.alloc(0);
+    const cleanup = (): void => {
+      socket.off('data', onData);
+      socket.off('end', onEnd);
+      socket.off('error', onError);
+    };
+    const fail = (why: string): void => {
+      cleanup();
+      reject(new ProxyHandshakeError(`${proxyName}: ${why}`));
+    };
+    const onData = (chunk: Buffer): void => {
+      head = Buffer.concat([head, chunk]);
+      const end = head.indexOf('\r\n\r\n');
+      if (end < 0) {
+        if (head.length > MAX_HEAD) fail('reply head too long');
+        return;
+      }
+      cleanup();
+      socket.pause();
+      const rest = head.subarray(end + 4);
+      const status = /^HTTP\/1\.[01] (\d{3})(?: ([^\r\n]*))?\r\n/.exec(head.subarray(0, end + 2).toString('latin1'));
+      if (!status) return reject(new ProxyHandshakeError(`${proxyName}: not an HTTP reply to CONNECT`));
+      const code = Number(status[1]);
+      if (code === 407) return reject(new ProxyHandshakeError(`${proxyName}: proxy authentication ${auth ? 'failed' : 'required'} (407)`));
+      if (code < 200 || code > 299) return reject(new ProxyHandshakeError(`${proxyName}: CONNECT refused: ${code} ${status[2] ?? ''}`.trimEnd()));
+      if (rest.length) socket.unshift(rest);
+      resolve();
+    };
+    const onEnd = (): void => fail('closed the connection during the CONNECT handshake');
+    const onError = (err: NodeJS.ErrnoException): void => fail(`${err.code ?? err.message} during the CONNECT handshake`);
+    socket.on('data', onData);
+    socket.once('end', onEnd);
+    socket.once('error', onError);
+    socket.write(`${lines.join('\r\n')}\r\n\r\n`);
+  });
+}
