@@ -121,7 +121,7 @@ export async function startProxy(opts: ProxyOptions): Promise<Proxy> {
         socketOptions,
         localAddressFor,
         timeoutMs: opts.connectTimeoutMs,
-      }).then(ok, (err: NodeJS.ErrnoException): DialOutcome => ({ ok: false, error: err.code ? `${err.code}: ${maskUrl(err.message)}` : maskUrl(err.message) }));
+      }).then(ok, (err: Error): DialOutcome => ({ ok: false, error: maskUrl(err.message) }));
     }
     const source = sourceFor(plan.egress, rec.dstIp);
     if (source.kind === 'missing') {

@@ -24,8 +24,12 @@ export interface ChainDial {
 
 async function resolve(host: string, family?: 4): Promise<string> {
   if (net.isIP(host)) return host;
-  const { address } = await lookup(host, family ? { family } : {});
-  return address;
+  try {
+    const { address } = await lookup(host, family ? { family } : {});
+    return address;
+  } catch (err) {
+    throw new ProxyHandshakeError(`cannot resolve '${host}': ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+  }
 }
 
 async function handshake(socket: net.Socket, hop: UpstreamProxy, host: string, port: number, timeoutMs: number): Promise<net.Socket> {
@@ -53,7 +57,8 @@ async function handshake(socket: net.Socket, hop: UpstreamProxy, host: string, p
     });
     return tunneled;
   } catch (err) {
-    // The socks package's messages name no credentials; keep only them.
+    if (err instanceof ProxyHandshakeError) throw err;
+    // The socks package's messages name no credentials.
     throw new ProxyHandshakeError(`${hop.display}: ${(err as Error).message}`);
   }
 }
@@ -66,7 +71,13 @@ export async function dialThroughChain(d: ChainDial): Promise<net.Socket> {
   const firstIp = await resolve(first.host);
   const local = d.localAddressFor(firstIp);
   if (local === null) throw new ProxyHandshakeError(`${first.display}: no --source address of this proxy's address family`);
-  let socket = await dialDirect({ ip: firstIp, port: first.port, ...(local !== undefined ? { localAddress: local } : {}) }, d.socketOptions, left());
+  let socket: net.Socket;
+  try {
+    socket = await dialDirect({ ip: firstIp, port: first.port, ...(local !== undefined ? { localAddress: local } : {}) }, d.socketOptions, left());
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    throw new ProxyHandshakeError(`${first.display}: cannot connect to the proxy: ${e.code ?? e.message}`);
+  }
   try {
     const hops = [first, ...rest];
     for (let i = 0; i < hops.length; i++) {
