@@ -5,6 +5,8 @@ import { isIP } from 'node:net';
 import { UsageError } from './errors.js';
 import { LOG_LEVELS, type Egress, type LogLevel, type ModeChoice, type Plan, type TerminalVerbosity } from './plan.js';
 import { parseRule } from './rules/parse.js';
+import type { Rule } from './rules/model.js';
+import { findConfig, loadConfig } from './config/file.js';
 import { parseProxyUrl, type UpstreamProxy } from './upstream/url.js';
 import { parseDuration, parseMark } from './units.js';
 
@@ -61,93 +63,194 @@ function durationArg(what: string) {
 }
 
 interface RawOptions {
+  config?: string;
   proxy?: string[];
   rule?: string[];
   mark?: number;
   interface?: string;
   source?: string[];
-  mode: ModeChoice;
+  mode?: ModeChoice;
   verbose?: boolean;
   quiet?: boolean;
   logFile?: string;
-  logLevel: LogLevel;
-  connectTimeout: number;
+  logLevel?: LogLevel;
+  connectTimeout?: number;
 }
 
-export type CliOutcome = { kind: 'run'; plan: Plan } | { kind: 'exit'; status: number };
+/** What a subcommand asks main to do. */
+export type CliOutcome =
+  | { kind: 'run'; plan: Plan }
+  | { kind: 'explain'; routing: RoutingSettings; ip: string; port: number | undefined }
+  | { kind: 'check'; path: string }
+  | { kind: 'exit'; status: number };
 
-export function parseCommandLine(argv: readonly string[], write: { out: (s: string) => void; err: (s: string) => void }): CliOutcome {
-  const cmd = new Command('graft')
-    .usage('[options] -- program [args...]')
-    .description("Run a program with every TCP connection it makes steered through graft's local proxy.")
-    .version(packageVersion(), '-V, --version', 'print the version')
-    .helpOption('-h, --help', 'show this help')
-    .argument('[program]', 'the program to run')
-    .argument('[args...]', "the program's arguments")
+/** Routing settings after merging the config file and the command line. */
+export interface RoutingSettings {
+  readonly egress: Egress;
+  readonly mode: ModeChoice;
+  readonly rules: readonly Rule[];
+  readonly chains: ReadonlyMap<string, readonly UpstreamProxy[]>;
+  readonly connectTimeoutMs: number;
+  readonly logFile?: string;
+  readonly logLevel?: LogLevel;
+}
+
+type Output = { out: (s: string) => void; err: (s: string) => void };
+
+/** The options that decide where connections go: `graft` and `graft rules explain` share them. */
+function withRoutingOptions(cmd: Command): Command {
+  return cmd
+    .option('--config <file>', 'read settings from this YAML file (default: $GRAFT_CONFIG, else ~/.config/graft/config.yaml if present)')
     .option('--proxy <url>', 'send connections through this upstream proxy: socks5://[user:pass@]host:port, socks4://, socks4a://, http:// (CONNECT); repeat for a chain', collect)
     .option('--rule <rule>', "'MATCH ACTION': how matching destinations go (repeatable, first match wins; see README)", collect)
     .option('--mark <value>', 'set SO_MARK on every outgoing connection (decimal or 0x hex)', markArg)
     .option('--interface <name>', 'send every outgoing connection out of this interface (SO_BINDTODEVICE)', interfaceArg)
     .option('--source <address>', 'leave from this local address (once per family: IPv4 and/or IPv6)', sourceArg)
     .addOption(
-      new Option('--mode <mode>', 'where the egress options act: on the program\'s own sockets (inplace) or on graft\'s proxy (proxy); auto: inplace when nothing needs the proxy')
-        .choices(['auto', 'proxy', 'inplace'])
-        .default('auto'),
+      new Option('--mode <mode>', "where egress options act: on the program's own sockets (inplace) or on graft's proxy (proxy); auto (default): inplace when nothing needs the proxy").choices([
+        'auto',
+        'proxy',
+        'inplace',
+      ]),
     )
-    .option('-v, --verbose', 'print one line per connection to stderr')
-    .option('-q, --quiet', 'print nothing but fatal errors')
-    .option('--log-file <path>', 'write one JSON record per connection (ndjson) to this file')
-    .addOption(new Option('--log-level <level>', 'threshold for the log file and -v').choices(LOG_LEVELS).default('info'))
-    .addOption(new Option('--connect-timeout <duration>', 'give up dialing a destination after this long (e.g. 500ms, 5s)').argParser(durationArg('--connect-timeout')).default(10_000, '10s'))
-    .passThroughOptions()
-    .exitOverride()
-    .configureOutput({
-      writeOut: write.out,
-      writeErr: write.err,
-      outputError: (str, w) => w(`graft: ${str.replace(/^error: /, '')}`),
-    })
-    .addHelpText('after', EXAMPLES);
+    .addOption(new Option('--connect-timeout <duration>', 'give up dialing a destination after this long (default 10s; e.g. 500ms, 5s)').argParser(durationArg('--connect-timeout')));
+}
 
+function configured(cmd: Command, out: Output): Command {
+  return cmd
+    .exitOverride()
+    .configureOutput({ writeOut: out.out, writeErr: out.err, outputError: (str, w) => w(`graft: ${str.replace(/^error: /, '')}`) });
+}
+
+/** Runs commander; undefined when it printed help/version or a usage error (the status is returned). */
+function parse(cmd: Command, argv: readonly string[]): number | undefined {
   try {
     cmd.parse(argv as string[], { from: 'user' });
+    return undefined;
   } catch (err) {
     if (err instanceof CommanderError) {
-      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') {
-        return { kind: 'exit', status: 0 };
-      }
-      return { kind: 'exit', status: 2 };
+      return ['commander.helpDisplayed', 'commander.version', 'commander.help'].includes(err.code) ? 0 : 2;
     }
     throw err;
   }
+}
+
+export function parseCommandLine(argv: readonly string[], write: Output, env: NodeJS.ProcessEnv = process.env): CliOutcome {
+  if (argv[0] === 'rules') return parseRulesCommand(argv.slice(1), write, env);
+  if (argv[0] === 'config') return parseConfigCommand(argv.slice(1), write);
+  const cmd = configured(
+    withRoutingOptions(
+      new Command('graft')
+        .usage('[options] -- program [args...]\n       graft rules explain ADDR[:PORT] [options]\n       graft config check FILE')
+        .description("Run a program with every TCP connection it makes steered through graft's local proxy.")
+        .version(packageVersion(), '-V, --version', 'print the version')
+        .helpOption('-h, --help', 'show this help')
+        .argument('[program]', 'the program to run')
+        .argument('[args...]', "the program's arguments"),
+    )
+      .option('-v, --verbose', 'print one line per connection to stderr')
+      .option('-q, --quiet', 'print nothing but fatal errors')
+      .option('--log-file <path>', 'write one JSON record per connection (ndjson) to this file')
+      .addOption(new Option('--log-level <level>', 'threshold for the log file and -v (default info)').choices(LOG_LEVELS))
+      .passThroughOptions()
+      .addHelpText('after', EXAMPLES),
+    write,
+  );
+  const status = parse(cmd, argv);
+  if (status !== undefined) return { kind: 'exit', status };
 
   const o = cmd.opts<RawOptions>();
   const [program, args] = cmd.processedArgs as [string | undefined, string[]];
   if (!program) throw new UsageError('no program given; usage: graft [options] -- program [args...]');
   if (o.verbose && o.quiet) throw new UsageError('-v/--verbose and -q/--quiet cannot be used together');
   const terminal: TerminalVerbosity = o.verbose ? 'verbose' : o.quiet ? 'quiet' : 'normal';
-  const egress = egressFrom(o);
+  const r = routingSettings(o, env);
+  const logFile = o.logFile ?? r.logFile;
   return {
     kind: 'run',
     plan: {
       program,
       args,
-      egress,
-      mode: o.mode,
-      rules: (o.rule ?? []).map((text, i) => parseRule(text, `--rule ${i + 1}`)),
-      chains: chainsFrom(o.proxy ?? []),
-      connectTimeoutMs: o.connectTimeout,
+      egress: r.egress,
+      mode: r.mode,
+      rules: r.rules,
+      chains: r.chains,
+      connectTimeoutMs: r.connectTimeoutMs,
       registrationWaitMs: 5_000,
-      log: { terminal, level: o.logLevel, ...(o.logFile !== undefined ? { file: o.logFile } : {}) },
+      log: { terminal, level: o.logLevel ?? r.logLevel ?? 'info', ...(logFile !== undefined ? { file: logFile } : {}) },
     },
   };
 }
 
-function egressFrom(o: RawOptions): Egress {
-  const sources = o.source ?? [];
-  const v4 = sources.filter((a) => isIP(a) === 4);
-  const v6 = sources.filter((a) => isIP(a) === 6);
+function parseRulesCommand(argv: readonly string[], write: Output, env: NodeJS.ProcessEnv): CliOutcome {
+  let outcome: CliOutcome | undefined;
+  const explain = withRoutingOptions(
+    new Command('explain')
+      .description('print which rule a TCP connect to ADDR[:PORT] would match and what graft would do, without running anything')
+      .argument('<destination>', 'an IP address, with :PORT or [IPv6]:PORT'),
+  ).action((dest: string, o: RawOptions) => {
+    const m = /^\[([^\]]+)\](?::(\d+))?$/.exec(dest) ?? (isIP(dest) ? [dest, dest] : /^([^:]+):(\d+)$/.exec(dest));
+    const ip = m?.[1];
+    const port = m?.[2] !== undefined ? Number(m[2]) : undefined;
+    if (!ip || !isIP(ip) || (port !== undefined && (port < 1 || port > 65535))) {
+      throw new UsageError(`rules explain: '${dest}' is not ADDR, ADDR:PORT or [IPv6]:PORT`);
+    }
+    outcome = { kind: 'explain', routing: routingSettings(o, env), ip, port };
+  });
+  const cmd = configured(new Command('graft rules').description('inspect routing rules').addCommand(configured(explain, write)), write);
+  const status = parse(cmd, argv);
+  if (status !== undefined) return { kind: 'exit', status };
+  if (!outcome) throw new UsageError('usage: graft rules explain ADDR[:PORT] [options]');
+  return outcome;
+}
+
+function parseConfigCommand(argv: readonly string[], write: Output): CliOutcome {
+  let outcome: CliOutcome | undefined;
+  const check = new Command('check')
+    .description('validate a config file without running anything')
+    .argument('<file>', 'the YAML config file')
+    .action((file: string) => {
+      outcome = { kind: 'check', path: file };
+    });
+  const cmd = configured(new Command('graft config').description('work with config files').addCommand(configured(check, write)), write);
+  const status = parse(cmd, argv);
+  if (status !== undefined) return { kind: 'exit', status };
+  if (!outcome) throw new UsageError('usage: graft config check FILE');
+  return outcome;
+}
+
+/** The config file's settings, overridden by the command line's. */
+function routingSettings(o: RawOptions, env: NodeJS.ProcessEnv): RoutingSettings {
+  const path = findConfig(o.config, env);
+  const c = path !== undefined ? loadConfig(path) : undefined;
+  const cliSources = o.source;
+  const egress = egressFrom({
+    mark: o.mark ?? c?.mark,
+    interface: o.interface ?? c?.interface,
+    sources: cliSources ?? [...(c?.sources ?? [])],
+  });
+  const chains = new Map(c?.chains ?? []);
+  const cliChain = (o.proxy ?? []).map((u, i) => parseProxyUrl(u, `--proxy ${i + 1}`));
+  const defaultChain = cliChain.length ? cliChain : c?.proxy;
+  if (defaultChain) chains.set('', defaultChain);
+  // command-line rules first: they take precedence over the file's
+  const rules = [...(o.rule ?? []).map((text, i) => parseRule(text, `--rule ${i + 1}`)), ...(c?.rules ?? [])];
+  return {
+    egress,
+    mode: o.mode ?? c?.mode ?? 'auto',
+    rules,
+    chains,
+    connectTimeoutMs: o.connectTimeout ?? c?.connectTimeoutMs ?? 10_000,
+    ...(c?.logFile !== undefined ? { logFile: c.logFile } : {}),
+    ...(c?.logLevel !== undefined ? { logLevel: c.logLevel } : {}),
+  };
+}
+
+function egressFrom(o: { mark: number | undefined; interface: string | undefined; sources: readonly string[] }): Egress {
+  const v4 = o.sources.filter((a) => isIP(a) === 4);
+  const v6 = o.sources.filter((a) => isIP(a) === 6);
   if (v4.length > 1 || v6.length > 1) {
-    throw new UsageError(`--source: give at most one IPv4 and one IPv6 address (got ${sources.join(', ')})`);
+    throw new UsageError(`--source: give at most one IPv4 and one IPv6 address (got ${o.sources.join(', ')})`);
   }
   return {
     ...(o.mark !== undefined ? { mark: o.mark } : {}),
@@ -155,9 +258,4 @@ function egressFrom(o: RawOptions): Egress {
     ...(v4[0] !== undefined ? { source4: v4[0] } : {}),
     ...(v6[0] !== undefined ? { source6: v6[0] } : {}),
   };
-}
-
-function chainsFrom(urls: readonly string[]): Map<string, readonly UpstreamProxy[]> {
-  const chain = urls.map((u, i) => parseProxyUrl(u, `--proxy ${i + 1}`));
-  return new Map(chain.length ? [['', chain]] : []);
 }

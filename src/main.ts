@@ -5,6 +5,10 @@ import { EXIT, UsageError } from './errors.js';
 import { createLogger } from './log.js';
 import { runPlan } from './run.js';
 import { TracerMissingError } from './supervisor.js';
+import type { RoutingSettings } from './cli.js';
+import { loadConfig } from './config/file.js';
+import { Routing } from './routing.js';
+import { describeChain } from './upstream/url.js';
 
 function say(text: string): void {
   writeSync(2, text.endsWith('\n') ? text : `${text}\n`);
@@ -21,7 +25,24 @@ async function main(): Promise<number> {
     }
     throw err;
   }
-  if (outcome.kind === 'exit') return outcome.status;
+  switch (outcome.kind) {
+    case 'exit':
+      return outcome.status;
+    case 'explain':
+    case 'check':
+      try {
+        writeSync(1, `${outcome.kind === 'explain' ? await explain(outcome.routing, outcome.ip, outcome.port) : await checkConfig(outcome.path)}\n`);
+        return 0;
+      } catch (err) {
+        if (err instanceof UsageError) {
+          say(`graft: ${err.message}`);
+          return EXIT.usage;
+        }
+        throw err;
+      }
+    case 'run':
+      break;
+  }
 
   const { logger, flush } = createLogger(outcome.plan.log);
   try {
@@ -37,6 +58,26 @@ async function main(): Promise<number> {
   } finally {
     flush();
   }
+}
+
+async function explain(routing: RoutingSettings, ip: string, port: number | undefined): Promise<string> {
+  return (await Routing.create(routing)).explain(ip, port);
+}
+
+/** Validates a config file as a run would use it (proxy names, rules). */
+async function checkConfig(path: string): Promise<string> {
+  const c = loadConfig(path);
+  const chains = new Map(c.chains);
+  if (c.proxy) chains.set('', c.proxy);
+  const routing = await Routing.create({ rules: c.rules, chains, egress: {}, mode: c.mode ?? 'auto' });
+  const named = [...c.chains.keys()];
+  return [
+    `${path}: ok`,
+    `  proxies: ${named.length ? named.map((n) => `${n} (${describeChain(c.chains.get(n)!)})`).join(', ') : 'none'}`,
+    `  default: ${c.proxy ? `proxy ${describeChain(c.proxy)}` : 'direct'}`,
+    `  rules: ${c.rules.length}`,
+    ...routing.table.rules.map((r, i) => `    ${i + 1}. ${r.text}   [${r.origin}]`),
+  ].join('\n');
 }
 
 main().then(

@@ -129,10 +129,11 @@ export class Routing {
     return this.table.decide(ip, port);
   }
 
-  /** One paragraph on what graft would do with a TCP connect to ip:port. */
-  explain(ip: string, port: number): string {
-    const d = this.decide(ip, port);
-    const dst = `${ip.includes(':') ? `[${ip}]` : ip}:${port}`;
+  /** One paragraph on what graft would do with a TCP connect to ip:port (any port: rules naming ports are skipped). */
+  explain(ip: string, port: number | undefined): string {
+    const d = this.decide(ip, port ?? -1);
+    const host = ip.includes(':') ? `[${ip}]` : ip;
+    const dst = port !== undefined ? `${host}:${port}` : `${host} (no port given: rules that name ports are skipped)`;
     if (!d) return `${dst}: loopback, no rule names it: passed untouched (the program connects directly)`;
     const where = d.rule.origin === 'default' ? 'no rule matches; the default' : `${d.rule.origin}: '${d.rule.text}'`;
     const a = d.rule.action;
