@@ -92,6 +92,7 @@ function parseRoute(words: string[], origin: string, text: string): Egress {
   for (let i = 0; i < words.length; i += 2) {
     const key = words[i]!;
     const value = words[i + 1];
+    if (!['mark', 'interface', 'source'].includes(key)) fail(origin, text, `'${key}' cannot be combined with mark, interface and source`);
     if (value === undefined) fail(origin, text, `'${key}' needs a value`);
     if (key === 'mark') {
       if (e.mark !== undefined) fail(origin, text, `'mark' given twice`);
