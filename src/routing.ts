@@ -61,11 +61,13 @@ export class Routing {
       }
       for (const ip of ips) {
         const family = isIP(ip) as 4 | 6;
+        const text = `${family === 6 ? `[${ip}]` : ip}:${first.port} pass (the upstream proxy itself)`;
+        if (passFirst.some((r) => r.text === text)) continue; // one chain under two names
         passFirst.push({
           match: { kind: 'net', family, address: ip, prefix: family === 4 ? 32 : 128, ports: { lo: first.port, hi: first.port } },
           action: { kind: 'pass' },
           origin: name ? `proxy ${name}` : 'proxy',
-          text: `${family === 6 ? `[${ip}]` : ip}:${first.port} pass (the upstream proxy itself)`,
+          text,
         });
       }
     }
