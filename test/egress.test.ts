@@ -121,6 +121,26 @@ describe('egress: mark, interface, source', () => {
     assert.equal(events.filter((e) => e.name === 'A' && e.remote === SRC_A4).length, 8);
   });
 
+  it('the connection to an upstream proxy carries the egress options', async () => {
+    // Only host B runs a SOCKS proxy, on the address both hosts own: only a
+    // connection that takes uplink B finds it.
+    const socks = lab.lab.adopt(lab.hostB.spawn('microsocks', ['-i', DEST4, '-p', '1080']));
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const proxyArgs = ['--mode', 'proxy', '--proxy', `socks5://${DEST4}:1080`, '--connect-timeout', '2s'];
+      const viaB = await lab.graft(program('curl', 4, 'upstream-marked'), { graftArgs: [...proxyArgs, '--mark', '0x10'] });
+      assert.equal(viaB.stdout, 'name=B path=/upstream-marked\n', viaB.stderr);
+      assert.equal(connections(viaB)[0]?.upstream, `socks5://${DEST4}:1080`);
+      const viaIface = await lab.graft(program('curl', 4, 'upstream-iface'), { graftArgs: [...proxyArgs, '--interface', UP_B] });
+      assert.equal(viaIface.stdout, 'name=B path=/upstream-iface\n', viaIface.stderr);
+      const unmarked = await lab.graft(program('curl', 4, 'upstream-plain'), { graftArgs: proxyArgs });
+      assert.notEqual(unmarked.code, 0, 'without the mark the proxy (on host B) is not reached');
+      assert.match(String(connections(unmarked)[0]?.error), /socks5:\/\/198\.51\.100\.7:1080: cannot connect to the proxy: ECONNREFUSED/);
+    } finally {
+      socks.kill('SIGKILL');
+    }
+  });
+
   describe('UDP follows the same route', () => {
     const udp = (f: Family, how: 'sendto' | 'connect' | 'bind'): string[] => [
       'python3',
