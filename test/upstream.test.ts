@@ -7,6 +7,7 @@
  * would show that it went out directly.
  */
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { once } from 'node:events';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -57,6 +58,7 @@ function assertNoSecret(run: GraftRun, cred: Credentials): void {
   }
 }
 
+
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 describe('upstream proxies (microsocks, dante, tinyproxy) and rules', () => {
@@ -103,6 +105,7 @@ describe('upstream proxies (microsocks, dante, tinyproxy) and rules', () => {
       readonly secret?: Credentials;
       /** checks on the proxies' own logs, from what they logged during this run */
       readonly check?: (logOf: (at: { addr: string; port: number }) => string) => void;
+      readonly todo?: string;
     }
     const cases: Case[] = [
       { name: 'microsocks, no auth', proxies: [url('socks5', MS)], upstream: `socks5://${MS.addr}:1080`, exit: MS.addr },
@@ -165,7 +168,7 @@ describe('upstream proxies (microsocks, dante, tinyproxy) and rules', () => {
     ];
 
     for (const [i, c] of cases.entries()) {
-      it(c.name, async () => {
+      it(c.name, c.todo ? { todo: c.todo } : {}, async () => {
         const tag = `p${i}`;
         const script = [
           'set -e',
@@ -223,6 +226,8 @@ describe('upstream proxies (microsocks, dante, tinyproxy) and rules', () => {
       /** the handshake timeout: the failure comes at the connect timeout, not at once */
       readonly slow?: boolean;
       readonly check?: (fake: string) => void;
+      /** known graft bugs, reported: these parts are todo */
+      readonly todo?: { readonly timing?: string; readonly error?: string };
     }
     const wrong = (n: number): Credentials => ({ user: 'someone', password: `Wr0ng-secret-${n}` });
     const fails: FailCase[] = [
@@ -231,14 +236,15 @@ describe('upstream proxies (microsocks, dante, tinyproxy) and rules', () => {
         proxy: url('socks5', MS_AUTH, { user: 'msuser', password: 'Wr0ng-secret-1' }),
         upstream: `socks5://msuser:***@${MS_AUTH.addr}:1080`,
         secret: { user: 'msuser', password: 'Wr0ng-secret-1' },
-        error: new RegExp(`^socks5://msuser:\\*\\*\\*@${MS_AUTH.addr}:1080: .*authentication failed`, 'i'),
+        error: new RegExp(`^socks5://msuser:\\*\\*\\*@${MS_AUTH.addr}:1080: [^/]*authentication failed$`, 'i'),
       },
       {
         name: 'tinyproxy, wrong password',
         proxy: url('http', TINY, { user: 'tpuser', password: 'Wr0ng-secret-2' }),
         upstream: `http://tpuser:***@${TINY.addr}:3128`,
         secret: { user: 'tpuser', password: 'Wr0ng-secret-2' },
-        error: new RegExp(`^http://tpuser:\\*\\*\\*@${TINY.addr}:3128: proxy authentication failed \\(407\\)$`),
+        // tinyproxy 1.11.1 answers a failed BasicAuth on CONNECT with 401 (not 407)
+        error: new RegExp(`^http://tpuser:\\*\\*\\*@${TINY.addr}:3128: proxy authentication failed \\(401\\)$`),
       },
       {
         name: 'proxy down (nothing listening)',
@@ -252,7 +258,7 @@ describe('upstream proxies (microsocks, dante, tinyproxy) and rules', () => {
         proxy: url('socks5', HANGUP, wrong(4)),
         upstream: `socks5://someone:***@${HANGUP.addr}:1080`,
         secret: wrong(4),
-        error: new RegExp(`^socks5://someone:\\*\\*\\*@${HANGUP.addr}:1080: .*(closed|reset)`, 'i'),
+        error: new RegExp(`^socks5://someone:\\*\\*\\*@${HANGUP.addr}:1080: [^/]*(closed|reset)`, 'i'),
         // SOCKS5 greeting: version 5, then the methods offered
         check: (fake) => assert.match(fake, new RegExp(`^accepted ${CLIENT4}:\\d+ first=05`, 'm')),
       },
@@ -269,7 +275,7 @@ describe('upstream proxies (microsocks, dante, tinyproxy) and rules', () => {
         proxy: url('socks5', SILENT, wrong(6)),
         upstream: `socks5://someone:***@${SILENT.addr}:1080`,
         secret: wrong(6),
-        error: new RegExp(`^socks5://someone:\\*\\*\\*@${SILENT.addr}:1080: .*timed out`, 'i'),
+        error: new RegExp(`^socks5://someone:\\*\\*\\*@${SILENT.addr}:1080: no answer to the handshake within the connect timeout \\(2000 ms\\)$`),
         slow: true,
         check: (fake) => assert.match(fake, new RegExp(`^accepted ${CLIENT4}:\\d+$`, 'm')),
       },
@@ -278,13 +284,13 @@ describe('upstream proxies (microsocks, dante, tinyproxy) and rules', () => {
         proxy: url('http', SILENT, wrong(7)),
         upstream: `http://someone:***@${SILENT.addr}:1080`,
         secret: wrong(7),
-        error: new RegExp(`^http://someone:\\*\\*\\*@${SILENT.addr}:1080: handshake timed out$`),
+        error: new RegExp(`^http://someone:\\*\\*\\*@${SILENT.addr}:1080: no answer to the handshake within the connect timeout \\(2000 ms\\)$`),
         slow: true,
       },
     ];
 
     for (const [i, f] of fails.entries()) {
-      it(f.name, async () => {
+      it(f.name, async (t) => {
         const fake = f.proxy.includes(HANGUP.addr) ? proxy(HANGUP) : f.proxy.includes(SILENT.addr) ? proxy(SILENT) : undefined;
         const fakeBefore = fake?.log().length ?? 0;
         const mark = world.events.length;
@@ -296,11 +302,7 @@ describe('upstream proxies (microsocks, dante, tinyproxy) and rules', () => {
         assert.ok(!run.stdout.includes('name='), `no reply reached curl: ${run.stdout}`);
         // graft resets the program's connection to its local proxy: curl sees a reset or an empty reply
         assert.ok(rc === 56 || rc === 52, `curl failed with a receive error, got ${rc}:\n${run.stderr}`);
-        if (f.slow) {
-          assert.ok(ms >= CONNECT_TIMEOUT_MS - 100 && ms < CONNECT_TIMEOUT_MS + 700, `failed at the connect timeout (${CONNECT_TIMEOUT_MS} ms), took ${ms} ms`);
-        } else {
-          assert.ok(ms < CONNECT_TIMEOUT_MS, `failed at once, not at the connect timeout: took ${ms} ms`);
-        }
+        assert.ok(ms < CONNECT_TIMEOUT_MS + 700, `failed within the connect timeout (${CONNECT_TIMEOUT_MS} ms): took ${ms} ms`);
 
         const conns = connections(run);
         assert.equal(conns.length, 1, JSON.stringify(run.records));
@@ -308,7 +310,7 @@ describe('upstream proxies (microsocks, dante, tinyproxy) and rules', () => {
         assert.equal(r.dst, `${A4}:8080`);
         assert.equal(r.action, 'proxy');
         assert.equal(r.upstream, f.upstream);
-        assert.match(String(r.error), f.error);
+        assert.ok(typeof r.error === 'string' && r.error.startsWith(`${f.upstream}: `), `the error names the proxy: ${String(r.error)}`);
         assert.equal(r.bytesUp, 0);
         assert.equal(r.bytesDown, 0);
         assert.match(run.stderr, new RegExp(`^graft: curl\\[\\d+\\] -> ${A4.replaceAll('.', '\\.')}:8080 proxy: 0 B up, 0 B down, \\d+ ms, error: `, 'm'));
@@ -317,6 +319,14 @@ describe('upstream proxies (microsocks, dante, tinyproxy) and rules', () => {
         assert.deepEqual(world.since(mark), [], 'nothing reached the destination, directly or otherwise');
         assertNoSecret(run, f.secret);
         f.check?.(fake!.log().slice(fakeBefore));
+
+        await t.test(f.slow ? 'fails at the connect timeout' : 'fails at once, not at the connect timeout', f.todo?.timing ? { todo: f.todo.timing } : {}, () => {
+          if (f.slow) assert.ok(ms >= CONNECT_TIMEOUT_MS - 100, `took ${ms} ms`);
+          else assert.ok(ms < CONNECT_TIMEOUT_MS / 2, `took ${ms} ms`);
+        });
+        await t.test('the error says why', f.todo?.error ? { todo: f.todo.error } : {}, () => {
+          assert.match(String(r.error), f.error);
+        });
       });
     }
   });
@@ -326,6 +336,7 @@ describe('upstream proxies (microsocks, dante, tinyproxy) and rules', () => {
       `curl -sS http://${A4}:8080/via-proxy`,
       `curl -sS http://${B4}:8080/direct`,
       `s=$(date +%s%N); curl -sS --max-time 10 http://${A4}:9001/ 2>"$1"; rc=$?; e=$(date +%s%N); echo "refused rc=$rc ms=$(( (e - s) / 1000000 ))"`,
+      `python3 -c "import errno, socket; print('python connect:', errno.errorcode[socket.socket().connect_ex(('${A4}', 9001))])"`,
       `curl -sS http://[${A6}]:8080/pass`,
       // loopback, on the port the refuse rule names: a port rule does not name loopback
       `python3 -c 'import socket,sys
@@ -347,13 +358,14 @@ c, _ = s.accept(); c.sendall(b"loopback " + c.recv(16)); c.close()' "$2" &`,
     assert.equal(lines[1], 'name=B path=/direct');
     const refused = /^refused rc=(\d+) ms=(\d+)$/.exec(lines[2] ?? '');
     assert.ok(refused, run.stdout);
-    assert.notEqual(Number(refused[1]), 0, 'curl to A:9001 failed');
+    // curl's exit status for a connect that failed with ETIMEDOUT (ECONNREFUSED would be 7)
+    assert.equal(Number(refused[1]), 28, `curl to A:9001: ${readFileSync(world.path('refused.err'), 'utf8')}`);
     assert.ok(Number(refused[2]) < 500, `failed at once (${refused[2]} ms)`);
-    assert.deepEqual(lines.slice(3), ['name=A path=/pass', 'loopback ok', '']);
+    assert.deepEqual(lines.slice(3), ['python connect: ETIMEDOUT', 'name=A path=/pass', 'loopback ok', '']);
 
     const records = run.records.filter((r) => r.event === 'connection' || r.event === 'refused');
-    assert.equal(records.length, 3, `a record for A, B and A:9001, none for the passed IPv6 or loopback: ${JSON.stringify(records)}`);
-    const [viaProxy, direct, refuse] = records;
+    assert.equal(records.length, 4, `a record for A, B and twice A:9001, none for the passed IPv6 or loopback: ${JSON.stringify(records)}`);
+    const [viaProxy, direct, refuse, refusePy] = records;
     assert.equal(viaProxy!.dst, `${A4}:8080`);
     assert.equal(viaProxy!.action, 'proxy');
     assert.equal(viaProxy!.upstream, `socks5://${MS.addr}:1080`);
@@ -369,6 +381,10 @@ c, _ = s.accept(); c.sendall(b"loopback " + c.recv(16)); c.close()' "$2" &`,
     assert.equal(refuse!.errno, 'ETIMEDOUT');
     assert.equal(refuse!.rule, '--rule 2: port 9001 refuse ETIMEDOUT');
     assert.match(String(refuse!.exe), /curl$/);
+    assert.equal(refusePy!.event, 'refused');
+    assert.equal(refusePy!.dst, `${A4}:9001`);
+    assert.equal(refusePy!.errno, 'ETIMEDOUT');
+    assert.match(String(refusePy!.exe), /python3/);
 
     await sleep(50);
     assert.deepEqual(

@@ -42,6 +42,14 @@ async function handshake(socket: net.Socket, hop: UpstreamProxy, host: string, p
     if (net.isIPv6(host)) throw new ProxyHandshakeError(`${hop.display}: SOCKS4 cannot reach the IPv6 address ${host}`);
     host = await resolve(host, 4);
   }
+  // A half-open socket (allowHalfOpen) never closes on the proxy's FIN
+  // alone, and the socks package only watches for 'close': end it here.
+  let closedEarly = false;
+  const onEnd = (): void => {
+    closedEarly = true;
+    socket.destroy();
+  };
+  socket.once('end', onEnd);
   try {
     const { socket: tunneled } = await SocksClient.createConnection({
       proxy: {
@@ -58,8 +66,11 @@ async function handshake(socket: net.Socket, hop: UpstreamProxy, host: string, p
     return tunneled;
   } catch (err) {
     if (err instanceof ProxyHandshakeError) throw err;
+    if (closedEarly) throw new ProxyHandshakeError(`${hop.display}: closed the connection during the SOCKS handshake`);
     // The socks package's messages name no credentials.
     throw new ProxyHandshakeError(`${hop.display}: ${(err as Error).message}`);
+  } finally {
+    socket.off('end', onEnd);
   }
 }
 
@@ -83,9 +94,16 @@ export async function dialThroughChain(d: ChainDial): Promise<net.Socket> {
     for (let i = 0; i < hops.length; i++) {
       const next = hops[i + 1];
       const target = next ? { host: next.host, port: next.port } : d.destination;
-      const timer = setTimeout(() => socket.destroy(new ProxyHandshakeError(`${hops[i]!.display}: handshake timed out`)), left());
+      let timedOut = false;
+      const timer = setTimeout(() => {
+        timedOut = true;
+        socket.destroy();
+      }, left());
       try {
         socket = await handshake(socket, hops[i]!, target.host, target.port, left());
+      } catch (err) {
+        if (timedOut) throw new ProxyHandshakeError(`${hops[i]!.display}: no answer to the handshake within the connect timeout (${d.timeoutMs} ms)`);
+        throw err;
       } finally {
         clearTimeout(timer);
       }

@@ -22,6 +22,7 @@ export function httpConnect(socket: net.Socket, host: string, port: number, auth
     const cleanup = (): void => {
       socket.off('data', onData);
       socket.off('end', onEnd);
+      socket.off('close', onEnd);
       socket.off('error', onError);
     };
     const fail = (why: string): void => {
@@ -36,20 +37,26 @@ export function httpConnect(socket: net.Socket, host: string, port: number, auth
         return;
       }
       cleanup();
-      socket.pause();
+      socket.pause(); // until the caller reads: no byte may be emitted unheard
       const rest = head.subarray(end + 4);
       const status = /^HTTP\/1\.[01] (\d{3})(?: ([^\r\n]*))?\r\n/.exec(head.subarray(0, end + 2).toString('latin1'));
       if (!status) return reject(new ProxyHandshakeError(`${proxyName}: not an HTTP reply to CONNECT`));
       const code = Number(status[1]);
-      if (code === 407) return reject(new ProxyHandshakeError(`${proxyName}: proxy authentication ${auth ? 'failed' : 'required'} (407)`));
+      // 407 is the standard answer; some proxies (tinyproxy) answer 401
+      if (code === 407 || code === 401) return reject(new ProxyHandshakeError(`${proxyName}: proxy authentication ${auth ? 'failed' : 'required'} (${code})`));
       if (code < 200 || code > 299) return reject(new ProxyHandshakeError(`${proxyName}: CONNECT refused: ${code} ${status[2] ?? ''}`.trimEnd()));
       if (rest.length) socket.unshift(rest);
+      // Flowing again, so whoever reads next (a SOCKS handshake of the next
+      // hop, or the relay) gets the bytes: a paused stream stays paused when
+      // a 'data' listener is added.
+      socket.resume();
       resolve();
     };
     const onEnd = (): void => fail('closed the connection during the CONNECT handshake');
     const onError = (err: NodeJS.ErrnoException): void => fail(`${err.code ?? err.message} during the CONNECT handshake`);
     socket.on('data', onData);
     socket.once('end', onEnd);
+    socket.once('close', onEnd);
     socket.once('error', onError);
     socket.write(`${lines.join('\r\n')}\r\n\r\n`);
   });
