@@ -209,6 +209,23 @@ describe('upstream proxies (microsocks, dante, tinyproxy) and rules', () => {
     }
   });
 
+  it('a server that speaks first: its greeting arrives whole through every kind of chain', async () => {
+    // The name service writes "A\n" the moment it accepts, so the greeting
+    // reaches graft's proxy with (or right after) the last handshake reply,
+    // before the program's own connection is relayed.
+    const greet = `import socket\nfor _ in range(20):\n  s = socket.create_connection(('${A4}', 7000))\n  print(s.recv(16).decode(), end='')`;
+    const chains: string[][] = [
+      [`socks5://${MS.addr}:${MS.port}`],
+      [`http://${TINY_CRED.user}:${TINY_CRED.password}@${TINY.addr}:${TINY.port}`],
+      [`http://${TINY_CRED.user}:${TINY_CRED.password}@${TINY.addr}:${TINY.port}`, `socks5://${MS.addr}:${MS.port}`],
+    ];
+    for (const chain of chains) {
+      const run = await graft(['python3', '-c', greet], chain.flatMap((p) => ['--proxy', p]));
+      assert.equal(run.code, 0, run.stderr);
+      assert.equal(run.stdout, 'A\n'.repeat(20), chain.join(' -> '));
+    }
+  });
+
   describe('failures: the connection fails within the connect timeout, nothing goes direct, the password stays hidden', () => {
     /** curl once; the script prints "rc=N ms=M" (how long curl took) */
     const timedCurl = (path: string): string[] => [

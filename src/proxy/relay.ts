@@ -14,7 +14,8 @@ export interface RelayResult {
   readonly error?: string;
 }
 
-export function relay(program: net.Socket, upstream: net.Socket): Promise<RelayResult> {
+/** `early`: bytes the upstream received before the relay began, delivered first. */
+export function relay(program: net.Socket, upstream: net.Socket, early: readonly Buffer[] = []): Promise<RelayResult> {
   return new Promise((resolve) => {
     let firstError: string | undefined;
     let closed = 0;
@@ -36,6 +37,7 @@ export function relay(program: net.Socket, upstream: net.Socket): Promise<RelayR
     upstream.once('close', onClose);
     // When both directions have ended, the sockets close themselves (Node
     // destroys a half-open socket once its writable side has finished too).
+    for (const chunk of early) program.write(chunk);
     program.pipe(upstream);
     upstream.pipe(program);
   });

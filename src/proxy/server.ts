@@ -15,7 +15,7 @@ import { relay } from './relay.js';
 import { dialDirect } from '../egress/direct.js';
 import { egressSocketOptions, sourceFor } from '../egress/options.js';
 import type { Routing } from '../routing.js';
-import { dialThroughChain } from '../upstream/chain.js';
+import { dialThroughChain, holdEarlyData } from '../upstream/chain.js';
 import { describeChain, maskUrl } from '../upstream/url.js';
 import type { ConnectionLog } from '../records.js';
 
@@ -30,7 +30,9 @@ export interface ProxyOptions {
 }
 
 /** How the dial of an expected connection ended. */
-type DialOutcome = { readonly ok: true; readonly socket: net.Socket } | { readonly ok: false; readonly error: string };
+type DialOutcome =
+  | { readonly ok: true; readonly socket: net.Socket; readonly takeEarly: () => Buffer[] }
+  | { readonly ok: false; readonly error: string };
 
 interface ExpectedConnection {
   readonly record: RedirectRecord;
@@ -108,7 +110,7 @@ export async function startProxy(opts: ProxyOptions): Promise<Proxy> {
     const ok = (socket: net.Socket): DialOutcome => {
       track(socket);
       socket.on('error', () => {}); // before the relay: seen there as a closed upstream
-      return { ok: true, socket };
+      return { ok: true, socket, takeEarly: holdEarlyData(socket) };
     };
     if (plan.kind === 'chain') {
       const localAddressFor = (ip: string): string | undefined | null => {
@@ -161,7 +163,7 @@ export async function startProxy(opts: ProxyOptions): Promise<Proxy> {
       }
       program.setNoDelay(true);
       program.resume();
-      finish(record, local, started, await relay(program, outcome.socket));
+      finish(record, local, started, await relay(program, outcome.socket, outcome.takeEarly()));
     });
   };
 

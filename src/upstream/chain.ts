@@ -50,6 +50,9 @@ async function handshake(socket: net.Socket, hop: UpstreamProxy, host: string, p
     socket.destroy();
   };
   socket.once('end', onEnd);
+  // An HTTP hop before this one left the socket paused; the SOCKS client
+  // attaches its reader in createConnection, before this resume takes effect.
+  socket.resume();
   try {
     const { socket: tunneled } = await SocksClient.createConnection({
       proxy: {
@@ -113,4 +116,29 @@ export async function dialThroughChain(d: ChainDial): Promise<net.Socket> {
     socket.destroy();
     throw err;
   }
+}
+
+/**
+ * Keeps every byte an upstream socket receives between its dial and the
+ * relay: the socks package re-emits bytes that came with its last reply
+ * and resumes the socket on its own (setImmediate), and an HTTP hop may
+ * have put bytes back; either would be lost with no reader attached. The
+ * relay takes the held bytes first. Past `limit` the socket is paused, so
+ * a program that never connects costs at most that much.
+ */
+export function holdEarlyData(socket: net.Socket, limit = 256 * 1024): () => Buffer[] {
+  const held: Buffer[] = [];
+  let size = 0;
+  const onData = (chunk: Buffer): void => {
+    held.push(chunk);
+    size += chunk.length;
+    if (size >= limit) socket.pause();
+  };
+  socket.on('data', onData);
+  socket.resume();
+  return () => {
+    socket.off('data', onData);
+    socket.pause();
+    return held;
+  };
 }

@@ -45,11 +45,9 @@ export function httpConnect(socket: net.Socket, host: string, port: number, auth
       // 407 is the standard answer; some proxies (tinyproxy) answer 401
       if (code === 407 || code === 401) return reject(new ProxyHandshakeError(`${proxyName}: proxy authentication ${auth ? 'failed' : 'required'} (${code})`));
       if (code < 200 || code > 299) return reject(new ProxyHandshakeError(`${proxyName}: CONNECT refused: ${code} ${status[2] ?? ''}`.trimEnd()));
+      // Left paused: the caller resumes once it reads, so no byte of the
+      // tunnel is emitted before anyone listens.
       if (rest.length) socket.unshift(rest);
-      // Flowing again, so whoever reads next (a SOCKS handshake of the next
-      // hop, or the relay) gets the bytes: a paused stream stays paused when
-      // a 'data' listener is added.
-      socket.resume();
       resolve();
     };
     const onEnd = (): void => fail('closed the connection during the CONNECT handshake');
