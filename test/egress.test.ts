@@ -189,6 +189,43 @@ describe('egress: mark, interface, source', () => {
     });
   });
 
+  it('rules route destinations differently in one run, TCP and UDP alike', async () => {
+    // The HTTP port of DEST4 by interface, of DEST6 by mark; port 7000 of
+    // DEST4 by source, TCP and UDP (all uplink B); UDP to DEST6 refused.
+    const rules = [
+      `${DEST4}:8080 interface ${UP_B}`,
+      `[${DEST6}]:8080 mark 0x10`,
+      `[${DEST6}] refuse EACCES`,
+      `${DEST4}:7000 source ${SRC_B4}`,
+    ];
+    const script = [
+      'import socket, urllib.request',
+      `print(urllib.request.urlopen('http://${DEST4}:8080/r1', timeout=5).read().decode().strip())`,
+      `print(urllib.request.urlopen('http://[${DEST6}]:8080/r2', timeout=5).read().decode().strip())`,
+      `t = socket.create_connection(('${DEST4}', 7000), timeout=5); print('tcp7000', t.recv(16).decode().strip())`,
+      `u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.settimeout(5); u.sendto(b'x', ('${DEST4}', 7000)); print('udp4', u.recv(16).decode().strip())`,
+      `v = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)`,
+      'try:',
+      `    v.sendto(b'x', ('${DEST6}', 7000)); print('udp6 sent')`,
+      'except OSError as e:',
+      "    print('udp6', e.errno)",
+    ].join('\n');
+    const mark = lab.events.length;
+    const run = await lab.graft(['python3', '-c', script], { graftArgs: rules.flatMap((r) => ['--rule', r]) });
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal(run.stdout, 'name=B path=/r1\nname=B path=/r2\ntcp7000 B\nudp4 B\nudp6 13\n');
+    const seen = lab.since(mark).map((e) => `${e.service} ${e.name} ${e.remote}`);
+    assert.deepEqual(seen.sort(), [`http B ${SRC_B4}`, `http B ${SRC_B6}`, `name B ${SRC_B4}`, `udp B ${SRC_B4}`].sort());
+    const conns = connections(run);
+    assert.deepEqual(conns.map((c) => [c.dst, c.action, c.rule]).sort(), [
+      [`${DEST4}:7000`, 'inplace', `--rule 4: ${rules[3]}`],
+      [`${DEST4}:8080`, 'inplace', `--rule 1: ${rules[0]}`],
+      [`[${DEST6}]:8080`, 'inplace', `--rule 2: ${rules[1]}`],
+    ].sort());
+    const refused = run.records.filter((r) => r.event === 'refused');
+    assert.deepEqual(refused.map((r) => [r.dst, r.errno, r.rule]), [[`[${DEST6}]:7000`, 'EACCES', `--rule 3: ${rules[2]}`]]);
+  });
+
   describe('a destination the options cannot apply to fails, never goes out another way', () => {
     for (const mode of MODES) {
       it(`IPv6 destination with only an IPv4 --source (${mode} mode)`, async () => {

@@ -9,7 +9,7 @@
  *   node           node -e 0                   Node's own start and exit
  *   graft-version  graft --version             Node plus loading graft's modules
  *                                              (koffi, pino, commander), no run
- *   tracer         graft-tracer --channel-fd 2 --proxy4 9 -- true
+ *   tracer         graft-tracer with a one-rule table (pass all) on stdin -- true
  *                  the native tracer alone: fork, seize, filter, exec
  * What remains of `graft -- true` after graft-version is the run itself:
  * the proxy's listeners, spawning the tracer, and closing down.
@@ -46,7 +46,9 @@ export const startup: BenchCase = {
       variant('graft-mark', `graft --mark ${mark} -- true`, () => lab.graft(['--mark', mark], ['true'])),
       variant('node', 'node -e 0', () => lab.native(['node', '-e', '0'])),
       variant('graft-version', 'graft --version', () => lab.native([graftBin, '--version'])),
-      variant('tracer', 'graft-tracer --channel-fd 2 --proxy4 9 -- true', () => lab.native([tracerBin, '--channel-fd', '2', '--proxy4', '9', '--', 'true'])),
+      variant('tracer', "echo '0 - 0 0 65535 0 pass pass 0 - - - -' | graft-tracer --channel-fd 2 --rules-fd 0 --proxy4 9 -- true", () =>
+        lab.native(['sh', '-c', `echo '0 - 0 0 65535 0 pass pass 0 - - - -' | exec "$0" --channel-fd 2 --rules-fd 0 --proxy4 9 -- true`, tracerBin]),
+      ),
     ];
     const show = (v: Record<string, number>): string => `${v.wall?.toFixed(1)} ms`;
     // one unrecorded run of each first (cold page cache for Node's modules), also with --quick: it is cheap
