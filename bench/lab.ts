@@ -29,7 +29,8 @@ export function buildBenchC(name: string): string {
   mkdirSync(binDir, { recursive: true });
   const src = join(repoRoot, 'bench', 'fixtures', `${name}.c`);
   const out = join(binDir, name);
-  if (!existsSync(out) || statSync(out).mtimeMs < statSync(src).mtimeMs) {
+  const header = join(repoRoot, 'bench', 'fixtures', 'endpoint.h');
+  if (!existsSync(out) || statSync(out).mtimeMs < Math.max(statSync(src).mtimeMs, statSync(header).mtimeMs)) {
     execFileSync(process.env.CC ?? 'cc', ['-O2', '-Wall', '-Wextra', '-o', out, src], { stdio: 'inherit' });
   }
   return out;

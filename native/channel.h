@@ -102,37 +102,41 @@ static int channel_write(const char *line, size_t len)
 	}
 }
 
+/* Formats one record line into `line`; a line too long is cut and still
+ * ends in a newline. Returns its length, 0 when nothing was formatted. */
+static size_t format_line(char *line, size_t cap, const char *fmt, va_list ap)
+{
+	int n = vsnprintf(line, cap, fmt, ap);
+	if (n <= 0)
+		return 0;
+	if ((size_t)n >= cap) {
+		n = (int)cap - 1;
+		line[n - 1] = '\n';
+	}
+	return (size_t)n;
+}
+
 static void channel_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void channel_printf(const char *fmt, ...)
 {
 	char line[PIPE_BUF];
 	va_list ap;
 	va_start(ap, fmt);
-	int n = vsnprintf(line, sizeof line, fmt, ap);
+	size_t n = format_line(line, sizeof line, fmt, ap);
 	va_end(ap);
-	if (n <= 0)
-		return;
-	if ((size_t)n >= sizeof line) {
-		n = sizeof line - 1;
-		line[n - 1] = '\n';
-	}
-	channel_write(line, (size_t)n);
+	if (n)
+		channel_write(line, n);
 }
 
+/* A record only logged: may wait (see channel_defer). */
 static void channel_defer_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void channel_defer_printf(const char *fmt, ...)
 {
 	char line[512];
 	va_list ap;
 	va_start(ap, fmt);
-	int n = vsnprintf(line, sizeof line, fmt, ap);
+	size_t n = format_line(line, sizeof line, fmt, ap);
 	va_end(ap);
-	if (n <= 0)
-		return;
-	if ((size_t)n >= sizeof line) {
-		n = sizeof line - 1;
-		line[n - 1] = '\n';
-	}
-	channel_defer(line, (size_t)n);
+	if (n)
+		channel_defer(line, n);
 }
-

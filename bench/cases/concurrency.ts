@@ -50,12 +50,13 @@
  * listen backlog (4096) is what graft asks for.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { repoRoot } from '../../test/lab/paths.js';
 import { descendants } from '../../test/lab/procs.js';
 import type { BenchCase, BenchContext, Row, Variant } from '../case.js';
+import { buildBenchGo } from './goconnects.js';
 import { interleave } from '../case.js';
 import type { BenchLab } from '../lab.js';
 import { buildBenchC, DEST4, MARK_B, SRC_B4 } from '../lab.js';
@@ -70,34 +71,6 @@ const graftBin = join(repoRoot, 'bin', 'graft');
 /** nstat counters shown with each run: a full accept queue or SYN queue shows here */
 const COUNTERS = ['TcpExtListenOverflows', 'TcpExtListenDrops', 'TcpExtTCPReqQFullDrop', 'TcpExtSyncookiesSent', 'TcpExtTCPTimeouts', 'TcpRetransSegs'];
 
-/** Builds bench/fixtures/NAME/ into build/bench-bin/NAME as a static Go binary (as test/lab/build.ts does). */
-function buildBenchGo(name: string): string {
-  mkdirSync(binDir, { recursive: true });
-  const srcDir = join(repoRoot, 'bench', 'fixtures', name);
-  const out = join(binDir, name);
-  const newest = Math.max(...['main.go', 'go.mod'].map((f) => statSync(join(srcDir, f)).mtimeMs));
-  if (!existsSync(out) || statSync(out).mtimeMs < newest) {
-    try {
-      execFileSync('go', ['build', '-o', out, '.'], {
-        cwd: srcDir,
-        stdio: ['ignore', 'inherit', 'inherit'],
-        env: {
-          ...process.env,
-          CGO_ENABLED: '0',
-          GOFLAGS: '-mod=mod',
-          GO111MODULE: 'on',
-          GOPROXY: 'off',
-          GOCACHE: process.env.GOCACHE ?? join(repoRoot, 'build', 'go-cache'),
-          HOME: process.env.HOME ?? '/root',
-        },
-      });
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new Error('go is not installed: apt-get install golang-go');
-      throw err;
-    }
-  }
-  return out;
-}
 
 /** The fd limit both variants run with: 65536, or the hard limit this process may not exceed. */
 function fdLimit(): number {

@@ -11,10 +11,9 @@
  * a non-blocking connect() followed by a wait in Go's poller, so
  * connect_latency here is that whole dial, not one blocking connect() call.
  */
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { repoRoot } from '../../test/lab/paths.js';
+import { buildStaticGo } from '../../test/lab/build.js';
 import type { BenchCase, BenchContext, Variant } from '../case.js';
 import { interleave } from '../case.js';
 import { DEST4, MARK_B, NAME_PORT, SRC_B4 } from '../lab.js';
@@ -24,28 +23,9 @@ import { parseConnloop } from './connects.js';
  * Builds bench/fixtures/NAME/ (a Go module, standard library only) as a
  * static binary build/bench-bin/NAME, when a source file is newer.
  */
+/** Builds bench/fixtures/NAME/ as a static Go binary into build/bench-bin/. */
 export function buildBenchGo(name: string): string {
-  const binDir = join(repoRoot, 'build', 'bench-bin');
-  mkdirSync(binDir, { recursive: true });
-  const srcDir = join(repoRoot, 'bench', 'fixtures', name);
-  const out = join(binDir, name);
-  const newest = Math.max(...readdirSync(srcDir).map((f) => statSync(join(srcDir, f)).mtimeMs));
-  if (!existsSync(out) || statSync(out).mtimeMs < newest) {
-    execFileSync('go', ['build', '-trimpath', '-o', out, '.'], {
-      cwd: srcDir,
-      stdio: 'inherit',
-      env: {
-        ...process.env,
-        CGO_ENABLED: '0',
-        GOFLAGS: '-mod=mod',
-        GO111MODULE: 'on',
-        GOPROXY: 'off',
-        GOCACHE: process.env.GOCACHE ?? join(repoRoot, 'build', 'go-cache'),
-        HOME: process.env.HOME ?? '/root',
-      },
-    });
-  }
-  return out;
+  return buildStaticGo(join(repoRoot, 'bench', 'fixtures', name), join(repoRoot, 'build', 'bench-bin', name));
 }
 
 export const goconnects: BenchCase = {

@@ -1,7 +1,7 @@
 /** Builds the tests' own client programs (C and Go) once per source change. */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { repoRoot } from './paths.js';
 
 const outDir = join(repoRoot, 'build', 'test-bin');
@@ -19,13 +19,15 @@ export function buildC(name: string, extra: readonly string[] = []): string {
   return out;
 }
 
-/** Builds test/fixtures/NAME/ as a static Go binary (CGO_ENABLED=0). */
-export function buildGo(name: string): string {
-  mkdirSync(outDir, { recursive: true });
-  const srcDir = join(repoRoot, 'test', 'fixtures', name);
-  const out = join(outDir, name);
-  if (stale(out, join(srcDir, 'main.go'))) {
-    execFileSync('go', ['build', '-o', out, '.'], {
+/**
+ * Builds the Go program in `srcDir` as a static binary (CGO_ENABLED=0,
+ * stdlib only, no module downloads) at `out`, when a source is newer.
+ */
+export function buildStaticGo(srcDir: string, out: string): string {
+  mkdirSync(dirname(out), { recursive: true });
+  const newest = Math.max(...readdirSync(srcDir).map((f) => statSync(join(srcDir, f)).mtimeMs));
+  if (!existsSync(out) || statSync(out).mtimeMs < newest) {
+    execFileSync('go', ['build', '-trimpath', '-o', out, '.'], {
       cwd: srcDir,
       stdio: 'inherit',
       env: {
@@ -40,4 +42,9 @@ export function buildGo(name: string): string {
     });
   }
   return out;
+}
+
+/** Builds test/fixtures/NAME/ as a static Go binary. */
+export function buildGo(name: string): string {
+  return buildStaticGo(join(repoRoot, 'test', 'fixtures', name), join(outDir, name));
 }
