@@ -8,6 +8,7 @@ import { TracerMissingError } from './supervisor.js';
 import type { RoutingSettings } from './cli.js';
 import { loadConfig } from './config/file.js';
 import { Routing } from './routing.js';
+import { systemNameservers } from './config/resolv.js';
 import { describeChain } from './upstream/url.js';
 
 function say(text: string): void {
@@ -61,7 +62,7 @@ async function main(): Promise<number> {
 }
 
 async function explain(routing: RoutingSettings, ip: string, port: number | undefined): Promise<string> {
-  return (await Routing.create(routing)).explain(ip, port);
+  return (await Routing.create({ ...routing, nameservers: systemNameservers() })).explain(ip, port);
 }
 
 /** Validates a config file as a run would use it (proxy names, rules). */

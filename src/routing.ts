@@ -22,6 +22,8 @@ export type DialPlan =
 
 export interface RoutingInput {
   readonly rules: readonly Rule[];
+  /** the system's DNS servers (resolv.conf); reached directly on port 53 when the default is a proxy */
+  readonly nameservers?: readonly string[];
   /** named chains; the unnamed default chain (--proxy) under '' */
   readonly chains: ReadonlyMap<string, readonly UpstreamProxy[]>;
   readonly egress: Egress;
@@ -72,7 +74,23 @@ export class Routing {
       }
     }
     const fallback: Action = input.chains.has('') ? { kind: 'proxy' } : { kind: 'direct' };
-    return new Routing(new RuleTable(passFirst, input.rules, fallback), input);
+    // A proxy carries TCP only: with the default going through one, the
+    // system's name servers stay reachable directly on port 53 (UDP and
+    // TCP), so programs can still resolve names. A rule of the user's comes
+    // first and can refuse or proxy them instead.
+    const dns: Rule[] =
+      fallback.kind === 'proxy'
+        ? (input.nameservers ?? []).filter((ip) => isIP(ip)).map((ip) => {
+            const family = isIP(ip) as 4 | 6;
+            return {
+              match: { kind: 'net', family, address: ip, prefix: family === 4 ? 32 : 128, ports: { lo: 53, hi: 53 } },
+              action: { kind: 'direct' },
+              origin: 'resolv.conf',
+              text: `${family === 6 ? `[${ip}]` : ip}:53 direct (a name server of this system)`,
+            } satisfies Rule;
+          })
+        : [];
+    return new Routing(new RuleTable(passFirst, [...input.rules, ...dns], fallback), input);
   }
 
   private egressOf(a: Action): Egress {

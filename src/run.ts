@@ -12,6 +12,7 @@ import { formatEndpoint } from './address.js';
 import { checkEgress } from './egress/checks.js';
 import { describeEgress } from './egress/options.js';
 import { Routing } from './routing.js';
+import { systemNameservers } from './config/resolv.js';
 
 /** How long connections may finish after the program has exited. */
 const CLOSE_GRACE_MS = 2000;
@@ -35,7 +36,7 @@ function who(rec: { pid: number; tid: number; exe: string; dstIp: string; dstPor
 }
 
 export async function runPlan(plan: Plan, logger: Logger, opts: RunOptions = {}): Promise<RunResult> {
-  const routing = await Routing.create(plan);
+  const routing = await Routing.create({ ...plan, nameservers: systemNameservers() });
   for (const e of [plan.egress, ...plan.rules.flatMap((r) => (r.action.kind === 'route' ? [r.action.egress] : []))]) await checkEgress(e);
   const log = new ConnectionLog(logger);
   const connections: ConnectionRecord[] = [];
