@@ -596,12 +596,19 @@ static enum __ptrace_request handle_seccomp_stop(pid_t tid)
 /* ---------- signals ---------- */
 
 /* Signals sent to graft reach the program once. A terminal's ^C or ^\ goes to
- * the whole foreground process group, so the program already has it; graft's
- * Node side relays every signal it gets to us, so for each terminal-sent
- * signal (SI_KERNEL) we also expect one relay from our parent, which is
- * dropped. Credits expire so a stale one cannot swallow a later kill. */
+ * the whole foreground process group, so the program already has it. graft's
+ * Node side relays every signal it gets, as a real-time signal of its own
+ * (relay_base + the signal's index in `forwarded`): real-time signals queue
+ * instead of merging with a pending standard one, and the kernel delivers a
+ * pending standard signal before any real-time one. So a terminal-sent
+ * signal (SI_KERNEL) is always seen here before Node's relay of it, and
+ * gives one credit that the relay uses up; a relay without a credit is a
+ * signal sent to graft itself, forwarded. Credits expire so one left over
+ * (Node may merge two quick ^C into one) cannot swallow a later kill. */
 #define CREDIT_MS 1500
 static const int forwarded[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH };
+#define NFORWARDED ((int)(sizeof forwarded / sizeof forwarded[0]))
+static int relay_base;
 static volatile sig_atomic_t credits[65];
 static volatile uint64_t credit_at[65];
 static pid_t parent_pid;
@@ -617,11 +624,15 @@ static void on_signal(int sig, siginfo_t *info, void *ctx)
 	(void)ctx;
 	int saved = errno;
 	uint64_t t = now_ms();
-	if (info->si_code == SI_KERNEL) {
+	if (relay_base && sig >= relay_base && sig < relay_base + NFORWARDED) {
+		int orig = forwarded[sig - relay_base];
+		if (credits[orig] > 0 && t - credit_at[orig] < CREDIT_MS)
+			credits[orig]--;
+		else
+			forward_to_program(orig);
+	} else if (info->si_code == SI_KERNEL) {
 		credits[sig]++;
 		credit_at[sig] = t;
-	} else if (info->si_pid == parent_pid && credits[sig] > 0 && t - credit_at[sig] < CREDIT_MS) {
-		credits[sig]--;
 	} else {
 		forward_to_program(sig);
 	}
@@ -635,8 +646,16 @@ static void setup_signals(void)
 	sa.sa_sigaction = on_signal;
 	sa.sa_flags = SA_SIGINFO | SA_RESTART;
 	sigemptyset(&sa.sa_mask);
-	for (size_t i = 0; i < sizeof forwarded / sizeof forwarded[0]; i++)
+	for (int i = 0; i < NFORWARDED; i++) {
+		sigaddset(&sa.sa_mask, forwarded[i]);
+		if (relay_base)
+			sigaddset(&sa.sa_mask, relay_base + i);
+	}
+	for (int i = 0; i < NFORWARDED; i++) {
 		sigaction(forwarded[i], &sa, NULL);
+		if (relay_base)
+			sigaction(relay_base + i, &sa, NULL);
+	}
 	signal(SIGPIPE, SIG_IGN);
 	/* no SA_RESTART: the timer must interrupt waitpid */
 	struct sigaction alrm;
@@ -780,6 +799,8 @@ int main(int argc, char **argv)
 			proxy4_port = (uint16_t)parse_num(argv[++i], 1, 65535, "--proxy4");
 		} else if (!strcmp(argv[i], "--proxy6") && i + 1 < argc) {
 			proxy6_port = (uint16_t)parse_num(argv[++i], 0, 65535, "--proxy6");
+		} else if (!strcmp(argv[i], "--relay-base") && i + 1 < argc) {
+			relay_base = (int)parse_num(argv[++i], SIGRTMIN, SIGRTMAX - NFORWARDED + 1, "--relay-base");
 		} else if (!strcmp(argv[i], "--rules-fd") && i + 1 < argc) {
 			load_rules((int)parse_num(argv[++i], 0, INT_MAX, "--rules-fd"));
 		} else {

@@ -7,6 +7,7 @@ import { LOG_LEVELS, type Egress, type LogLevel, type ModeChoice, type Plan, typ
 import { parseRule } from './rules/parse.js';
 import type { Rule } from './rules/model.js';
 import { findConfig, loadConfig } from './config/file.js';
+import { latencyShorthand, parseToxic, type ScopedToxic } from './chaos/parse.js';
 import { parseProxyUrl, type UpstreamProxy } from './upstream/url.js';
 import { parseDuration, parseMark } from './units.js';
 
@@ -64,6 +65,11 @@ function durationArg(what: string) {
 
 interface RawOptions {
   config?: string;
+  toxic?: string[];
+  latency?: string;
+  bandwidth?: string;
+  resetAfter?: string;
+  seed?: string;
   proxy?: string[];
   rule?: string[];
   mark?: number;
@@ -90,6 +96,8 @@ export interface RoutingSettings {
   readonly mode: ModeChoice;
   readonly rules: readonly Rule[];
   readonly chains: ReadonlyMap<string, readonly UpstreamProxy[]>;
+  readonly toxics: readonly ScopedToxic[];
+  readonly seed?: number;
   readonly connectTimeoutMs: number;
   readonly logFile?: string;
   readonly logLevel?: LogLevel;
@@ -113,6 +121,11 @@ function withRoutingOptions(cmd: Command): Command {
         'inplace',
       ]),
     )
+    .option('--latency <delay>', 'fault: delay data from destinations by this much, e.g. 200ms or 200ms±50ms', )
+    .option('--bandwidth <rate>', 'fault: limit data from destinations to this rate, e.g. 1MB/s, 512KiB/s, 8Mbit/s')
+    .option('--reset-after <duration>', 'fault: reset every connection after this long (the program sees ECONNRESET)')
+    .option('--toxic <toxic>', "fault, full form: 'TYPE key=value... [on MATCH]' (repeatable; see README)", collect)
+    .option('--seed <n>', 'seed for probabilistic faults: the same seed gives the same faults')
     .addOption(new Option('--connect-timeout <duration>', 'give up dialing a destination after this long (default 10s; e.g. 500ms, 5s)').argParser(durationArg('--connect-timeout')));
 }
 
@@ -175,6 +188,8 @@ export function parseCommandLine(argv: readonly string[], write: Output, env: No
       mode: r.mode,
       rules: r.rules,
       chains: r.chains,
+      toxics: r.toxics,
+      ...(r.seed !== undefined ? { seed: r.seed } : {}),
       connectTimeoutMs: r.connectTimeoutMs,
       registrationWaitMs: 5_000,
       log: { terminal, level: o.logLevel ?? r.logLevel ?? 'info', ...(logFile !== undefined ? { file: logFile } : {}) },
@@ -235,11 +250,23 @@ function routingSettings(o: RawOptions, env: NodeJS.ProcessEnv): RoutingSettings
   if (defaultChain) chains.set('', defaultChain);
   // command-line rules first: they take precedence over the file's
   const rules = [...(o.rule ?? []).map((text, i) => parseRule(text, `--rule ${i + 1}`)), ...(c?.rules ?? [])];
+  const toxicTexts: [string, string][] = [
+    ...(o.latency !== undefined ? [['--latency', latencyShorthand(o.latency)] as [string, string]] : []),
+    ...(o.bandwidth !== undefined ? [['--bandwidth', `bandwidth rate=${o.bandwidth}`] as [string, string]] : []),
+    ...(o.resetAfter !== undefined ? [['--reset-after', `reset_peer time=${o.resetAfter}`] as [string, string]] : []),
+    ...(o.toxic ?? []).map((t, i): [string, string] => [`--toxic ${i + 1}`, t]),
+  ];
+  const toxics = toxicTexts.map(([origin, text]) => parseToxic(text, origin));
+  const mode = o.mode ?? c?.mode ?? 'auto';
+  if (toxics.length && mode === 'inplace') throw new UsageError('faults (toxics) act on the proxy path: they cannot be used with --mode inplace');
+  if (o.seed !== undefined && !/^\d{1,10}$/.test(o.seed)) throw new UsageError(`--seed: '${o.seed}' is not a whole number`);
   return {
     egress,
-    mode: o.mode ?? c?.mode ?? 'auto',
+    mode,
     rules,
     chains,
+    toxics,
+    ...(o.seed !== undefined ? { seed: Number(o.seed) } : {}),
     connectTimeoutMs: o.connectTimeout ?? c?.connectTimeoutMs ?? 10_000,
     ...(c?.logFile !== undefined ? { logFile: c.logFile } : {}),
     ...(c?.logLevel !== undefined ? { logLevel: c.logLevel } : {}),

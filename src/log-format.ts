@@ -20,7 +20,8 @@ export function humanLine(json: string): string | undefined {
   }
   const who = rec.pid !== undefined ? `${basename(rec.exe)}[${String(rec.pid)}]` : '';
   if (rec.event === 'connection') {
-    const via = rec.egress !== undefined ? ` (${String(rec.egress)})` : '';
+    const faults = Array.isArray(rec.faults) && rec.faults.length ? ` [faults: ${rec.faults.join('; ')}]` : '';
+    const via = (rec.egress !== undefined ? ` (${String(rec.egress)})` : '') + faults;
     const head = `graft: ${who} -> ${String(rec.dst)} ${String(rec.action)}${via}`;
     if (rec.action === 'inplace') return head;
     const flow = `${bytes(rec.bytesUp)} up, ${bytes(rec.bytesDown)} down, ${String(rec.durationMs)} ms`;

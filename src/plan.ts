@@ -1,6 +1,7 @@
 /** Everything one run of graft needs, resolved from argv (and later config). */
 import type { Rule } from './rules/model.js';
 import type { UpstreamProxy } from './upstream/url.js';
+import type { ScopedToxic } from './chaos/parse.js';
 
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
 
@@ -44,6 +45,10 @@ export interface Plan {
   readonly rules: readonly Rule[];
   /** upstream proxy chains by name; the default chain (--proxy) under '' */
   readonly chains: ReadonlyMap<string, readonly UpstreamProxy[]>;
+  /** data faults on the proxy path */
+  readonly toxics: readonly ScopedToxic[];
+  /** seeds the randomness of faults; random when absent */
+  readonly seed?: number;
   readonly connectTimeoutMs: number;
   /** How long an accepted connection may wait for the tracer's record. */
   readonly registrationWaitMs: number;

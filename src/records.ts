@@ -23,6 +23,8 @@ export interface ProxiedConnection extends ConnectionBase {
   readonly action: 'proxy';
   /** the upstream proxy chain the connection went through, passwords masked */
   readonly upstream?: string;
+  /** the faults (toxics) applied to this connection */
+  readonly faults?: readonly string[];
   /** the program's end of its connection to the proxy */
   readonly local: string;
   /** program -> destination */

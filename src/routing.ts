@@ -28,6 +28,8 @@ export interface RoutingInput {
   readonly chains: ReadonlyMap<string, readonly UpstreamProxy[]>;
   readonly egress: Egress;
   readonly mode: ModeChoice;
+  /** faults on the proxy path: in auto mode they send every connection there */
+  readonly toxics?: readonly unknown[];
 }
 
 type TcpAction = 'pass' | 'refuse' | 'redirect' | 'inplace';
@@ -110,8 +112,9 @@ export class Routing {
       case 'route':
         if (this.input.mode === 'proxy') return 'redirect';
         if (this.input.mode === 'inplace') return 'inplace';
-        // auto: in place when there is something to set; plain graft proxies
-        return hasEgress(this.egressOf(a)) ? 'inplace' : 'redirect';
+        // auto: in place when there is something to set and no fault needs
+        // the proxy; plain graft proxies
+        return hasEgress(this.egressOf(a)) && !this.input.toxics?.length ? 'inplace' : 'redirect';
     }
   }
 

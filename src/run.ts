@@ -13,6 +13,7 @@ import { checkEgress } from './egress/checks.js';
 import { describeEgress } from './egress/options.js';
 import { Routing } from './routing.js';
 import { systemNameservers } from './config/resolv.js';
+import { seededRandom } from './chaos/random.js';
 
 /** How long connections may finish after the program has exited. */
 const CLOSE_GRACE_MS = 2000;
@@ -53,6 +54,8 @@ export async function runPlan(plan: Plan, logger: Logger, opts: RunOptions = {})
   };
   const proxy = await startProxy({
     routing,
+    toxics: plan.toxics,
+    random: seededRandom(plan.seed ?? Math.floor(Math.random() * 2 ** 32)),
     context,
     connectTimeoutMs: plan.connectTimeoutMs,
     registrationWaitMs: plan.registrationWaitMs,

@@ -9,7 +9,16 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Readable, Writable } from 'node:stream';
 
+/** In the tracer's order (native/tracer.c, `forwarded`). */
 const RELAYED_SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH'];
+
+/**
+ * Each relayed signal goes to the tracer as the real-time signal
+ * RELAY_BASE + its index (SIGRTMIN is 34 under glibc; 35.. leaves it be),
+ * so the tracer can tell a relay from the terminal's own signal; see
+ * on_signal in native/tracer.c for why that matters.
+ */
+const RELAY_BASE = 35;
 
 export function tracerPath(): string {
   const fromEnv = process.env.GRAFT_TRACER;
@@ -44,16 +53,20 @@ export function startTracer(launch: TracerLaunch): RunningTracer {
   if (!existsSync(path)) {
     throw new TracerMissingError(`the tracer binary is missing (${path}); run \`npm install\` in graft's directory to build it`);
   }
-  const argv = ['--channel-fd', '3', '--rules-fd', '4', '--proxy4', String(launch.proxy4), '--proxy6', String(launch.proxy6), '--', launch.program, ...launch.args];
+  const argv = ['--channel-fd', '3', '--rules-fd', '4', '--relay-base', String(RELAY_BASE), '--proxy4', String(launch.proxy4), '--proxy6', String(launch.proxy6), '--', launch.program, ...launch.args];
   const child = spawn(path, argv, { stdio: [launch.stdio, launch.stdio, launch.stdio, 'pipe', 'pipe'] });
   const channel = child.stdio[3] as Readable;
   const rules = child.stdio[4] as Writable;
   rules.on('error', () => {}); // the tracer died first: its exit says why
   rules.end(launch.rulesTable);
 
-  const relayers = RELAYED_SIGNALS.map((sig) => {
+  const relayers = RELAYED_SIGNALS.map((sig, i) => {
     const fn = (): void => {
-      child.kill(sig);
+      try {
+        if (child.pid !== undefined) process.kill(child.pid, RELAY_BASE + i);
+      } catch {
+        /* the tracer is gone already: its exit ends graft */
+      }
     };
     process.on(sig, fn);
     return [sig, fn] as const;

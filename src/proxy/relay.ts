@@ -5,6 +5,7 @@
  * is passed on as a reset on the other, not turned into a clean close.
  */
 import type net from 'node:net';
+import type { Transform } from 'node:stream';
 
 export interface RelayResult {
   /** program -> destination */
@@ -14,8 +15,28 @@ export interface RelayResult {
   readonly error?: string;
 }
 
-/** `early`: bytes the upstream received before the relay began, delivered first. */
-export function relay(program: net.Socket, upstream: net.Socket, early: readonly Buffer[] = []): Promise<RelayResult> {
+/** Fault stages in each direction (see chaos/), built with the relay's control. */
+export interface RelayFaults {
+  readonly up: readonly Transform[];
+  readonly down: readonly Transform[];
+}
+
+/** What a fault may do to the whole connection. */
+export interface RelayControl {
+  close(): void;
+  reset(): void;
+}
+
+/**
+ * `early`: bytes the upstream received before the relay began, delivered
+ * first. `faults`: called with the relay's control, returns the stages.
+ */
+export function relay(
+  program: net.Socket,
+  upstream: net.Socket,
+  early: readonly Buffer[] = [],
+  faults?: (control: RelayControl) => RelayFaults,
+): Promise<RelayResult> {
   return new Promise((resolve) => {
     let firstError: string | undefined;
     let closed = 0;
@@ -37,8 +58,31 @@ export function relay(program: net.Socket, upstream: net.Socket, early: readonly
     upstream.once('close', onClose);
     // When both directions have ended, the sockets close themselves (Node
     // destroys a half-open socket once its writable side has finished too).
-    for (const chunk of early) program.write(chunk);
-    program.pipe(upstream);
-    upstream.pipe(program);
+    const control: RelayControl = {
+      // end both directions once what is queued has gone through
+      close() {
+        for (const [src, first] of [[program, up[0] ?? upstream], [upstream, down[0] ?? program]] as const) {
+          src.unpipe();
+          src.pause();
+          first.end();
+        }
+      },
+      reset() {
+        firstError ??= 'reset by a fault';
+        if (!program.destroyed) program.resetAndDestroy();
+        if (!upstream.destroyed) upstream.resetAndDestroy();
+      },
+    };
+    const stages = faults?.(control);
+    const up = stages?.up ?? [];
+    const down = stages?.down ?? [];
+    const chain = (from: NodeJS.ReadableStream, through: readonly Transform[], to: net.Socket): void => {
+      let src = from;
+      for (const t of through) src = src.pipe(t);
+      src.pipe(to);
+    };
+    for (const chunk of early) (down[0] ?? program).write(chunk);
+    chain(program, up, upstream);
+    chain(upstream, down, program);
   });
 }

@@ -11,7 +11,11 @@ import type { Logger } from 'pino';
 import type { RedirectRecord } from '../channel.js';
 import { formatEndpoint, normalizeIp } from '../address.js';
 import { Registry } from './registry.js';
-import { relay } from './relay.js';
+import { relay, type RelayControl } from './relay.js';
+import type { ScopedToxic } from '../chaos/parse.js';
+import type { Random } from '../chaos/random.js';
+import { toxicStage } from '../chaos/toxics.js';
+import { destinationMatcher } from '../rules/table.js';
 import { dialDirect } from '../egress/direct.js';
 import { egressSocketOptions, sourceFor } from '../egress/options.js';
 import type { Routing } from '../routing.js';
@@ -21,6 +25,9 @@ import type { ConnectionLog } from '../records.js';
 
 export interface ProxyOptions {
   readonly routing: Routing;
+  /** data faults, and the randomness that decides which connection gets them */
+  readonly toxics: readonly ScopedToxic[];
+  readonly random: Random;
   /** log context of a rule: its egress and text */
   readonly context: (rule: number) => { egress?: string; rule?: string };
   readonly connectTimeoutMs: number;
@@ -85,7 +92,12 @@ export async function startProxy(opts: ProxyOptions): Promise<Proxy> {
     });
   };
 
-  const finish = (rec: RedirectRecord, local: string, started: number, r: { bytesUp: number; bytesDown: number; error?: string }): void => {
+  const toxicMatchers = opts.toxics.map((t) => ({ toxic: t, matches: destinationMatcher(t.match) }));
+  /** the toxics this connection gets: its destination matches, and the dice say so */
+  const faultsFor = (rec: RedirectRecord): ScopedToxic[] =>
+    toxicMatchers.filter((m) => m.matches(rec.dstIp, rec.dstPort) && (m.toxic.toxicity >= 1 || opts.random() < m.toxic.toxicity)).map((m) => m.toxic);
+
+  const finish = (rec: RedirectRecord, local: string, started: number, r: { bytesUp: number; bytesDown: number; error?: string; faults?: readonly string[] }): void => {
     const dial = opts.routing.dialFor(rec.rule);
     opts.connections.record({
       event: 'connection',
@@ -97,6 +109,7 @@ export async function startProxy(opts: ProxyOptions): Promise<Proxy> {
       action: 'proxy',
       ...opts.context(rec.rule),
       ...(dial.kind === 'chain' ? { upstream: describeChain(dial.chain) } : {}),
+      ...(r.faults?.length ? { faults: r.faults } : {}),
       bytesUp: r.bytesUp,
       bytesDown: r.bytesDown,
       durationMs: Date.now() - started,
@@ -163,7 +176,14 @@ export async function startProxy(opts: ProxyOptions): Promise<Proxy> {
       }
       program.setNoDelay(true);
       program.resume();
-      finish(record, local, started, await relay(program, outcome.socket, outcome.takeEarly()));
+      const faults = faultsFor(record);
+      const stages = (control: RelayControl) => {
+        const stage = (dir: 'upstream' | 'downstream') =>
+          faults.filter((t) => t.direction === dir || t.direction === 'both').flatMap((t) => toxicStage(t.spec, opts.random, control) ?? []);
+        return { up: stage('upstream'), down: stage('downstream') };
+      };
+      const result = await relay(program, outcome.socket, outcome.takeEarly(), faults.length ? stages : undefined);
+      finish(record, local, started, { ...result, faults: faults.map((t) => t.text) });
     });
   };
 

@@ -60,6 +60,12 @@ class CompiledRule {
   }
 }
 
+/** A MATCH on its own (toxics use it): true when it covers ip:port. */
+export function destinationMatcher(match: Match): (ip: string, port: number) => boolean {
+  const c = new CompiledRule({ match, action: { kind: 'pass' }, origin: '', text: '' });
+  return (ip, port) => c.matches(ip, port, isLoopback(unmapped(ip)));
+}
+
 export class RuleTable {
   private readonly compiled: CompiledRule[];
 
