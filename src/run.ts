@@ -24,12 +24,18 @@ const CHANNEL_READ_SIZE = 65536;
 export interface RunResult {
   readonly status: number;
   readonly connections: readonly ConnectionRecord[];
+  /** the program's output, when captured */
+  readonly stdout?: string;
+  readonly stderr?: string;
 }
 
 export interface RunOptions {
-  readonly stdio?: 'inherit' | 'pipe';
+  /** capture the program's stdout and stderr (and give it `input` on stdin) instead of sharing graft's */
+  readonly capture?: { readonly input?: string | Buffer };
   /** Collect connection records in the result (the programmatic API does). */
   readonly collect?: boolean;
+  readonly env?: NodeJS.ProcessEnv;
+  readonly cwd?: string;
 }
 
 function who(rec: { pid: number; tid: number; exe: string; dstIp: string; dstPort: number }) {
@@ -83,7 +89,17 @@ export async function runPlan(plan: Plan, logger: Logger, opts: RunOptions = {})
 
   let tracer;
   try {
-    tracer = startTracer({ program: plan.program, args: plan.args, proxy4: proxy.port4, proxy6: proxy.port6, rulesTable: routing.tracerTable(), stdio: opts.stdio ?? 'inherit' });
+    tracer = startTracer({
+      program: plan.program,
+      args: plan.args,
+      proxy4: proxy.port4,
+      proxy6: proxy.port6,
+      rulesTable: routing.tracerTable(),
+      stdio: opts.capture ? 'pipe' : 'inherit',
+      relaySignals: !opts.capture,
+      ...(opts.env ? { env: opts.env } : {}),
+      ...(opts.cwd ? { cwd: opts.cwd } : {}),
+    });
   } catch (err) {
     await proxy.close(0);
     throw err;
@@ -93,10 +109,26 @@ export async function runPlan(plan: Plan, logger: Logger, opts: RunOptions = {})
     decoder.push(chunk);
   });
   const channelDone = new Promise<void>((resolve) => tracer.channel.once('close', resolve));
+  const out: Buffer[] = [];
+  const err: Buffer[] = [];
+  const outputDone = opts.capture
+    ? Promise.all([
+        new Promise((r) => tracer.child.stdout!.on('data', (d: Buffer) => out.push(d)).once('close', r)),
+        new Promise((r) => tracer.child.stderr!.on('data', (d: Buffer) => err.push(d)).once('close', r)),
+      ])
+    : Promise.resolve();
+  if (opts.capture) {
+    tracer.child.stdin!.on('error', () => {});
+    tracer.child.stdin!.end(opts.capture.input ?? '');
+  }
   try {
     const status = await tracer.exited;
-    await channelDone;
-    return { status, connections };
+    await Promise.all([channelDone, outputDone]);
+    return {
+      status,
+      connections,
+      ...(opts.capture ? { stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() } : {}),
+    };
   } finally {
     await proxy.close(CLOSE_GRACE_MS);
   }

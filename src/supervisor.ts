@@ -36,6 +36,11 @@ export interface TracerLaunch {
   readonly rulesTable: string;
   /** 'inherit' for the CLI; 'pipe' lets the programmatic API capture output. */
   readonly stdio: 'inherit' | 'pipe';
+  /** the program's environment and working directory (default: graft's) */
+  readonly env?: NodeJS.ProcessEnv;
+  readonly cwd?: string;
+  /** relay signals graft gets to the program (the CLI does; an API caller's own signals are its own) */
+  readonly relaySignals?: boolean;
 }
 
 export interface RunningTracer {
@@ -54,13 +59,17 @@ export function startTracer(launch: TracerLaunch): RunningTracer {
     throw new TracerMissingError(`the tracer binary is missing (${path}); run \`npm install\` in graft's directory to build it`);
   }
   const argv = ['--channel-fd', '3', '--rules-fd', '4', '--relay-base', String(RELAY_BASE), '--proxy4', String(launch.proxy4), '--proxy6', String(launch.proxy6), '--', launch.program, ...launch.args];
-  const child = spawn(path, argv, { stdio: [launch.stdio, launch.stdio, launch.stdio, 'pipe', 'pipe'] });
+  const child = spawn(path, argv, {
+    stdio: [launch.stdio, launch.stdio, launch.stdio, 'pipe', 'pipe'],
+    ...(launch.env ? { env: launch.env } : {}),
+    ...(launch.cwd ? { cwd: launch.cwd } : {}),
+  });
   const channel = child.stdio[3] as Readable;
   const rules = child.stdio[4] as Writable;
   rules.on('error', () => {}); // the tracer died first: its exit says why
   rules.end(launch.rulesTable);
 
-  const relayers = RELAYED_SIGNALS.map((sig, i) => {
+  const relayers = (launch.relaySignals === false ? [] : RELAYED_SIGNALS).map((sig, i) => {
     const fn = (): void => {
       try {
         if (child.pid !== undefined) process.kill(child.pid, RELAY_BASE + i);

@@ -1,0 +1,94 @@
+/**
+ * graft for test suites: run a program under graft with a plan and get its
+ * exit status, output and connection records back.
+ *
+ *   import { runGraft } from 'graft';
+ *   const r = await runGraft({
+ *     program: './client', args: ['--fetch', 'http://198.51.100.7/'],
+ *     toxics: ['latency latency=200ms'], rules: ['198.51.100.9 refuse ETIMEDOUT'],
+ *   });
+ *   assert.equal(r.status, 0);
+ *   assert.ok(r.connections.every((c) => c.event !== 'connection' || c.action !== 'proxy' || c.faults));
+ *
+ * Options take the same text as the command line (`--proxy`, `--rule`,
+ * `--toxic`, ...) and are checked the same way: bad input rejects with a
+ * GraftUsageError naming it. No config file is read unless `config` says so.
+ */
+import pino from 'pino';
+import { parseCommandLine } from './cli.js';
+import { UsageError } from './errors.js';
+import type { ModeChoice } from './plan.js';
+import type { ConnectionRecord } from './records.js';
+import { runPlan } from './run.js';
+
+export type { ConnectionRecord, ProxiedConnection, InplaceConnection, RefusedConnect } from './records.js';
+export { UsageError as GraftUsageError } from './errors.js';
+
+export interface GraftRunOptions {
+  readonly program: string;
+  readonly args?: readonly string[];
+  /** upstream proxy URLs, a chain in order */
+  readonly proxy?: readonly string[];
+  /** 'MATCH ACTION' rules, first match wins */
+  readonly rules?: readonly string[];
+  /** 'TYPE key=value... [on MATCH]' faults on the proxy path */
+  readonly toxics?: readonly string[];
+  readonly seed?: number;
+  readonly mark?: number;
+  readonly interface?: string;
+  readonly source?: readonly string[];
+  readonly mode?: ModeChoice;
+  /** e.g. '5s' or milliseconds */
+  readonly connectTimeout?: string | number;
+  /** a YAML config file (none is read otherwise) */
+  readonly config?: string;
+  /** the program's environment and working directory */
+  readonly env?: NodeJS.ProcessEnv;
+  readonly cwd?: string;
+  /** given to the program on stdin */
+  readonly input?: string | Buffer;
+  /** also write graft's ndjson log here */
+  readonly logFile?: string;
+}
+
+export interface GraftRunResult {
+  /** the program's exit status, 128+N when killed by signal N (127/126/2 as the CLI) */
+  readonly status: number;
+  readonly stdout: string;
+  readonly stderr: string;
+  readonly connections: readonly ConnectionRecord[];
+}
+
+function argvOf(o: GraftRunOptions): string[] {
+  const argv: string[] = [];
+  const add = (flag: string, values: readonly (string | number)[] | undefined): void => {
+    for (const v of values ?? []) argv.push(flag, String(v));
+  };
+  add('--proxy', o.proxy);
+  add('--rule', o.rules);
+  add('--toxic', o.toxics);
+  add('--seed', o.seed !== undefined ? [o.seed] : undefined);
+  add('--mark', o.mark !== undefined ? [o.mark] : undefined);
+  add('--interface', o.interface !== undefined ? [o.interface] : undefined);
+  add('--source', o.source);
+  add('--mode', o.mode !== undefined ? [o.mode] : undefined);
+  add('--connect-timeout', o.connectTimeout !== undefined ? [typeof o.connectTimeout === 'number' ? `${o.connectTimeout}ms` : o.connectTimeout] : undefined);
+  add('--config', o.config !== undefined ? [o.config] : undefined);
+  add('--log-file', o.logFile !== undefined ? [o.logFile] : undefined);
+  return [...argv, '-q', '--', o.program, ...(o.args ?? [])];
+}
+
+export async function runGraft(options: GraftRunOptions): Promise<GraftRunResult> {
+  let usage = '';
+  const outcome = parseCommandLine(argvOf(options), { out: () => {}, err: (s) => (usage += s) }, {});
+  if (outcome.kind !== 'run') throw new UsageError(usage.trim().replace(/^graft: /, '') || 'bad options');
+  const plan = outcome.plan;
+  const logger = plan.log.file !== undefined ? pino({ level: plan.log.level }, pino.destination({ dest: plan.log.file, sync: true })) : pino({ level: 'silent' });
+  const result = await runPlan(plan, logger, {
+    collect: true,
+    capture: { ...(options.input !== undefined ? { input: options.input } : {}) },
+    ...(options.env ? { env: options.env } : {}),
+    ...(options.cwd ? { cwd: options.cwd } : {}),
+  });
+  return { status: result.status, stdout: result.stdout ?? '', stderr: result.stderr ?? '', connections: result.connections };
+}

@@ -1,0 +1,63 @@
+/** The programmatic API: a chaos case for a project's own tests in a few lines. */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { repoRoot } from './lab/paths.js';
+import { A4, B4, World } from './lab/world.js';
+
+interface ApiResult {
+  status?: number;
+  stdout?: string;
+  stderr?: string;
+  connections?: Record<string, unknown>[];
+  error?: string;
+  message?: string;
+}
+
+describe('runGraft', () => {
+  let world: World;
+  before(async () => {
+    world = await new World().start();
+  });
+  after(() => world?.destroy());
+
+  /** runs runGraft(options) inside the lab's client namespace */
+  async function api(options: Record<string, unknown>): Promise<ApiResult> {
+    const run = await world.native([process.execPath, join(repoRoot, 'test/fixtures/api-run.mjs'), JSON.stringify(options), join(repoRoot, 'dist/src/api.js')]);
+    assert.equal(run.code, 0, run.stderr);
+    return JSON.parse(run.stdout) as ApiResult;
+  }
+
+  it('resolves with the exit status, the output and the connection records', async () => {
+    const script = `curl -sS --max-time 5 http://${A4}:8080/api; curl -sS --max-time 5 http://${B4}:8080/x || echo failed >&2; exit 3`;
+    const r = await api({ program: 'sh', args: ['-c', script], toxics: [`latency latency=100ms on ${A4}`], rules: [`${B4} refuse ETIMEDOUT`] });
+    assert.equal(r.status, 3);
+    assert.equal(r.stdout, 'name=A path=/api\n');
+    assert.match(r.stderr!, /failed\n$/);
+    const proxied = r.connections!.filter((c) => c.event === 'connection');
+    assert.deepEqual(proxied.map((c) => [c.dst, c.faults]), [[`${A4}:8080`, [`latency latency=100ms on ${A4}`]]]);
+    assert.ok(Number(proxied[0]!.durationMs) >= 100);
+    const refused = r.connections!.filter((c) => c.event === 'refused');
+    assert.deepEqual(refused.map((c) => [c.dst, c.errno]), [[`${B4}:8080`, 'ETIMEDOUT']]);
+  });
+
+  it('gives the program stdin, and its environment', async () => {
+    const r = await api({ program: 'sh', args: ['-c', 'cat; echo "$GREETING"'], input: 'from stdin\n', env: { PATH: process.env.PATH, GREETING: 'hello' } });
+    assert.equal(r.stdout, 'from stdin\nhello\n');
+    assert.equal(r.status, 0);
+  });
+
+  it('rejects bad options with a usage error naming them', async () => {
+    const r = await api({ program: 'true', toxics: ['latency'] });
+    assert.deepEqual(r, { error: 'usage', message: "--toxic 1: toxic 'latency': latency needs latency=" });
+    const p = await api({ program: 'true', proxy: ['ftp://x:1'] });
+    assert.equal(p.error, 'usage');
+    assert.match(p.message!, /unsupported scheme 'ftp:'/);
+  });
+
+  it('reports a program that is not found as 127, as the CLI does', async () => {
+    const r = await api({ program: 'no-such-program-here' });
+    assert.equal(r.status, 127);
+    assert.equal(r.stderr, 'graft: no-such-program-here: command not found\n');
+  });
+});
