@@ -36,11 +36,11 @@ static const char *exe_of(pid_t pid)
  * is not woken for each: waking it per connect cost a connect-heavy program
  * a third of its connects/s on a 2-vCPU machine. They go out when the
  * buffer fills, before any other record (order is kept), and at most
- * DEFER_MS after the first was held (a timer; see on_flush_timer). */
+ * DEFER_MS after the first was held (see timers.h). */
 #define DEFER_MS 100
 static char deferred[PIPE_BUF];
 static size_t deferred_len;
-static volatile sig_atomic_t flush_due;
+static uint64_t flush_at; /* when held records must go out; 0: none held */
 
 static int channel_write_now(const char *line, size_t len)
 {
@@ -56,16 +56,10 @@ static int channel_write_now(const char *line, size_t len)
 
 static void channel_flush(void)
 {
-	flush_due = 0;
+	flush_at = 0;
 	if (deferred_len && channel_fd >= 0)
 		channel_write_now(deferred, deferred_len);
 	deferred_len = 0;
-}
-
-static void on_flush_timer(int sig)
-{
-	(void)sig;
-	flush_due = 1; /* acted on when waitpid returns EINTR */
 }
 
 static void channel_defer(const char *line, size_t len)
@@ -79,8 +73,8 @@ static void channel_defer(const char *line, size_t len)
 		return;
 	}
 	if (deferred_len == 0) {
-		struct itimerval it = { .it_value = { .tv_sec = 0, .tv_usec = DEFER_MS * 1000 } };
-		setitimer(ITIMER_REAL, &it, NULL);
+		flush_at = now_ms() + DEFER_MS;
+		wake_at(flush_at);
 	}
 	memcpy(deferred + deferred_len, line, len);
 	deferred_len += len;

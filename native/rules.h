@@ -28,6 +28,35 @@ struct rule {
 static struct rule *rules;
 static int nrules;
 
+/* Connect faults, from "fault" lines of the same table, checked before the
+ * rules: the first one selected decides the connect.
+ *   fault FAMILY ADDR PREFIX PORTLO PORTHI EXPLICIT ERRNO DELAY_MS SELECT N PROB
+ * ERRNO 0: a handshake delay only (the connect goes on after DELAY_MS);
+ * else the connect fails with it (after DELAY_MS). SELECT all|prob|first|
+ * every|after with N (first N, every Nth, after N) or PROB (0 to 1). */
+enum select_kind { SEL_ALL, SEL_PROB, SEL_FIRST, SEL_EVERY, SEL_AFTER };
+struct fault {
+	struct rule where; /* only the match fields are used */
+	int err;
+	unsigned delay_ms;
+	enum select_kind sel;
+	unsigned long n;
+	double prob;
+	unsigned long seen; /* matching connects so far */
+};
+static struct fault *faults;
+static int nfaults;
+static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
+
+/* xorshift64*: --seed makes probabilistic faults repeat run to run */
+static double rng_next(void)
+{
+	rng_state ^= rng_state >> 12;
+	rng_state ^= rng_state << 25;
+	rng_state ^= rng_state >> 27;
+	return (double)((rng_state * 2685821657736338717ull) >> 11) / 9007199254740992.0;
+}
+
 static int parse_rule_line(char *line, struct rule *r)
 {
 	char fam[4], addr[64], tcp[16], udp[16], mark[16], iface[IFNAMSIZ + 1], src4[64], src6[64];
@@ -75,6 +104,28 @@ static int parse_rule_line(char *line, struct rule *r)
 	return 0;
 }
 
+static int parse_fault_line(char *line, struct fault *f)
+{
+	char fam[4], addr[64], sel[8];
+	memset(f, 0, sizeof *f);
+	struct rule *r = &f->where;
+	if (sscanf(line, "%3s %63s %d %u %u %d %d %u %7s %lu %lf", fam, addr, &r->prefix, &r->port_lo, &r->port_hi, &r->explicit_net, &f->err,
+		   &f->delay_ms, sel, &f->n, &f->prob) != 11)
+		return -1;
+	r->family = atoi(fam);
+	if (r->family == 4 && inet_pton(AF_INET, addr, r->net) != 1)
+		return -1;
+	if (r->family == 6 && inet_pton(AF_INET6, addr, r->net) != 1)
+		return -1;
+	if (!strcmp(sel, "all")) f->sel = SEL_ALL;
+	else if (!strcmp(sel, "prob")) f->sel = SEL_PROB;
+	else if (!strcmp(sel, "first")) f->sel = SEL_FIRST;
+	else if (!strcmp(sel, "every")) f->sel = SEL_EVERY;
+	else if (!strcmp(sel, "after")) f->sel = SEL_AFTER;
+	else return -1;
+	return 0;
+}
+
 static void load_rules(int fd)
 {
 	FILE *f = fdopen(fd, "r");
@@ -86,6 +137,13 @@ static void load_rules(int fd)
 		lineno++;
 		if (line[0] == '\n' || line[0] == '#')
 			continue;
+		if (!strncmp(line, "fault ", 6)) {
+			faults = realloc(faults, (size_t)(nfaults + 1) * sizeof *faults);
+			if (!faults || parse_fault_line(line + 6, &faults[nfaults]) < 0)
+				die(2, "internal error: bad fault line %d: %s", lineno, line);
+			nfaults++;
+			continue;
+		}
 		rules = realloc(rules, (size_t)(nrules + 1) * sizeof *rules);
 		if (!rules)
 			die(2, "out of memory");
@@ -122,25 +180,51 @@ static int prefix_match(const unsigned char *a, const unsigned char *net, int pr
 	return (a[full] & mask) == (net[full] & mask);
 }
 
-/* The index of the first rule matching `dst`, or -1: a loopback
- * destination no rule names explicitly, which graft passes untouched. */
-static int match_rule(const union sa *dst)
+static int rule_covers(const struct rule *r, const union sa *dst)
 {
 	unsigned char key[16];
 	int family = dst_key(dst, key);
 	unsigned port = sa_port(dst);
-	int loopback = sa_is_local(dst);
-	for (int i = 0; i < nrules; i++) {
-		const struct rule *r = &rules[i];
-		if (loopback && !r->explicit_net)
-			continue;
-		if (port < r->port_lo || port > r->port_hi)
-			continue;
-		if (r->family && (r->family != family || !prefix_match(key, r->net, r->prefix)))
-			continue;
-		return i;
-	}
+	if (sa_is_local(dst) && !r->explicit_net)
+		return 0;
+	if (port < r->port_lo || port > r->port_hi)
+		return 0;
+	return !r->family || (r->family == family && prefix_match(key, r->net, r->prefix));
+}
+
+/* The index of the first rule matching `dst`, or -1: a loopback
+ * destination no rule names explicitly, which graft passes untouched. */
+static int match_rule(const union sa *dst)
+{
+	for (int i = 0; i < nrules; i++)
+		if (rule_covers(&rules[i], dst))
+			return i;
 	return -1;
+}
+
+/* The fault that takes this connect, or NULL. Every matching fault counts
+ * the connect, selected or not, so "every 3rd" and "after 5" mean the
+ * connects to its destinations. */
+static struct fault *select_fault(const union sa *dst)
+{
+	struct fault *chosen = NULL;
+	for (int i = 0; i < nfaults; i++) {
+		struct fault *f = &faults[i];
+		if (!rule_covers(&f->where, dst))
+			continue;
+		unsigned long k = ++f->seen;
+		int take = 0;
+		switch (f->sel) {
+		case SEL_ALL: take = 1; break;
+		case SEL_PROB: take = rng_next() < f->prob; break;
+		case SEL_FIRST: take = k <= f->n; break;
+		case SEL_EVERY: take = f->n && k % f->n == 0; break;
+		case SEL_AFTER: take = k > f->n; break;
+		}
+		if (take && !chosen)
+			chosen = f;
+	}
+	return chosen;
 }
 
 /* How datagram sockets are handled, decided once from the table:

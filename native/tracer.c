@@ -114,6 +114,11 @@ struct syscall_info {
 static const char *progname = "graft";
 static int channel_fd = -1;
 static uint16_t proxy4_port, proxy6_port;
+/* loopback ports bound but never listening: a connect there is refused by
+ * the kernel itself, so a non-blocking one reports it through SO_ERROR */
+static uint16_t refuse4_port, refuse6_port;
+/* set by a fault while a connect is handled: hold the task this long */
+static unsigned hold_ms;
 static pid_t main_pid;
 static int main_status = -1;
 static int main_execed;
@@ -143,6 +148,7 @@ static long xpidfd_open(pid_t pid, unsigned flags) { return syscall(SYS_pidfd_op
 static long xpidfd_getfd(int pidfd, int fd) { return syscall(SYS_pidfd_getfd, pidfd, fd, 0); }
 
 #include "tasks.h"
+#include "timers.h"
 #include "channel.h"
 #include "sockaddr.h"
 #include "tracee.h"
@@ -391,6 +397,39 @@ static int datagram_by_rule(struct trapped *t, int s, const struct sockinfo *si,
 	return 0;
 }
 
+/* Applies a selected connect fault. Returns 1 when it decided the call
+ * (refused), 0 when the connect goes on as the rules say (a delay). */
+static int apply_fault(struct trapped *t, const struct sockinfo *si, const union sa *dst, const struct fault *f)
+{
+	int index = (int)(f - faults);
+	char why[32];
+	snprintf(why, sizeof why, "fault %d", index);
+	hold_ms = f->delay_ms;
+	if (!f->err) {
+		char addr[INET6_ADDRSTRLEN + 16];
+		unsigned port;
+		sa_format(dst, addr, sizeof addr, &port);
+		pid_t pid = tgid_of(t->tid);
+		channel_printf("H %d %d %s %u %d %s\n", pid, t->tid, addr, port, index, exe_of(pid));
+		return 0;
+	}
+	if (f->err == ECONNREFUSED && !f->delay_ms) {
+		/* a real refusal, from the kernel: blocking connects get
+		 * ECONNREFUSED, non-blocking ones EINPROGRESS then SO_ERROR */
+		union sa to;
+		int mapped = si->domain == AF_INET6 && (IN6_IS_ADDR_V4MAPPED(&dst->in6.sin6_addr) || !si->v6only);
+		if (si->domain == AF_INET || mapped)
+			sa_loopback(&to, si->domain, mapped, refuse4_port);
+		else
+			sa_loopback(&to, AF_INET6, 0, refuse6_port);
+		report_failed(t, dst, f->err, why);
+		if (sa_port(&to) && redirect_regs(t, &to) == 0)
+			return 1;
+	}
+	fail_call(t, dst, f->err, why);
+	return 1;
+}
+
 static void handle_connect(struct trapped *t)
 {
 	union sa dst;
@@ -417,6 +456,11 @@ static void handle_connect(struct trapped *t)
 		} else if (is_tcp(&si) && si.state == TCP_CLOSE) {
 			/* (a connecting or connected socket gets EALREADY or
 			 * EISCONN natively) */
+			struct fault *f = select_fault(&dst);
+			if (f && apply_fault(t, &si, &dst, f)) {
+				close(s);
+				return;
+			}
 			switch (r->tcp) {
 			case TCP_PASS:
 				break;
@@ -520,9 +564,11 @@ static void handle_socket_exit(pid_t tid)
 	close(s);
 }
 
-/* Returns the ptrace request that resumes the task. */
+/* Returns the ptrace request that resumes the task (hold_ms set: resume
+ * it that much later instead). */
 static enum __ptrace_request handle_seccomp_stop(pid_t tid)
 {
+	hold_ms = 0;
 	struct syscall_info info;
 	memset(&info, 0, sizeof info);
 	if (ptrace(PTRACE_GET_SYSCALL_INFO, tid, (void *)sizeof info, &info) <= 0 ||
@@ -660,9 +706,46 @@ static void setup_signals(void)
 	/* no SA_RESTART: the timer must interrupt waitpid */
 	struct sigaction alrm;
 	memset(&alrm, 0, sizeof alrm);
-	alrm.sa_handler = on_flush_timer;
+	alrm.sa_handler = on_alarm;
 	sigemptyset(&alrm.sa_mask);
 	sigaction(SIGALRM, &alrm, NULL);
+}
+
+/* What the alarm woke the loop for: held records, held tasks. */
+static void run_due_work(void)
+{
+	alarm_fired = 0;
+	alarm_at = 0;
+	uint64_t now = now_ms();
+	if (flush_at && flush_at <= now)
+		channel_flush();
+	uint64_t next = flush_at;
+	for (int i = 0; i < nheld; i++) {
+		if (held[i].due <= now) {
+			if (ptrace(PTRACE_CONT, held[i].tid, NULL, NULL) < 0 && errno != ESRCH)
+				dprintf(2, "%s: resuming task %d: %s\n", progname, held[i].tid, strerror(errno));
+			held[i--] = held[--nheld];
+		} else if (!next || held[i].due < next) {
+			next = held[i].due;
+		}
+	}
+	if (next)
+		wake_at(next);
+}
+
+/* A loopback port bound but not listening, or 0. */
+static uint16_t closed_port(int family)
+{
+	union sa a;
+	sa_loopback(&a, family, 0, 0);
+	int s = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	socklen_t l = sizeof a;
+	if (s < 0 || bind(s, &a.sa, sa_len(&a)) < 0 || getsockname(s, &a.sa, &l) < 0) {
+		if (s >= 0)
+			close(s);
+		return 0;
+	}
+	return (uint16_t)sa_port(&a); /* kept open for the run: the port stays ours */
 }
 
 /* ---------- start-up ---------- */
@@ -801,6 +884,8 @@ int main(int argc, char **argv)
 			proxy6_port = (uint16_t)parse_num(argv[++i], 0, 65535, "--proxy6");
 		} else if (!strcmp(argv[i], "--relay-base") && i + 1 < argc) {
 			relay_base = (int)parse_num(argv[++i], SIGRTMIN, SIGRTMAX - NFORWARDED + 1, "--relay-base");
+		} else if (!strcmp(argv[i], "--seed") && i + 1 < argc) {
+			rng_state = (uint64_t)parse_num(argv[++i], 0, LONG_MAX, "--seed") * 0x9e3779b97f4a7c15ull | 1;
 		} else if (!strcmp(argv[i], "--rules-fd") && i + 1 < argc) {
 			load_rules((int)parse_num(argv[++i], 0, INT_MAX, "--rules-fd"));
 		} else {
@@ -823,6 +908,13 @@ int main(int argc, char **argv)
 	if (nrules == 0)
 		die(2, "internal error: no rule table (--rules-fd)");
 	plan_datagrams();
+	for (int f = 0; f < nfaults; f++) {
+		if (faults[f].err == ECONNREFUSED) {
+			refuse4_port = closed_port(AF_INET);
+			refuse6_port = closed_port(AF_INET6);
+			break;
+		}
+	}
 	for (int r = 0; r < nrules; r++) {
 		if (!rules[r].eg.has_mark || (rules[r].tcp != TCP_INPLACE && rules[r].udp != UDP_EGRESS))
 			continue;
@@ -860,8 +952,8 @@ int main(int argc, char **argv)
 		pid_t tid = waitpid(-1, &st, __WALL);
 		if (tid < 0) {
 			if (errno == EINTR) {
-				if (flush_due)
-					channel_flush();
+				if (alarm_fired)
+					run_due_work();
 				continue;
 			}
 			if (errno == ECHILD)
@@ -870,6 +962,7 @@ int main(int argc, char **argv)
 		}
 		if (WIFEXITED(st) || WIFSIGNALED(st)) {
 			task_del(tid);
+			forget_held(tid);
 			if (tid == main_pid && main_status < 0) {
 				main_status = st;
 				if (!main_execed)
@@ -888,6 +981,10 @@ int main(int argc, char **argv)
 		switch (event) {
 		case PTRACE_EVENT_SECCOMP:
 			resume = handle_seccomp_stop(tid);
+			if (hold_ms) {
+				hold_task(tid, now_ms() + hold_ms, 0);
+				continue;
+			}
 			break;
 		case PTRACE_EVENT_EXEC: {
 			unsigned long former = 0;

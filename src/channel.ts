@@ -49,7 +49,16 @@ export interface DiagnosticRecord {
   readonly message: string;
 }
 
-export type TracerRecord = RedirectRecord | InplaceRecord | FailedRecord | DiagnosticRecord;
+/** A connect a delay fault held in the tracer before it went on. */
+export interface DelayedRecord extends ProcessRef {
+  readonly kind: 'delayed';
+  readonly dstIp: string;
+  readonly dstPort: number;
+  /** index into the run's connect faults */
+  readonly fault: number;
+}
+
+export type TracerRecord = RedirectRecord | InplaceRecord | FailedRecord | DelayedRecord | DiagnosticRecord;
 
 function int(field: string | undefined, line: string): number {
   const n = Number(field);
@@ -107,6 +116,16 @@ export function decodeRecord(line: string): TracerRecord {
         rule: int(f[6], line),
         exe: decodeExe(f[7]),
         reason: f.slice(8).join(' '),
+      };
+    case 'H':
+      return {
+        kind: 'delayed',
+        pid: int(f[1], line),
+        tid: int(f[2], line),
+        dstIp: normalizeIp(text(f[3], line)),
+        dstPort: int(f[4], line),
+        fault: int(f[5], line),
+        exe: decodeExe(f[6]),
       };
     case 'D':
       return { kind: 'diagnostic', pid: int(f[1], line), tid: int(f[2], line), message: f.slice(3).join(' ') };

@@ -8,6 +8,7 @@ import { parseRule } from './rules/parse.js';
 import type { Rule } from './rules/model.js';
 import { findConfig, loadConfig } from './config/file.js';
 import { latencyShorthand, parseToxic, type ScopedToxic } from './chaos/parse.js';
+import { parseConnectFault, refuseShorthand, type ConnectFault } from './chaos/connect-faults.js';
 import { parseProxyUrl, type UpstreamProxy } from './upstream/url.js';
 import { parseDuration, parseMark } from './units.js';
 
@@ -66,6 +67,8 @@ function durationArg(what: string) {
 interface RawOptions {
   config?: string;
   toxic?: string[];
+  fault?: string[];
+  refuse?: string;
   latency?: string;
   bandwidth?: string;
   resetAfter?: string;
@@ -97,6 +100,7 @@ export interface RoutingSettings {
   readonly rules: readonly Rule[];
   readonly chains: ReadonlyMap<string, readonly UpstreamProxy[]>;
   readonly toxics: readonly ScopedToxic[];
+  readonly connectFaults: readonly ConnectFault[];
   readonly seed?: number;
   readonly connectTimeoutMs: number;
   readonly logFile?: string;
@@ -125,6 +129,8 @@ function withRoutingOptions(cmd: Command): Command {
     .option('--bandwidth <rate>', 'fault: limit data from destinations to this rate, e.g. 1MB/s, 512KiB/s, 8Mbit/s')
     .option('--reset-after <duration>', 'fault: reset every connection after this long (the program sees ECONNRESET)')
     .option('--toxic <toxic>', "fault, full form: 'TYPE key=value... [on MATCH]' (repeatable; see README)", collect)
+    .option('--refuse <errno[@p]>', 'fault: connects fail with this errno (ECONNREFUSED, ETIMEDOUT, ...), with probability p if given')
+    .option('--fault <fault>', "connect fault, full form: 'refuse errno=E [delay=D] [probability=P|first=N|every=N|after=N] [on MATCH]' or 'delay time=D ...'", collect)
     .option('--seed <n>', 'seed for probabilistic faults: the same seed gives the same faults')
     .addOption(new Option('--connect-timeout <duration>', 'give up dialing a destination after this long (default 10s; e.g. 500ms, 5s)').argParser(durationArg('--connect-timeout')));
 }
@@ -189,6 +195,7 @@ export function parseCommandLine(argv: readonly string[], write: Output, env: No
       rules: r.rules,
       chains: r.chains,
       toxics: r.toxics,
+      connectFaults: r.connectFaults,
       ...(r.seed !== undefined ? { seed: r.seed } : {}),
       connectTimeoutMs: r.connectTimeoutMs,
       registrationWaitMs: 5_000,
@@ -256,7 +263,12 @@ function routingSettings(o: RawOptions, env: NodeJS.ProcessEnv): RoutingSettings
     ...(o.resetAfter !== undefined ? [['--reset-after', `reset_peer time=${o.resetAfter}`] as [string, string]] : []),
     ...(o.toxic ?? []).map((t, i): [string, string] => [`--toxic ${i + 1}`, t]),
   ];
-  const toxics = toxicTexts.map(([origin, text]) => parseToxic(text, origin));
+  const toxics = [...toxicTexts.map(([origin, text]) => parseToxic(text, origin)), ...(c?.toxics ?? [])];
+  const connectFaults = [
+    ...(o.refuse !== undefined ? [parseConnectFault(refuseShorthand(o.refuse), '--refuse')] : []),
+    ...(o.fault ?? []).map((t, i) => parseConnectFault(t, `--fault ${i + 1}`)),
+    ...(c?.connectFaults ?? []),
+  ];
   const mode = o.mode ?? c?.mode ?? 'auto';
   if (toxics.length && mode === 'inplace') throw new UsageError('faults (toxics) act on the proxy path: they cannot be used with --mode inplace');
   if (o.seed !== undefined && !/^\d{1,10}$/.test(o.seed)) throw new UsageError(`--seed: '${o.seed}' is not a whole number`);
@@ -266,6 +278,7 @@ function routingSettings(o: RawOptions, env: NodeJS.ProcessEnv): RoutingSettings
     rules,
     chains,
     toxics,
+    connectFaults,
     ...(o.seed !== undefined ? { seed: Number(o.seed) } : {}),
     connectTimeoutMs: o.connectTimeout ?? c?.connectTimeoutMs ?? 10_000,
     ...(c?.logFile !== undefined ? { logFile: c.logFile } : {}),

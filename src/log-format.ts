@@ -27,6 +27,9 @@ export function humanLine(json: string): string | undefined {
     const flow = `${bytes(rec.bytesUp)} up, ${bytes(rec.bytesDown)} down, ${String(rec.durationMs)} ms`;
     return rec.error !== undefined ? `${head}: ${flow}, error: ${String(rec.error)}` : `${head}: ${flow}`;
   }
+  if (rec.event === 'delayed') {
+    return `graft: ${who} -> ${String(rec.dst)} connect delayed [faults: ${(rec.faults as string[]).join('; ')}]`;
+  }
   if (rec.event === 'refused') {
     return `graft: ${who} -> ${String(rec.dst)} failed with ${String(rec.errno)}: ${String(rec.reason)}`;
   }

@@ -76,6 +76,7 @@ async function checkConfig(path: string): Promise<string> {
     `${path}: ok`,
     `  proxies: ${named.length ? named.map((n) => `${n} (${describeChain(c.chains.get(n)!)})`).join(', ') : 'none'}`,
     `  default: ${c.proxy ? `proxy ${describeChain(c.proxy)}` : 'direct'}`,
+    `  faults: ${c.toxics.length} toxic(s), ${c.connectFaults.length} connect fault(s)`,
     `  rules: ${c.rules.length}`,
     ...routing.table.rules.map((r, i) => `    ${i + 1}. ${r.text}   [${r.origin}]`),
   ].join('\n');

@@ -2,6 +2,7 @@
 import type { Rule } from './rules/model.js';
 import type { UpstreamProxy } from './upstream/url.js';
 import type { ScopedToxic } from './chaos/parse.js';
+import type { ConnectFault } from './chaos/connect-faults.js';
 
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
 
@@ -47,6 +48,8 @@ export interface Plan {
   readonly chains: ReadonlyMap<string, readonly UpstreamProxy[]>;
   /** data faults on the proxy path */
   readonly toxics: readonly ScopedToxic[];
+  /** faults on the connect itself, decided in the tracer */
+  readonly connectFaults: readonly ConnectFault[];
   /** seeds the randomness of faults; random when absent */
   readonly seed?: number;
   readonly connectTimeoutMs: number;

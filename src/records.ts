@@ -40,14 +40,22 @@ export interface InplaceConnection extends ConnectionBase {
   readonly action: 'inplace';
 }
 
+/** A connect a fault delayed (it then went on as the rules say). */
+export interface DelayedConnect extends ConnectionBase {
+  readonly event: 'delayed';
+  readonly faults: readonly string[];
+}
+
 export interface RefusedConnect extends ConnectionBase {
   readonly event: 'refused';
+  /** the connect fault that refused it, if one did */
+  readonly faults?: readonly string[];
   /** the errno the program's call failed with, e.g. "ENETUNREACH" */
   readonly errno: string;
   readonly reason: string;
 }
 
-export type ConnectionRecord = ProxiedConnection | InplaceConnection | RefusedConnect;
+export type ConnectionRecord = ProxiedConnection | InplaceConnection | RefusedConnect | DelayedConnect;
 
 export class ConnectionLog {
   private readonly listeners: ((r: ConnectionRecord) => void)[] = [];
@@ -60,6 +68,7 @@ export class ConnectionLog {
 
   record(r: ConnectionRecord): void {
     if (r.event === 'refused') this.logger.warn(r, 'connect failed by graft');
+    else if (r.event === 'delayed') this.logger.info(r, 'connect delayed by a fault');
     else if (r.action === 'proxy' && r.error !== undefined) this.logger.warn(r, 'connection failed');
     else this.logger.info(r, 'connection');
     for (const l of this.listeners) l(r);

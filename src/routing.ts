@@ -14,6 +14,7 @@ import type { Action, Rule } from './rules/model.js';
 import { describeAction, RuleTable, type Decision } from './rules/table.js';
 import { describeChain, type UpstreamProxy } from './upstream/url.js';
 import { constants as os } from 'node:os';
+import { tracerFaultLine, type ConnectFault } from './chaos/connect-faults.js';
 
 /** What the proxy does with a connect the tracer sent it. */
 export type DialPlan =
@@ -30,6 +31,8 @@ export interface RoutingInput {
   readonly mode: ModeChoice;
   /** faults on the proxy path: in auto mode they send every connection there */
   readonly toxics?: readonly unknown[];
+  /** faults on the connect, decided in the tracer before the rules */
+  readonly connectFaults?: readonly ConnectFault[];
 }
 
 type TcpAction = 'pass' | 'refuse' | 'redirect' | 'inplace';
@@ -135,6 +138,7 @@ export class Routing {
         const opt = (v: string | number | undefined): string => (v === undefined ? '-' : String(v));
         return [net, ports.lo, ports.hi, m.kind === 'net' ? 1 : 0, this.tcpFor(a), this.udpFor(a), errno, opt(e.mark), opt(e.interface), opt(e.source4), opt(e.source6)].join(' ');
       })
+      .concat((this.input.connectFaults ?? []).map(tracerFaultLine))
       .join('\n') + '\n';
   }
 

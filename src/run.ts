@@ -44,6 +44,7 @@ function who(rec: { pid: number; tid: number; exe: string; dstIp: string; dstPor
 
 export async function runPlan(plan: Plan, logger: Logger, opts: RunOptions = {}): Promise<RunResult> {
   const routing = await Routing.create({ ...plan, nameservers: systemNameservers() });
+  const seed = plan.seed ?? Math.floor(Math.random() * 2 ** 31);
   for (const e of [plan.egress, ...plan.rules.flatMap((r) => (r.action.kind === 'route' ? [r.action.egress] : []))]) await checkEgress(e);
   const log = new ConnectionLog(logger);
   const connections: ConnectionRecord[] = [];
@@ -61,7 +62,7 @@ export async function runPlan(plan: Plan, logger: Logger, opts: RunOptions = {})
   const proxy = await startProxy({
     routing,
     toxics: plan.toxics,
-    random: seededRandom(plan.seed ?? Math.floor(Math.random() * 2 ** 32)),
+    random: seededRandom(seed),
     context,
     connectTimeoutMs: plan.connectTimeoutMs,
     registrationWaitMs: plan.registrationWaitMs,
@@ -77,8 +78,22 @@ export async function runPlan(plan: Plan, logger: Logger, opts: RunOptions = {})
       case 'inplace':
         log.record({ event: 'connection', action: 'inplace', ...who(rec), ...context(rec.rule) });
         break;
-      case 'failed':
-        log.record({ event: 'refused', ...who(rec), ...context(rec.rule), errno: rec.errno, reason: rec.reason });
+      case 'failed': {
+        // "fault N": a connect fault refused it
+        const fault = /^fault (\d+)$/.exec(rec.reason);
+        const text = fault ? plan.connectFaults[Number(fault[1])]?.text : undefined;
+        log.record({
+          event: 'refused',
+          ...who(rec),
+          ...context(rec.rule),
+          errno: rec.errno,
+          reason: text !== undefined ? `fault: ${text}` : rec.reason,
+          ...(text !== undefined ? { faults: [text] } : {}),
+        });
+        break;
+      }
+      case 'delayed':
+        log.record({ event: 'delayed', ...who(rec), faults: [plan.connectFaults[rec.fault]?.text ?? `fault ${rec.fault}`] });
         break;
       case 'diagnostic':
         logger.debug({ pid: rec.pid, tid: rec.tid }, rec.message);
@@ -95,6 +110,7 @@ export async function runPlan(plan: Plan, logger: Logger, opts: RunOptions = {})
       proxy4: proxy.port4,
       proxy6: proxy.port6,
       rulesTable: routing.tracerTable(),
+      seed,
       stdio: opts.capture ? 'pipe' : 'inherit',
       relaySignals: !opts.capture,
       ...(opts.env ? { env: opts.env } : {}),

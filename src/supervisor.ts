@@ -34,6 +34,8 @@ export interface TracerLaunch {
   readonly proxy6: number;
   /** the rule table the tracer decides by (Routing.tracerTable) */
   readonly rulesTable: string;
+  /** seeds the tracer's choice of connect faults */
+  readonly seed: number;
   /** 'inherit' for the CLI; 'pipe' lets the programmatic API capture output. */
   readonly stdio: 'inherit' | 'pipe';
   /** the program's environment and working directory (default: graft's) */
@@ -58,7 +60,7 @@ export function startTracer(launch: TracerLaunch): RunningTracer {
   if (!existsSync(path)) {
     throw new TracerMissingError(`the tracer binary is missing (${path}); run \`npm install\` in graft's directory to build it`);
   }
-  const argv = ['--channel-fd', '3', '--rules-fd', '4', '--relay-base', String(RELAY_BASE), '--proxy4', String(launch.proxy4), '--proxy6', String(launch.proxy6), '--', launch.program, ...launch.args];
+  const argv = ['--channel-fd', '3', '--rules-fd', '4', '--relay-base', String(RELAY_BASE), '--seed', String(launch.seed), '--proxy4', String(launch.proxy4), '--proxy6', String(launch.proxy6), '--', launch.program, ...launch.args];
   const child = spawn(path, argv, {
     stdio: [launch.stdio, launch.stdio, launch.stdio, 'pipe', 'pipe'],
     ...(launch.env ? { env: launch.env } : {}),

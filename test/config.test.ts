@@ -46,6 +46,7 @@ describe('graft config check', () => {
         `${join(dir, 'valid.yaml')}: ok`,
         '  proxies: corp (socks5://alice:***@192.0.2.60:1080), twohop (http://192.0.2.61:3128 -> socks5://192.0.2.62:1080)',
         '  default: proxy socks5://alice:***@192.0.2.60:1080',
+        '  faults: 0 toxic(s), 0 connect fault(s)',
         '  rules: 3',
         '    1. 192.0.2.60:1080 pass (the upstream proxy itself)   [proxy corp]',
         '    2. 192.0.2.61:3128 pass (the upstream proxy itself)   [proxy twohop]',
@@ -61,7 +62,7 @@ describe('graft config check', () => {
 
   const invalid: [string, string, RegExp][] = [
     ['bad YAML', 'rules:\n  - all direct\n  bad: [\n', /^graft: .*bad\.yaml:\d+: not valid YAML: /],
-    ['an unknown key', 'proxies: {}\nrulez:\n  - all direct\n', /^graft: .*unknown\.yaml:2: rulez: unknown key \(known: proxies, proxy, rules, mark, interface, source, mode, connect-timeout, log\)\n$/],
+    ['an unknown key', 'proxies: {}\nrulez:\n  - all direct\n', /^graft: .*unknown\.yaml:2: rulez: unknown key \(known: proxies, proxy, rules, toxics, faults, mark, interface, source, mode, connect-timeout, log\)\n$/],
     ['an unknown log key', 'log:\n  path: /tmp/x\n', /^graft: .*logkey\.yaml:2: log\.path: unknown key \(known: file, level\)\n$/],
     ['a bad CIDR', 'rules:\n  - all direct\n  - 10.0.0.0/40 refuse\n', /^graft: .*cidr\.yaml:3: rules\[1\]: rule '10\.0\.0\.0\/40 refuse': '\/40' is not a prefix length for IPv4 \(0-32\)\n$/],
     ['a bad proxy URL', 'proxies:\n  corp: socks5://alice:s3cret@192.0.2.60\n', /^graft: .*url\.yaml:2: proxies\.corp: 'socks5:\/\/alice:\*\*\*@192\.0\.2\.60': no port \(e\.g\. socks5:\/\/192\.0\.2\.60:1080\)\n$/],
@@ -119,6 +120,16 @@ describe('config in a run', () => {
     const none = file('none.yaml', 'rules: []\n');
     const viaFlag = await world.graft(curlBoth, { graftArgs: ['--config', none], env: { ...process.env, XDG_CONFIG_HOME: xdg, GRAFT_CONFIG: envCfg } });
     assert.equal(viaFlag.stdout, 'name=A path=/a\nname=B path=/b\n');
+  });
+
+  it('toxics and connect faults from the file apply', async () => {
+    const cfg = file('chaos.yaml', `toxics:\n  - latency latency=150ms on ${A4}\nfaults:\n  - refuse errno=ETIMEDOUT on ${B4}\n`);
+    const r = await world.graft(curlBoth, { graftArgs: ['--config', cfg] });
+    assert.equal(r.stdout, 'name=A path=/a\n');
+    const proxied = connections(r)[0];
+    assert.deepEqual(proxied?.faults, [`latency latency=150ms on ${A4}`]);
+    assert.ok(Number(proxied?.durationMs) >= 150);
+    assert.deepEqual(r.records.filter((x) => x.event === 'refused').map((x) => [x.dst, x.errno]), [[`${B4}:8080`, 'ETIMEDOUT']]);
   });
 
   it('ALL_PROXY in the environment does not change graft\'s routing', async () => {

@@ -17,6 +17,10 @@
  *   mode: auto
  *   connect-timeout: 5s
  *   log: { file: /var/log/graft.ndjson, level: info }
+ *   toxics:                  # data faults, as --toxic
+ *     - latency latency=200ms on 198.51.100.0/24
+ *   faults:                  # connect faults, as --fault
+ *     - refuse errno=ETIMEDOUT probability=0.1
  */
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
@@ -30,6 +34,8 @@ import type { Rule } from '../rules/model.js';
 import { parseRule } from '../rules/parse.js';
 import { parseDuration, parseMark } from '../units.js';
 import { parseProxyUrl, type UpstreamProxy } from '../upstream/url.js';
+import { parseToxic, type ScopedToxic } from '../chaos/parse.js';
+import { parseConnectFault, type ConnectFault } from '../chaos/connect-faults.js';
 
 export interface ConfigSettings {
   readonly path: string;
@@ -44,9 +50,11 @@ export interface ConfigSettings {
   readonly connectTimeoutMs?: number;
   readonly logFile?: string;
   readonly logLevel?: LogLevel;
+  readonly toxics: readonly ScopedToxic[];
+  readonly connectFaults: readonly ConnectFault[];
 }
 
-const TOP_KEYS = ['proxies', 'proxy', 'rules', 'mark', 'interface', 'source', 'mode', 'connect-timeout', 'log'] as const;
+const TOP_KEYS = ['proxies', 'proxy', 'rules', 'toxics', 'faults', 'mark', 'interface', 'source', 'mode', 'connect-timeout', 'log'] as const;
 const LOG_KEYS = ['file', 'level'] as const;
 
 /** --config, else $GRAFT_CONFIG, else the XDG location if it exists. */
@@ -83,7 +91,7 @@ export function parseConfig(text: string, path: string): ConfigSettings {
     throw new UsageError(`${path}:${lines.linePos(e.pos[0]).line}: not valid YAML: ${e.message.split('\n')[0]}`);
   }
   const root = doc.contents;
-  if (root === null || (isScalar(root) && root.value === null)) return { path, chains: new Map(), rules: [], sources: [] };
+  if (root === null || (isScalar(root) && root.value === null)) return { path, chains: new Map(), rules: [], sources: [], toxics: [], connectFaults: [] };
   if (!isMap(root)) return bad(root, 'config', 'the file must be a mapping of settings (proxies, rules, ...)');
 
   const str = (node: unknown, field: string): string => {
@@ -102,6 +110,13 @@ export function parseConfig(text: string, path: string): ConfigSettings {
   const chains = new Map<string, readonly UpstreamProxy[]>();
   let proxy: readonly UpstreamProxy[] | undefined;
   let rules: Rule[] = [];
+  let toxics: ScopedToxic[] = [];
+  let connectFaults: ConnectFault[] = [];
+  /** a list of strings, each parsed with its file:line as origin */
+  const list = <T>(pair: Pair, value: Node | null, key: string, parse: (text: string, origin: string) => T): T[] => {
+    if (!isSeq(value)) bad(pair, key, 'must be a list of strings');
+    return (value as { items: unknown[] }).items.map((n, i) => parse(str(n, `${key}[${i}]`), `${at(n as Node)}: ${key}[${i}]`));
+  };
   let mark: number | undefined;
   let iface: string | undefined;
   let sources: string[] = [];
@@ -135,6 +150,12 @@ export function parseConfig(text: string, path: string): ConfigSettings {
             throw err instanceof UsageError ? err : new UsageError(`${at(n as Node)}: rules[${i}]: ${String(err)}`);
           }
         });
+        break;
+      case 'toxics':
+        toxics = list(pair, value, 'toxics', parseToxic);
+        break;
+      case 'faults':
+        connectFaults = list(pair, value, 'faults', parseConnectFault);
         break;
       case 'mark': {
         const m = parseMark(str(value, 'mark'));
@@ -196,6 +217,8 @@ export function parseConfig(text: string, path: string): ConfigSettings {
     ...(mark !== undefined ? { mark } : {}),
     ...(iface !== undefined ? { interface: iface } : {}),
     sources,
+    toxics,
+    connectFaults,
     ...(mode !== undefined ? { mode } : {}),
     ...(connectTimeoutMs !== undefined ? { connectTimeoutMs } : {}),
     ...(logFile !== undefined ? { logFile } : {}),

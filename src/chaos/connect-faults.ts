@@ -1,0 +1,95 @@
+/**
+ * Faults on the connect itself, decided in the tracer:
+ *   refuse errno=ECONNREFUSED [delay=2s] [probability=0.3 | first=N | every=N | after=N] [on MATCH]
+ *   delay time=500ms [same selectors] [on MATCH]      (the connect completes that much later)
+ * The shorthand --refuse ERRNO[@PROBABILITY] builds the first form.
+ */
+import { constants as os } from 'node:os';
+import { UsageError } from '../errors.js';
+import { REFUSE_ERRNOS, type Match, type RefuseErrno } from '../rules/model.js';
+import { parseRule } from '../rules/parse.js';
+import { parseDuration } from '../units.js';
+
+export type Selector =
+  | { readonly kind: 'all' }
+  | { readonly kind: 'prob'; readonly p: number }
+  | { readonly kind: 'first' | 'every' | 'after'; readonly n: number };
+
+export interface ConnectFault {
+  /** undefined: a delay only */
+  readonly errno?: RefuseErrno;
+  readonly delayMs: number;
+  readonly select: Selector;
+  readonly match: Match;
+  readonly origin: string;
+  readonly text: string;
+}
+
+/** The tracer holds a connect at most this long (the proxy's registrations outlive it). */
+const MAX_DELAY_MS = 8000;
+
+export function parseConnectFault(text: string, origin: string): ConnectFault {
+  const fail = (why: string): never => {
+    throw new UsageError(`${origin}: fault '${text}': ${why}`);
+  };
+  const words = text.trim().split(/\s+/).filter(Boolean);
+  const onAt = words.indexOf('on');
+  const [kind, ...pairs] = onAt < 0 ? words : words.slice(0, onAt);
+  const matchText = onAt < 0 ? 'all' : words.slice(onAt + 1).join(' ');
+  let match: Match;
+  try {
+    match = parseRule(`${matchText} pass`, origin).match;
+  } catch {
+    return fail(`'${matchText}' is not a MATCH (all, ADDR/CIDR[:PORT], port N)`);
+  }
+  if (kind !== 'refuse' && kind !== 'delay') return fail(`'${kind ?? ''}' is not a connect fault (refuse, delay)`);
+  const values = new Map<string, string>();
+  for (const p of pairs) {
+    const eq = p.indexOf('=');
+    if (eq <= 0) fail(`'${p}' is not key=value`);
+    values.set(p.slice(0, eq), p.slice(eq + 1));
+  }
+  const allowed = kind === 'refuse' ? ['errno', 'delay', 'probability', 'first', 'every', 'after'] : ['time', 'probability', 'first', 'every', 'after'];
+  for (const k of values.keys()) if (!allowed.includes(k)) fail(`'${k}' is not a setting of ${kind} (${allowed.join(', ')})`);
+  const selectors = ['probability', 'first', 'every', 'after'].filter((k) => values.has(k));
+  if (selectors.length > 1) fail(`give one of probability, first, every, after (got ${selectors.join(', ')})`);
+  let select: Selector = { kind: 'all' };
+  const sel = selectors[0];
+  if (sel === 'probability') {
+    const p = Number(values.get(sel));
+    if (!(p >= 0 && p <= 1)) fail(`probability '${values.get(sel)}' is not between 0 and 1`);
+    select = { kind: 'prob', p };
+  } else if (sel !== undefined) {
+    const n = Number(values.get(sel));
+    if (!Number.isInteger(n) || n < (sel === 'after' ? 0 : 1)) fail(`${sel} '${values.get(sel)}' is not a whole number${sel === 'after' ? '' : ' from 1'}`);
+    select = { kind: sel as 'first' | 'every' | 'after', n };
+  }
+  let errno: RefuseErrno | undefined;
+  let delayMs: number;
+  if (kind === 'refuse') {
+    const e = (values.get('errno') ?? 'ECONNREFUSED').toUpperCase();
+    if (!(REFUSE_ERRNOS as readonly string[]).includes(e)) fail(`'${values.get('errno')}' is not an errno graft can refuse with (${REFUSE_ERRNOS.join(', ')})`);
+    errno = e as RefuseErrno;
+    delayMs = values.has('delay') ? parseDuration(values.get('delay')!, `${origin}: fault '${text}': delay`) : 0;
+  } else {
+    delayMs = parseDuration(values.get('time') ?? fail('delay needs time='), `${origin}: fault '${text}': time`);
+  }
+  if (delayMs > MAX_DELAY_MS) fail(`a delay of at most ${MAX_DELAY_MS / 1000}s`);
+  return { ...(errno ? { errno } : {}), delayMs, select, match, origin, text: text.trim() };
+}
+
+/** --refuse ETIMEDOUT@0.3 */
+export function refuseShorthand(text: string): string {
+  const [errno, p] = text.split('@');
+  return `refuse errno=${errno}${p !== undefined ? ` probability=${p}` : ''}`;
+}
+
+/** The fault as a line of the tracer's table (native/rules.h). */
+export function tracerFaultLine(f: ConnectFault): string {
+  const m = f.match;
+  const net = m.kind === 'net' ? `${m.family} ${m.address} ${m.prefix}` : '0 - 0';
+  const ports = m.kind === 'all' ? { lo: 0, hi: 65535 } : m.kind === 'port' ? m.ports : (m.ports ?? { lo: 0, hi: 65535 });
+  const s = f.select;
+  const sel = s.kind === 'all' ? 'all 0 0' : s.kind === 'prob' ? `prob 0 ${s.p}` : `${s.kind} ${s.n} 0`;
+  return `fault ${net} ${ports.lo} ${ports.hi} ${m.kind === 'net' ? 1 : 0} ${f.errno ? os.errno[f.errno] : 0} ${f.delayMs} ${sel}`;
+}
