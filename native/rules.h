@@ -57,6 +57,17 @@ static double rng_next(void)
 	return (double)((rng_state * 2685821657736338717ull) >> 11) / 9007199254740992.0;
 }
 
+/* FAMILY and ADDR of a table line into the rule's match. */
+static int parse_net(const char *fam, const char *addr, struct rule *r)
+{
+	r->family = atoi(fam);
+	if (r->family == 4)
+		return inet_pton(AF_INET, addr, r->net) == 1 ? 0 : -1;
+	if (r->family == 6)
+		return inet_pton(AF_INET6, addr, r->net) == 1 ? 0 : -1;
+	return r->family == 0 ? 0 : -1;
+}
+
 static int parse_rule_line(char *line, struct rule *r)
 {
 	char fam[4], addr[64], tcp[16], udp[16], mark[16], iface[IFNAMSIZ + 1], src4[64], src6[64];
@@ -64,10 +75,7 @@ static int parse_rule_line(char *line, struct rule *r)
 	if (sscanf(line, "%3s %63s %d %u %u %d %15s %15s %d %15s %16s %63s %63s", fam, addr, &r->prefix, &r->port_lo, &r->port_hi,
 		   &r->explicit_net, tcp, udp, &r->err, mark, iface, src4, src6) != 13)
 		return -1;
-	r->family = atoi(fam);
-	if (r->family == 4 && inet_pton(AF_INET, addr, r->net) != 1)
-		return -1;
-	if (r->family == 6 && inet_pton(AF_INET6, addr, r->net) != 1)
+	if (parse_net(fam, addr, r) < 0)
 		return -1;
 	if (!strcmp(tcp, "pass")) r->tcp = TCP_PASS;
 	else if (!strcmp(tcp, "refuse")) r->tcp = TCP_REFUSE;
@@ -112,10 +120,7 @@ static int parse_fault_line(char *line, struct fault *f)
 	if (sscanf(line, "%3s %63s %d %u %u %d %d %u %7s %lu %lf", fam, addr, &r->prefix, &r->port_lo, &r->port_hi, &r->explicit_net, &f->err,
 		   &f->delay_ms, sel, &f->n, &f->prob) != 11)
 		return -1;
-	r->family = atoi(fam);
-	if (r->family == 4 && inet_pton(AF_INET, addr, r->net) != 1)
-		return -1;
-	if (r->family == 6 && inet_pton(AF_INET6, addr, r->net) != 1)
+	if (parse_net(fam, addr, r) < 0)
 		return -1;
 	if (!strcmp(sel, "all")) f->sel = SEL_ALL;
 	else if (!strcmp(sel, "prob")) f->sel = SEL_PROB;

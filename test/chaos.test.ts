@@ -89,6 +89,17 @@ describe('toxics', () => {
     assert.ok(Number(secs) >= 0.5 && Number(secs) <= 1.5, `closed after ${secs} s`);
   });
 
+  it('slow_close delivers the data at once and the FIN late', async () => {
+    const probe = `import socket, time\nt = time.time(); s = socket.create_connection(('${A4}', 7000))\nd = s.recv(16); t1 = time.time() - t\ne = s.recv(16); t2 = time.time() - t\nprint(repr(d), repr(e), '%.2f' % t1, '%.2f' % t2)`;
+    const run = await world.graft(['python3', '-c', probe], { graftArgs: ['--toxic', 'slow_close delay=600ms'] });
+    assert.equal(run.code, 0, run.stderr);
+    const [d, e, t1, t2] = run.stdout.trim().split(' ');
+    assert.equal(d, "b'A\\n'");
+    assert.equal(e, "b''");
+    assert.ok(Number(t1) < 0.3, `data after ${t1} s`);
+    assert.ok(Number(t2) >= 0.55 && Number(t2) <= 1.5, `FIN after ${t2} s`);
+  });
+
   it('toxics on one destination leave another of the same program untouched', async () => {
     const script = ['sh', '-c', `${rtts(A4, 3).map((a) => `'${a.replaceAll("'", "'\\''")}'`).join(' ')}; ${rtts(B4, 3).map((a) => `'${a.replaceAll("'", "'\\''")}'`).join(' ')}`];
     const run = await world.graft(script, { graftArgs: ['--toxic', `latency latency=300ms on ${B4}`] });

@@ -52,8 +52,16 @@ describe('connect faults', () => {
     const go = await world.graft([goclient, '-tcp', `${A4}:7000`], { graftArgs: ['--refuse', 'ECONNREFUSED'] });
     assert.notEqual(go.code, 0);
     assert.match(go.stderr, /connection refused/);
-    const goTimeout = await world.graft([goclient, '-tcp', `${A4}:7000`], { graftArgs: ['--refuse', 'ENETUNREACH'] });
-    assert.match(goTimeout.stderr, /network is unreachable/);
+    for (const [errno, message] of [
+      ['ENETUNREACH', /network is unreachable/],
+      ['ETIMEDOUT', /connection timed out/],
+      ['EHOSTUNREACH', /no route to host/],
+      ['ECONNRESET', /connection reset by peer/],
+    ] as const) {
+      const go2 = await world.graft([goclient, '-tcp', `${A4}:7000`], { graftArgs: ['--refuse', errno] });
+      assert.notEqual(go2.code, 0, errno);
+      assert.match(go2.stderr, message, errno);
+    }
     const curl = await world.graft(['curl', '-sS', `http://${A4}:8080/`], { graftArgs: ['--refuse', 'ECONNREFUSED'] });
     assert.equal(curl.code, 7);
     assert.match(curl.stderr, /Couldn't connect to server|Connection refused/);

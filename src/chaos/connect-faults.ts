@@ -5,9 +5,8 @@
  * The shorthand --refuse ERRNO[@PROBABILITY] builds the first form.
  */
 import { constants as os } from 'node:os';
-import { UsageError } from '../errors.js';
 import { REFUSE_ERRNOS, type Match, type RefuseErrno } from '../rules/model.js';
-import { parseRule } from '../rules/parse.js';
+import { splitFault } from './spec.js';
 import { parseDuration } from '../units.js';
 
 export type Selector =
@@ -29,26 +28,8 @@ export interface ConnectFault {
 const MAX_DELAY_MS = 8000;
 
 export function parseConnectFault(text: string, origin: string): ConnectFault {
-  const fail = (why: string): never => {
-    throw new UsageError(`${origin}: fault '${text}': ${why}`);
-  };
-  const words = text.trim().split(/\s+/).filter(Boolean);
-  const onAt = words.indexOf('on');
-  const [kind, ...pairs] = onAt < 0 ? words : words.slice(0, onAt);
-  const matchText = onAt < 0 ? 'all' : words.slice(onAt + 1).join(' ');
-  let match: Match;
-  try {
-    match = parseRule(`${matchText} pass`, origin).match;
-  } catch {
-    return fail(`'${matchText}' is not a MATCH (all, ADDR/CIDR[:PORT], port N)`);
-  }
+  const { kind, values, match, fail } = splitFault(text, origin, 'fault');
   if (kind !== 'refuse' && kind !== 'delay') return fail(`'${kind ?? ''}' is not a connect fault (refuse, delay)`);
-  const values = new Map<string, string>();
-  for (const p of pairs) {
-    const eq = p.indexOf('=');
-    if (eq <= 0) fail(`'${p}' is not key=value`);
-    values.set(p.slice(0, eq), p.slice(eq + 1));
-  }
   const allowed = kind === 'refuse' ? ['errno', 'delay', 'probability', 'first', 'every', 'after'] : ['time', 'probability', 'first', 'every', 'after'];
   for (const k of values.keys()) if (!allowed.includes(k)) fail(`'${k}' is not a setting of ${kind} (${allowed.join(', ')})`);
   const selectors = ['probability', 'first', 'every', 'after'].filter((k) => values.has(k));

@@ -7,9 +7,8 @@
  * MATCH is the rules' MATCH (all, ADDR/CIDR[:PORT], port N); default all.
  * The shorthands --latency, --bandwidth and --reset-after build the same.
  */
-import { UsageError } from '../errors.js';
 import type { Match } from '../rules/model.js';
-import { parseRule } from '../rules/parse.js';
+import { splitFault } from './spec.js';
 import { parseDuration, parseRate, parseSize } from '../units.js';
 import type { Direction, Toxic, ToxicSpec } from './toxics.js';
 
@@ -29,27 +28,8 @@ const KEYS: Record<ToxicSpec['type'], readonly string[]> = {
 };
 
 export function parseToxic(text: string, origin: string): ScopedToxic {
-  const fail = (why: string): never => {
-    throw new UsageError(`${origin}: toxic '${text}': ${why}`);
-  };
-  const words = text.trim().split(/\s+/).filter(Boolean);
-  const onAt = words.indexOf('on');
-  const head = onAt < 0 ? words : words.slice(0, onAt);
-  const matchText = onAt < 0 ? 'all' : words.slice(onAt + 1).join(' ');
-  let match: Match;
-  try {
-    match = parseRule(`${matchText} pass`, origin).match;
-  } catch {
-    return fail(`'${matchText}' is not a MATCH (all, ADDR/CIDR[:PORT], port N)`);
-  }
-  const [type, ...pairs] = head;
+  const { kind: type, values, match, fail } = splitFault(text, origin, 'toxic');
   if (!type || !(type in KEYS)) return fail(`'${type ?? ''}' is not a toxic (${Object.keys(KEYS).join(', ')})`);
-  const values = new Map<string, string>();
-  for (const p of pairs) {
-    const eq = p.indexOf('=');
-    if (eq <= 0) fail(`'${p}' is not key=value`);
-    values.set(p.slice(0, eq), p.slice(eq + 1));
-  }
   const t = type as ToxicSpec['type'];
   const allowed = [...KEYS[t], 'direction', 'toxicity'];
   for (const k of values.keys()) if (!allowed.includes(k)) fail(`'${k}' is not a setting of ${t} (${allowed.join(', ')})`);
