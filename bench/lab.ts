@@ -13,6 +13,7 @@ import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { repoRoot } from '../test/lab/paths.js';
+import { buildStaticGo } from '../test/lab/build.js';
 import { poll } from '../test/lab/procs.js';
 import { DEST4, SRC_B4, Uplinks } from '../test/lab/uplinks.js';
 import { runCollect, type GraftRun } from '../test/lab/world.js';
@@ -29,7 +30,7 @@ export function buildBenchC(name: string): string {
   mkdirSync(binDir, { recursive: true });
   const src = join(repoRoot, 'bench', 'fixtures', `${name}.c`);
   const out = join(binDir, name);
-  const header = join(repoRoot, 'bench', 'fixtures', 'endpoint.h');
+  const header = join(repoRoot, 'bench', 'fixtures', 'common.h');
   if (!existsSync(out) || statSync(out).mtimeMs < Math.max(statSync(src).mtimeMs, statSync(header).mtimeMs)) {
     execFileSync(process.env.CC ?? 'cc', ['-O2', '-Wall', '-Wextra', '-o', out, src], { stdio: 'inherit' });
   }
@@ -37,6 +38,11 @@ export function buildBenchC(name: string): string {
 }
 
 /** Throws a readable error when a tool the benchmark needs is not installed. */
+/** Builds bench/fixtures/NAME/ (a Go module, standard library only) as a static binary in build/bench-bin/. */
+export function buildBenchGo(name: string): string {
+  return buildStaticGo(join(repoRoot, 'bench', 'fixtures', name), join(binDir, name));
+}
+
 export function requireTool(cmd: string, versionArg: string, install: string): void {
   const r = spawnSync(cmd, [versionArg], { stdio: 'ignore' });
   if (r.error) throw new Error(`${cmd} is not installed: ${install}`);

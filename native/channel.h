@@ -80,20 +80,22 @@ static void channel_defer(const char *line, size_t len)
 	deferred_len += len;
 }
 
+/* Sends a record now, after any held ones (in one write when they fit
+ * together, so order is kept without a second system call). */
 static int channel_write(const char *line, size_t len)
 {
 	if (channel_fd < 0)
 		return -1;
+	if (deferred_len && deferred_len + len <= sizeof deferred) {
+		memcpy(deferred + deferred_len, line, len);
+		deferred_len += len;
+		flush_at = 0;
+		int rc = channel_write_now(deferred, deferred_len);
+		deferred_len = 0;
+		return rc;
+	}
 	channel_flush();
 	return channel_write_now(line, len);
-	for (;;) {
-		ssize_t n = write(channel_fd, line, len);
-		if (n == (ssize_t)len)
-			return 0;
-		if (n < 0 && errno == EINTR)
-			continue;
-		return -1;
-	}
 }
 
 /* Formats one record line into `line`; a line too long is cut and still

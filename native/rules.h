@@ -159,19 +159,32 @@ static void load_rules(int fd)
 	fclose(f);
 }
 
-/* The destination as a family and 16 bytes; v4-mapped counts as IPv4. */
-static int dst_key(const union sa *dst, unsigned char out[16])
+/* What rules match a destination on, worked out once per call: family and
+ * 16 address bytes (v4-mapped counts as IPv4), port, and loopback. */
+struct dest_key {
+	int family;
+	unsigned char addr[16];
+	unsigned port;
+	int loopback;
+};
+
+static struct dest_key dest_key_of(const union sa *dst)
 {
+	struct dest_key k;
+	memset(&k, 0, sizeof k);
 	if (dst->sa.sa_family == AF_INET) {
-		memcpy(out, &dst->in4.sin_addr, 4);
-		return 4;
+		memcpy(k.addr, &dst->in4.sin_addr, 4);
+		k.family = 4;
+	} else if (IN6_IS_ADDR_V4MAPPED(&dst->in6.sin6_addr)) {
+		memcpy(k.addr, &dst->in6.sin6_addr.s6_addr[12], 4);
+		k.family = 4;
+	} else {
+		memcpy(k.addr, &dst->in6.sin6_addr, 16);
+		k.family = 6;
 	}
-	if (IN6_IS_ADDR_V4MAPPED(&dst->in6.sin6_addr)) {
-		memcpy(out, &dst->in6.sin6_addr.s6_addr[12], 4);
-		return 4;
-	}
-	memcpy(out, &dst->in6.sin6_addr, 16);
-	return 6;
+	k.port = sa_port(dst);
+	k.loopback = sa_is_local(dst);
+	return k;
 }
 
 static int prefix_match(const unsigned char *a, const unsigned char *net, int prefix)
@@ -185,24 +198,22 @@ static int prefix_match(const unsigned char *a, const unsigned char *net, int pr
 	return (a[full] & mask) == (net[full] & mask);
 }
 
-static int rule_covers(const struct rule *r, const union sa *dst)
+static int rule_covers(const struct rule *r, const struct dest_key *k)
 {
-	unsigned char key[16];
-	int family = dst_key(dst, key);
-	unsigned port = sa_port(dst);
-	if (sa_is_local(dst) && !r->explicit_net)
+	if (k->loopback && !r->explicit_net)
 		return 0;
-	if (port < r->port_lo || port > r->port_hi)
+	if (k->port < r->port_lo || k->port > r->port_hi)
 		return 0;
-	return !r->family || (r->family == family && prefix_match(key, r->net, r->prefix));
+	return !r->family || (r->family == k->family && prefix_match(k->addr, r->net, r->prefix));
 }
 
 /* The index of the first rule matching `dst`, or -1: a loopback
  * destination no rule names explicitly, which graft passes untouched. */
 static int match_rule(const union sa *dst)
 {
+	struct dest_key k = dest_key_of(dst);
 	for (int i = 0; i < nrules; i++)
-		if (rule_covers(&rules[i], dst))
+		if (rule_covers(&rules[i], &k))
 			return i;
 	return -1;
 }
@@ -212,10 +223,13 @@ static int match_rule(const union sa *dst)
  * connects to its destinations. */
 static struct fault *select_fault(const union sa *dst)
 {
+	if (!nfaults)
+		return NULL;
 	struct fault *chosen = NULL;
+	struct dest_key k = dest_key_of(dst);
 	for (int i = 0; i < nfaults; i++) {
 		struct fault *f = &faults[i];
-		if (!rule_covers(&f->where, dst))
+		if (!rule_covers(&f->where, &k))
 			continue;
 		unsigned long k = ++f->seen;
 		int take = 0;

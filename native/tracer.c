@@ -380,7 +380,7 @@ static void redirect_to_proxy(const struct trapped *t, int s, const struct socki
  * egress options, or left alone. Returns 0 when the call may go on. */
 static int datagram_by_rule(struct trapped *t, int s, const struct sockinfo *si, const union sa *dst)
 {
-	t->rule = match_rule(dst);
+	/* t->rule: the caller matched the destination already */
 	if (t->rule < 0)
 		return 0;
 	const struct rule *r = &rules[t->rule];
@@ -489,7 +489,7 @@ static void handle_send(struct trapped *t, uint64_t flags)
 {
 	union sa dst;
 	int have_dst = read_sockaddr(t, &dst) == 0;
-	if (have_dst && match_rule(&dst) < 0)
+	if (have_dst && (t->rule = match_rule(&dst)) < 0)
 		return; /* loopback */
 	int s = grab_socket(t->tid, t->fd);
 	if (s < 0)

@@ -5,11 +5,10 @@ import { isIP } from 'node:net';
 import { UsageError } from './errors.js';
 import { LOG_LEVELS, type Egress, type LogLevel, type ModeChoice, type Plan, type TerminalVerbosity } from './plan.js';
 import { parseRule } from './rules/parse.js';
-import type { Rule } from './rules/model.js';
 import { findConfig, loadConfig } from './config/file.js';
-import { latencyShorthand, parseToxic, type ScopedToxic } from './chaos/parse.js';
-import { parseConnectFault, refuseShorthand, type ConnectFault } from './chaos/connect-faults.js';
-import { parseProxyUrl, type UpstreamProxy } from './upstream/url.js';
+import { latencyShorthand, parseToxic } from './chaos/parse.js';
+import { parseConnectFault, refuseShorthand } from './chaos/connect-faults.js';
+import { parseProxyUrl } from './upstream/url.js';
 import { parseDuration, parseMark } from './units.js';
 
 const EXAMPLES = `
@@ -94,18 +93,10 @@ export type CliOutcome =
   | { kind: 'exit'; status: number };
 
 /** Routing settings after merging the config file and the command line. */
-export interface RoutingSettings {
-  readonly egress: Egress;
-  readonly mode: ModeChoice;
-  readonly rules: readonly Rule[];
-  readonly chains: ReadonlyMap<string, readonly UpstreamProxy[]>;
-  readonly toxics: readonly ScopedToxic[];
-  readonly connectFaults: readonly ConnectFault[];
-  readonly seed?: number;
-  readonly connectTimeoutMs: number;
+export type RoutingSettings = Pick<Plan, 'egress' | 'mode' | 'rules' | 'chains' | 'toxics' | 'connectFaults' | 'seed' | 'connectTimeoutMs'> & {
   readonly logFile?: string;
   readonly logLevel?: LogLevel;
-}
+};
 
 type Output = { out: (s: string) => void; err: (s: string) => void };
 

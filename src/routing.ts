@@ -8,7 +8,8 @@
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import { UsageError } from './errors.js';
-import { describeEgress, hasEgress } from './egress/options.js';
+import { describeEgress, egressSocketOptions, hasEgress } from './egress/options.js';
+import type { SocketOption } from './egress/native-socket.js';
 import type { Egress, ModeChoice } from './plan.js';
 import type { Action, Rule } from './rules/model.js';
 import { describeAction, RuleTable, type Decision } from './rules/table.js';
@@ -17,9 +18,21 @@ import { constants as os } from 'node:os';
 import { tracerFaultLine, type ConnectFault } from './chaos/connect-faults.js';
 
 /** What the proxy does with a connect the tracer sent it. */
-export type DialPlan =
+export type DialPlan = (
   | { readonly kind: 'direct'; readonly egress: Egress }
-  | { readonly kind: 'chain'; readonly name: string; readonly chain: readonly UpstreamProxy[]; readonly egress: Egress };
+  | { readonly kind: 'chain'; readonly name: string; readonly chain: readonly UpstreamProxy[]; readonly egress: Egress }
+) & {
+  /** the egress as socket options, made once per rule */
+  readonly socketOptions: readonly SocketOption[];
+};
+
+/** What a connection's log record says about the rule that decided it. */
+export interface LogContext {
+  readonly egress?: string;
+  readonly rule?: string;
+  /** the upstream chain, passwords masked */
+  readonly upstream?: string;
+}
 
 export interface RoutingInput {
   readonly rules: readonly Rule[];
@@ -39,10 +52,34 @@ type TcpAction = 'pass' | 'refuse' | 'redirect' | 'inplace';
 type UdpAction = 'pass' | 'refuse' | 'egress';
 
 export class Routing {
+  /** per rule, worked out once: the proxy's dial plan and the log context */
+  private readonly plans: readonly DialPlan[];
+  private readonly contexts: readonly LogContext[];
+
   private constructor(
     readonly table: RuleTable,
     private readonly input: RoutingInput,
-  ) {}
+  ) {
+    this.plans = table.rules.map((r) => this.planOf(r.action));
+    this.contexts = table.rules.map((r, i) => {
+      const plan = this.plans[i]!;
+      const egress = describeEgress(plan.egress);
+      return {
+        ...(egress !== undefined ? { egress } : {}),
+        ...(r.origin !== 'default' ? { rule: `${r.origin}: ${r.text}` } : {}),
+        ...(plan.kind === 'chain' ? { upstream: describeChain(plan.chain) } : {}),
+      };
+    });
+  }
+
+  private planOf(a: Action): DialPlan {
+    if (a.kind === 'proxy') {
+      const name = a.name ?? '';
+      return { kind: 'chain', name, chain: this.input.chains.get(name)!, egress: this.input.egress, socketOptions: egressSocketOptions(this.input.egress) };
+    }
+    const egress = this.egressOf(a);
+    return { kind: 'direct', egress, socketOptions: egressSocketOptions(egress) };
+  }
 
   /** Resolves the proxies' host names (their addresses pass untouched) and checks every rule's proxy name exists. */
   static async create(input: RoutingInput): Promise<Routing> {
@@ -144,12 +181,12 @@ export class Routing {
 
   /** For a connect the tracer redirected under rule `index`. */
   dialFor(index: number): DialPlan {
-    const a = this.table.rules[index]?.action;
-    if (a?.kind === 'proxy') {
-      const name = a.name ?? '';
-      return { kind: 'chain', name, chain: this.input.chains.get(name)!, egress: this.input.egress };
-    }
-    return { kind: 'direct', egress: a ? this.egressOf(a) : this.input.egress };
+    return this.plans[index] ?? this.planOf({ kind: 'direct' });
+  }
+
+  /** For the log record of a connect decided by rule `index` (-1: none). */
+  logContext(index: number): LogContext {
+    return this.contexts[index] ?? {};
   }
 
   decide(ip: string, port: number): Decision | undefined {

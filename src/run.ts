@@ -10,7 +10,6 @@ import { startTracer } from './supervisor.js';
 import { RecordDecoder, type TracerRecord } from './channel.js';
 import { formatEndpoint } from './address.js';
 import { checkEgress } from './egress/checks.js';
-import { describeEgress } from './egress/options.js';
 import { Routing } from './routing.js';
 import { systemNameservers } from './config/resolv.js';
 import { seededRandom } from './chaos/random.js';
@@ -49,21 +48,11 @@ export async function runPlan(plan: Plan, logger: Logger, opts: RunOptions = {})
   const log = new ConnectionLog(logger);
   const connections: ConnectionRecord[] = [];
   if (opts.collect) log.onRecord((r) => connections.push(r));
-  /** the egress and rule of a tracer record, for its log record */
-  const context = (ruleIndex: number) => {
-    const rule = routing.table.rules[ruleIndex];
-    const plan = ruleIndex >= 0 ? routing.dialFor(ruleIndex) : undefined;
-    const egress = plan ? describeEgress(plan.egress) : undefined;
-    return {
-      ...(egress !== undefined ? { egress } : {}),
-      ...(rule && rule.origin !== 'default' ? { rule: `${rule.origin}: ${rule.text}` } : {}),
-    };
-  };
+  const context = (ruleIndex: number) => routing.logContext(ruleIndex);
   const proxy = await startProxy({
     routing,
     toxics: plan.toxics,
     random: seededRandom(seed),
-    context,
     connectTimeoutMs: plan.connectTimeoutMs,
     registrationWaitMs: plan.registrationWaitMs,
     logger,

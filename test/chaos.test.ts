@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { buildC, buildGo } from './lab/build.js';
 import { repoRoot } from './lab/paths.js';
+import { inSequence } from './lab/shell.js';
 import { A4, A6, B4, World, connections } from './lab/world.js';
 
 const fixture = (name: string): string => join(repoRoot, 'test', 'fixtures', name);
@@ -101,7 +102,7 @@ describe('toxics', () => {
   });
 
   it('toxics on one destination leave another of the same program untouched', async () => {
-    const script = ['sh', '-c', `${rtts(A4, 3).map((a) => `'${a.replaceAll("'", "'\\''")}'`).join(' ')}; ${rtts(B4, 3).map((a) => `'${a.replaceAll("'", "'\\''")}'`).join(' ')}`];
+    const script = inSequence(rtts(A4, 3), rtts(B4, 3));
     const run = await world.graft(script, { graftArgs: ['--toxic', `latency latency=300ms on ${B4}`] });
     assert.equal(run.code, 0, run.stderr);
     const [a, b] = run.stdout.trim().split('\n').map(parseTimes) as [number[], number[]];

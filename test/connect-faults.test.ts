@@ -7,6 +7,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { buildC, buildGo } from './lab/build.js';
+import { inSequence } from './lab/shell.js';
 import { A4, B4, World } from './lab/world.js';
 
 /** python3: 12 connects to A:7000, '.' for each that worked, 'x' for each refused */
@@ -97,7 +98,7 @@ describe('connect faults', () => {
   });
 
   it('a fault on one destination leaves another untouched', async () => {
-    const run = await world.graft(['sh', '-c', `${pattern(A4, 3).map((a) => `'${a.replaceAll("'", "'\\''")}'`).join(' ')}; ${pattern(B4, 3).map((a) => `'${a.replaceAll("'", "'\\''")}'`).join(' ')}`], {
+    const run = await world.graft(inSequence(pattern(A4, 3), pattern(B4, 3)), {
       graftArgs: ['--fault', `refuse on ${B4}`],
     });
     assert.equal(run.stdout, '...\nxxx\n');

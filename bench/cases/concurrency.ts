@@ -56,10 +56,9 @@ import { createInterface } from 'node:readline';
 import { repoRoot } from '../../test/lab/paths.js';
 import { descendants } from '../../test/lab/procs.js';
 import type { BenchCase, BenchContext, Row, Variant } from '../case.js';
-import { buildBenchGo } from './goconnects.js';
 import { interleave } from '../case.js';
 import type { BenchLab } from '../lab.js';
-import { buildBenchC, DEST4, MARK_B, SRC_B4 } from '../lab.js';
+import { buildBenchC, buildBenchGo, DEST4, MARK_B, SRC_B4 } from '../lab.js';
 import { summarize } from '../stats.js';
 
 const ECHO_PORT = 7100;

@@ -34,41 +34,71 @@ export function parseConnloop(stdout: string): Record<string, number> {
   return { connects_per_second: Number(m[3]), connect_latency: Number(m[4]), exchange_time: Number(m[5]) };
 }
 
-export const connects: BenchCase = {
-  name: 'connects',
+/** What differs between the sequential-connect cases: the client program. */
+export interface ConnectClient {
+  readonly caseName: string;
+  readonly summary: string;
+  /** how the client is named in the report */
+  readonly label: string;
+  /** builds the client; returns its path */
+  readonly build: () => string;
+  /** what connect_latency measures for this client, in the progress line */
+  readonly latencyWord: string;
+  readonly settings?: Record<string, unknown>;
+}
+
+/** Native, in place and through the proxy, interleaved, for one client (connloop's output format). */
+export function sequentialConnects(client: ConnectClient): BenchCase {
+  return {
+    name: client.caseName,
+    summary: client.summary,
+    async run(ctx: BenchContext) {
+      const { lab, quick } = ctx;
+      const bin = client.build();
+      await lab.startNameServer();
+      const count = quick ? 200 : 2000;
+      const repeats = quick ? 1 : 3;
+      const mark = `0x${MARK_B.toString(16)}`;
+      const target = (n: number): string[] => [bin, DEST4, String(NAME_PORT), String(n)];
+      const variant = (name: string, command: string, run: (n: number) => Promise<{ stdout: string }>): Variant & { warm: Variant } => {
+        const make = (n: number): Variant => ({ name, command, measure: async () => parseConnloop((await run(n)).stdout) });
+        return { ...make(count), warm: make(200) };
+      };
+      const args = `${DEST4} ${NAME_PORT} ${count}`;
+      const variants = [
+        variant('native', `${client.label} ${args} ${SRC_B4}`, (n) => lab.native([...target(n), SRC_B4])),
+        variant('inplace', `graft --mode inplace --mark ${mark} -- ${client.label} ${args}`, (n) => lab.graft(['--mode', 'inplace', '--mark', mark], target(n))),
+        variant('proxy', `graft --mode proxy --mark ${mark} -- ${client.label} ${args}`, (n) => lab.graft(['--mode', 'proxy', '--mark', mark], target(n))),
+      ];
+      const metrics = [
+        { id: 'connects_per_second', unit: 'conn/s' },
+        { id: 'connect_latency', unit: 'us' },
+        { id: 'exchange_time', unit: 'us' },
+      ];
+      const show = (v: Record<string, number>): string =>
+        `${v.connects_per_second?.toFixed(0)} conn/s, median ${client.latencyWord} ${v.connect_latency?.toFixed(1)} us, exchange ${v.exchange_time?.toFixed(1)} us`;
+      // without --quick, one unrecorded run of 200 connects per variant first
+      const warmup = quick ? [] : variants.map((v) => v.warm);
+      const rows = await interleave({ caseName: client.caseName, metrics, variants, repeats, warmup, show }, ctx);
+      return {
+        rows,
+        variants: variants.map((v) => ({ name: v.name, command: v.command })),
+        settings: {
+          count,
+          repeats,
+          ...client.settings,
+          server: `bench/fixtures/acceptd.c on ${DEST4}:${NAME_PORT} (hostB)`,
+          warmup: quick ? 'none' : '200 connects per variant',
+        },
+      };
+    },
+  };
+}
+
+export const connects = sequentialConnects({
+  caseName: 'connects',
   summary: 'sequential TCP connects client -> hostB over uplink B (connloop.c against acceptd.c)',
-  async run(ctx: BenchContext) {
-    const { lab, quick } = ctx;
-    const connloop = buildBenchC('connloop');
-    await lab.startNameServer();
-    const count = quick ? 200 : 2000;
-    const repeats = quick ? 1 : 3;
-    const mark = `0x${MARK_B.toString(16)}`;
-    const target = (n: number): string[] => [connloop, DEST4, String(NAME_PORT), String(n)];
-    const variant = (name: string, command: string, run: (n: number) => Promise<{ stdout: string }>): Variant & { warm: Variant } => {
-      const make = (n: number): Variant => ({ name, command, measure: async () => parseConnloop((await run(n)).stdout) });
-      return { ...make(count), warm: make(200) };
-    };
-    const variants = [
-      variant('native', `connloop ${DEST4} ${NAME_PORT} ${count} ${SRC_B4}`, (n) => lab.native([...target(n), SRC_B4])),
-      variant('inplace', `graft --mode inplace --mark ${mark} -- connloop ${DEST4} ${NAME_PORT} ${count}`, (n) =>
-        lab.graft(['--mode', 'inplace', '--mark', mark], target(n))),
-      variant('proxy', `graft --mode proxy --mark ${mark} -- connloop ${DEST4} ${NAME_PORT} ${count}`, (n) =>
-        lab.graft(['--mode', 'proxy', '--mark', mark], target(n))),
-    ];
-    const metrics = [
-      { id: 'connects_per_second', unit: 'conn/s' },
-      { id: 'connect_latency', unit: 'us' },
-      { id: 'exchange_time', unit: 'us' },
-    ];
-    const show = (v: Record<string, number>): string => `${v.connects_per_second?.toFixed(0)} conn/s, median connect ${v.connect_latency?.toFixed(1)} us, exchange ${v.exchange_time?.toFixed(1)} us`;
-    // without --quick, one unrecorded run of 200 connects per variant first
-    const warmup = quick ? [] : variants.map((v) => v.warm);
-    const rows = await interleave({ caseName: 'connects', metrics, variants, repeats, warmup, show }, ctx);
-    return {
-      rows,
-      variants: variants.map((v) => ({ name: v.name, command: v.command })),
-      settings: { count, repeats, server: `bench/fixtures/acceptd.c on ${DEST4}:${NAME_PORT} (hostB)`, warmup: quick ? 'none' : '200 connects per variant' },
-    };
-  },
-};
+  label: 'connloop',
+  build: () => buildBenchC('connloop'),
+  latencyWord: 'connect',
+});

@@ -57,9 +57,8 @@ import { UP_A } from '../../test/lab/uplinks.js';
 import { runCollect } from '../../test/lab/world.js';
 import type { BenchCase, BenchContext, Row, Variant } from '../case.js';
 import { interleave } from '../case.js';
-import { buildBenchC, DEST4, IPERF_PORT, MARK_B, NAME_PORT, requireTool, SRC_B4, type BenchLab } from '../lab.js';
+import { buildBenchC, buildBenchGo, DEST4, IPERF_PORT, MARK_B, NAME_PORT, requireTool, SRC_B4, type BenchLab } from '../lab.js';
 import { parseConnloop } from './connects.js';
-import { buildBenchGo } from './goconnects.js';
 import { receivedMBps } from './throughput.js';
 
 const SOCKS_PORT = 1080;

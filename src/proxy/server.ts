@@ -17,10 +17,10 @@ import type { Random } from '../chaos/random.js';
 import { toxicStage } from '../chaos/toxics.js';
 import { destinationMatcher } from '../rules/table.js';
 import { dialDirect } from '../egress/direct.js';
-import { egressSocketOptions, sourceFor } from '../egress/options.js';
+import { sourceFor } from '../egress/options.js';
 import type { Routing } from '../routing.js';
 import { dialThroughChain, holdEarlyData } from '../upstream/chain.js';
-import { describeChain, maskUrl } from '../upstream/url.js';
+import { maskUrl } from '../upstream/url.js';
 import type { ConnectionLog } from '../records.js';
 
 export interface ProxyOptions {
@@ -28,8 +28,6 @@ export interface ProxyOptions {
   /** data faults, and the randomness that decides which connection gets them */
   readonly toxics: readonly ScopedToxic[];
   readonly random: Random;
-  /** log context of a rule: its egress and text */
-  readonly context: (rule: number) => { egress?: string; rule?: string };
   readonly connectTimeoutMs: number;
   readonly registrationWaitMs: number;
   readonly logger: Logger;
@@ -98,7 +96,6 @@ export async function startProxy(opts: ProxyOptions): Promise<Proxy> {
     toxicMatchers.filter((m) => m.matches(rec.dstIp, rec.dstPort) && (m.toxic.toxicity >= 1 || opts.random() < m.toxic.toxicity)).map((m) => m.toxic);
 
   const finish = (rec: RedirectRecord, local: string, started: number, r: { bytesUp: number; bytesDown: number; error?: string; faults?: readonly string[] }): void => {
-    const dial = opts.routing.dialFor(rec.rule);
     opts.connections.record({
       event: 'connection',
       pid: rec.pid,
@@ -107,8 +104,7 @@ export async function startProxy(opts: ProxyOptions): Promise<Proxy> {
       dst: formatEndpoint(rec.dstIp, rec.dstPort),
       local,
       action: 'proxy',
-      ...opts.context(rec.rule),
-      ...(dial.kind === 'chain' ? { upstream: describeChain(dial.chain) } : {}),
+      ...opts.routing.logContext(rec.rule),
       ...(r.faults?.length ? { faults: r.faults } : {}),
       bytesUp: r.bytesUp,
       bytesDown: r.bytesDown,
@@ -119,7 +115,7 @@ export async function startProxy(opts: ProxyOptions): Promise<Proxy> {
 
   const dial = (rec: RedirectRecord): Promise<DialOutcome> => {
     const plan = opts.routing.dialFor(rec.rule);
-    const socketOptions = egressSocketOptions(plan.egress);
+    const { socketOptions } = plan;
     const ok = (socket: net.Socket): DialOutcome => {
       track(socket);
       socket.on('error', () => {}); // before the relay: seen there as a closed upstream

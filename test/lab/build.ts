@@ -1,5 +1,5 @@
 /** Builds the tests' own client programs (C and Go) once per source change. */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { repoRoot } from './paths.js';
@@ -27,6 +27,8 @@ export function buildStaticGo(srcDir: string, out: string): string {
   mkdirSync(dirname(out), { recursive: true });
   const newest = Math.max(...readdirSync(srcDir).map((f) => statSync(join(srcDir, f)).mtimeMs));
   if (!existsSync(out) || statSync(out).mtimeMs < newest) {
+    const go = spawnSync('go', ['version'], { stdio: 'ignore' });
+    if (go.error) throw new Error('go is not installed: apt-get install golang-go');
     execFileSync('go', ['build', '-trimpath', '-o', out, '.'], {
       cwd: srcDir,
       stdio: 'inherit',
