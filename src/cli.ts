@@ -152,7 +152,7 @@ export function parseCommandLine(argv: readonly string[], write: Output, env: No
     withRoutingOptions(
       new Command('graft')
         .usage('[options] -- program [args...]\n       graft rules explain ADDR[:PORT] [options]\n       graft config check FILE')
-        .description("Run a program with every TCP connection it makes steered through graft's local proxy.")
+        .description("Run a program with every TCP connection it makes steered as graft's options say: through graft's local proxy (and upstream proxies), marked in place, refused, or with faults.")
         .version(packageVersion(), '-V, --version', 'print the version')
         .helpOption('-h, --help', 'show this help')
         .argument('[program]', 'the program to run')
