@@ -27,7 +27,11 @@ import { isIP } from 'node:net';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { existsSync } from 'node:fs';
-import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node, type Pair } from 'yaml';
+import { createRequire } from 'node:module';
+import type { Node, Pair } from 'yaml';
+
+/** The yaml package, loaded when a config file is read: most runs have none, and loading it costs start-up time. */
+const yaml = (): typeof import('yaml') => createRequire(import.meta.url)('yaml') as typeof import('yaml');
 import { UsageError } from '../errors.js';
 import { LOG_LEVELS, type LogLevel, type ModeChoice } from '../plan.js';
 import type { Rule } from '../rules/model.js';
@@ -77,6 +81,7 @@ export function loadConfig(path: string): ConfigSettings {
 }
 
 export function parseConfig(text: string, path: string): ConfigSettings {
+  const { isMap, isScalar, isSeq, LineCounter, parseDocument } = yaml();
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
   const at = (node: Node | Pair | null | undefined): string => {

@@ -3,13 +3,28 @@
  * set SO_MARK or SO_BINDTODEVICE (or to bind before connect) on a socket
  * it creates itself. The fd is handed to net.Socket, which connects it.
  */
-import koffi from 'koffi';
+import { createRequire } from 'node:module';
 import { constants as osConstants } from 'node:os';
 
-const libc = koffi.load('libc.so.6');
-const c_socket = libc.func('int socket(int domain, int type, int protocol)');
-const c_close = libc.func('int close(int fd)');
-const c_setsockopt = libc.func('int setsockopt(int fd, int level, int name, const void *value, uint32_t len)');
+type Koffi = typeof import('koffi');
+
+/** libc through koffi, bound on the first dial: loading koffi costs start-up time a run may not need. */
+const libc = (() => {
+  let bound: { koffi: Koffi; socket: (...a: unknown[]) => unknown; close: (...a: unknown[]) => unknown; setsockopt: (...a: unknown[]) => unknown } | undefined;
+  return () => {
+    if (!bound) {
+      const koffi = createRequire(import.meta.url)('koffi') as Koffi;
+      const lib = koffi.load('libc.so.6');
+      bound = {
+        koffi,
+        socket: lib.func('int socket(int domain, int type, int protocol)'),
+        close: lib.func('int close(int fd)'),
+        setsockopt: lib.func('int setsockopt(int fd, int level, int name, const void *value, uint32_t len)'),
+      };
+    }
+    return bound;
+  };
+})();
 
 export const AF_INET = 2;
 export const AF_INET6 = 10;
@@ -45,12 +60,13 @@ export interface SocketOption {
 
 /** Opens a non-blocking TCP socket and applies `options`; returns the fd. */
 export function openTcpSocket(family: typeof AF_INET | typeof AF_INET6, options: readonly SocketOption[]): number {
-  const fd = c_socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0) as number;
-  if (fd < 0) throw new SocketCallError('socket', koffi.errno());
+  const c = libc();
+  const fd = c.socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0) as number;
+  if (fd < 0) throw new SocketCallError('socket', c.koffi.errno());
   for (const o of options) {
-    if ((c_setsockopt(fd, o.level, o.option, o.value, o.value.length) as number) < 0) {
-      const err = new SocketCallError(`setsockopt(${o.name})`, koffi.errno());
-      c_close(fd);
+    if ((c.setsockopt(fd, o.level, o.option, o.value, o.value.length) as number) < 0) {
+      const err = new SocketCallError(`setsockopt(${o.name})`, c.koffi.errno());
+      c.close(fd);
       throw err;
     }
   }
@@ -58,7 +74,7 @@ export function openTcpSocket(family: typeof AF_INET | typeof AF_INET6, options:
 }
 
 export function closeFd(fd: number): void {
-  c_close(fd);
+  libc().close(fd);
 }
 
 export const SOCKET_LEVEL = { SOL_SOCKET } as const;

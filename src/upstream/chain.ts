@@ -7,7 +7,6 @@
  */
 import { lookup } from 'node:dns/promises';
 import net from 'node:net';
-import { SocksClient } from 'socks';
 import { dialDirect } from '../egress/direct.js';
 import type { SocketOption } from '../egress/native-socket.js';
 import { httpConnect, ProxyHandshakeError } from './http-connect.js';
@@ -42,6 +41,9 @@ async function handshake(socket: net.Socket, hop: UpstreamProxy, host: string, p
     if (net.isIPv6(host)) throw new ProxyHandshakeError(`${hop.display}: SOCKS4 cannot reach the IPv6 address ${host}`);
     host = await resolve(host, 4);
   }
+  // loaded on the first SOCKS hop (runs without one do not pay for it),
+  // before the socket may flow again below
+  const { SocksClient } = await import('socks');
   // A half-open socket (allowHalfOpen) never closes on the proxy's FIN
   // alone, and the socks package only watches for 'close': end it here.
   let closedEarly = false;
