@@ -13,6 +13,9 @@
  *                 sends
  *   --source      bind(), to put the source address into a datagram
  *                 socket's bind to the wildcard address
+ *   connect faults answered later
+ *                 getsockopt(SOL_SOCKET, SO_ERROR), to answer it for a
+ *                 socket graft failed (later.h)
  * io_uring_setup fails with ENOSYS, as under many container runtimes:
  * IORING_OP_CONNECT would bypass connect(2); programs fall back. */
 
@@ -20,12 +23,13 @@ struct filter_needs {
 	int socket_create;  /* trap socket() for datagram/raw sockets */
 	int datagram_sends; /* trap unconnected sends */
 	int binds;          /* trap bind() */
+	int so_error;       /* trap getsockopt(SOL_SOCKET, SO_ERROR) */
 };
 
 /* A tiny assembler: jumps name labels, resolved when the program is done. */
 #define MAX_INSNS 96
 #define MAX_LABELS 16
-enum label { L_NEXT = -1, L_TRACE, L_NOSYS, L_ALLOW, L_I386, L_SENDTO, L_TFO3, L_TFO2, L_SOCKET, L_SOCKTYPE, L_COUNT };
+enum label { L_NEXT = -1, L_TRACE, L_NOSYS, L_ALLOW, L_I386, L_SENDTO, L_TFO3, L_TFO2, L_SOCKET, L_SOCKTYPE, L_SO_ERROR, L_SO_ERROR32, L_COUNT };
 
 struct bpf_asm {
 	struct sock_filter insn[MAX_INSNS];
@@ -84,6 +88,10 @@ static void build_filter(struct bpf_asm *a, const struct filter_needs *need)
 		jeq(a, NR64_SOCKET, L_SOCKET, L_NEXT);
 	if (need->binds)
 		jeq(a, NR64_BIND, L_TRACE, L_NEXT);
+	if (need->so_error) {
+		jeq(a, NR64_GETSOCKOPT, L_SO_ERROR, L_NEXT);
+		jeq(a, X32_BIT | NR_X32_GETSOCKOPT, L_SO_ERROR, L_NEXT);
+	}
 	if (need->datagram_sends) {
 		jeq(a, NR64_SENDMSG, L_TRACE, L_NEXT);
 		jeq(a, NR64_SENDMMSG, L_TRACE, L_NEXT);
@@ -119,6 +127,15 @@ static void build_filter(struct bpf_asm *a, const struct filter_needs *need)
 	jeq(a, SOCK_DGRAM, L_TRACE, L_NEXT);
 	jeq(a, SOCK_RAW, L_TRACE, L_ALLOW);
 
+	/* getsockopt(fd, level, name, ...): SOL_SOCKET, SO_ERROR */
+	if (need->so_error) {
+		label(a, L_SO_ERROR);
+		ld_abs(a, OFF_ARG_LO(1));
+		jeq(a, SOL_SOCKET, L_NEXT, L_ALLOW);
+		ld_abs(a, OFF_ARG_LO(2));
+		jeq(a, SO_ERROR, L_TRACE, L_ALLOW);
+	}
+
 	/* i386: connect, socketcall(SYS_CONNECT); egress for datagram
 	 * sockets is not handled for 32-bit programs */
 	label(a, L_I386);
@@ -126,9 +143,20 @@ static void build_filter(struct bpf_asm *a, const struct filter_needs *need)
 	ld_abs(a, OFF_NR);
 	jeq(a, NR32_CONNECT, L_TRACE, L_NEXT);
 	jeq(a, NR_IO_URING_SETUP, L_NOSYS, L_NEXT);
+	if (need->so_error)
+		jeq(a, NR32_GETSOCKOPT, L_SO_ERROR32, L_NEXT);
 	jeq(a, NR32_SOCKETCALL, L_NEXT, L_ALLOW);
 	ld_abs(a, OFF_ARG_LO(0));
-	jeq(a, SYS_CONNECT, L_TRACE, L_ALLOW);
+	jeq(a, SYS_CONNECT, L_TRACE, need->so_error ? L_NEXT : L_ALLOW);
+	if (need->so_error) {
+		/* socketcall's arguments are in memory: the tracer checks them */
+		jeq(a, SYS_GETSOCKOPT, L_TRACE, L_ALLOW);
+		label(a, L_SO_ERROR32);
+		ld_abs(a, OFF_ARG_LO(1));
+		jeq(a, SOL_SOCKET, L_NEXT, L_ALLOW);
+		ld_abs(a, OFF_ARG_LO(2));
+		jeq(a, SO_ERROR, L_TRACE, L_ALLOW);
+	}
 
 	/* shared exits last: classic BPF only jumps forward */
 	label(a, L_TRACE);

@@ -45,14 +45,20 @@ struct trapped {
 	int rule;          /* the rule that decided, for the records; -1 none */
 };
 
-static int set_regs_fail(pid_t tid, int err)
+/* Skips the trapped syscall and makes it return `rv` (-errno for a failure). */
+static int set_regs_return(pid_t tid, long rv)
 {
 	struct user_regs_struct r;
 	if (ptrace(PTRACE_GETREGS, tid, NULL, &r) < 0)
 		return -1;
 	r.orig_rax = (unsigned long long)-1; /* skip the syscall ... */
-	r.rax = (unsigned long long)(long long)-err; /* ... and return -err */
+	r.rax = (unsigned long long)rv;      /* ... and return this */
 	return ptrace(PTRACE_SETREGS, tid, NULL, &r);
+}
+
+static int set_regs_fail(pid_t tid, int err)
+{
+	return set_regs_return(tid, -err);
 }
 
 /* Writes `to` into scratch space on the tracee's stack and points the

@@ -21,6 +21,12 @@
  *   F <pid> <tid> <dst-addr> <dst-port> <errno-name> <rule> <exe> <reason...>
  *       a call the tracer failed on purpose instead of letting it out
  *       another way (<rule> -1 when no rule is the reason)
+ *   W <pid> <tid> <dst-addr> <dst-port> <peer-addr> <peer-port> <rule> <hole-port> <fault> <delay-ms> <exe>
+ *       a non-blocking connect a delay fault holds in the black hole at
+ *       <hole-port> (on the peer's loopback address); the proxy completes
+ *       it after <delay-ms> and relays it as <rule> says (later.h)
+ *   H <pid> <tid> <dst-addr> <dst-port> <fault> <exe>
+ *       a blocking connect a delay fault holds in the tracer
  *   D <pid> <tid> <message...>   diagnostics worth a log line
  * <exe> is percent-encoded (space, %, control bytes) so it stays one field.
  */
@@ -44,6 +50,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/ptrace.h>
 #include <sys/socket.h>
@@ -99,10 +106,13 @@ struct syscall_info {
 #define NR64_SOCKET 41
 #define NR64_BIND 49
 #define NR64_SENDMMSG 307
+#define NR64_GETSOCKOPT 55
+#define NR_X32_GETSOCKOPT 542 /* x32 has its own number, with X32_BIT */
 #define NR_IO_URING_SETUP 425 /* same number on x86_64 and i386 */
 /* i386 */
 #define NR32_SOCKETCALL 102
 #define NR32_CONNECT 362
+#define NR32_GETSOCKOPT 365
 
 /* Scratch space for the rewritten sockaddr: below the x86_64 red zone (128
  * bytes) but well within the few hundred bytes any stack (Go's small
@@ -292,8 +302,18 @@ static int egress_or_fail(const struct trapped *t, const struct egress *eg, int 
 	return rc;
 }
 
+#include "later.h"
+
 /* Points a TCP connect at graft's proxy and registers it there. */
-static void redirect_to_proxy(const struct trapped *t, int s, const struct sockinfo *si, const union sa *dst)
+/* Where a connect is handed over to: graft's proxy (the proxy accepts it),
+ * or the black hole for a handshake the proxy completes later. */
+struct handover {
+	uint16_t port4, port6;
+	int fault;         /* the delay fault; -1: the proxy accepts at once */
+	unsigned delay_ms;
+};
+
+static void redirect_to_proxy(const struct trapped *t, int s, const struct sockinfo *si, const union sa *dst, const struct handover *via)
 {
 	/* Where the program's socket stands now: a bind it made is kept. */
 	union sa local;
@@ -312,15 +332,15 @@ static void redirect_to_proxy(const struct trapped *t, int s, const struct socki
 	 * (a reconnect to a v4-mapped address after AF_UNSPEC would fail). */
 	union sa to;
 	if (si->domain == AF_INET) {
-		sa_loopback(&to, AF_INET, 0, proxy4_port);
+		sa_loopback(&to, AF_INET, 0, via->port4);
 	} else if (dst_mapped || local_mapped) {
 		if (si->v6only || !dst_mapped || !(wildcard || local_mapped))
 			return; /* ENETUNREACH natively: v4 and v6 do not mix here */
-		sa_loopback(&to, AF_INET6, 1, proxy4_port);
+		sa_loopback(&to, AF_INET6, 1, via->port4);
 	} else if (!si->v6only && wildcard) {
-		sa_loopback(&to, AF_INET6, 1, proxy4_port);
-	} else if (proxy6_port) {
-		sa_loopback(&to, AF_INET6, 0, proxy6_port);
+		sa_loopback(&to, AF_INET6, 1, via->port4);
+	} else if (via->port6) {
+		sa_loopback(&to, AF_INET6, 0, via->port6);
 	} else {
 		fail_call(t, dst, ENETUNREACH, "IPv6 socket but graft's proxy has no IPv6 listener (::1 unavailable)");
 		return;
@@ -361,7 +381,10 @@ static void redirect_to_proxy(const struct trapped *t, int s, const struct socki
 	const char *exe = exe_of(pid);
 
 	char line[PIPE_BUF];
-	int n = snprintf(line, sizeof line, "C %d %d %s %u %s %u %d %s\n", pid, t->tid, daddr, dport, paddr, sa_port(&local), t->rule, exe);
+	int n = via->fault < 0
+			? snprintf(line, sizeof line, "C %d %d %s %u %s %u %d %s\n", pid, t->tid, daddr, dport, paddr, sa_port(&local), t->rule, exe)
+			: snprintf(line, sizeof line, "W %d %d %s %u %s %u %d %u %d %u %s\n", pid, t->tid, daddr, dport, paddr, sa_port(&local),
+				   t->rule, sa_port(&to), via->fault, via->delay_ms, exe);
 	if (n <= 0 || (size_t)n >= sizeof line) {
 		fail_call(t, dst, ENETUNREACH, "record too long");
 		return;
@@ -397,15 +420,35 @@ static int datagram_by_rule(struct trapped *t, int s, const struct sockinfo *si,
 	return 0;
 }
 
-/* Applies a selected connect fault. Returns 1 when it decided the call
- * (refused), 0 when the connect goes on as the rules say (a delay). */
-static int apply_fault(struct trapped *t, const struct sockinfo *si, const union sa *dst, const struct fault *f)
+/* Applies a selected connect fault. Returns 1 when it decided the call,
+ * 0 when the connect goes on as the rules say (after a delay: hold_ms).
+ *
+ * A blocking connect is held in the tracer for the delay and then fails
+ * with the errno (or goes on): the program's thread waits in connect()
+ * either way. A non-blocking one must not wait: it gets EINPROGRESS at
+ * once and learns the outcome later (later.h), except for the errnos the
+ * kernel gives at once (answered_later). An ECONNREFUSED without a delay
+ * is a real refusal from the kernel, for both kinds. */
+static int apply_fault(struct trapped *t, int s, const struct sockinfo *si, const union sa *dst, const struct fault *f)
 {
 	int index = (int)(f - faults);
 	char why[32];
 	snprintf(why, sizeof why, "fault %d", index);
+	int flags = fcntl(s, F_GETFL);
+	int nonblocking = flags >= 0 && (flags & O_NONBLOCK);
+	const struct rule *r = &rules[t->rule];
+	int err = f->err;
+	if (!err && nonblocking && r->tcp == TCP_REFUSE) {
+		err = r->err; /* the rule refuses it, after the delay */
+		snprintf(why, sizeof why, "refused by rule");
+	} else if (!err && nonblocking && hole4_port) {
+		/* the proxy completes the handshake after the delay */
+		struct handover via = { hole4_port, hole6_port, index, f->delay_ms };
+		redirect_to_proxy(t, s, si, dst, &via);
+		return 1;
+	}
 	hold_ms = f->delay_ms;
-	if (!f->err) {
+	if (!err) {
 		char addr[INET6_ADDRSTRLEN + 16];
 		unsigned port;
 		sa_format(dst, addr, sizeof addr, &port);
@@ -413,20 +456,31 @@ static int apply_fault(struct trapped *t, const struct sockinfo *si, const union
 		channel_printf("H %d %d %s %u %d %s\n", pid, t->tid, addr, port, index, exe_of(pid));
 		return 0;
 	}
-	if (f->err == ECONNREFUSED && !f->delay_ms) {
+	union sa to;
+	if (nonblocking && answered_later(err, f->delay_ms)) {
+		hole_for(&to, si, dst);
+		if (sa_port(&to)) {
+			hold_ms = 0;
+			report_failed(t, dst, err, why);
+			if (redirect_regs(t, &to) == 0)
+				doom_socket(s, now_ms() + f->delay_ms, err);
+			else if (errno != ESRCH)
+				fail_call(t, dst, err, why);
+			return 1;
+		}
+	} else if (err == ECONNREFUSED && !f->delay_ms) {
 		/* a real refusal, from the kernel: blocking connects get
 		 * ECONNREFUSED, non-blocking ones EINPROGRESS then SO_ERROR */
-		union sa to;
 		int mapped = si->domain == AF_INET6 && (IN6_IS_ADDR_V4MAPPED(&dst->in6.sin6_addr) || !si->v6only);
 		if (si->domain == AF_INET || mapped)
 			sa_loopback(&to, si->domain, mapped, refuse4_port);
 		else
 			sa_loopback(&to, AF_INET6, 0, refuse6_port);
-		report_failed(t, dst, f->err, why);
+		report_failed(t, dst, err, why);
 		if (sa_port(&to) && redirect_regs(t, &to) == 0)
 			return 1;
 	}
-	fail_call(t, dst, f->err, why);
+	fail_call(t, dst, err, why);
 	return 1;
 }
 
@@ -456,8 +510,12 @@ static void handle_connect(struct trapped *t)
 		} else if (is_tcp(&si) && si.state == TCP_CLOSE) {
 			/* (a connecting or connected socket gets EALREADY or
 			 * EISCONN natively) */
+			if (nfailed && connect_after_failure(t, s)) {
+				close(s);
+				return;
+			}
 			struct fault *f = select_fault(&dst);
-			if (f && apply_fault(t, &si, &dst, f)) {
+			if (f && apply_fault(t, s, &si, &dst, f)) {
 				close(s);
 				return;
 			}
@@ -467,9 +525,11 @@ static void handle_connect(struct trapped *t)
 			case TCP_REFUSE:
 				fail_call(t, &dst, r->err, "refused by rule");
 				break;
-			case TCP_REDIRECT:
-				redirect_to_proxy(t, s, &si, &dst);
+			case TCP_REDIRECT: {
+				struct handover via = { proxy4_port, proxy6_port, -1, 0 };
+				redirect_to_proxy(t, s, &si, &dst, &via);
 				break;
+			}
 			case TCP_INPLACE:
 				if (egress_or_fail(t, &r->eg, s, &si, &dst) == 0)
 					report_inplace(t, &dst);
@@ -606,6 +666,10 @@ static enum __ptrace_request handle_seccomp_stop(pid_t tid)
 			}
 			handle_send(&t, nr == NR64_SENDMSG ? a[2] : a[3]);
 			break;
+		case NR64_GETSOCKOPT:
+		case NR_X32_GETSOCKOPT: /* (level and name checked by the filter) */
+			handle_so_error(&t, a[3], a[4]);
+			break;
 		case NR64_SOCKET: {
 			struct task *task = task_get(tid);
 			if (task) {
@@ -632,6 +696,17 @@ static enum __ptrace_request handle_seccomp_stop(pid_t tid)
 			t.addr = block[1];
 			t.addrlen = block[2];
 			handle_connect(&t);
+		} else if (nr == NR32_GETSOCKOPT || (nr == NR32_SOCKETCALL && (uint32_t)a[0] == SYS_GETSOCKOPT)) {
+			uint32_t g[5]; /* fd, level, name, optval, optlen */
+			for (int k = 0; k < 5; k++)
+				g[k] = (uint32_t)a[k];
+			if (nr == NR32_SOCKETCALL && peek(tid, (uint32_t)a[1], g, sizeof g) < 0)
+				return PTRACE_CONT;
+			if (g[1] == SOL_SOCKET && g[2] == SO_ERROR) {
+				t.abi = nr == NR32_SOCKETCALL ? ABI_I386_SOCKETCALL : ABI_I386;
+				t.fd = (int)g[0];
+				handle_so_error(&t, g[3], g[4]);
+			}
 		}
 	}
 	return PTRACE_CONT;
@@ -729,6 +804,9 @@ static void run_due_work(void)
 			next = held[i].due;
 		}
 	}
+	uint64_t sockets = ndoomed ? fail_due_sockets(now) : 0;
+	if (sockets && (!next || sockets < next))
+		next = sockets;
 	if (next)
 		wake_at(next);
 }
@@ -909,11 +987,20 @@ int main(int argc, char **argv)
 		die(2, "internal error: no rule table (--rules-fd)");
 	plan_datagrams();
 	for (int f = 0; f < nfaults; f++) {
-		if (faults[f].err == ECONNREFUSED) {
+		if (faults[f].err == ECONNREFUSED && !refuse4_port) {
 			refuse4_port = closed_port(AF_INET);
 			refuse6_port = closed_port(AF_INET6);
-			break;
 		}
+		if (!hole4_port) {
+			hole4_port = black_hole(AF_INET);
+			hole6_port = proxy6_port ? black_hole(AF_INET6) : 0;
+		}
+		/* an errno other than ECONNRESET is answered through SO_ERROR
+		 * (a delay can end in a rule's refusal) */
+		if (faults[f].err != ECONNRESET)
+			so_error_trapped = faults[f].err || so_error_trapped;
+		for (int r = 0; !faults[f].err && r < nrules; r++)
+			so_error_trapped |= rules[r].tcp == TCP_REFUSE && rules[r].err != ECONNRESET;
 	}
 	for (int r = 0; r < nrules; r++) {
 		if (!rules[r].eg.has_mark || (rules[r].tcp != TCP_INPLACE && rules[r].udp != UDP_EGRESS))
@@ -932,6 +1019,7 @@ int main(int argc, char **argv)
 		.datagram_sends = dgram_mode == DGRAM_PER_DEST ||
 				  (dgram_mode == DGRAM_UNIFORM && (dgram_egress->iface[0] || egress_sources(dgram_egress))),
 		.binds = dgram_mode == DGRAM_UNIFORM && egress_sources(dgram_egress),
+		.so_error = so_error_trapped,
 	};
 	build_filter(&filter_prog, &need);
 	int errfd = -1;

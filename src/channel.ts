@@ -58,7 +58,21 @@ export interface DelayedRecord extends ProcessRef {
   readonly fault: number;
 }
 
-export type TracerRecord = RedirectRecord | InplaceRecord | FailedRecord | DelayedRecord | DiagnosticRecord;
+/**
+ * A non-blocking connect a delay fault holds in graft's black hole (see
+ * native/later.h): the proxy completes its handshake after `delayMs`, from
+ * the black hole's address, and relays it like a redirected connect.
+ */
+export interface LateHandshakeRecord extends Omit<RedirectRecord, 'kind'> {
+  readonly kind: 'late-handshake';
+  /** the black hole's port, on the peer's loopback address */
+  readonly holePort: number;
+  readonly delayMs: number;
+  /** index into the run's connect faults */
+  readonly fault: number;
+}
+
+export type TracerRecord = RedirectRecord | LateHandshakeRecord | InplaceRecord | FailedRecord | DelayedRecord | DiagnosticRecord;
 
 function int(field: string | undefined, line: string): number {
   const n = Number(field);
@@ -94,6 +108,21 @@ export function decodeRecord(line: string): TracerRecord {
         peerPort: int(f[6], line),
         rule: int(f[7], line),
         exe: decodeExe(f[8]),
+      };
+    case 'W':
+      return {
+        kind: 'late-handshake',
+        pid: int(f[1], line),
+        tid: int(f[2], line),
+        dstIp: normalizeIp(text(f[3], line)),
+        dstPort: int(f[4], line),
+        peerIp: normalizeIp(text(f[5], line)),
+        peerPort: int(f[6], line),
+        rule: int(f[7], line),
+        holePort: int(f[8], line),
+        fault: int(f[9], line),
+        delayMs: int(f[10], line),
+        exe: decodeExe(f[11]),
       };
     case 'I':
       return {

@@ -77,7 +77,9 @@ export class Routing {
       const name = a.name ?? '';
       return { kind: 'chain', name, chain: this.input.chains.get(name)!, egress: this.input.egress, socketOptions: egressSocketOptions(this.input.egress) };
     }
-    const egress = this.egressOf(a);
+    // 'pass' leaves a connect untouched; the proxy dials one only to end a
+    // handshake a fault delayed, and then without egress options too
+    const egress = a.kind === 'pass' ? {} : this.egressOf(a);
     return { kind: 'direct', egress, socketOptions: egressSocketOptions(egress) };
   }
 

@@ -81,7 +81,9 @@ export async function runPlan(plan: Plan, logger: Logger, opts: RunOptions = {})
         });
         break;
       }
+      case 'late-handshake':
       case 'delayed':
+        if (rec.kind === 'late-handshake') proxy.completeLater(rec);
         log.record({ event: 'delayed', ...who(rec), faults: [plan.connectFaults[rec.fault]?.text ?? `fault ${rec.fault}`] });
         break;
       case 'diagnostic':

@@ -1,14 +1,16 @@
 /**
  * Faults on the connect itself, decided in the tracer: the program sees them
  * through the path it already uses (a blocking connect's errno; for a
- * non-blocking one, EINPROGRESS then SO_ERROR for refusals, as the kernel
- * reports a real one).
+ * non-blocking one, EINPROGRESS at once, then poll and SO_ERROR, as the
+ * kernel reports an answer from the network).
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { join } from 'node:path';
 import { buildC, buildGo } from './lab/build.js';
+import { repoRoot } from './lab/paths.js';
 import { inSequence } from './lab/shell.js';
-import { A4, B4, World } from './lab/world.js';
+import { A4, A6, B4, World } from './lab/world.js';
 
 /** python3: 12 connects to A:7000, '.' for each that worked, 'x' for each refused */
 const pattern = (ip = A4, n = 12): string[] => [
@@ -24,12 +26,21 @@ const nonBlocking = [
   `import socket, errno, select, time\ns = socket.socket(); s.setblocking(False); t = time.time()\nr = s.connect_ex(('${A4}', 7000)); select.select([], [s], [], 5)\nprint(errno.errorcode.get(r, r), errno.errorcode.get(s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR), 'ok'), '%.2f' % (time.time() - t))`,
 ];
 
+/** nbprobe's line as fields: connect, connect_ms, poll, poll_ms, so_error, next */
+const fields = (line: string): Record<string, string> => Object.fromEntries(line.trim().split(' ').map((f) => f.split('=') as [string, string]));
+
+/** a Node client's connect: outcome, ms, ticks of a 20 ms timer meanwhile */
+const nodeConnect = (ip: string, port: number) => [process.execPath, join(repoRoot, 'dist/test/fixtures/connect-timing.js'), ip, String(port)];
+const parseNode = (out: string) => JSON.parse(out) as { outcome: string; ms: number; ticks: number; data: string };
+
 describe('connect faults', () => {
   let world: World;
   let readprobe: string;
+  let nbprobe: string;
   let goclient: string;
   before(async () => {
     readprobe = buildC('readprobe');
+    nbprobe = buildC('nbprobe');
     goclient = buildGo('goclient');
     world = await new World().start();
   });
@@ -47,6 +58,63 @@ describe('connect faults', () => {
   it('a non-blocking connect sees a refusal through SO_ERROR, as a real one', async () => {
     const run = await world.graft(nonBlocking, { graftArgs: ['--refuse', 'ECONNREFUSED'] });
     assert.match(run.stdout, /^EINPROGRESS ECONNREFUSED /);
+  });
+
+  it('a non-blocking connect learns of a fault later, through poll and SO_ERROR, like a real refusal', async () => {
+    // the shape of a real asynchronous failure, from this kernel: nothing
+    // listens on A:7999, so the host answers the SYN with a RST
+    const real = fields(world.client.run(nbprobe, A4, '7999'));
+    assert.deepEqual([real.connect, real.poll, real.so_error, real.next], ['EINPROGRESS', 'OUT|ERR|HUP', 'ECONNREFUSED', 'ECONNABORTED']);
+    for (const [errno, delay] of [
+      ['ETIMEDOUT', 300],
+      ['ECONNRESET', 0],
+      ['ECONNRESET', 300],
+      ['ECONNREFUSED', 300],
+      ['EHOSTUNREACH', 300],
+      ['ENETUNREACH', 300],
+    ] as const) {
+      const what = `${errno} delay=${delay}ms`;
+      const run = await world.graft([nbprobe, A4, '7000'], { graftArgs: ['--fault', `refuse errno=${errno} delay=${delay}ms`] });
+      const got = fields(run.stdout);
+      // connect() does not wait: the answer comes through poll
+      assert.deepEqual([got.connect, got.poll, got.so_error, got.next], ['EINPROGRESS', real.poll, errno, real.next], what);
+      assert.ok(Number(got.connect_ms) < 100, `${what}: connect() took ${got.connect_ms} ms`);
+      assert.ok(Number(got.poll_ms) >= delay - 20 && Number(got.poll_ms) < delay + 1000, `${what}: answered after ${got.poll_ms} ms`);
+      assert.deepEqual(run.records.filter((r) => r.event === 'refused').map((r) => r.errno), [errno], what);
+    }
+    // a local routing answer is connect()'s own, at once, as without graft
+    const unreach = fields((await world.graft([nbprobe, A4, '7000'], { graftArgs: ['--refuse', 'ENETUNREACH'] })).stdout);
+    assert.equal(unreach.connect, 'ENETUNREACH');
+  });
+
+  it('a handshake delay on a non-blocking connect: EINPROGRESS at once, connected after the delay', async () => {
+    for (const graftArgs of [[], ['--mode', 'inplace', '--mark', '0x10']]) {
+      const run = await world.graft([nbprobe, A4, '7000'], { graftArgs: [...graftArgs, '--fault', 'delay time=400ms'] });
+      const got = fields(run.stdout);
+      const what = graftArgs.join(' ') || 'default';
+      assert.deepEqual([got.connect, got.poll, got.so_error, got.next], ['EINPROGRESS', 'OUT', '0', 'A'], what);
+      assert.ok(Number(got.connect_ms) < 100, `${what}: connect() took ${got.connect_ms} ms`);
+      assert.ok(Number(got.poll_ms) >= 380 && Number(got.poll_ms) < 1400, `${what}: connected after ${got.poll_ms} ms`);
+      assert.deepEqual(run.records.map((r) => r.event), ['delayed', 'connection'], what);
+    }
+    // a rule that refuses: the refusal comes after the delay, the same way
+    const refused = fields((await world.graft([nbprobe, A4, '7000'], { graftArgs: ['--rule', `${A4} refuse ECONNREFUSED`, '--fault', 'delay time=300ms'] })).stdout);
+    assert.deepEqual([refused.connect, refused.so_error], ['EINPROGRESS', 'ECONNREFUSED']);
+    assert.ok(Number(refused.poll_ms) >= 280, `refused after ${refused.poll_ms} ms`);
+  });
+
+  it("a Node client gets the fault as its connect's error, and its event loop runs meanwhile", async () => {
+    for (const errno of ['ETIMEDOUT', 'ECONNRESET', 'EHOSTUNREACH']) {
+      const run = await world.graft(nodeConnect(A4, 7000), { graftArgs: ['--fault', `refuse errno=${errno} delay=400ms`] });
+      const got = parseNode(run.stdout);
+      assert.equal(got.outcome, errno);
+      assert.ok(got.ms >= 380 && got.ms < 1400, `${errno} after ${got.ms} ms`);
+      assert.ok(got.ticks >= 5, `${errno}: the timer ticked ${got.ticks} times in ${got.ms} ms`);
+    }
+    const delayed = parseNode((await world.graft(nodeConnect(A6, 7000), { graftArgs: ['--fault', 'delay time=400ms'] })).stdout);
+    assert.deepEqual([delayed.outcome, delayed.data], ['connect', 'A']);
+    assert.ok(delayed.ms >= 380 && delayed.ms < 1400, `connected after ${delayed.ms} ms`);
+    assert.ok(delayed.ticks >= 5, `the timer ticked ${delayed.ticks} times in ${delayed.ms} ms`);
   });
 
   it('the static Go binary (non-blocking) and curl report the fault', async () => {
@@ -80,6 +148,14 @@ describe('connect faults', () => {
     assert.equal(soError, 'ok');
     assert.ok(Number(took) >= 0.45 && Number(took) <= 1.5, `took ${took} s`);
     assert.deepEqual(delayed.records.filter((r) => r.event === 'delayed').map((r) => r.faults), [['delay time=500ms']]);
+    // the static Go binary and curl connect after the delay
+    const go = await world.graft([goclient, '-tcp', `${A4}:7000`], { graftArgs: ['--fault', 'delay time=400ms'] });
+    assert.equal(go.stdout.trim(), 'A');
+    assert.ok(go.ms >= 400, `the Go run took ${go.ms} ms`);
+    const curl = await world.graft(['curl', '-sS', '-w', '|%{time_connect}', `http://${A4}:8080/`], { graftArgs: ['--fault', 'delay time=400ms'] });
+    const [body, connectSecs] = curl.stdout.split('|') as [string, string];
+    assert.match(body, /name=A/);
+    assert.ok(Number(connectSecs) >= 0.38 && Number(connectSecs) < 1.4, `curl connected after ${connectSecs} s`);
   });
 
   it('which connects: the first N, every Nth, after N', async () => {

@@ -10,6 +10,8 @@ export interface DialTarget {
   readonly port: number;
   /** bind to this local address before connecting */
   readonly localAddress?: string;
+  /** and to this port (0 or absent: any) */
+  readonly localPort?: number;
 }
 
 export class DialTimeoutError extends Error {
@@ -51,7 +53,12 @@ export function dialDirect(
     socket.once('error', onError);
     // Connect in the same tick the fd was wrapped: a wrapped fd left
     // unconnected is read at once and the socket dies with ENOTCONN.
-    const where = { host: target.ip, port: target.port, ...(target.localAddress !== undefined ? { localAddress: target.localAddress } : {}) };
+    const where = {
+      host: target.ip,
+      port: target.port,
+      ...(target.localAddress !== undefined ? { localAddress: target.localAddress } : {}),
+      ...(target.localPort ? { localPort: target.localPort } : {}),
+    };
     socket.connect(where, () => {
       clearTimeout(timer);
       socket.off('error', onError);

@@ -8,7 +8,7 @@
  */
 import net from 'node:net';
 import type { Logger } from 'pino';
-import type { RedirectRecord } from '../channel.js';
+import type { LateHandshakeRecord, RedirectRecord } from '../channel.js';
 import { formatEndpoint, normalizeIp } from '../address.js';
 import { Registry } from './registry.js';
 import { relay, type RelayControl } from './relay.js';
@@ -17,11 +17,17 @@ import type { Random } from '../chaos/random.js';
 import { toxicStage } from '../chaos/toxics.js';
 import { destinationMatcher } from '../rules/table.js';
 import { dialDirect } from '../egress/direct.js';
+import { SOCKET_LEVEL, type SocketOption } from '../egress/native-socket.js';
 import { sourceFor } from '../egress/options.js';
 import type { Routing } from '../routing.js';
 import { dialThroughChain, holdEarlyData } from '../upstream/chain.js';
 import { maskUrl } from '../upstream/url.js';
 import type { ConnectionLog } from '../records.js';
+
+const SO_REUSEPORT = 15;
+const REUSE_PORT: readonly SocketOption[] = [
+  { name: 'SO_REUSEPORT', level: SOCKET_LEVEL.SOL_SOCKET, option: SO_REUSEPORT, value: Buffer.from(new Int32Array([1]).buffer) },
+];
 
 export interface ProxyOptions {
   readonly routing: Routing;
@@ -53,6 +59,8 @@ export interface Proxy {
   readonly port6: number;
   /** The tracer redirected a connect: dial its destination now. */
   expect(record: RedirectRecord): void;
+  /** The tracer holds a handshake for a delay fault: dial now, complete it later. */
+  completeLater(record: LateHandshakeRecord): void;
   /** The channel reader reports each chunk it read (see Registry). */
   noteChannelRead(bytes: number, readLimit: number): void;
   readonly active: number;
@@ -146,41 +154,76 @@ export async function startProxy(opts: ProxyOptions): Promise<Proxy> {
     }));
   };
 
+  /** Relays the program's connection once its destination's dial ends. */
+  const serve = async (program: net.Socket, expected: ExpectedConnection): Promise<void> => {
+    const { record, started } = expected;
+    const local = formatEndpoint(expected.peerIp, expected.peerPort);
+    const outcome = await expected.upstream;
+    if (!outcome.ok) {
+      program.resetAndDestroy();
+      finish(record, local, started, { bytesUp: 0, bytesDown: 0, error: outcome.error });
+      return;
+    }
+    if (program.destroyed) {
+      outcome.socket.destroy();
+      finish(record, local, started, { bytesUp: 0, bytesDown: 0, error: 'the program closed its connection before the relay began' });
+      return;
+    }
+    program.setNoDelay(true);
+    program.resume();
+    const faults = faultsFor(record);
+    const stages = (control: RelayControl) => {
+      const stage = (dir: 'upstream' | 'downstream') =>
+        faults.filter((t) => t.direction === dir || t.direction === 'both').flatMap((t) => toxicStage(t.spec, opts.random, control) ?? []);
+      return { up: stage('upstream'), down: stage('downstream') };
+    };
+    const result = await relay(program, outcome.socket, outcome.takeEarly(), faults.length ? stages : undefined);
+    finish(record, local, started, { ...result, faults: faults.map((t) => t.text) });
+  };
+
   const onSocket = (program: net.Socket): void => {
     track(program);
     program.on('error', () => {}); // reported through the relay or ignored before it
     const peerIp = normalizeIp(program.remoteAddress ?? '');
     const peerPort = program.remotePort ?? 0;
-    const local = formatEndpoint(peerIp, peerPort);
-    void registry.claim(peerIp, peerPort, opts.registrationWaitMs).then(async (expected) => {
-      if (!expected) {
-        log.warn({ event: 'unregistered', peer: local }, 'connection from an unregistered peer closed');
-        program.resetAndDestroy();
-        return;
-      }
-      const { record, started } = expected;
-      const outcome = await expected.upstream;
-      if (!outcome.ok) {
-        program.resetAndDestroy();
-        finish(record, local, started, { bytesUp: 0, bytesDown: 0, error: outcome.error });
-        return;
-      }
-      if (program.destroyed) {
-        outcome.socket.destroy();
-        finish(record, local, started, { bytesUp: 0, bytesDown: 0, error: 'the program closed its connection before the relay began' });
-        return;
-      }
-      program.setNoDelay(true);
-      program.resume();
-      const faults = faultsFor(record);
-      const stages = (control: RelayControl) => {
-        const stage = (dir: 'upstream' | 'downstream') =>
-          faults.filter((t) => t.direction === dir || t.direction === 'both').flatMap((t) => toxicStage(t.spec, opts.random, control) ?? []);
-        return { up: stage('upstream'), down: stage('downstream') };
-      };
-      const result = await relay(program, outcome.socket, outcome.takeEarly(), faults.length ? stages : undefined);
-      finish(record, local, started, { ...result, faults: faults.map((t) => t.text) });
+    void registry.claim(peerIp, peerPort, opts.registrationWaitMs).then((expected) => {
+      if (expected) return serve(program, expected);
+      log.warn({ event: 'unregistered', peer: formatEndpoint(peerIp, peerPort) }, 'connection from an unregistered peer closed');
+      program.resetAndDestroy();
     });
+  };
+
+  /** Handshakes a delay fault holds in the black hole, by their timers. */
+  const late = new Map<NodeJS.Timeout, ExpectedConnection>();
+  const dropUpstream = (e: ExpectedConnection): void => void e.upstream.then((o) => o.ok && o.socket.destroy());
+
+  /**
+   * Ends a delayed handshake: a socket bound to the black hole's address
+   * (SO_REUSEPORT, like the black hole's listener) connects to the
+   * program's socket, which is waiting in SYN_SENT for that address. The
+   * kernel completes the two as a simultaneous open, and the program's
+   * connect succeeds exactly now.
+   */
+  const completeLater = (rec: LateHandshakeRecord): void => {
+    const record: RedirectRecord = { ...rec, kind: 'redirect' };
+    const expected: ExpectedConnection = { record, peerIp: rec.peerIp, peerPort: rec.peerPort, started: Date.now(), upstream: dial(record) };
+    const timer = setTimeout(() => {
+      late.delete(timer);
+      const from = { ip: rec.peerIp, port: rec.peerPort, localAddress: rec.peerIp, localPort: rec.holePort };
+      dialDirect(from, REUSE_PORT, opts.connectTimeoutMs).then(
+        (program) => {
+          track(program);
+          program.on('error', () => {});
+          return serve(program, expected);
+        },
+        (err: NodeJS.ErrnoException) => {
+          dropUpstream(expected);
+          const local = formatEndpoint(rec.peerIp, rec.peerPort);
+          finish(expected.record, local, expected.started, { bytesUp: 0, bytesDown: 0, error: `the program's connect ended before its delayed handshake (${err.code ?? err.message})` });
+        },
+      );
+    }, rec.delayMs);
+    late.set(timer, expected);
   };
 
   const v4 = await listen('127.0.0.1', onSocket);
@@ -193,6 +236,7 @@ export async function startProxy(opts: ProxyOptions): Promise<Proxy> {
     expect(record) {
       registry.register({ record, peerIp: record.peerIp, peerPort: record.peerPort, started: Date.now(), upstream: dial(record) });
     },
+    completeLater,
     noteChannelRead(bytes, readLimit) {
       registry.noteChannelRead(bytes, readLimit);
     },
@@ -203,6 +247,11 @@ export async function startProxy(opts: ProxyOptions): Promise<Proxy> {
       v4?.close();
       v6?.close();
       registry.close();
+      for (const [timer, e] of late) {
+        clearTimeout(timer);
+        dropUpstream(e);
+      }
+      late.clear();
       if (sockets.size) {
         await new Promise<void>((resolve) => {
           const timer = setTimeout(resolve, graceMs);
