@@ -48,14 +48,16 @@ static uint16_t black_hole(int family)
 	return (uint16_t)sa_port(&a); /* kept open for the run */
 }
 
-/* The black hole a socket of this kind reaches (0 port: none here). */
-static void hole_for(union sa *to, const struct sockinfo *si, const union sa *dst)
+/* Which of graft's loopback ports (IPv4 or IPv6) a socket of this kind
+ * reaches for this destination: a dual-stack socket reaches the IPv4 one
+ * through ::ffff:127.0.0.1. A 0 port: none here. */
+static void loopback_for(union sa *to, const struct sockinfo *si, const union sa *dst, uint16_t port4, uint16_t port6)
 {
 	int mapped = si->domain == AF_INET6 && (IN6_IS_ADDR_V4MAPPED(&dst->in6.sin6_addr) || !si->v6only);
 	if (si->domain == AF_INET || mapped)
-		sa_loopback(to, si->domain, mapped, hole4_port);
+		sa_loopback(to, si->domain, mapped, port4);
 	else
-		sa_loopback(to, AF_INET6, 0, hole6_port);
+		sa_loopback(to, AF_INET6, 0, port6);
 }
 
 /* Which errnos a non-blocking connect learns of later. A timeout or a

@@ -1,7 +1,12 @@
 /* One SIGALRM timer for the tracer's deferred work: flushing held channel
- * records, and resuming tasks a fault holds stopped for a while. The loop
- * waits in waitpid; the alarm interrupts it (EINTR) and run_due_work()
- * does what is due. Included once, by tracer.c, before channel.h. */
+ * records, resuming tasks a fault holds stopped for a while, failing
+ * sockets whose fault is due. The loop waits in waitpid; the alarm
+ * interrupts it (EINTR) and run_due_work() does what is due. An alarm that
+ * fires while the tracer is busy handling stops interrupts nothing, and
+ * the wait that follows could last as long as the program stays quiet: so
+ * the timer repeats every millisecond once due, until run_due_work()
+ * re-arms or stops it, and the loop also looks at alarm_fired before it
+ * waits. Included once, by tracer.c, before channel.h. */
 
 static volatile sig_atomic_t alarm_fired;
 static uint64_t alarm_at; /* what the timer is armed for; 0: not armed */
@@ -20,8 +25,18 @@ static void wake_at(uint64_t at_ms)
 	alarm_at = at_ms;
 	uint64_t now = now_ms();
 	uint64_t in = at_ms > now ? at_ms - now : 1;
-	struct itimerval it = { .it_value = { .tv_sec = (time_t)(in / 1000), .tv_usec = (suseconds_t)((in % 1000) * 1000) } };
+	struct itimerval it = {
+		.it_value = { .tv_sec = (time_t)(in / 1000), .tv_usec = (suseconds_t)((in % 1000) * 1000) },
+		.it_interval = { .tv_sec = 0, .tv_usec = 1000 },
+	};
 	setitimer(ITIMER_REAL, &it, NULL);
+}
+
+static void stop_alarm(void)
+{
+	static const struct itimerval off;
+	alarm_at = 0;
+	setitimer(ITIMER_REAL, &off, NULL);
 }
 
 /* Tasks held in their seccomp stop by a delay fault. */

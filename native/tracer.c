@@ -458,7 +458,7 @@ static int apply_fault(struct trapped *t, int s, const struct sockinfo *si, cons
 	}
 	union sa to;
 	if (nonblocking && answered_later(err, f->delay_ms)) {
-		hole_for(&to, si, dst);
+		loopback_for(&to, si, dst, hole4_port, hole6_port);
 		if (sa_port(&to)) {
 			hold_ms = 0;
 			report_failed(t, dst, err, why);
@@ -471,11 +471,7 @@ static int apply_fault(struct trapped *t, int s, const struct sockinfo *si, cons
 	} else if (err == ECONNREFUSED && !f->delay_ms) {
 		/* a real refusal, from the kernel: blocking connects get
 		 * ECONNREFUSED, non-blocking ones EINPROGRESS then SO_ERROR */
-		int mapped = si->domain == AF_INET6 && (IN6_IS_ADDR_V4MAPPED(&dst->in6.sin6_addr) || !si->v6only);
-		if (si->domain == AF_INET || mapped)
-			sa_loopback(&to, si->domain, mapped, refuse4_port);
-		else
-			sa_loopback(&to, AF_INET6, 0, refuse6_port);
+		loopback_for(&to, si, dst, refuse4_port, refuse6_port);
 		report_failed(t, dst, err, why);
 		if (sa_port(&to) && redirect_regs(t, &to) == 0)
 			return 1;
@@ -786,7 +782,8 @@ static void setup_signals(void)
 	sigaction(SIGALRM, &alrm, NULL);
 }
 
-/* What the alarm woke the loop for: held records, held tasks. */
+/* What the alarm woke the loop for: held records, held tasks, sockets due
+ * to fail. */
 static void run_due_work(void)
 {
 	alarm_fired = 0;
@@ -809,6 +806,8 @@ static void run_due_work(void)
 		next = sockets;
 	if (next)
 		wake_at(next);
+	else
+		stop_alarm();
 }
 
 /* A loopback port bound but not listening, or 0. */
@@ -1037,6 +1036,8 @@ int main(int argc, char **argv)
 
 	for (;;) {
 		int st;
+		if (alarm_fired)
+			run_due_work();
 		pid_t tid = waitpid(-1, &st, __WALL);
 		if (tid < 0) {
 			if (errno == EINTR) {

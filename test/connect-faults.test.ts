@@ -117,6 +117,20 @@ describe('connect faults', () => {
     assert.ok(delayed.ticks >= 5, `the timer ticked ${delayed.ticks} times in ${delayed.ms} ms`);
   });
 
+  it('a burst of connects from one event loop, each with its fault, all end as chosen', async () => {
+    // every fault is due while the tracer is busy with the burst: a due
+    // time must not wait for the program's next stop
+    const burst = [process.execPath, join(repoRoot, 'dist/test/fixtures/connect-burst.js'), A4, '7000', '300'];
+    const faults = ['refuse errno=ETIMEDOUT delay=200ms probability=0.3', 'delay time=100ms probability=0.3', 'refuse errno=ECONNRESET probability=0.2', 'refuse probability=0.2'];
+    const run = await world.graft(burst, { graftArgs: ['--seed', '3', ...faults.flatMap((f) => ['--fault', f])], timeoutMs: 30_000 });
+    const got = JSON.parse(run.stdout) as Record<string, number>;
+    assert.equal(got.stuck, undefined, run.stdout);
+    assert.deepEqual(Object.keys(got).sort(), ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'ok']);
+    assert.equal(Object.values(got).reduce((a, b) => a + b), 300);
+    const refused = run.records.filter((r) => r.event === 'refused');
+    for (const errno of ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT']) assert.equal(got[errno], refused.filter((r) => r.errno === errno).length, errno);
+  });
+
   it('the static Go binary (non-blocking) and curl report the fault', async () => {
     const go = await world.graft([goclient, '-tcp', `${A4}:7000`], { graftArgs: ['--refuse', 'ECONNREFUSED'] });
     assert.notEqual(go.code, 0);
