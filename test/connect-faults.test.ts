@@ -145,9 +145,21 @@ describe('connect faults', () => {
       assert.notEqual(go2.code, 0, errno);
       assert.match(go2.stderr, message, errno);
     }
-    const curl = await world.graft(['curl', '-sS', `http://${A4}:8080/`], { graftArgs: ['--refuse', 'ECONNREFUSED'] });
-    assert.equal(curl.code, 7);
-    assert.match(curl.stderr, /Couldn't connect to server|Connection refused/);
+    // curl -v names the errno it got, from connect() itself ("Immediate
+    // connect fail") or later through SO_ERROR ("connect to ... failed")
+    for (const [fault, code, message] of [
+      ['refuse errno=ECONNREFUSED', 7, /connect to .* failed: Connection refused/],
+      ['refuse errno=ETIMEDOUT delay=200ms', 28, /connect to .* failed: Connection timed out/],
+      ['refuse errno=ECONNRESET', 7, /connect to .* failed: Connection reset by peer/],
+      ['refuse errno=EHOSTUNREACH delay=100ms', 7, /connect to .* failed: No route to host/],
+      ['refuse errno=ENETUNREACH delay=100ms', 7, /connect to .* failed: Network is unreachable/],
+      ['refuse errno=ENETUNREACH', 7, /Immediate connect fail for .*: Network is unreachable/],
+      ['refuse errno=EHOSTUNREACH', 7, /Immediate connect fail for .*: No route to host/],
+    ] as const) {
+      const curl = await world.graft(['curl', '-sS', '-v', `http://${A4}:8080/`], { graftArgs: ['--fault', fault] });
+      assert.equal(curl.code, code, fault);
+      assert.match(curl.stderr, message, fault);
+    }
   });
 
   it('ETIMEDOUT after a delay, and a handshake delay', async () => {
