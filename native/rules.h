@@ -42,7 +42,8 @@ struct fault {
 	enum select_kind sel;
 	unsigned long n;
 	double prob;
-	unsigned long seen; /* matching connects so far */
+	unsigned long seen;   /* matching connects so far */
+	unsigned long passed; /* ... of which no fault failed */
 };
 static struct fault *faults;
 static int nfaults;
@@ -219,8 +220,9 @@ static int match_rule(const union sa *dst)
 }
 
 /* The fault that takes this connect, or NULL. Every matching fault counts
- * the connect, selected or not, so "every 3rd" and "after 5" mean the
- * connects to its destinations. */
+ * the connect, selected or not, so "every 3rd" means the connects to its
+ * destinations; "after 5" means after five of them went through (a
+ * connect another fault failed does not count; a delayed one does). */
 static struct fault *select_fault(const union sa *dst)
 {
 	if (!nfaults)
@@ -231,17 +233,22 @@ static struct fault *select_fault(const union sa *dst)
 		struct fault *f = &faults[i];
 		if (!rule_covers(&f->where, &k))
 			continue;
-		unsigned long k = ++f->seen;
+		unsigned long seen = ++f->seen;
 		int take = 0;
 		switch (f->sel) {
 		case SEL_ALL: take = 1; break;
 		case SEL_PROB: take = rng_next() < f->prob; break;
-		case SEL_FIRST: take = k <= f->n; break;
-		case SEL_EVERY: take = f->n && k % f->n == 0; break;
-		case SEL_AFTER: take = k > f->n; break;
+		case SEL_FIRST: take = seen <= f->n; break;
+		case SEL_EVERY: take = f->n && seen % f->n == 0; break;
+		case SEL_AFTER: take = f->passed >= f->n; break;
 		}
 		if (take && !chosen)
 			chosen = f;
+	}
+	if (!chosen || !chosen->err) {
+		for (int i = 0; i < nfaults; i++)
+			if (rule_covers(&faults[i].where, &k))
+				faults[i].passed++;
 	}
 	return chosen;
 }

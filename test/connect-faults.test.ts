@@ -189,6 +189,10 @@ describe('connect faults', () => {
     assert.equal(await run('refuse first=3'), 'xxx.........');
     assert.equal(await run('refuse every=4'), '...x...x...x');
     assert.equal(await run('refuse after=9'), '.........xxx');
+    // after N counts the connects that went through: three refused by
+    // another fault first do not count
+    const both = await world.graft(pattern(), { graftArgs: ['--fault', 'refuse first=3', '--fault', 'refuse errno=ETIMEDOUT after=4'] });
+    assert.equal(both.stdout.trim(), 'xxx....xxxxx');
   });
 
   it('a probability with a fixed seed gives the same outcome twice', async () => {
