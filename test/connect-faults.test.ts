@@ -97,6 +97,12 @@ describe('connect faults', () => {
       assert.ok(Number(got.poll_ms) >= 380 && Number(got.poll_ms) < 1400, `${what}: connected after ${got.poll_ms} ms`);
       assert.deepEqual(run.records.map((r) => r.event), ['delayed', 'connection'], what);
     }
+    // a socket the program bound to its own address first
+    const bound = await world.graft(
+      ['python3', '-c', `import socket, select\ns = socket.socket(); s.bind(('192.0.2.1', 0)); s.setblocking(False)\ns.connect_ex(('${A4}', 7000)); select.select([], [s], [], 5)\nselect.select([s], [], [], 5); print(s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR), s.recv(8).decode().strip())`],
+      { graftArgs: ['--fault', 'delay time=300ms'] },
+    );
+    assert.equal(bound.stdout.trim(), '0 A');
     // a rule that refuses: the refusal comes after the delay, the same way
     const refused = fields((await world.graft([nbprobe, A4, '7000'], { graftArgs: ['--rule', `${A4} refuse ECONNREFUSED`, '--fault', 'delay time=300ms'] })).stdout);
     assert.deepEqual([refused.connect, refused.so_error], ['EINPROGRESS', 'ECONNREFUSED']);

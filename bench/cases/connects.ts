@@ -5,6 +5,10 @@
  *   native   connloop DEST 7000 COUNT 203.0.113.1   (bound to uplink B's address)
  *   inplace  graft --mode inplace --mark 0x10 -- connloop DEST 7000 COUNT
  *   proxy    graft --mode proxy --mark 0x10 -- connloop DEST 7000 COUNT
+ *   inplace-armed  inplace, with a connect fault armed for another
+ *            destination: what arming faults costs connects it spares
+ *            (a non-blocking client's SO_ERROR read then stops in the
+ *            tracer too)
  * Metrics, from connloop's own clock (graft's start-up is not in them):
  *   connects_per_second  whole connections (connect, reply, close) per second
  *   connect_latency      median time one connect() call takes; its difference
@@ -33,6 +37,9 @@ export function parseConnloop(stdout: string): Record<string, number> {
   if (!m) throw new Error(`connloop printed no result: ${stdout.slice(0, 500)}`);
   return { connects_per_second: Number(m[3]), connect_latency: Number(m[4]), exchange_time: Number(m[5]) };
 }
+
+/** A connect fault for an address the clients never connect to. */
+const ARMED_FAULT = 'refuse errno=ETIMEDOUT on 203.0.113.250';
 
 /** What differs between the sequential-connect cases: the client program. */
 export interface ConnectClient {
@@ -69,6 +76,9 @@ export function sequentialConnects(client: ConnectClient): BenchCase {
         variant('native', `${client.label} ${args} ${SRC_B4}`, (n) => lab.native([...target(n), SRC_B4])),
         variant('inplace', `graft --mode inplace --mark ${mark} -- ${client.label} ${args}`, (n) => lab.graft(['--mode', 'inplace', '--mark', mark], target(n))),
         variant('proxy', `graft --mode proxy --mark ${mark} -- ${client.label} ${args}`, (n) => lab.graft(['--mode', 'proxy', '--mark', mark], target(n))),
+        variant('inplace-armed', `graft --mode inplace --mark ${mark} --fault '${ARMED_FAULT}' -- ${client.label} ${args}`, (n) =>
+          lab.graft(['--mode', 'inplace', '--mark', mark, '--fault', ARMED_FAULT], target(n)),
+        ),
       ];
       const metrics = [
         { id: 'connects_per_second', unit: 'conn/s' },

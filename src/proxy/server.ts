@@ -209,7 +209,10 @@ export async function startProxy(opts: ProxyOptions): Promise<Proxy> {
     const expected: ExpectedConnection = { record, peerIp: rec.peerIp, peerPort: rec.peerPort, started: Date.now(), upstream: dial(record) };
     const timer = setTimeout(() => {
       late.delete(timer);
-      const from = { ip: rec.peerIp, port: rec.peerPort, localAddress: rec.peerIp, localPort: rec.holePort };
+      // the black hole listens on the loopback address of the peer's family
+      // (a program's socket bound to another address still reached it there)
+      const hole = net.isIPv6(rec.peerIp) ? '::1' : '127.0.0.1';
+      const from = { ip: rec.peerIp, port: rec.peerPort, localAddress: hole, localPort: rec.holePort };
       dialDirect(from, REUSE_PORT, opts.connectTimeoutMs).then(
         (program) => {
           track(program);
