@@ -304,7 +304,6 @@ static int egress_or_fail(const struct trapped *t, const struct egress *eg, int 
 
 #include "later.h"
 
-/* Points a TCP connect at graft's proxy and registers it there. */
 /* Where a connect is handed over to: graft's proxy (the proxy accepts it),
  * or the black hole for a handshake the proxy completes later. */
 struct handover {
@@ -313,6 +312,8 @@ struct handover {
 	unsigned delay_ms;
 };
 
+/* Points a TCP connect at graft's proxy (or the black hole) and registers
+ * it with the proxy. */
 static void redirect_to_proxy(const struct trapped *t, int s, const struct sockinfo *si, const union sa *dst, const struct handover *via)
 {
 	/* Where the program's socket stands now: a bind it made is kept. */
