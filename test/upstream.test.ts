@@ -126,7 +126,7 @@ describe('upstream proxies (microsocks, dante, tinyproxy) and rules', () => {
           const log = logOf(DANTE5);
           // dante logs each session with the method and user that authenticated
           const sessions = log.split('\n').filter((l) => l.includes('tcp/connect [') && l.includes(`username%graftproxy@${CLIENT4}.`));
-          assert.equal(sessions.length, 3, `three username-authenticated sessions from the client in dante's log:\n${log}`);
+          assert.equal(sessions.length, 4, `four username-authenticated sessions from the client in dante's log:\n${log}`);
         },
       },
       {
@@ -162,7 +162,7 @@ describe('upstream proxies (microsocks, dante, tinyproxy) and rules', () => {
         check: (logOf) => {
           const log = logOf(TINY);
           const hops = log.split('\n').filter((l) => l.includes(`CONNECT ${MS.addr}:${MS.port} HTTP/1.1`));
-          assert.equal(hops.length, 3, `tinyproxy's log shows a CONNECT to microsocks per connection:\n${log}`);
+          assert.equal(hops.length, 4, `tinyproxy's log shows a CONNECT to microsocks per connection:\n${log}`);
         },
       },
     ];
@@ -175,17 +175,22 @@ describe('upstream proxies (microsocks, dante, tinyproxy) and rules', () => {
           `curl -sS http://${A4}:8080/curl-${tag}`,
           `"$1" -get 1 -hosts ${B4}`,
           `python3 -c "import urllib.request as u; print(u.build_opener(u.ProxyHandler({})).open('http://${A4}:8080/py-${tag}').read().decode(), end='')"`,
+          // nothing up, two bytes down: the record counts the program's
+          // bytes, not the proxy handshake's
+          `python3 -c "import socket; print(socket.create_connection(('${A4}', 7000)).recv(8).decode(), end='')"`,
         ].join('\n');
         const mark = world.events.length;
         const logMarks = new Map(Object.values(running).map((p) => [p, p.log().length]));
         const logOf = (at: { addr: string; port: number }): string => proxy(at).log().slice(logMarks.get(proxy(at)));
         const run = await graft(['bash', '-c', script, 'script', goclient], c.proxies.flatMap((p) => ['--proxy', p]));
         assert.equal(run.code, 0, run.stderr);
-        assert.equal(run.stdout, `name=A path=/curl-${tag}\nname=B path=/g0\nname=A path=/py-${tag}\n`);
+        assert.equal(run.stdout, `name=A path=/curl-${tag}\nname=B path=/g0\nname=A path=/py-${tag}\nA\n`);
 
         const conns = connections(run);
-        const byExe = (re: RegExp) => conns.filter((r) => re.test(String(r.exe)));
-        assert.equal(conns.length, 3, JSON.stringify(run.records));
+        const byExe = (re: RegExp) => conns.filter((r) => re.test(String(r.exe)) && r.dst !== `${A4}:7000`);
+        assert.equal(conns.length, 4, JSON.stringify(run.records));
+        const quiet = conns.find((r) => r.dst === `${A4}:7000`);
+        assert.deepEqual([quiet?.bytesUp, quiet?.bytesDown], [0, 2], JSON.stringify(quiet));
         for (const [re, dst] of [[/curl$/, `${A4}:8080`], [/goclient$/, `${B4}:8080`], [/python3/, `${A4}:8080`]] as const) {
           const [r, ...more] = byExe(re);
           assert.ok(r && more.length === 0, `one record for ${re}: ${JSON.stringify(conns)}`);
@@ -200,7 +205,7 @@ describe('upstream proxies (microsocks, dante, tinyproxy) and rules', () => {
         const http = world.since(mark);
         assert.deepEqual(
           http.map((e) => [e.service, e.name, e.remote]),
-          [['http', 'A', c.exit], ['http', 'B', c.exit], ['http', 'A', c.exit]],
+          [['http', 'A', c.exit], ['http', 'B', c.exit], ['http', 'A', c.exit], ['name', 'A', c.exit]],
           'every connection arrived from the proxy, none from the client',
         );
         if (c.secret) assertNoSecret(run, c.secret);

@@ -37,6 +37,9 @@ export function relay(
   early: readonly Buffer[] = [],
   faults?: (control: RelayControl) => RelayFaults,
 ): Promise<RelayResult> {
+  // what went up before the relay: an upstream proxy's handshake, which is
+  // not the program's
+  const handshakeBytes = upstream.bytesWritten;
   return new Promise((resolve) => {
     let firstError: string | undefined;
     let closed = 0;
@@ -47,7 +50,7 @@ export function relay(
     const onClose = (): void => {
       if (++closed < 2) return;
       resolve({
-        bytesUp: upstream.bytesWritten,
+        bytesUp: upstream.bytesWritten - handshakeBytes,
         bytesDown: program.bytesWritten,
         ...(firstError !== undefined ? { error: firstError } : {}),
       });
