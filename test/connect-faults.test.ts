@@ -87,6 +87,24 @@ describe('connect faults', () => {
     assert.equal(unreach.connect, 'ENETUNREACH');
   });
 
+  it('a 32-bit program learns of faults the same way, through socketcall and through the direct calls', async () => {
+    for (const [variant, flags] of [
+      ['i386-socketcall', ['-m32']],
+      ['i386-direct', ['-m32', '-DI386_DIRECT']],
+    ] as const) {
+      const probe = buildC('nbprobe', flags, variant);
+      for (const [graftArgs, want] of [
+        [[], ['EINPROGRESS', 'OUT', '0', 'A']],
+        [['--fault', 'refuse errno=ETIMEDOUT delay=200ms'], ['EINPROGRESS', 'OUT|ERR|HUP', 'ETIMEDOUT', 'ECONNABORTED']],
+        [['--fault', 'delay time=200ms'], ['EINPROGRESS', 'OUT', '0', 'A']],
+      ] as const) {
+        const got = fields((await world.graft([probe, A4, '7000'], { graftArgs: [...graftArgs] })).stdout);
+        assert.deepEqual([got.connect, got.poll, got.so_error, got.next], want, `${variant} ${graftArgs.join(' ')}`);
+        if (graftArgs.length) assert.ok(Number(got.poll_ms) >= 180, `${variant} ${graftArgs.join(' ')}: after ${got.poll_ms} ms`);
+      }
+    }
+  });
+
   it('a handshake delay on a non-blocking connect: EINPROGRESS at once, connected after the delay', async () => {
     for (const graftArgs of [[], ['--mode', 'inplace', '--mark', '0x10']]) {
       const run = await world.graft([nbprobe, A4, '7000'], { graftArgs: [...graftArgs, '--fault', 'delay time=400ms'] });

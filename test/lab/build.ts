@@ -10,11 +10,14 @@ function stale(out: string, src: string): boolean {
   return !existsSync(out) || statSync(out).mtimeMs < statSync(src).mtimeMs;
 }
 
-/** Compiles test/fixtures/NAME.c; returns the binary's path. */
-export function buildC(name: string, extra: readonly string[] = []): string {
+/**
+ * Compiles test/fixtures/NAME.c with any `extra` compiler flags; returns the
+ * binary's path. A variant (other flags, e.g. -m32) needs a name of its own.
+ */
+export function buildC(name: string, extra: readonly string[] = [], variant = ''): string {
   mkdirSync(outDir, { recursive: true });
   const src = join(repoRoot, 'test', 'fixtures', `${name}.c`);
-  const out = join(outDir, name);
+  const out = join(outDir, `${name}${variant && `-${variant}`}`);
   if (stale(out, src)) execFileSync('cc', ['-O2', '-Wall', '-o', out, src, '-lpthread', ...extra], { stdio: 'inherit' });
   return out;
 }
