@@ -124,6 +124,27 @@ static void channel_printf(const char *fmt, ...)
 		channel_write(line, n);
 }
 
+/* A record formatted now and sent later (a copy the caller frees with
+ * send_record; NULL when nothing was formatted or out of memory). */
+static char *record_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static char *record_printf(const char *fmt, ...)
+{
+	char line[PIPE_BUF];
+	va_list ap;
+	va_start(ap, fmt);
+	size_t n = format_line(line, sizeof line, fmt, ap);
+	va_end(ap);
+	return n ? strndup(line, n) : NULL;
+}
+
+/* Sends a record made by record_printf, and frees it. */
+static void send_record(char *line)
+{
+	if (line)
+		channel_write(line, strlen(line));
+	free(line);
+}
+
 /* A record only logged: may wait (see channel_defer). */
 static void channel_defer_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void channel_defer_printf(const char *fmt, ...)

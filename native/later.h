@@ -87,6 +87,7 @@ struct doomed {
 	uint64_t due;
 	int err;
 	int tries;
+	char *record; /* sent when the socket fails (or NULL) */
 };
 static struct doomed *doomed;
 static int ndoomed, capdoomed;
@@ -107,18 +108,20 @@ static int nfailed;
 /* set when the seccomp filter traps getsockopt(SO_ERROR) */
 static int so_error_trapped;
 
-static void doom_socket(int s, uint64_t due, int err)
+static void doom_socket(int s, uint64_t due, int err, char *record)
 {
 	int fd = fcntl(s, F_DUPFD_CLOEXEC, 0);
-	if (fd < 0)
+	if (fd < 0) {
+		send_record(record);
 		return;
+	}
 	if (ndoomed == capdoomed) {
 		capdoomed = capdoomed ? capdoomed * 2 : 16;
 		doomed = realloc(doomed, (size_t)capdoomed * sizeof *doomed);
 		if (!doomed)
 			die(2, "out of memory");
 	}
-	doomed[ndoomed++] = (struct doomed){ fd, due, err, 0 };
+	doomed[ndoomed++] = (struct doomed){ fd, due, err, 0, record };
 	wake_at(due);
 }
 
@@ -171,6 +174,7 @@ static uint64_t fail_due_sockets(uint64_t now)
 						remember_failed(st.st_ino, d->err, now);
 				}
 				close(d->fd);
+				send_record(d->record);
 				doomed[i--] = doomed[--ndoomed];
 				continue;
 			}

@@ -39,12 +39,14 @@ static void stop_alarm(void)
 	setitimer(ITIMER_REAL, &off, NULL);
 }
 
-/* Tasks held in their seccomp stop by a delay fault. */
-struct held { pid_t tid; uint64_t due; int err; /* 0: resume the call as decided */ };
+/* Tasks held in their seccomp stop by a delay fault, with the record of
+ * what their call then does (a failure is logged when the program sees it,
+ * not when the fault was chosen); NULL: nothing to log. */
+struct held { pid_t tid; uint64_t due; char *record; };
 static struct held *held;
 static int nheld, capheld;
 
-static void hold_task(pid_t tid, uint64_t due, int err)
+static void hold_task(pid_t tid, uint64_t due, char *record)
 {
 	if (nheld == capheld) {
 		capheld = capheld ? capheld * 2 : 16;
@@ -52,13 +54,16 @@ static void hold_task(pid_t tid, uint64_t due, int err)
 		if (!held)
 			die(2, "out of memory");
 	}
-	held[nheld++] = (struct held){ tid, due, err };
+	held[nheld++] = (struct held){ tid, due, record };
 	wake_at(due);
 }
 
 static void forget_held(pid_t tid)
 {
-	for (int i = 0; i < nheld; i++)
-		if (held[i].tid == tid)
+	for (int i = 0; i < nheld; i++) {
+		if (held[i].tid == tid) {
+			free(held[i].record);
 			held[i--] = held[--nheld];
+		}
+	}
 }

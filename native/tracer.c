@@ -127,8 +127,10 @@ static uint16_t proxy4_port, proxy6_port;
 /* loopback ports bound but never listening: a connect there is refused by
  * the kernel itself, so a non-blocking one reports it through SO_ERROR */
 static uint16_t refuse4_port, refuse6_port;
-/* set by a fault while a connect is handled: hold the task this long */
+/* set by a fault while a connect is handled: hold the task this long, and
+ * then send this record (or NULL) */
 static unsigned hold_ms;
+static char *hold_record;
 static pid_t main_pid;
 static int main_status = -1;
 static int main_execed;
@@ -234,13 +236,20 @@ static const char *errno_name(int e)
 	return name ? name : "EIO";
 }
 
-static void report_failed(const struct trapped *t, const union sa *dst, int err, const char *why)
+/* The record of a call failed on purpose, for now or for later (see
+ * record_printf). */
+static char *failed_record(const struct trapped *t, const union sa *dst, int err, const char *why)
 {
 	char addr[INET6_ADDRSTRLEN + 16];
 	unsigned port;
 	sa_format(dst, addr, sizeof addr, &port);
 	pid_t pid = tgid_of(t->tid);
-	channel_printf("F %d %d %s %u %s %d %s %s\n", pid, t->tid, addr, port, errno_name(err), t->rule, exe_of(pid), why);
+	return record_printf("F %d %d %s %u %s %d %s %s\n", pid, t->tid, addr, port, errno_name(err), t->rule, exe_of(pid), why);
+}
+
+static void report_failed(const struct trapped *t, const union sa *dst, int err, const char *why)
+{
+	send_record(failed_record(t, dst, err, why));
 }
 
 /* Fails the call with `err` rather than letting it out another way. */
@@ -462,9 +471,8 @@ static int apply_fault(struct trapped *t, int s, const struct sockinfo *si, cons
 		loopback_for(&to, si, dst, hole4_port, hole6_port);
 		if (sa_port(&to)) {
 			hold_ms = 0;
-			report_failed(t, dst, err, why);
 			if (redirect_regs(t, &to) == 0)
-				doom_socket(s, now_ms() + f->delay_ms, err);
+				doom_socket(s, now_ms() + f->delay_ms, err, failed_record(t, dst, err, why));
 			else if (errno != ESRCH)
 				fail_call(t, dst, err, why);
 			return 1;
@@ -477,7 +485,13 @@ static int apply_fault(struct trapped *t, int s, const struct sockinfo *si, cons
 		if (sa_port(&to) && redirect_regs(t, &to) == 0)
 			return 1;
 	}
-	fail_call(t, dst, err, why);
+	if (!hold_ms) {
+		fail_call(t, dst, err, why);
+	} else if (set_regs_fail(t->tid, err) == 0) {
+		hold_record = failed_record(t, dst, err, why); /* sent as the task resumes */
+	} else if (errno != ESRCH) {
+		dprintf(2, "%s: cannot fail a call of task %d: %s\n", progname, t->tid, strerror(errno));
+	}
 	return 1;
 }
 
@@ -797,6 +811,7 @@ static void run_due_work(void)
 		if (held[i].due <= now) {
 			if (ptrace(PTRACE_CONT, held[i].tid, NULL, NULL) < 0 && errno != ESRCH)
 				dprintf(2, "%s: resuming task %d: %s\n", progname, held[i].tid, strerror(errno));
+			send_record(held[i].record);
 			held[i--] = held[--nheld];
 		} else if (!next || held[i].due < next) {
 			next = held[i].due;
@@ -1072,7 +1087,8 @@ int main(int argc, char **argv)
 		case PTRACE_EVENT_SECCOMP:
 			resume = handle_seccomp_stop(tid);
 			if (hold_ms) {
-				hold_task(tid, now_ms() + hold_ms, 0);
+				hold_task(tid, now_ms() + hold_ms, hold_record);
+				hold_record = NULL;
 				continue;
 			}
 			break;
