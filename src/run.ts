@@ -82,10 +82,12 @@ export async function runPlan(plan: Plan, logger: Logger, opts: RunOptions = {})
         break;
       }
       case 'late-handshake':
-      case 'delayed':
-        if (rec.kind === 'late-handshake') proxy.completeLater(rec);
-        log.record({ event: 'delayed', ...who(rec), faults: [plan.connectFaults[rec.fault]?.text ?? `fault ${rec.fault}`] });
+      case 'delayed': {
+        const fault = plan.connectFaults[rec.fault]?.text ?? `fault ${rec.fault}`;
+        if (rec.kind === 'late-handshake') proxy.completeLater(rec, fault);
+        log.record({ event: 'delayed', ...who(rec), faults: [fault] });
         break;
+      }
       case 'diagnostic':
         logger.debug({ pid: rec.pid, tid: rec.tid }, rec.message);
         break;

@@ -51,6 +51,8 @@ interface ExpectedConnection {
   readonly peerPort: number;
   readonly started: number;
   readonly upstream: Promise<DialOutcome>;
+  /** connect faults the tracer applied (a delayed handshake), for the record */
+  readonly connectFaults: readonly string[];
 }
 
 export interface Proxy {
@@ -59,8 +61,8 @@ export interface Proxy {
   readonly port6: number;
   /** The tracer redirected a connect: dial its destination now. */
   expect(record: RedirectRecord): void;
-  /** The tracer holds a handshake for a delay fault: dial now, complete it later. */
-  completeLater(record: LateHandshakeRecord): void;
+  /** The tracer holds a handshake for a delay fault (`fault`, as written): dial now, complete it later. */
+  completeLater(record: LateHandshakeRecord, fault: string): void;
   /** The channel reader reports each chunk it read (see Registry). */
   noteChannelRead(bytes: number, readLimit: number): void;
   readonly active: number;
@@ -103,7 +105,10 @@ export async function startProxy(opts: ProxyOptions): Promise<Proxy> {
   const faultsFor = (rec: RedirectRecord): ScopedToxic[] =>
     toxicMatchers.filter((m) => m.matches(rec.dstIp, rec.dstPort) && (m.toxic.toxicity >= 1 || opts.random() < m.toxic.toxicity)).map((m) => m.toxic);
 
-  const finish = (rec: RedirectRecord, local: string, started: number, r: { bytesUp: number; bytesDown: number; error?: string; faults?: readonly string[] }): void => {
+  const finish = (expected: ExpectedConnection, r: { bytesUp: number; bytesDown: number; error?: string; toxics?: readonly string[] }): void => {
+    const { record: rec, started } = expected;
+    const local = formatEndpoint(expected.peerIp, expected.peerPort);
+    const faults = [...expected.connectFaults, ...(r.toxics ?? [])];
     opts.connections.record({
       event: 'connection',
       pid: rec.pid,
@@ -113,7 +118,7 @@ export async function startProxy(opts: ProxyOptions): Promise<Proxy> {
       local,
       action: 'proxy',
       ...opts.routing.logContext(rec.rule),
-      ...(r.faults?.length ? { faults: r.faults } : {}),
+      ...(faults.length ? { faults } : {}),
       bytesUp: r.bytesUp,
       bytesDown: r.bytesDown,
       durationMs: Date.now() - started,
@@ -156,29 +161,27 @@ export async function startProxy(opts: ProxyOptions): Promise<Proxy> {
 
   /** Relays the program's connection once its destination's dial ends. */
   const serve = async (program: net.Socket, expected: ExpectedConnection): Promise<void> => {
-    const { record, started } = expected;
-    const local = formatEndpoint(expected.peerIp, expected.peerPort);
     const outcome = await expected.upstream;
     if (!outcome.ok) {
       program.resetAndDestroy();
-      finish(record, local, started, { bytesUp: 0, bytesDown: 0, error: outcome.error });
+      finish(expected, { bytesUp: 0, bytesDown: 0, error: outcome.error });
       return;
     }
     if (program.destroyed) {
       outcome.socket.destroy();
-      finish(record, local, started, { bytesUp: 0, bytesDown: 0, error: 'the program closed its connection before the relay began' });
+      finish(expected, { bytesUp: 0, bytesDown: 0, error: 'the program closed its connection before the relay began' });
       return;
     }
     program.setNoDelay(true);
     program.resume();
-    const faults = faultsFor(record);
+    const faults = faultsFor(expected.record);
     const stages = (control: RelayControl) => {
       const stage = (dir: 'upstream' | 'downstream') =>
         faults.filter((t) => t.direction === dir || t.direction === 'both').flatMap((t) => toxicStage(t.spec, opts.random, control) ?? []);
       return { up: stage('upstream'), down: stage('downstream') };
     };
     const result = await relay(program, outcome.socket, outcome.takeEarly(), faults.length ? stages : undefined);
-    finish(record, local, started, { ...result, faults: faults.map((t) => t.text) });
+    finish(expected, { ...result, toxics: faults.map((t) => t.text) });
   };
 
   const onSocket = (program: net.Socket): void => {
@@ -204,9 +207,9 @@ export async function startProxy(opts: ProxyOptions): Promise<Proxy> {
    * kernel completes the two as a simultaneous open, and the program's
    * connect succeeds exactly now.
    */
-  const completeLater = (rec: LateHandshakeRecord): void => {
+  const completeLater = (rec: LateHandshakeRecord, fault: string): void => {
     const record: RedirectRecord = { ...rec, kind: 'redirect' };
-    const expected: ExpectedConnection = { record, peerIp: rec.peerIp, peerPort: rec.peerPort, started: Date.now(), upstream: dial(record) };
+    const expected: ExpectedConnection = { record, peerIp: rec.peerIp, peerPort: rec.peerPort, started: Date.now(), upstream: dial(record), connectFaults: [fault] };
     const timer = setTimeout(() => {
       late.delete(timer);
       // the black hole listens on the loopback address of the peer's family
@@ -221,8 +224,7 @@ export async function startProxy(opts: ProxyOptions): Promise<Proxy> {
         },
         (err: NodeJS.ErrnoException) => {
           dropUpstream(expected);
-          const local = formatEndpoint(rec.peerIp, rec.peerPort);
-          finish(expected.record, local, expected.started, { bytesUp: 0, bytesDown: 0, error: `the program's connect ended before its delayed handshake (${err.code ?? err.message})` });
+          finish(expected, { bytesUp: 0, bytesDown: 0, error: `the program's connect ended before its delayed handshake (${err.code ?? err.message})` });
         },
       );
     }, rec.delayMs);
@@ -237,7 +239,7 @@ export async function startProxy(opts: ProxyOptions): Promise<Proxy> {
     port4: port(v4),
     port6: port(v6),
     expect(record) {
-      registry.register({ record, peerIp: record.peerIp, peerPort: record.peerPort, started: Date.now(), upstream: dial(record) });
+      registry.register({ record, peerIp: record.peerIp, peerPort: record.peerPort, started: Date.now(), upstream: dial(record), connectFaults: [] });
     },
     completeLater,
     noteChannelRead(bytes, readLimit) {
