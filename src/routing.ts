@@ -11,11 +11,12 @@ import { UsageError } from './errors.js';
 import { describeEgress, egressSocketOptions, hasEgress } from './egress/options.js';
 import type { SocketOption } from './egress/native-socket.js';
 import type { Egress, ModeChoice } from './plan.js';
-import type { Action, Rule } from './rules/model.js';
-import { describeAction, RuleTable, type Decision } from './rules/table.js';
+import type { Action, Match, Rule } from './rules/model.js';
+import { describeAction, destinationMatcher, RuleTable, type Decision } from './rules/table.js';
 import { describeChain, type UpstreamProxy } from './upstream/url.js';
 import { constants as os } from 'node:os';
 import { tracerFaultLine, type ConnectFault } from './chaos/connect-faults.js';
+import type { ScopedToxic } from './chaos/parse.js';
 
 /** What the proxy does with a connect the tracer sent it. */
 export type DialPlan = (
@@ -43,7 +44,7 @@ export interface RoutingInput {
   readonly egress: Egress;
   readonly mode: ModeChoice;
   /** faults on the proxy path: in auto mode they send every connection there */
-  readonly toxics?: readonly unknown[];
+  readonly toxics?: readonly ScopedToxic[];
   /** faults on the connect, decided in the tracer before the rules */
   readonly connectFaults?: readonly ConnectFault[];
 }
@@ -222,6 +223,16 @@ export class Routing {
       default:
         what = `${tcp === 'inplace' ? 'in place: the program connects directly' : "through graft's proxy, which connects directly"}${via ? `, with ${via}` : ''}`;
     }
-    return `${dst}: ${where} (${describeAction(a)}): ${what}`;
+    // faults for this destination: connect faults act on every TCP connect
+    // graft sees, toxics on the proxy path only
+    const covers = (f: { match: Match }): boolean => destinationMatcher(f.match)(ip, port ?? -1);
+    const listed = (fs: readonly { text: string; origin: string }[]): string => fs.map((f) => `'${f.text}' (${f.origin})`).join(', ');
+    const faults = (this.input.connectFaults ?? []).filter(covers);
+    const toxics = tcp === 'redirect' ? (this.input.toxics ?? []).filter(covers) : [];
+    return [
+      `${dst}: ${where} (${describeAction(a)}): ${what}`,
+      ...(faults.length ? [`connect faults, checked first (the first one chosen applies): ${listed(faults)}`] : []),
+      ...(toxics.length ? [`toxics on its data: ${listed(toxics)}`] : []),
+    ].join('\n  ');
   }
 }

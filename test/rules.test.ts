@@ -89,6 +89,25 @@ describe('graft rules explain', () => {
     }
   });
 
+  it('names the connect faults and toxics that would apply to the destination', () => {
+    const chaos = ['--fault', 'refuse errno=ETIMEDOUT probability=0.3 on 198.51.100.0/24', '--fault', 'delay time=1s on port 80', '--latency', '100ms', '--toxic', 'bandwidth rate=1MB/s on 203.0.113.0/24'];
+    const r = run(['rules', 'explain', '198.51.100.7:443', ...chaos]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(
+      r.stdout,
+      "198.51.100.7:443: no rule matches; the default (direct): through graft's proxy, which connects directly\n" +
+        "  connect faults, checked first (the first one chosen applies): 'refuse errno=ETIMEDOUT probability=0.3 on 198.51.100.0/24' (--fault 1)\n" +
+        "  toxics on its data: 'latency latency=100ms jitter=0ms' (--latency)\n",
+    );
+    // a refusing rule: connect faults still come first, toxics never act
+    const refused = run(['rules', 'explain', '198.51.100.7:80', '--rule', 'port 80 refuse', ...chaos]);
+    assert.equal(
+      refused.stdout,
+      "198.51.100.7:80: --rule 1: 'port 80 refuse' (refuse ECONNREFUSED): the connect fails with ECONNREFUSED\n" +
+        "  connect faults, checked first (the first one chosen applies): 'refuse errno=ETIMEDOUT probability=0.3 on 198.51.100.0/24' (--fault 1), 'delay time=1s on port 80' (--fault 2)\n",
+    );
+  });
+
   it('rejects what is not a destination', () => {
     const r = run(['rules', 'explain', 'example.org:80']);
     assert.equal(r.status, 2);
