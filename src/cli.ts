@@ -199,7 +199,7 @@ function parseRulesCommand(argv: readonly string[], write: Output, env: NodeJS.P
   let outcome: CliOutcome | undefined;
   const explain = withRoutingOptions(
     new Command('explain')
-      .description('print which rule a TCP connect to ADDR[:PORT] would match and what graft would do, without running anything')
+      .description('print which rule a TCP connect to ADDR[:PORT] would match, what graft would do and which faults would apply, without running anything')
       .argument('<destination>', 'an IP address, with :PORT or [IPv6]:PORT'),
   ).action((dest: string, o: RawOptions) => {
     const m = /^\[([^\]]+)\](?::(\d+))?$/.exec(dest) ?? (isIP(dest) ? [dest, dest] : /^([^:]+):(\d+)$/.exec(dest));
