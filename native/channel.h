@@ -112,20 +112,8 @@ static size_t format_line(char *line, size_t cap, const char *fmt, va_list ap)
 	return (size_t)n;
 }
 
-static void channel_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void channel_printf(const char *fmt, ...)
-{
-	char line[PIPE_BUF];
-	va_list ap;
-	va_start(ap, fmt);
-	size_t n = format_line(line, sizeof line, fmt, ap);
-	va_end(ap);
-	if (n)
-		channel_write(line, n);
-}
-
-/* A record formatted now and sent later (a copy the caller frees with
- * send_record; NULL when nothing was formatted or out of memory). */
+/* A record, formatted now and sent with send_record, now or later (a copy;
+ * NULL when nothing was formatted or out of memory). */
 static char *record_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static char *record_printf(const char *fmt, ...)
 {

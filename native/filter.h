@@ -29,7 +29,7 @@ struct filter_needs {
 /* A tiny assembler: jumps name labels, resolved when the program is done. */
 #define MAX_INSNS 96
 #define MAX_LABELS 16
-enum label { L_NEXT = -1, L_TRACE, L_NOSYS, L_ALLOW, L_I386, L_SENDTO, L_TFO3, L_TFO2, L_SOCKET, L_SOCKTYPE, L_SO_ERROR, L_SO_ERROR32, L_COUNT };
+enum label { L_NEXT = -1, L_TRACE, L_NOSYS, L_ALLOW, L_I386, L_SENDTO, L_TFO3, L_TFO2, L_SOCKET, L_SOCKTYPE, L_SO_ERROR, L_COUNT };
 
 struct bpf_asm {
 	struct sock_filter insn[MAX_INSNS];
@@ -127,14 +127,6 @@ static void build_filter(struct bpf_asm *a, const struct filter_needs *need)
 	jeq(a, SOCK_DGRAM, L_TRACE, L_NEXT);
 	jeq(a, SOCK_RAW, L_TRACE, L_ALLOW);
 
-	/* getsockopt(fd, level, name, ...): SOL_SOCKET, SO_ERROR */
-	if (need->so_error) {
-		label(a, L_SO_ERROR);
-		ld_abs(a, OFF_ARG_LO(1));
-		jeq(a, SOL_SOCKET, L_NEXT, L_ALLOW);
-		ld_abs(a, OFF_ARG_LO(2));
-		jeq(a, SO_ERROR, L_TRACE, L_ALLOW);
-	}
 
 	/* i386: connect, socketcall(SYS_CONNECT); egress for datagram
 	 * sockets is not handled for 32-bit programs */
@@ -144,14 +136,15 @@ static void build_filter(struct bpf_asm *a, const struct filter_needs *need)
 	jeq(a, NR32_CONNECT, L_TRACE, L_NEXT);
 	jeq(a, NR_IO_URING_SETUP, L_NOSYS, L_NEXT);
 	if (need->so_error)
-		jeq(a, NR32_GETSOCKOPT, L_SO_ERROR32, L_NEXT);
+		jeq(a, NR32_GETSOCKOPT, L_SO_ERROR, L_NEXT);
 	jeq(a, NR32_SOCKETCALL, L_NEXT, L_ALLOW);
 	ld_abs(a, OFF_ARG_LO(0));
 	jeq(a, SYS_CONNECT, L_TRACE, need->so_error ? L_NEXT : L_ALLOW);
 	if (need->so_error) {
 		/* socketcall's arguments are in memory: the tracer checks them */
 		jeq(a, SYS_GETSOCKOPT, L_TRACE, L_ALLOW);
-		label(a, L_SO_ERROR32);
+		/* getsockopt(fd, level, name, ...), either ABI: SOL_SOCKET, SO_ERROR */
+		label(a, L_SO_ERROR);
 		ld_abs(a, OFF_ARG_LO(1));
 		jeq(a, SOL_SOCKET, L_NEXT, L_ALLOW);
 		ld_abs(a, OFF_ARG_LO(2));

@@ -105,6 +105,14 @@ struct failed {
 };
 static struct failed failed[FAILED_MAX];
 static int nfailed;
+static int nunread; /* entries whose SO_ERROR is not read yet */
+
+/* Removes entry i (the last one takes its place). */
+static void forget_failed(int i)
+{
+	nunread -= failed[i].unread;
+	failed[i] = failed[--nfailed];
+}
 /* set when the seccomp filter traps getsockopt(SO_ERROR) */
 static int so_error_trapped;
 
@@ -127,18 +135,17 @@ static void doom_socket(int s, uint64_t due, int err, char *record)
 
 static void remember_failed(ino_t ino, int err, uint64_t now)
 {
-	int slot = 0;
+	int oldest = 0;
 	for (int i = 0; i < nfailed; i++) {
-		if (failed[i].at + FAILED_KEEP_MS < now) {
-			failed[i--] = failed[--nfailed];
-			continue;
-		}
-		if (failed[i].at < failed[slot].at)
-			slot = i;
+		if (failed[i].at + FAILED_KEEP_MS < now)
+			forget_failed(i--);
+		else if (failed[i].at < failed[oldest].at)
+			oldest = i;
 	}
-	if (nfailed < FAILED_MAX)
-		slot = nfailed++; /* else the oldest gives way */
-	failed[slot] = (struct failed){ ino, err, 1, now };
+	if (nfailed == FAILED_MAX)
+		forget_failed(oldest);
+	failed[nfailed++] = (struct failed){ ino, err, 1, now };
+	nunread++;
 }
 
 static struct failed *failed_socket(int s)
@@ -205,7 +212,7 @@ static int connect_after_failure(const struct trapped *t, int s)
 	if (!f)
 		return 0;
 	int err = take_error(s, f);
-	*f = failed[--nfailed];
+	forget_failed((int)(f - failed));
 	if (set_regs_return(t->tid, -(err ? err : ECONNABORTED)) < 0 && errno != ESRCH)
 		dprintf(2, "%s: cannot answer a connect of task %d: %s\n", progname, t->tid, strerror(errno));
 	return 1;
@@ -215,10 +222,7 @@ static int connect_after_failure(const struct trapped *t, int s)
  * it for a socket graft failed, or lets it run. */
 static void handle_so_error(const struct trapped *t, uint64_t optval, uint64_t optlen)
 {
-	int live = 0;
-	for (int i = 0; i < nfailed; i++)
-		live |= failed[i].unread;
-	if (!live)
+	if (!nunread)
 		return;
 	int s = grab_socket(t->tid, t->fd);
 	if (s < 0)
@@ -228,6 +232,7 @@ static void handle_so_error(const struct trapped *t, uint64_t optval, uint64_t o
 	if (f && f->unread && peek(t->tid, optlen, &len, sizeof len) == 0 && len >= sizeof(int)) {
 		int v = take_error(s, f);
 		f->unread = 0;
+		nunread--;
 		len = sizeof v;
 		if (poke(t->tid, optval, &v, sizeof v) == 0 && poke(t->tid, optlen, &len, sizeof len) == 0)
 			set_regs_return(t->tid, 0);

@@ -44,7 +44,9 @@ struct fault {
 	double prob;
 	unsigned long seen;   /* matching connects so far */
 	unsigned long passed; /* ... of which no fault failed */
+	unsigned long last;   /* the connect (connects_seen) it matched last */
 };
+static unsigned long connects_seen;
 static struct fault *faults;
 static int nfaults;
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
@@ -229,10 +231,12 @@ static struct fault *select_fault(const union sa *dst)
 		return NULL;
 	struct fault *chosen = NULL;
 	struct dest_key k = dest_key_of(dst);
+	unsigned long now = ++connects_seen;
 	for (int i = 0; i < nfaults; i++) {
 		struct fault *f = &faults[i];
 		if (!rule_covers(&f->where, &k))
 			continue;
+		f->last = now;
 		unsigned long seen = ++f->seen;
 		int take = 0;
 		switch (f->sel) {
@@ -247,7 +251,7 @@ static struct fault *select_fault(const union sa *dst)
 	}
 	if (!chosen || !chosen->err) {
 		for (int i = 0; i < nfaults; i++)
-			if (rule_covers(&faults[i].where, &k))
+			if (faults[i].last == now)
 				faults[i].passed++;
 	}
 	return chosen;

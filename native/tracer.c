@@ -463,7 +463,7 @@ static int apply_fault(struct trapped *t, int s, const struct sockinfo *si, cons
 		unsigned port;
 		sa_format(dst, addr, sizeof addr, &port);
 		pid_t pid = tgid_of(t->tid);
-		channel_printf("H %d %d %s %u %d %s\n", pid, t->tid, addr, port, index, exe_of(pid));
+		send_record(record_printf("H %d %d %s %u %d %s\n", pid, t->tid, addr, port, index, exe_of(pid)));
 		return 0;
 	}
 	union sa to;
@@ -630,7 +630,7 @@ static void handle_socket_exit(pid_t tid)
 		 * instead (the fd stays open in the program, unused) */
 		r.rax = (unsigned long long)(long long)-errno;
 		ptrace(PTRACE_SETREGS, tid, NULL, &r);
-		channel_printf("D %d %d cannot mark a new datagram socket: %s\n", tgid_of(tid), tid, strerror((int)-(long long)r.rax));
+		send_record(record_printf("D %d %d cannot mark a new datagram socket: %s\n", tgid_of(tid), tid, strerror((int)-(long long)r.rax)));
 	}
 	close(s);
 }

@@ -96,68 +96,23 @@ function decodeExe(field: string | undefined): string {
 
 export function decodeRecord(line: string): TracerRecord {
   const f = line.split(' ');
+  // the fields most records start with: who, and where to
+  const who = (): { pid: number; tid: number } => ({ pid: int(f[1], line), tid: int(f[2], line) });
+  const dst = (): { dstIp: string; dstPort: number } => ({ dstIp: normalizeIp(text(f[3], line)), dstPort: int(f[4], line) });
+  const peer = (): { peerIp: string; peerPort: number; rule: number } => ({ peerIp: normalizeIp(text(f[5], line)), peerPort: int(f[6], line), rule: int(f[7], line) });
   switch (f[0]) {
     case 'C':
-      return {
-        kind: 'redirect',
-        pid: int(f[1], line),
-        tid: int(f[2], line),
-        dstIp: normalizeIp(text(f[3], line)),
-        dstPort: int(f[4], line),
-        peerIp: normalizeIp(text(f[5], line)),
-        peerPort: int(f[6], line),
-        rule: int(f[7], line),
-        exe: decodeExe(f[8]),
-      };
+      return { kind: 'redirect', ...who(), ...dst(), ...peer(), exe: decodeExe(f[8]) };
     case 'W':
-      return {
-        kind: 'late-handshake',
-        pid: int(f[1], line),
-        tid: int(f[2], line),
-        dstIp: normalizeIp(text(f[3], line)),
-        dstPort: int(f[4], line),
-        peerIp: normalizeIp(text(f[5], line)),
-        peerPort: int(f[6], line),
-        rule: int(f[7], line),
-        holePort: int(f[8], line),
-        fault: int(f[9], line),
-        delayMs: int(f[10], line),
-        exe: decodeExe(f[11]),
-      };
+      return { kind: 'late-handshake', ...who(), ...dst(), ...peer(), holePort: int(f[8], line), fault: int(f[9], line), delayMs: int(f[10], line), exe: decodeExe(f[11]) };
     case 'I':
-      return {
-        kind: 'inplace',
-        pid: int(f[1], line),
-        tid: int(f[2], line),
-        dstIp: normalizeIp(text(f[3], line)),
-        dstPort: int(f[4], line),
-        rule: int(f[5], line),
-        exe: decodeExe(f[6]),
-      };
+      return { kind: 'inplace', ...who(), ...dst(), rule: int(f[5], line), exe: decodeExe(f[6]) };
     case 'F':
-      return {
-        kind: 'failed',
-        pid: int(f[1], line),
-        tid: int(f[2], line),
-        dstIp: normalizeIp(text(f[3], line)),
-        dstPort: int(f[4], line),
-        errno: text(f[5], line),
-        rule: int(f[6], line),
-        exe: decodeExe(f[7]),
-        reason: f.slice(8).join(' '),
-      };
+      return { kind: 'failed', ...who(), ...dst(), errno: text(f[5], line), rule: int(f[6], line), exe: decodeExe(f[7]), reason: f.slice(8).join(' ') };
     case 'H':
-      return {
-        kind: 'delayed',
-        pid: int(f[1], line),
-        tid: int(f[2], line),
-        dstIp: normalizeIp(text(f[3], line)),
-        dstPort: int(f[4], line),
-        fault: int(f[5], line),
-        exe: decodeExe(f[6]),
-      };
+      return { kind: 'delayed', ...who(), ...dst(), fault: int(f[5], line), exe: decodeExe(f[6]) };
     case 'D':
-      return { kind: 'diagnostic', pid: int(f[1], line), tid: int(f[2], line), message: f.slice(3).join(' ') };
+      return { kind: 'diagnostic', ...who(), message: f.slice(3).join(' ') };
     default:
       throw new Error(`unknown tracer record: ${line}`);
   }
