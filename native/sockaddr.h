@@ -1,5 +1,17 @@
-/* Socket address helpers for the tracer. Included once, by tracer.c. */
-/* ---------- addresses ---------- */
+/* Socket addresses: the union the tracer reads sockaddrs into, formatting,
+ * loopback tests, and which of graft's loopback listeners a socket of a
+ * given kind is pointed at. Pure: no system calls. */
+#ifndef GRAFT_SOCKADDR_H
+#define GRAFT_SOCKADDR_H
+
+#include <netinet/in.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#ifndef IPPROTO_MPTCP
+#define IPPROTO_MPTCP 262
+#endif
 
 union sa {
 	struct sockaddr sa;
@@ -8,84 +20,61 @@ union sa {
 	struct sockaddr_storage ss;
 };
 
-static int v4_is_local(uint32_t be)
+/* What the tracer learnt about one of the program's sockets. */
+struct sockinfo {
+	int domain, type, protocol;
+	int state; /* TCP_* from TCP_INFO, or -1 */
+	int v6only;
+};
+
+/* Room for an address as sa_format writes it (with a %scope). */
+#define SA_ADDRSTRLEN (INET6_ADDRSTRLEN + 16)
+
+static inline int is_tcp(const struct sockinfo *si)
 {
-	uint32_t a = ntohl(be);
-	return (a >> 24) == 127 || a == 0;
+	return si->type == SOCK_STREAM && (si->protocol == IPPROTO_TCP || si->protocol == IPPROTO_MPTCP);
+}
+
+/* UDP, ICMP ping and raw IP sockets: what the proxy cannot carry, so egress
+ * options are set on the program's socket itself. */
+static inline int is_datagram(const struct sockinfo *si)
+{
+	return (si->domain == AF_INET || si->domain == AF_INET6) && (si->type == SOCK_DGRAM || si->type == SOCK_RAW);
 }
 
 /* Loopback and unspecified destinations stay on this host: graft passes them. */
-static int sa_is_local(const union sa *a)
-{
-	if (a->sa.sa_family == AF_INET)
-		return v4_is_local(a->in4.sin_addr.s_addr);
-	const struct in6_addr *x = &a->in6.sin6_addr;
-	if (IN6_IS_ADDR_LOOPBACK(x) || IN6_IS_ADDR_UNSPECIFIED(x))
-		return 1;
-	if (IN6_IS_ADDR_V4MAPPED(x)) {
-		uint32_t v4;
-		memcpy(&v4, &x->s6_addr[12], 4);
-		return v4_is_local(v4);
-	}
-	return 0;
-}
-
-static void sa_format(const union sa *a, char *addr, size_t addrlen, unsigned *port)
-{
-	if (a->sa.sa_family == AF_INET) {
-		inet_ntop(AF_INET, &a->in4.sin_addr, addr, (socklen_t)addrlen);
-		*port = ntohs(a->in4.sin_port);
-	} else {
-		inet_ntop(AF_INET6, &a->in6.sin6_addr, addr, (socklen_t)addrlen);
-		if (a->in6.sin6_scope_id && !IN6_IS_ADDR_V4MAPPED(&a->in6.sin6_addr)) {
-			size_t l = strlen(addr);
-			snprintf(addr + l, addrlen - l, "%%%u", a->in6.sin6_scope_id);
-		}
-		*port = ntohs(a->in6.sin6_port);
-	}
-}
-
-static int sa_is_wildcard(const union sa *a)
-{
-	if (a->sa.sa_family == AF_INET)
-		return a->in4.sin_addr.s_addr == htonl(INADDR_ANY);
-	return IN6_IS_ADDR_UNSPECIFIED(&a->in6.sin6_addr);
-}
-
-static unsigned sa_port(const union sa *a)
-{
-	return a->sa.sa_family == AF_INET ? ntohs(a->in4.sin_port) : ntohs(a->in6.sin6_port);
-}
-
+int sa_is_local(const union sa *a);
+int sa_is_wildcard(const union sa *a);
 /* An IPv4 destination: AF_INET, or AF_INET6 holding a v4-mapped address. */
-static int sa_is_v4(const union sa *a)
-{
-	return a->sa.sa_family == AF_INET || IN6_IS_ADDR_V4MAPPED(&a->in6.sin6_addr);
-}
+int sa_is_v4(const union sa *a);
+int sa_is_v4mapped(const union sa *a);
+unsigned sa_port(const union sa *a);
+void sa_set_port(union sa *a, unsigned port);
+socklen_t sa_len(const union sa *a);
+/* The address as text (into addr, SA_ADDRSTRLEN bytes) and the port. */
+void sa_format(const union sa *a, char *addr, size_t addrlen, unsigned *port);
+/* 127.0.0.1, ::1 or (mapped) ::ffff:127.0.0.1, with the port. */
+void sa_loopback(union sa *a, int family, int mapped, uint16_t port);
 
-static socklen_t sa_len(const union sa *a)
-{
-	return a->sa.sa_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
-}
+/* Where a redirected TCP connect goes, worked out by proxy_target. */
+enum target {
+	TARGET_OK,    /* `to` holds the listener's address */
+	TARGET_LEAVE, /* v4 and v6 do not mix here: the kernel fails it (ENETUNREACH) */
+	TARGET_NO_V6, /* an IPv6-only socket, but there is no IPv6 listener */
+};
 
-static void sa_loopback(union sa *a, int family, int mapped, uint16_t port)
-{
-	memset(a, 0, sizeof *a);
-	if (family == AF_INET) {
-		a->in4.sin_family = AF_INET;
-		a->in4.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-		a->in4.sin_port = htons(port);
-	} else {
-		a->in6.sin6_family = AF_INET6;
-		if (mapped) {
-			a->in6.sin6_addr.s6_addr[10] = 0xff;
-			a->in6.sin6_addr.s6_addr[11] = 0xff;
-			a->in6.sin6_addr.s6_addr[12] = 127;
-			a->in6.sin6_addr.s6_addr[15] = 1;
-		} else {
-			a->in6.sin6_addr = in6addr_loopback;
-		}
-		a->in6.sin6_port = htons(port);
-	}
-}
+/* Which of graft's listeners (IPv4 port4, IPv6 port6; 0: none) a TCP socket
+ * of this kind, bound locally to `local` (wildcard or not), reaches for
+ * `dst`. A dual-stack socket goes to the IPv4 listener through
+ * ::ffff:127.0.0.1 even for an IPv6 destination: binding it to ::1 would
+ * make it IPv6-only for good, which the program could notice later (a
+ * reconnect to a v4-mapped address after AF_UNSPEC would fail). */
+enum target proxy_target(const struct sockinfo *si, const union sa *dst, const union sa *local, uint16_t port4, uint16_t port6,
+			 union sa *to);
 
+/* Which of two loopback ports (IPv4 or IPv6) a socket of this kind reaches
+ * for `dst` without a bind of graft's: a dual-stack socket reaches the IPv4
+ * one through ::ffff:127.0.0.1. A 0 port in `to`: none here. */
+void loopback_for(union sa *to, const struct sockinfo *si, const union sa *dst, uint16_t port4, uint16_t port6);
+
+#endif

@@ -1,69 +1,54 @@
 /* One SIGALRM timer for the tracer's deferred work: flushing held channel
  * records, resuming tasks a fault holds stopped for a while, failing
  * sockets whose fault is due. The loop waits in waitpid; the alarm
- * interrupts it (EINTR) and run_due_work() does what is due. An alarm that
+ * interrupts it (EINTR) and the loop does what is due. An alarm that
  * fires while the tracer is busy handling stops interrupts nothing, and
  * the wait that follows could last as long as the program stays quiet: so
- * the timer repeats every millisecond once due, until run_due_work()
- * re-arms or stops it, and the loop also looks at alarm_fired before it
- * waits. Included once, by tracer.c, before channel.h. */
+ * the timer repeats every millisecond once due, until the loop re-arms or
+ * stops it, and the loop also looks at alarm_fired before it waits. */
+#ifndef GRAFT_TIMERS_H
+#define GRAFT_TIMERS_H
 
-static volatile sig_atomic_t alarm_fired;
-static uint64_t alarm_at; /* what the timer is armed for; 0: not armed */
+#include <signal.h>
+#include <stdint.h>
+#include <sys/types.h>
 
-static void on_alarm(int sig)
-{
-	(void)sig;
-	alarm_fired = 1;
-}
+#include "channel.h"
 
-/* Asks for the loop to wake at `at_ms` (CLOCK_MONOTONIC ms) at the latest. */
-static void wake_at(uint64_t at_ms)
-{
-	if (alarm_at && alarm_at <= at_ms)
-		return;
-	alarm_at = at_ms;
-	uint64_t now = now_ms();
-	uint64_t in = at_ms > now ? at_ms - now : 1;
-	struct itimerval it = {
-		.it_value = { .tv_sec = (time_t)(in / 1000), .tv_usec = (suseconds_t)((in % 1000) * 1000) },
-		.it_interval = { .tv_sec = 0, .tv_usec = 1000 },
-	};
-	setitimer(ITIMER_REAL, &it, NULL);
-}
-
-static void stop_alarm(void)
-{
-	static const struct itimerval off;
-	alarm_at = 0;
-	setitimer(ITIMER_REAL, &off, NULL);
-}
+/* Set by the SIGALRM handler, read and cleared by the loop: a global
+ * because a signal handler cannot be handed any other state. */
+extern volatile sig_atomic_t alarm_fired;
 
 /* Tasks held in their seccomp stop by a delay fault, with the record of
  * what their call then does (a failure is logged when the program sees it,
  * not when the fault was chosen); NULL: nothing to log. */
-struct held { pid_t tid; uint64_t due; char *record; };
-static struct held *held;
-static int nheld, capheld;
+struct held {
+	pid_t tid;
+	uint64_t due;
+	char *record;
+};
 
-static void hold_task(pid_t tid, uint64_t due, char *record)
-{
-	if (nheld == capheld) {
-		capheld = capheld ? capheld * 2 : 16;
-		held = realloc(held, (size_t)capheld * sizeof *held);
-		if (!held)
-			die(2, "out of memory");
-	}
-	held[nheld++] = (struct held){ tid, due, record };
-	wake_at(due);
-}
+struct timers {
+	uint64_t alarm_at; /* what the timer is armed for; 0: not armed */
+	struct held *held;
+	int nheld, capheld;
+};
 
-static void forget_held(pid_t tid)
-{
-	for (int i = 0; i < nheld; i++) {
-		if (held[i].tid == tid) {
-			free(held[i].record);
-			held[i--] = held[--nheld];
-		}
-	}
-}
+/* Installs the SIGALRM handler (without SA_RESTART: it must interrupt
+ * waitpid). */
+void timers_setup(void);
+/* Asks for the loop to wake at `at_ms` (now_ms) at the latest. */
+void wake_at(struct timers *tm, uint64_t at_ms);
+/* Disarms the timer (nothing is due). */
+void stop_alarm(struct timers *tm);
+
+/* Keeps task `tid` stopped until `due`; then it resumes and `record`
+ * (from record_keep, or NULL) is sent. */
+void hold_task(struct timers *tm, pid_t tid, uint64_t due, char *record);
+/* A held task that died. */
+void forget_held(struct timers *tm, pid_t tid);
+/* Resumes the held tasks whose time has come. Returns the next due time
+ * of those still held (0: none). */
+uint64_t resume_due_tasks(struct timers *tm, struct channel *ch, uint64_t now);
+
+#endif

@@ -1,42 +1,51 @@
 // Builds graft: the native tracer (C) and the TypeScript sources.
 // Run by `npm install` / `npm ci` (prepare) and by `npm test`.
+//
+//   node scripts/build.mjs                  tracer (build/graft-tracer) + TypeScript
+//   node scripts/build.mjs --cross aarch64  only the tracer, with aarch64-linux-gnu-gcc,
+//                                           into build/aarch64/graft-tracer
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, existsSync, statSync, readdirSync } from 'node:fs';
+import { mkdirSync, existsSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-
-const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const tracerSrc = join(root, 'native', 'tracer.c');
-const tracerOut = join(root, 'build', 'graft-tracer');
+import { cflags, findCompiler, nativeDir, newestSource, root, targetArch, units } from './native.mjs';
 
 function fail(msg) {
   process.stderr.write(`graft build: ${msg}\n`);
   process.exit(1);
 }
 
-function findCompiler() {
-  for (const cc of [process.env.CC, 'cc', 'gcc', 'clang'].filter(Boolean)) {
-    const probe = spawnSync(cc, ['--version'], { stdio: 'ignore' });
-    if (probe.status === 0) return cc;
-  }
-  return null;
+/** Compiles and links every unit plus the target's arch file into `out`. */
+function compileTracer(cc, out) {
+  const arch = targetArch(cc);
+  if (!arch) fail(`${cc} compiles for a target graft has no native/arch/ file for (${cc} -dumpmachine).`);
+  mkdirSync(dirname(out), { recursive: true });
+  const args = [...cflags, '-o', out, ...units(), join(nativeDir, 'arch', `${arch}.c`)];
+  const r = spawnSync(cc, args, { stdio: 'inherit' });
+  if (r.status !== 0) fail(`compiling the tracer failed: ${cc} ${args.join(' ')}`);
 }
 
 function buildTracer() {
-  const nativeDir = dirname(tracerSrc);
-  const newestSource = Math.max(...readdirSync(nativeDir).map((f) => statSync(join(nativeDir, f)).mtimeMs));
-  const fresh = existsSync(tracerOut) && statSync(tracerOut).mtimeMs >= newestSource;
-  if (fresh) return;
+  const out = join(root, 'build', 'graft-tracer');
+  if (existsSync(out) && statSync(out).mtimeMs >= newestSource()) return;
   const cc = findCompiler();
   if (!cc) {
-    fail('no C compiler found to build the tracer (native/tracer.c).\n' +
+    fail('no C compiler found to build the tracer (native/*.c).\n' +
       '  Install one, e.g. on Debian/Ubuntu: apt-get install gcc libc6-dev\n' +
       '  (or set CC to your compiler), then run npm install again.');
   }
-  mkdirSync(dirname(tracerOut), { recursive: true });
-  const args = ['-O2', '-g', '-Wall', '-Wextra', '-Werror', '-std=gnu11', '-o', tracerOut, tracerSrc];
-  const r = spawnSync(cc, args, { stdio: 'inherit' });
-  if (r.status !== 0) fail(`compiling the tracer failed: ${cc} ${args.join(' ')}`);
+  compileTracer(cc, out);
+}
+
+/** A cross build: always compiled, so a warning is never hidden by a fresh binary. */
+function crossBuild(arch) {
+  const compilers = { aarch64: 'aarch64-linux-gnu-gcc' };
+  const cc = compilers[arch];
+  if (!cc) fail(`--cross: no cross build for "${arch}" (known: ${Object.keys(compilers).join(', ')})`);
+  if (spawnSync(cc, ['--version'], { stdio: 'ignore' }).status !== 0)
+    fail(`--cross ${arch}: ${cc} not found (Debian: apt-get install gcc-aarch64-linux-gnu libc6-dev-arm64-cross)`);
+  const out = join(root, 'build', arch, 'graft-tracer');
+  compileTracer(cc, out);
+  process.stdout.write(`graft build: ${out}\n`);
 }
 
 function buildTypeScript() {
@@ -47,5 +56,10 @@ function buildTypeScript() {
 }
 
 if (process.platform !== 'linux') fail('graft runs on Linux only (ptrace + seccomp).');
-buildTracer();
-buildTypeScript();
+const cross = process.argv.indexOf('--cross');
+if (cross >= 0) {
+  crossBuild(process.argv[cross + 1]);
+} else {
+  buildTracer();
+  buildTypeScript();
+}

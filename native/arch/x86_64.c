@@ -1,0 +1,273 @@
+/* x86-64, with its x32 and i386 compat ABIs. */
+#define _GNU_SOURCE
+#include "arch.h"
+
+#include <errno.h>
+#include <linux/audit.h>
+#include <linux/net.h>
+#include <linux/seccomp.h>
+#include <string.h>
+#include <sys/ptrace.h>
+#include <sys/socket.h>
+#include <sys/user.h>
+
+#include "../tracee.h"
+
+#ifndef PTRACE_GET_SYSCALL_INFO
+#define PTRACE_GET_SYSCALL_INFO 0x420e
+#endif
+#ifndef PTRACE_SYSCALL_INFO_SECCOMP
+#define PTRACE_SYSCALL_INFO_SECCOMP 3
+#endif
+
+/* Our own copy of the kernel's struct so the build does not depend on the
+ * installed linux headers being new enough to have it. */
+struct syscall_info {
+	uint8_t op;
+	uint8_t pad[3];
+	uint32_t arch;
+	uint64_t instruction_pointer;
+	uint64_t stack_pointer;
+	union {
+		struct {
+			uint64_t nr;
+			uint64_t args[6];
+			uint32_t ret_data;
+		} seccomp;
+		uint8_t raw[80];
+	};
+};
+
+#define X32_BIT 0x40000000u
+/* x86_64 */
+#define NR64_CONNECT 42
+#define NR64_SENDTO 44
+#define NR64_SENDMSG 46
+#define NR64_SOCKET 41
+#define NR64_BIND 49
+#define NR64_SENDMMSG 307
+#define NR64_GETSOCKOPT 55
+#define NR_X32_GETSOCKOPT 542 /* x32 has its own number, with X32_BIT */
+#define NR_IO_URING_SETUP 425 /* same number on x86_64 and i386 */
+/* i386 */
+#define NR32_SOCKETCALL 102
+#define NR32_CONNECT 362
+#define NR32_GETSOCKOPT 365
+
+/* How the trapped syscall passes its arguments, so the rewrite can point
+ * the right register (or socketcall argument block) at the scratch copy. */
+enum call_abi { ABI_64, ABI_X32, ABI_I386, ABI_I386_SOCKETCALL };
+
+/* Scratch space for the rewritten sockaddr: below the x86_64 red zone (128
+ * bytes) but well within the few hundred bytes any stack (Go's small
+ * goroutine stacks included) keeps free below the stack pointer at a
+ * syscall. The kernel copies the sockaddr in at syscall entry, so the
+ * scratch only has to live until then. */
+#define SCRATCH_BELOW_SP 256
+
+void arch_check(void)
+{
+}
+
+/* A 64-bit or x32 call. */
+static void decode_64(pid_t tid, uint64_t nr, const uint64_t *a, struct call *c)
+{
+	c->site.abi = (nr & X32_BIT) ? ABI_X32 : ABI_64;
+	nr &= ~(uint64_t)X32_BIT;
+	c->fd = (int)a[0];
+	struct msghdr mh;
+	switch (nr) {
+	case NR64_CONNECT:
+	case NR64_BIND:
+		c->kind = nr == NR64_CONNECT ? CALL_CONNECT : CALL_BIND;
+		c->addr = a[1];
+		c->addrlen = (uint32_t)a[2];
+		break;
+	case NR64_SENDTO:
+		c->kind = CALL_SENDTO;
+		c->addr = a[4];
+		c->addrlen = (uint32_t)a[5];
+		c->flags = a[3];
+		break;
+	case NR64_SENDMSG:
+	case NR64_SENDMMSG: /* struct mmsghdr starts with its msghdr */
+		c->kind = nr == NR64_SENDMSG ? CALL_SENDMSG : CALL_SENDMMSG;
+		if (peek(tid, a[1], &mh, sizeof mh) == 0) {
+			c->addr = (uint64_t)(uintptr_t)mh.msg_name;
+			c->addrlen = mh.msg_namelen;
+		}
+		c->flags = nr == NR64_SENDMSG ? a[2] : a[3];
+		break;
+	case NR64_GETSOCKOPT:
+	case NR_X32_GETSOCKOPT: /* (level and name checked by the filter) */
+		c->kind = CALL_GETSOCKOPT_SO_ERROR;
+		c->optval = a[3];
+		c->optlen = a[4];
+		break;
+	case NR64_SOCKET:
+		c->kind = CALL_SOCKET;
+		break;
+	}
+}
+
+/* An i386 call: direct, or through socketcall with its arguments in memory. */
+static void decode_i386(pid_t tid, uint64_t nr, const uint64_t *a, struct call *c)
+{
+	int sc = nr == NR32_SOCKETCALL;
+	uint32_t g[5]; /* the call's own arguments: fd, then its others */
+	for (int k = 0; k < 5; k++)
+		g[k] = (uint32_t)a[k];
+	if (sc && (g[0] == SYS_CONNECT || g[0] == SYS_GETSOCKOPT)) {
+		size_t n = g[0] == SYS_CONNECT ? 3 : 5;
+		c->site.args_mem = (uint32_t)a[1];
+		if (peek(tid, c->site.args_mem, g, n * sizeof g[0]) < 0)
+			return; /* EFAULT natively */
+	} else if (sc || (nr != NR32_CONNECT && nr != NR32_GETSOCKOPT)) {
+		return;
+	}
+	int connect = sc ? (uint32_t)a[0] == SYS_CONNECT : nr == NR32_CONNECT;
+	c->site.abi = sc ? ABI_I386_SOCKETCALL : ABI_I386;
+	c->fd = (int)g[0];
+	if (connect) {
+		c->kind = CALL_CONNECT;
+		c->addr = g[1];
+		c->addrlen = g[2];
+	} else if (g[1] == SOL_SOCKET && g[2] == SO_ERROR) {
+		c->kind = CALL_GETSOCKOPT_SO_ERROR;
+		c->optval = g[3];
+		c->optlen = g[4];
+	}
+}
+
+void arch_decode(pid_t tid, struct call *c)
+{
+	memset(c, 0, sizeof *c);
+	c->tid = tid;
+	c->kind = CALL_NONE;
+	struct syscall_info info;
+	memset(&info, 0, sizeof info);
+	if (ptrace(PTRACE_GET_SYSCALL_INFO, tid, (void *)sizeof info, &info) <= 0 || info.op != PTRACE_SYSCALL_INFO_SECCOMP)
+		return;
+	c->site.sp = info.stack_pointer;
+	if (info.arch == AUDIT_ARCH_X86_64)
+		decode_64(tid, info.seccomp.nr, info.seccomp.args, c);
+	else if (info.arch == AUDIT_ARCH_I386)
+		decode_i386(tid, info.seccomp.nr, info.seccomp.args, c);
+}
+
+int arch_set_return(pid_t tid, long rv)
+{
+	struct user_regs_struct r;
+	if (ptrace(PTRACE_GETREGS, tid, NULL, &r) < 0)
+		return -1;
+	r.orig_rax = (unsigned long long)-1; /* skip the syscall ... */
+	r.rax = (unsigned long long)rv;      /* ... and return this */
+	return ptrace(PTRACE_SETREGS, tid, NULL, &r);
+}
+
+int arch_point_addr(const struct call *c, const union sa *to)
+{
+	socklen_t len = sa_len(to);
+	uint64_t scratch = (c->site.sp - SCRATCH_BELOW_SP) & ~(uint64_t)15;
+	if (c->site.abi != ABI_64)
+		scratch &= 0xffffffffu; /* a 32-bit pointer */
+	if (poke(c->tid, scratch, to, len) < 0)
+		return -1;
+	struct user_regs_struct r;
+	if (ptrace(PTRACE_GETREGS, c->tid, NULL, &r) < 0)
+		return -1;
+	switch (c->site.abi) {
+	case ABI_64:
+	case ABI_X32:
+		r.rsi = scratch;
+		r.rdx = len;
+		break;
+	case ABI_I386:
+		r.rcx = scratch;
+		r.rdx = len;
+		break;
+	case ABI_I386_SOCKETCALL: {
+		uint32_t block[3] = { (uint32_t)c->fd, (uint32_t)scratch, len };
+		uint64_t bscratch = (scratch - 16) & ~(uint64_t)15;
+		if (poke(c->tid, bscratch, block, sizeof block) < 0)
+			return -1;
+		r.rcx = bscratch;
+		break;
+	}
+	}
+	return ptrace(PTRACE_SETREGS, c->tid, NULL, &r);
+}
+
+int arch_exit_value(pid_t tid, long *rv)
+{
+	struct user_regs_struct r;
+	if (ptrace(PTRACE_GETREGS, tid, NULL, &r) < 0)
+		return -1;
+	*rv = (long)r.rax;
+	return 0;
+}
+
+int arch_set_exit_value(pid_t tid, long rv)
+{
+	struct user_regs_struct r;
+	if (ptrace(PTRACE_GETREGS, tid, NULL, &r) < 0)
+		return -1;
+	r.rax = (unsigned long long)(long long)rv;
+	return ptrace(PTRACE_SETREGS, tid, NULL, &r);
+}
+
+/* x86_64 and x32 (the same audit arch; x32 numbers carry X32_BIT). */
+static void filter_64(struct bpf_asm *a, const struct filter_needs *need)
+{
+	bpf_ld_nr(a);
+	bpf_jeq(a, NR64_CONNECT, L_TRACE, L_NEXT);
+	bpf_jeq(a, X32_BIT | NR64_CONNECT, L_TRACE, L_NEXT);
+	bpf_jeq(a, NR_IO_URING_SETUP, L_NOSYS, L_NEXT);
+	bpf_jeq(a, X32_BIT | NR_IO_URING_SETUP, L_NOSYS, L_NEXT);
+	if (need->socket_create)
+		bpf_jeq(a, NR64_SOCKET, L_SOCKET, L_NEXT);
+	if (need->binds)
+		bpf_jeq(a, NR64_BIND, L_TRACE, L_NEXT);
+	if (need->so_error) {
+		bpf_jeq(a, NR64_GETSOCKOPT, L_SO_ERROR, L_NEXT);
+		bpf_jeq(a, X32_BIT | NR_X32_GETSOCKOPT, L_SO_ERROR, L_NEXT);
+	}
+	if (need->datagram_sends) {
+		bpf_jeq(a, NR64_SENDMSG, L_TRACE, L_NEXT);
+		bpf_jeq(a, NR64_SENDMMSG, L_TRACE, L_NEXT);
+		bpf_jeq(a, NR64_SENDTO, L_SENDTO, L_NEXT);
+	} else {
+		bpf_jeq(a, NR64_SENDTO, L_TFO3, L_NEXT);
+		bpf_jeq(a, NR64_SENDMSG, L_TFO2, L_NEXT);
+	}
+	bpf_ret(a, SECCOMP_RET_ALLOW);
+}
+
+/* i386: connect, socketcall(SYS_CONNECT); egress for datagram sockets is
+ * not handled for 32-bit programs */
+static void filter_i386(struct bpf_asm *a, const struct filter_needs *need)
+{
+	bpf_ld_nr(a);
+	bpf_jeq(a, NR32_CONNECT, L_TRACE, L_NEXT);
+	bpf_jeq(a, NR_IO_URING_SETUP, L_NOSYS, L_NEXT);
+	if (need->so_error)
+		bpf_jeq(a, NR32_GETSOCKOPT, L_SO_ERROR, L_NEXT);
+	bpf_jeq(a, NR32_SOCKETCALL, L_NEXT, L_ALLOW);
+	bpf_ld_arg(a, 0, 0);
+	bpf_jeq(a, SYS_CONNECT, L_TRACE, need->so_error ? L_NEXT : L_ALLOW);
+	/* socketcall's arguments are in memory: the tracer checks them */
+	if (need->so_error)
+		bpf_jeq(a, SYS_GETSOCKOPT, L_TRACE, L_ALLOW);
+}
+
+void arch_filter(struct bpf_asm *a, const struct filter_needs *need)
+{
+	/* Check the audit arch: 32-bit and x32 syscalls otherwise pass
+	 * unfiltered. */
+	bpf_ld_arch(a);
+	bpf_jeq(a, AUDIT_ARCH_X86_64, L_NEXT, L_ARCH0);
+	filter_64(a, need);
+	bpf_label(a, L_ARCH0);
+	bpf_jeq(a, AUDIT_ARCH_I386, L_NEXT, L_ALLOW);
+	filter_i386(a, need);
+}

@@ -1,0 +1,446 @@
+#define _GNU_SOURCE
+#include "decide.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "arch/arch.h"
+#include "records.h"
+#include "tracee.h"
+#include "util.h"
+
+#ifndef MSG_FASTOPEN
+#define MSG_FASTOPEN 0x20000000
+#endif
+
+/* One seccomp stop being decided. */
+struct stop {
+	struct tracer *tr;
+	const struct call *c;
+	int rule; /* the rule that decided, for the records; -1 none */
+	struct outcome out;
+};
+
+static struct rec_who who(struct stop *st)
+{
+	pid_t pid = task_tgid(&st->tr->tasks, st->c->tid);
+	return (struct rec_who){ pid, st->c->tid, task_exe(&st->tr->tasks, pid) };
+}
+
+/* The record of a call failed on purpose, kept to be sent now or later. */
+static char *failed_record(struct stop *st, const union sa *dst, int err, const char *why)
+{
+	char line[RECORD_MAX];
+	struct rec_who w = who(st);
+	return record_keep(line, record_failed(line, sizeof line, &w, dst, err, st->rule, why));
+}
+
+static void report_failed(struct stop *st, const union sa *dst, int err, const char *why)
+{
+	channel_send_kept(&st->tr->chan, failed_record(st, dst, err, why));
+}
+
+/* Makes the call return `rv` without running; a task already gone is no
+ * failure worth a word. */
+static void answer_call(pid_t tid, long rv, const char *what)
+{
+	if (arch_set_return(tid, rv) < 0 && errno != ESRCH)
+		note("cannot %s of task %d: %s", what, tid, strerror(errno));
+}
+
+/* Fails the call with `err` rather than letting it out another way. */
+static void fail_call(struct stop *st, const union sa *dst, int err, const char *why)
+{
+	report_failed(st, dst, err, why);
+	answer_call(st->c->tid, -err, "fail a call");
+}
+
+static void report_inplace(struct stop *st, const union sa *dst)
+{
+	char line[512];
+	struct rec_who w = who(st);
+	size_t n = record_inplace(line, sizeof line, &w, dst, st->rule);
+	uint64_t flush_at = n ? channel_defer(&st->tr->chan, line, n) : 0;
+	if (flush_at)
+		wake_at(&st->tr->timers, flush_at);
+}
+
+/* Egress options on the program's own socket; on failure the call fails
+ * with the reason logged, never goes out without them. Returns 0 when the
+ * call may go on. */
+static int egress_or_fail(struct stop *st, const struct egress *eg, int s, const struct sockinfo *si, const union sa *dst)
+{
+	const char *why = "";
+	int rc = apply_egress(eg, s, si->domain, sa_is_v4(dst), &why);
+	if (rc < 0)
+		fail_call(st, dst, -rc, why);
+	return rc;
+}
+
+/* Where a connect is handed over to: graft's proxy (the proxy accepts it),
+ * or the black hole for a handshake the proxy completes later. */
+struct handover {
+	uint16_t port4, port6;
+	int fault; /* the delay fault; -1: the proxy accepts at once */
+	unsigned delay_ms;
+};
+
+/* Fixes the program's local port now, so the proxy can tell this
+ * connection from every other by its peer address. bind() fails with
+ * EINVAL when the socket already holds a port (the program bound one);
+ * otherwise it takes a fresh one, also after an AF_UNSPEC disconnect,
+ * where getsockname still shows the port given up. A program's
+ * IP_BIND_ADDRESS_NO_PORT is cleared so the bind takes a port now: all its
+ * connections go to the one proxy anyway. Updates `local` and `wildcard`;
+ * returns 0, or -1 when it failed the call. */
+static int bind_local_port(struct stop *st, int s, const union sa *dst, const union sa *to, union sa *local, int *wildcard)
+{
+	union sa b = *wildcard ? *to : *local;
+	sa_set_port(&b, 0);
+	int off = 0;
+	setsockopt(s, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &off, sizeof off);
+	if (bind(s, &b.sa, sa_len(&b)) == 0) {
+		socklen_t ll = sizeof *local;
+		if (getsockname(s, &local->sa, &ll) < 0) {
+			fail_call(st, dst, ENETUNREACH, "getsockname failed");
+			return -1;
+		}
+		*wildcard = 0;
+	} else if (errno != EINVAL) {
+		fail_call(st, dst, errno == EADDRINUSE ? EADDRNOTAVAIL : ENETUNREACH, "cannot bind a local port");
+		return -1;
+	}
+	return 0;
+}
+
+/* Points a TCP connect at graft's proxy (or the black hole) and registers
+ * it with the proxy. */
+static void redirect_to_proxy(struct stop *st, int s, const struct sockinfo *si, const union sa *dst, const struct handover *via)
+{
+	/* Where the program's socket stands now: a bind it made is kept. */
+	union sa local, to;
+	socklen_t ll = sizeof local;
+	if (getsockname(s, &local.sa, &ll) < 0) {
+		fail_call(st, dst, ENETUNREACH, "getsockname failed");
+		return;
+	}
+	switch (proxy_target(si, dst, &local, via->port4, via->port6, &to)) {
+	case TARGET_LEAVE:
+		return; /* ENETUNREACH natively */
+	case TARGET_NO_V6:
+		fail_call(st, dst, ENETUNREACH, "IPv6 socket but graft's proxy has no IPv6 listener (::1 unavailable)");
+		return;
+	case TARGET_OK:
+		break;
+	}
+	int wildcard = sa_is_wildcard(&local);
+	if (bind_local_port(st, s, dst, &to, &local, &wildcard) < 0)
+		return;
+
+	union sa peer = wildcard ? to : local;
+	struct rec_who w = who(st);
+	char line[RECORD_MAX];
+	size_t n = via->fault < 0 ? record_redirect(line, sizeof line, &w, dst, &peer, sa_port(&local), st->rule)
+				  : record_wait(line, sizeof line, &w, dst, &peer, sa_port(&local), st->rule, sa_port(&to), via->fault,
+						via->delay_ms);
+	if (!n) {
+		fail_call(st, dst, ENETUNREACH, "record too long");
+		return;
+	}
+	if (channel_write(&st->tr->chan, line, n) < 0) {
+		/* the proxy is gone: nothing may reach the destination */
+		answer_call(st->c->tid, -ECONNREFUSED, "fail a connect");
+		return;
+	}
+	if (arch_point_addr(st->c, &to) < 0 && errno != ESRCH)
+		fail_call(st, dst, ENETUNREACH, "cannot rewrite the connect arguments");
+}
+
+/* A datagram destination decided by its rule (st->rule, matched by the
+ * caller): refused, given the rule's egress options, or left alone. */
+static void datagram_by_rule(struct stop *st, int s, const struct sockinfo *si, const union sa *dst)
+{
+	if (st->rule < 0)
+		return;
+	const struct rule *r = &st->tr->rules.rules[st->rule];
+	switch (r->udp) {
+	case UDP_PASS:
+		break;
+	case UDP_REFUSE:
+		fail_call(st, dst, r->err,
+			  r->tcp == TCP_REDIRECT ? "datagrams cannot go through a TCP proxy; add a rule for this destination"
+						 : "refused by rule");
+		break;
+	case UDP_EGRESS:
+		if (egress_any(&r->eg))
+			egress_or_fail(st, &r->eg, s, si, dst);
+		break;
+	}
+}
+
+/* A fault whose errno a non-blocking connect learns of later: the socket
+ * waits in the black hole and fails at the fault's time. Returns 1 when
+ * it decided the call, 0 when there is no black hole for this socket. */
+static int fail_later(struct stop *st, int s, const struct sockinfo *si, const union sa *dst, int err, unsigned delay_ms, const char *why)
+{
+	struct tracer *tr = st->tr;
+	union sa to;
+	loopback_for(&to, si, dst, tr->later.hole4, tr->later.hole6);
+	if (!sa_port(&to))
+		return 0;
+	if (arch_point_addr(st->c, &to) == 0) {
+		uint64_t due = now_ms() + delay_ms;
+		if (later_doom(&tr->later, &tr->chan, s, due, err, failed_record(st, dst, err, why)) == 0)
+			wake_at(&tr->timers, due);
+	} else if (errno != ESRCH) {
+		fail_call(st, dst, err, why);
+	}
+	return 1;
+}
+
+/* Applies the selected connect fault `index`. Returns 1 when it decided
+ * the call, 0 when the connect goes on as the rules say (after a delay:
+ * st->out.hold_ms).
+ *
+ * A blocking connect is held in the tracer for the delay and then fails
+ * with the errno (or goes on): the program's thread waits in connect()
+ * either way. A non-blocking one must not wait: it gets EINPROGRESS at
+ * once and learns the outcome later (later.h), except for the errnos the
+ * kernel gives at once (answered_later). An ECONNREFUSED without a delay
+ * is a real refusal from the kernel, for both kinds. */
+static int apply_fault(struct stop *st, int s, const struct sockinfo *si, const union sa *dst, int index)
+{
+	struct tracer *tr = st->tr;
+	const struct fault *f = &tr->faults.faults[index];
+	const struct rule *r = &tr->rules.rules[st->rule];
+	char why[32];
+	snprintf(why, sizeof why, "fault %d", index);
+	int flags = fcntl(s, F_GETFL);
+	int nonblocking = flags >= 0 && (flags & O_NONBLOCK);
+	int err = f->err;
+	if (!err && nonblocking && r->tcp == TCP_REFUSE) {
+		err = r->err; /* the rule refuses it, after the delay */
+		snprintf(why, sizeof why, "refused by rule");
+	} else if (!err && nonblocking && tr->later.hole4) {
+		/* the proxy completes the handshake after the delay */
+		struct handover via = { tr->later.hole4, tr->later.hole6, index, f->delay_ms };
+		redirect_to_proxy(st, s, si, dst, &via);
+		return 1;
+	}
+	if (!err) {
+		char line[RECORD_MAX];
+		struct rec_who w = who(st);
+		st->out.hold_ms = f->delay_ms;
+		channel_send_kept(&tr->chan, record_keep(line, record_held(line, sizeof line, &w, dst, index)));
+		return 0;
+	}
+	if (nonblocking && answered_later(err, f->delay_ms)) {
+		if (fail_later(st, s, si, dst, err, f->delay_ms, why))
+			return 1;
+	} else if (err == ECONNREFUSED && !f->delay_ms) {
+		/* a real refusal, from the kernel: blocking connects get
+		 * ECONNREFUSED, non-blocking ones EINPROGRESS then SO_ERROR */
+		union sa to;
+		loopback_for(&to, si, dst, tr->ports.refuse4, tr->ports.refuse6);
+		report_failed(st, dst, err, why);
+		if (sa_port(&to) && arch_point_addr(st->c, &to) == 0)
+			return 1;
+	}
+	if (!f->delay_ms) {
+		fail_call(st, dst, err, why);
+		return 1;
+	}
+	st->out.hold_ms = f->delay_ms;
+	if (arch_set_return(st->c->tid, -err) == 0)
+		st->out.hold_record = failed_record(st, dst, err, why); /* sent as the task resumes */
+	else if (errno != ESRCH)
+		note("cannot fail a call of task %d: %s", st->c->tid, strerror(errno));
+	return 1;
+}
+
+/* A TCP connect from a closed socket: an earlier failure's answer, a
+ * fault, or the rule. */
+static void connect_tcp(struct stop *st, int s, const struct sockinfo *si, const union sa *dst)
+{
+	struct tracer *tr = st->tr;
+	if (tr->later.nfailed && later_connect_again(&tr->later, st->c, s))
+		return;
+	int f = faults_select(&tr->faults, dst);
+	if (f >= 0 && apply_fault(st, s, si, dst, f))
+		return;
+	const struct rule *r = &tr->rules.rules[st->rule];
+	switch (r->tcp) {
+	case TCP_PASS:
+		break;
+	case TCP_REFUSE:
+		fail_call(st, dst, r->err, "refused by rule");
+		break;
+	case TCP_REDIRECT: {
+		struct handover via = { tr->ports.proxy4, tr->ports.proxy6, -1, 0 };
+		redirect_to_proxy(st, s, si, dst, &via);
+		break;
+	}
+	case TCP_INPLACE:
+		if (egress_or_fail(st, &r->eg, s, si, dst) == 0)
+			report_inplace(st, dst);
+		break;
+	}
+}
+
+static void handle_connect(struct stop *st)
+{
+	struct tracer *tr = st->tr;
+	union sa dst;
+	if (read_sockaddr(st->c->tid, st->c->addr, st->c->addrlen, &dst) < 0)
+		return;
+	st->rule = rules_match(&tr->rules, &dst);
+	if (st->rule < 0)
+		return; /* loopback: untouched */
+	int s = grab_socket(&tr->tasks, st->c->tid, st->c->fd);
+	if (s < 0) {
+		if (s != -EBADF && s != -ESRCH) /* EBADF natively / the task is gone */
+			fail_call(st, &dst, ENETUNREACH, "cannot inspect the socket");
+		return;
+	}
+	struct sockinfo si;
+	/* Not a socket (ENOTSOCK natively), or a family mismatch (EAFNOSUPPORT
+	 * natively): the kernel answers. */
+	if (inspect_socket(s, &si) == 0 && si.domain == dst.sa.sa_family) {
+		if (is_datagram(&si)) {
+			if (tr->rules.dgram_mode != DGRAM_UNTOUCHED)
+				datagram_by_rule(st, s, &si, &dst);
+		} else if (is_tcp(&si) && si.state == TCP_CLOSE) {
+			/* (a connecting or connected socket gets EALREADY or
+			 * EISCONN natively) */
+			connect_tcp(st, s, &si, &dst);
+		}
+	}
+	close(s);
+}
+
+/* An unconnected datagram send (sendto/sendmsg/sendmmsg with an address)
+ * is decided by its destination's rule before it goes out. A TCP Fast Open
+ * send (MSG_FASTOPEN) on an unconnected socket would send a SYN without
+ * connect: it fails with EOPNOTSUPP, the errno the kernel itself gives when
+ * client TFO is off, so programs fall back to a plain connect. */
+static void handle_send(struct stop *st)
+{
+	struct tracer *tr = st->tr;
+	union sa dst;
+	int have_dst = read_sockaddr(st->c->tid, st->c->addr, st->c->addrlen, &dst) == 0;
+	if (have_dst && (st->rule = rules_match(&tr->rules, &dst)) < 0)
+		return; /* loopback */
+	int s = grab_socket(&tr->tasks, st->c->tid, st->c->fd);
+	if (s < 0)
+		return;
+	struct sockinfo si;
+	if (inspect_socket(s, &si) == 0) {
+		if (si.type == SOCK_STREAM && (st->c->flags & MSG_FASTOPEN) && si.state == TCP_CLOSE) {
+			if (!have_dst) {
+				memset(&dst, 0, sizeof dst);
+				dst.sa.sa_family = AF_INET; /* for the report only */
+			}
+			fail_call(st, &dst, EOPNOTSUPP, "TCP Fast Open send refused so the program falls back to connect");
+		} else if (is_datagram(&si) && have_dst && si.domain == dst.sa.sa_family) {
+			if (tr->rules.dgram_mode == DGRAM_UNIFORM)
+				egress_or_fail(st, tr->rules.dgram_egress, s, &si, &dst);
+			else if (tr->rules.dgram_mode == DGRAM_PER_DEST)
+				datagram_by_rule(st, s, &si, &dst);
+		}
+	}
+	close(s);
+}
+
+/* With one source address for all datagrams, a datagram socket's bind to
+ * the wildcard address is bound to that source instead (same port), so all
+ * it sends comes from there. Binds of other sockets, and to specific
+ * addresses, are untouched. */
+static void handle_bind(struct stop *st)
+{
+	struct tracer *tr = st->tr;
+	const struct egress *eg = tr->rules.dgram_egress;
+	union sa want;
+	if (tr->rules.dgram_mode != DGRAM_UNIFORM || read_sockaddr(st->c->tid, st->c->addr, st->c->addrlen, &want) < 0 ||
+	    !sa_is_wildcard(&want))
+		return;
+	int s = grab_socket(&tr->tasks, st->c->tid, st->c->fd);
+	if (s < 0)
+		return;
+	struct sockinfo si;
+	int rc = inspect_socket(s, &si);
+	close(s);
+	if (rc < 0 || !is_datagram(&si) || si.domain != want.sa.sa_family)
+		return;
+	union sa src;
+	if (egress_source_for(eg, si.domain, 0, &src) < 0 &&
+	    (si.domain != AF_INET6 || si.v6only || egress_source_for(eg, AF_INET6, 1, &src) < 0))
+		return; /* no source of this family: destinations of it are refused at send */
+	sa_set_port(&src, sa_port(&want));
+	if (arch_point_addr(st->c, &src) < 0 && errno != ESRCH)
+		fail_call(st, &want, EADDRNOTAVAIL, "cannot rewrite the bind arguments");
+}
+
+/* socket() for a datagram socket stops twice: at entry, to ask for the
+ * exit stop, and at exit (here), where the new fd exists and gets its
+ * mark. */
+void decide_socket_exit(struct tracer *tr, pid_t tid)
+{
+	long fd;
+	if (arch_exit_value(tid, &fd) < 0 || fd < 0)
+		return;
+	int s = grab_socket(&tr->tasks, tid, (int)fd);
+	if (s < 0)
+		return;
+	const struct egress *eg = tr->rules.dgram_egress;
+	if (setsockopt(s, SOL_SOCKET, SO_MARK, &eg->mark, sizeof eg->mark) < 0) {
+		/* the program would hold an unmarked socket: make socket() fail
+		 * instead (the fd stays open in the program, unused) */
+		int err = errno;
+		arch_set_exit_value(tid, -err);
+		char msg[256], line[RECORD_MAX];
+		snprintf(msg, sizeof msg, "cannot mark a new datagram socket: %s", strerror(err));
+		size_t n = record_diag(line, sizeof line, task_tgid(&tr->tasks, tid), tid, msg);
+		if (n)
+			channel_write(&tr->chan, line, n);
+	}
+	close(s);
+}
+
+struct outcome decide_seccomp_stop(struct tracer *tr, pid_t tid)
+{
+	struct call c;
+	arch_decode(tid, &c);
+	struct stop st = { .tr = tr, .c = &c, .rule = -1 };
+	switch (c.kind) {
+	case CALL_CONNECT:
+		handle_connect(&st);
+		break;
+	case CALL_BIND:
+		handle_bind(&st);
+		break;
+	case CALL_SENDTO:
+	case CALL_SENDMSG:
+	case CALL_SENDMMSG:
+		handle_send(&st);
+		break;
+	case CALL_GETSOCKOPT_SO_ERROR:
+		later_so_error(&tr->later, &tr->tasks, &c);
+		break;
+	case CALL_SOCKET: {
+		struct task *task = task_get(&tr->tasks, tid);
+		if (task) {
+			task->awaiting_exit = 1;
+			st.out.want_exit = 1;
+		}
+		break;
+	}
+	case CALL_NONE:
+		break;
+	}
+	return st.out;
+}

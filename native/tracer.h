@@ -1,0 +1,41 @@
+/* The tracer's whole state, one struct handed to the units that need it
+ * (decide.c, tracer.c). Nothing here is global: the only globals are the
+ * flags signal handlers touch (timers.c, signals.c). */
+#ifndef GRAFT_TRACER_H
+#define GRAFT_TRACER_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "channel.h"
+#include "faults.h"
+#include "filter.h"
+#include "later.h"
+#include "rules.h"
+#include "tasks.h"
+#include "timers.h"
+
+struct ports {
+	uint16_t proxy4, proxy6; /* graft's proxy listeners (proxy6 0: none) */
+	/* loopback ports bound but never listening: a connect there is
+	 * refused by the kernel itself, so a non-blocking one reports it
+	 * through SO_ERROR */
+	uint16_t refuse4, refuse6;
+};
+
+struct tracer {
+	struct rule_table rules;
+	struct fault_table faults;
+	struct channel chan;
+	struct task_table tasks;
+	struct timers timers;
+	struct later later;
+	struct ports ports;
+	struct bpf_asm filter; /* built before the fork, installed by the child */
+	pid_t main_pid;
+	int main_status; /* wait status of the main process, -1 while it runs */
+	int main_execed;
+	int errfd; /* the main child's start-failure pipe until it execs, or -1 */
+};
+
+#endif
