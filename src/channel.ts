@@ -1,6 +1,6 @@
 /**
  * Decodes the records the tracer writes on its channel (see the header of
- * native/tracer.c for the format). One line per record.
+ * native/records.h for the format). One line per record.
  */
 import { StringDecoder } from 'node:string_decoder';
 import { normalizeIp } from './address.js';

@@ -165,7 +165,7 @@ export class Routing {
     return a.kind === 'pass' ? 'pass' : a.kind === 'refuse' || a.kind === 'proxy' ? 'refuse' : 'egress';
   }
 
-  /** The table the tracer decides by (native/rules.h has the format). */
+  /** The table the tracer decides by (native/table.h has the format). */
   tracerTable(): string {
     return this.table.rules
       .map((r) => {

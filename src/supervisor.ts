@@ -1,6 +1,6 @@
 /**
  * Runs the native tracer, which runs the program. Relays the signals graft
- * gets to the tracer (it decides which reach the program, see tracer.c) and
+ * gets to the tracer (it decides which reach the program, see native/signals.h) and
  * reports how the tracer ended.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -9,14 +9,14 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Readable, Writable } from 'node:stream';
 
-/** In the tracer's order (native/tracer.c, `forwarded`). */
+/** In the tracer's order (native/signals.c, `forwarded`). */
 const RELAYED_SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH'];
 
 /**
  * Each relayed signal goes to the tracer as the real-time signal
  * RELAY_BASE + its index (SIGRTMIN is 34 under glibc; 35.. leaves it be),
  * so the tracer can tell a relay from the terminal's own signal; see
- * on_signal in native/tracer.c for why that matters.
+ * on_signal in native/signals.c for why that matters.
  */
 const RELAY_BASE = 35;
 

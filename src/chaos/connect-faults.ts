@@ -65,7 +65,7 @@ export function refuseShorthand(text: string): string {
   return `refuse errno=${errno}${p !== undefined ? ` probability=${p}` : ''}`;
 }
 
-/** The fault as a line of the tracer's table (native/rules.h). */
+/** The fault as a line of the tracer's table (native/table.h). */
 export function tracerFaultLine(f: ConnectFault): string {
   const m = f.match;
   const net = m.kind === 'net' ? `${m.family} ${m.address} ${m.prefix}` : '0 - 0';
