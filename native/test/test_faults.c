@@ -43,24 +43,26 @@ TEST(all_and_only_matching)
 	free(t.faults);
 }
 
+/* The picks of a fresh table of `lines` for `count` connects to
+ * 192.0.2.1:80. */
+static const char *series(const char *const *lines, int n, int count)
+{
+	struct fault_table t = faults_of(lines, n);
+	const char *out = picks(&t, "192.0.2.1", 80, count);
+	free(t.faults);
+	return out;
+}
+
 TEST(first_every_after)
 {
 	const char *first[] = { "0 - 0 0 65535 0 111 0 first 2 0" };
 	const char *every[] = { "0 - 0 0 65535 0 111 0 every 3 0" };
 	const char *after[] = { "0 - 0 0 65535 0 111 0 after 2 0" };
 	const char *every0[] = { "0 - 0 0 65535 0 111 0 every 0 0" };
-	struct fault_table t = faults_of(first, 1);
-	CHECK_STR(picks(&t, "192.0.2.1", 80, 5), "00---");
-	free(t.faults);
-	t = faults_of(every, 1);
-	CHECK_STR(picks(&t, "192.0.2.1", 80, 7), "--0--0-");
-	free(t.faults);
-	t = faults_of(after, 1);
-	CHECK_STR(picks(&t, "192.0.2.1", 80, 5), "--000");
-	free(t.faults);
-	t = faults_of(every0, 1);
-	CHECK_STR(picks(&t, "192.0.2.1", 80, 3), "---");
-	free(t.faults);
+	CHECK_STR(series(first, 1, 5), "00---");
+	CHECK_STR(series(every, 1, 7), "--0--0-");
+	CHECK_STR(series(after, 1, 5), "--000");
+	CHECK_STR(series(every0, 1, 3), "---");
 }
 
 TEST(first_selected_fault_wins_and_all_count)
@@ -77,15 +79,10 @@ TEST(after_counts_connects_that_went_through)
 {
 	/* a connect another fault failed does not count ... */
 	const char *failed[] = { "0 - 0 0 65535 0 111 0 first 1 0", "0 - 0 0 65535 0 110 0 after 1 0" };
-	struct fault_table t = faults_of(failed, 2);
-	CHECK_STR(picks(&t, "192.0.2.1", 80, 4), "0-11");
-	CHECK_INT(t.faults[1].passed, 1);
-	free(t.faults);
+	CHECK_STR(series(failed, 2, 4), "0-11");
 	/* ... a delayed one (errno 0) does */
 	const char *delayed[] = { "0 - 0 0 65535 0 0 200 first 1 0", "0 - 0 0 65535 0 110 0 after 1 0" };
-	t = faults_of(delayed, 2);
-	CHECK_STR(picks(&t, "192.0.2.1", 80, 3), "011");
-	free(t.faults);
+	CHECK_STR(series(delayed, 2, 3), "011");
 }
 
 TEST(prob_is_seeded)
@@ -116,10 +113,6 @@ TEST(prob_zero_and_one)
 {
 	const char *never[] = { "0 - 0 0 65535 0 111 0 prob 0 0" };
 	const char *always[] = { "0 - 0 0 65535 0 111 0 prob 0 1" };
-	struct fault_table t = faults_of(never, 1);
-	CHECK_STR(picks(&t, "192.0.2.1", 80, 20), "--------------------");
-	free(t.faults);
-	t = faults_of(always, 1);
-	CHECK_STR(picks(&t, "192.0.2.1", 80, 20), "00000000000000000000");
-	free(t.faults);
+	CHECK_STR(series(never, 1, 20), "--------------------");
+	CHECK_STR(series(always, 1, 20), "00000000000000000000");
 }
