@@ -1,6 +1,6 @@
 // Tests of the native tracer that need no root and no network:
 //   - the C unit tests in native/test/ (the pure units: addresses, rules,
-//     faults, table parsing, record formatting);
+//     faults, table parsing, record formatting; and the seccomp filter);
 //   - every header compiles on its own;
 //   - the aarch64 arch file refuses at start with its one line.
 // Prints one closing line, "native: N passed, M failed"; exits 1 on a failure.
@@ -8,7 +8,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { allSources, cflags, findCompiler, nativeDir, root, units } from './native.mjs';
+import { allSources, cflags, findCompiler, nativeDir, root, targetArch, units } from './native.mjs';
 
 const out = join(root, 'build', 'native-test');
 mkdirSync(out, { recursive: true });
@@ -32,13 +32,19 @@ function report(ok, name, detail = '') {
   }
 }
 
-/** The pure units the unit tests link against (no ptrace, no tracer state). */
-const pure = ['sockaddr.c', 'rules.c', 'faults.c', 'table.c', 'records.c', 'egress.c', 'util.c'];
+/**
+ * What the unit tests link against: the pure units, and the seccomp filter
+ * with its arch part (built, not installed; the arch file's other
+ * functions need a tracee and are not called).
+ */
+const pure = ['sockaddr.c', 'rules.c', 'faults.c', 'table.c', 'records.c', 'egress.c', 'util.c', 'filter.c', 'tracee.c', 'tasks.c'];
 
 function unitTests() {
   const bin = join(out, 'unit-tests');
   const tests = allSources(join(nativeDir, 'test')).filter((f) => f.endsWith('.c'));
-  const c = compile(['-o', bin, ...tests, ...pure.map((f) => join(nativeDir, f))]);
+  const arch = targetArch(cc);
+  if (!arch) return report(false, 'native/test', `no native/arch/ file for ${cc}'s target\n`);
+  const c = compile(['-o', bin, ...tests, ...pure.map((f) => join(nativeDir, f)), join(nativeDir, 'arch', `${arch}.c`)]);
   if (c.status !== 0) return report(false, 'building native/test', c.stderr);
   const r = spawnSync(bin, process.argv.includes('-v') ? ['-v'] : [], { encoding: 'utf8' });
   const summary = /^tests: (\d+) passed, (\d+) failed$/m.exec(r.stdout);
