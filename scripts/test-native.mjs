@@ -1,12 +1,13 @@
 // Tests of the native tracer that need no root and no network:
 //   - the C unit tests in native/test/ (the pure units: addresses, rules,
-//     faults, table parsing, record formatting; and the seccomp filter);
+//     faults, table parsing, record formatting), and native/arch/test_<arch>.c
+//     (the seccomp filter of the build machine's arch);
 //   - every header compiles on its own;
 //   - the aarch64 arch file refuses at start with its one line.
 // Prints one closing line, "native: N passed, M failed"; exits 1 on a failure.
 import { spawn, spawnSync } from 'node:child_process';
 import { availableParallelism } from 'node:os';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { allSources, cflags, findCompiler, nativeDir, root, targetArch, units } from './native.mjs';
 
@@ -41,9 +42,13 @@ const pure = ['sockaddr.c', 'rules.c', 'faults.c', 'table.c', 'records.c', 'egre
 
 function unitTests() {
   const bin = join(out, 'unit-tests');
-  const tests = allSources(join(nativeDir, 'test')).filter((f) => f.endsWith('.c'));
   const arch = targetArch(cc);
   if (!arch) return report(false, 'native/test', `no native/arch/ file for ${cc}'s target\n`);
+  // the arch file's own tests sit beside it (arch details stay in native/arch/)
+  const archTests = join(nativeDir, 'arch', `test_${arch}.c`);
+  const tests = allSources(join(nativeDir, 'test'))
+    .filter((f) => f.endsWith('.c'))
+    .concat(existsSync(archTests) ? [archTests] : []);
   const c = compile(['-o', bin, ...tests, ...pure.map((f) => join(nativeDir, f)), join(nativeDir, 'arch', `${arch}.c`)]);
   if (c.status !== 0) return report(false, 'building native/test', c.stderr);
   const r = spawnSync(bin, process.argv.includes('-v') ? ['-v'] : [], { encoding: 'utf8' });

@@ -1,5 +1,7 @@
-/* The seccomp filter (filter.c and the arch part), run through a small
- * classic-BPF interpreter: which calls stop in the tracer. */
+/* Unit tests of the x86-64 arch file, built and run by
+ * scripts/test-native.mjs with native/test/ on an x86-64 build machine.
+ * The seccomp filter (filter.c and this arch's part), run through a small
+ * classic-BPF interpreter: which calls of which ABI stop in the tracer. */
 #include "../filter.h"
 
 #include <errno.h>
@@ -11,9 +13,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "check.h"
-
-#ifdef __x86_64__
+#include "../test/check.h"
 
 #define TRACE SECCOMP_RET_TRACE
 #define ALLOW SECCOMP_RET_ALLOW
@@ -120,5 +120,3 @@ TEST(filter_i386)
 	CHECK_INT(call(&none, AUDIT_ARCH_I386, 425, 0, 0, 0, 0, 0), NOSYS);
 	CHECK_INT(call(&none, AUDIT_ARCH_I386, 42, 0, 0, 0, 0, 0), ALLOW); /* 42 is not connect on i386 */
 }
-
-#endif
