@@ -6,6 +6,7 @@ import { buildC, buildGo } from './lab/build.js';
 import { repoRoot } from './lab/paths.js';
 import { inSequence } from './lab/shell.js';
 import { A4, A6, B4, World, connections } from './lab/world.js';
+import { LAB, needs } from './lab/capabilities.js';
 
 const fixture = (name: string): string => join(repoRoot, 'test', 'fixtures', name);
 
@@ -18,7 +19,7 @@ const rtts = (ip: string, n = 5): string[] => [
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const parseTimes = (out: string): number[] => out.trim().split(' ').map(Number);
 
-describe('toxics', () => {
+describe('toxics', { skip: needs(...LAB, 'go') }, () => {
   let world: World;
   let readprobe: string;
   let goclient: string;

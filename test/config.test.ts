@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot } from './lab/paths.js';
 import { A4, B4, World, connections } from './lab/world.js';
+import { LAB, needs } from './lab/capabilities.js';
 
 const graft = join(repoRoot, 'bin/graft');
 const dir = mkdtempSync(join(tmpdir(), 'graft-config-'));
@@ -90,7 +91,7 @@ describe('graft config check', () => {
   });
 });
 
-describe('config in a run', () => {
+describe('config in a run', { skip: needs(...LAB, 'curl') }, () => {
   let world: World;
   before(async () => {
     world = await new World().start();

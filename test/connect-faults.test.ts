@@ -11,6 +11,7 @@ import { buildC, buildGo } from './lab/build.js';
 import { repoRoot } from './lab/paths.js';
 import { inSequence } from './lab/shell.js';
 import { A4, A6, B4, World } from './lab/world.js';
+import { LAB, needs } from './lab/capabilities.js';
 
 /** python3: 12 connects to A:7000, '.' for each that worked, 'x' for each refused */
 const pattern = (ip = A4, n = 12): string[] => [
@@ -33,7 +34,7 @@ const fields = (line: string): Record<string, string> => Object.fromEntries(line
 const nodeConnect = (ip: string, port: number) => [process.execPath, join(repoRoot, 'dist/test/fixtures/connect-timing.js'), ip, String(port)];
 const parseNode = (out: string) => JSON.parse(out) as { outcome: string; ms: number; ticks: number; data: string };
 
-describe('connect faults', () => {
+describe('connect faults', { skip: needs(...LAB, 'curl', 'go') }, () => {
   let world: World;
   let readprobe: string;
   let nbprobe: string;
@@ -87,7 +88,7 @@ describe('connect faults', () => {
     assert.equal(unreach.connect, 'ENETUNREACH');
   });
 
-  it('a 32-bit program learns of faults the same way, through socketcall and through the direct calls', async () => {
+  it('a 32-bit program learns of faults the same way, through socketcall and through the direct calls', { skip: needs('i386-exec') }, async () => {
     for (const [variant, flags] of [
       ['i386-socketcall', ['-m32']],
       ['i386-direct', ['-m32', '-DI386_DIRECT']],

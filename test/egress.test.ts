@@ -10,6 +10,7 @@ import { buildGo } from './lab/build.js';
 import { repoRoot } from './lab/paths.js';
 import { connections, type GraftRun } from './lab/world.js';
 import { DEST4, DEST6, SRC_A4, SRC_A4_ALT, SRC_A6_ALT, SRC_B4, SRC_B6, UP_B, Uplinks } from './lab/uplinks.js';
+import { LAB, needs } from './lab/capabilities.js';
 
 type Family = 4 | 6;
 type Client = 'curl' | 'go' | 'python3';
@@ -18,7 +19,7 @@ const MODES = ['inplace', 'proxy'] as const;
 const dest = (f: Family): string => (f === 4 ? DEST4 : DEST6);
 const urlHost = (f: Family): string => (f === 4 ? DEST4 : `[${DEST6}]`);
 
-describe('egress: mark, interface, source', () => {
+describe('egress: mark, interface, source', { skip: needs(...LAB, 'curl', 'go', 'microsocks', 'setpriv') }, () => {
   let lab: Uplinks;
   let goclient: string;
   before(async () => {

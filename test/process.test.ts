@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { World } from './lab/world.js';
 import { repoRoot } from './lab/paths.js';
 import { alive, cmdline, descendants, poll, readProc } from './lab/procs.js';
+import { LAB, needs } from './lab/capabilities.js';
 
 const graftBin = join(repoRoot, 'bin/graft');
 const fixture = (name: string): string => join(repoRoot, 'test', 'fixtures', name);
@@ -84,7 +85,7 @@ function screen(output: string): string {
   return output.replace(/\r\n/g, '\n').replace(/\^[CZ\\]/g, '');
 }
 
-describe('graft as a process', () => {
+describe('graft as a process', { skip: needs(...LAB) }, () => {
   let world: World;
   before(async () => {
     world = await new World().start();

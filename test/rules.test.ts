@@ -12,6 +12,7 @@ import { World } from './lab/world.js';
 import { parseRule } from '../src/rules/parse.js';
 import { Routing } from '../src/routing.js';
 import { UsageError } from '../src/errors.js';
+import { LAB, needs } from './lab/capabilities.js';
 
 const graft = join(repoRoot, 'bin/graft');
 const run = (args: string[], env: NodeJS.ProcessEnv = process.env) => spawnSync(graft, args, { encoding: 'utf8', env });
@@ -115,7 +116,7 @@ describe('graft rules explain', () => {
   });
 });
 
-describe('the tracer decides exactly as the rule table', () => {
+describe('the tracer decides exactly as the rule table', { skip: needs(...LAB) }, () => {
   let world: World;
   before(async () => {
     world = await new World().start();

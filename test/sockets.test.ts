@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { A4, A6, B4, B6, BLACKHOLE4, World, connections, type GraftRun } from './lab/world.js';
 import { buildC } from './lab/build.js';
 import { repoRoot } from './lab/paths.js';
+import { LAB, needs } from './lab/capabilities.js';
 
 const probePy = join(repoRoot, 'test', 'fixtures', 'probe.py');
 const CLIENT4 = '192.0.2.1';
@@ -29,7 +30,7 @@ function ok(run: GraftRun): void {
   assert.equal(run.code, 0, `exit ${run.code} ${run.signal ?? ''}\nstdout: ${run.stdout}\nstderr: ${run.stderr}`);
 }
 
-describe('socket kinds and connect semantics under graft', () => {
+describe('socket kinds and connect semantics under graft', { skip: needs(...LAB, 'curl') }, () => {
   let world: World;
   let sockprobe: string;
   before(async () => {
