@@ -43,7 +43,7 @@ const world = {
   path: (name: string): string => join(tmp, name),
 };
 
-describe('exit status', () => {
+describe('exit status', { concurrency: true }, () => {
   it('passes the program exit code through', async () => {
     for (const [program, code] of [
       [['sh', '-c', 'echo out; echo err >&2; exit 42'], 42],
@@ -106,7 +106,7 @@ describe('exit status', () => {
   });
 });
 
-describe('usage', () => {
+describe('usage', { concurrency: true }, () => {
   it('an unknown option is a usage error naming it', async () => {
     const run = await world.graft(['true'], { graftArgs: ['--bogus-option'] });
     assert.equal(run.code, 2);
@@ -146,7 +146,7 @@ describe('usage', () => {
   });
 });
 
-describe('fault options', () => {
+describe('fault options', { concurrency: true }, () => {
   it('bad toxics are usage errors naming the problem', async () => {
     const runs: Promise<void>[] = [];
     for (const [args, want] of [
