@@ -34,7 +34,7 @@ const fields = (line: string): Record<string, string> => Object.fromEntries(line
 const nodeConnect = (ip: string, port: number) => [process.execPath, join(repoRoot, 'dist/test/fixtures/connect-timing.js'), ip, String(port)];
 const parseNode = (out: string) => JSON.parse(out) as { outcome: string; ms: number; ticks: number; data: string };
 
-describe('connect faults', { skip: needs(...LAB, 'curl', 'go') }, () => {
+describe('connect faults', { skip: needs(...LAB, 'go') }, () => {
   let world: World;
   let readprobe: string;
   let nbprobe: string;
@@ -156,7 +156,7 @@ describe('connect faults', { skip: needs(...LAB, 'curl', 'go') }, () => {
     for (const errno of ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT']) assert.equal(got[errno], refused.filter((r) => r.errno === errno).length, errno);
   });
 
-  it('the static Go binary (non-blocking) and curl report the fault', async () => {
+  it('the static Go binary (non-blocking) and curl report the fault', { skip: needs('curl') }, async () => {
     const go = await world.graft([goclient, '-tcp', `${A4}:7000`], { graftArgs: ['--refuse', 'ECONNREFUSED'] });
     assert.notEqual(go.code, 0);
     assert.match(go.stderr, /connection refused/);
@@ -187,7 +187,7 @@ describe('connect faults', { skip: needs(...LAB, 'curl', 'go') }, () => {
     }
   });
 
-  it('ETIMEDOUT after a delay, and a handshake delay', async () => {
+  it('ETIMEDOUT after a delay, and a handshake delay', { skip: needs('curl') }, async () => {
     const timed = await world.graft(['python3', '-c', `import socket, time\nt = time.time()\ntry: socket.create_connection(('${A4}', 7000))\nexcept OSError as e: print(e.errno, '%.1f' % (time.time() - t))`], {
       graftArgs: ['--fault', 'refuse errno=ETIMEDOUT delay=800ms'],
     });

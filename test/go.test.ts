@@ -27,7 +27,7 @@ function assertConnections(run: GraftRun, dsts: readonly string[]): Record<strin
   return conns;
 }
 
-describe('static Go client through graft', { skip: needs(...LAB, 'go', 'file') }, () => {
+describe('static Go client through graft', { skip: needs(...LAB, 'go') }, () => {
   let world: World;
   let bin: string;
   before(async () => {
@@ -36,7 +36,7 @@ describe('static Go client through graft', { skip: needs(...LAB, 'go', 'file') }
   });
   after(() => world?.destroy());
 
-  it('is a statically linked binary', () => {
+  it('is a statically linked binary', { skip: needs('file') }, () => {
     const out = execFileSync('file', [bin], { encoding: 'utf8' });
     assert.match(out, /statically linked/, out);
   });
