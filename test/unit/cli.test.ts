@@ -1,7 +1,8 @@
 /**
  * graft as a command, run as a real subprocess in the machine's own network
  * (no lab, no root): exit statuses, usage errors (exit 2 with one line
- * naming the problem; nothing runs) and the help.
+ * naming the problem; nothing runs), the help, and a run whose connect
+ * goes through graft's proxy over loopback.
  */
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -34,7 +35,7 @@ const PATH = (process.env.PATH ?? '')
   .join(':');
 
 /** `bin/graft [graftArgs] -- program...`, with no config file in reach. */
-const world = {
+const local = {
   graft(program: readonly string[], opts: GraftOptions = {}): Promise<GraftRun> {
     const env = { ...process.env, PATH, HOME: tmp, XDG_CONFIG_HOME: join(tmp, 'config'), GRAFT_CONFIG: '', ...opts.env };
     const args = [...(opts.graftArgs ?? []), '--', ...program];
@@ -50,7 +51,7 @@ describe('exit status', { concurrency: true }, () => {
       [['true'], 0],
       [['false'], 1],
     ] as const) {
-      const run = await world.graft(program);
+      const run = await local.graft(program);
       assert.equal(run.code, code, `${program.join(' ')}: ${run.stderr}`);
       assert.equal(run.signal, null);
       if (code === 42) {
@@ -64,42 +65,42 @@ describe('exit status', { concurrency: true }, () => {
   });
 
   it('reports a program killed by signal N as 128+N, exiting normally itself', async () => {
-    const kill = await world.graft(['sh', '-c', 'kill -KILL $$']);
+    const kill = await local.graft(['sh', '-c', 'kill -KILL $$']);
     assert.equal(kill.signal, null, 'graft itself was not killed');
     assert.equal(kill.code, 137, kill.stderr);
-    const segv = await world.graft(['sh', '-c', 'kill -SEGV $$']);
+    const segv = await local.graft(['sh', '-c', 'kill -SEGV $$']);
     assert.equal(segv.signal, null, 'graft itself was not killed');
     assert.equal(segv.code, 139, segv.stderr);
   });
 
   it('127 for a program that cannot be found', async () => {
-    const run = await world.graft(['no-such-prog', 'arg']);
+    const run = await local.graft(['no-such-prog', 'arg']);
     assert.equal(run.code, 127);
     assert.equal(run.stderr, 'graft: no-such-prog: command not found\n');
     assert.equal(run.stdout, '');
-    const path = await world.graft(['/nonexistent/dir/prog']);
+    const path = await local.graft(['/nonexistent/dir/prog']);
     assert.equal(path.code, 127);
     assert.match(path.stderr, /^graft: \/nonexistent\/dir\/prog: no such file or directory\n$/);
   });
 
   it('126 for a file that is not executable and for a directory', async () => {
-    const file = world.path('not-executable.sh');
+    const file = local.path('not-executable.sh');
     writeFileSync(file, '#!/bin/sh\necho should not run\n');
     chmodSync(file, 0o644);
-    const run = await world.graft([file]);
+    const run = await local.graft([file]);
     assert.equal(run.code, 126);
     assert.equal(run.stdout, '');
     assert.match(run.stderr, new RegExp(`^graft: ${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: cannot execute`));
 
-    const dir = world.path('a-directory');
+    const dir = local.path('a-directory');
     mkdirSync(dir);
-    const d = await world.graft([dir]);
+    const d = await local.graft([dir]);
     assert.equal(d.code, 126);
     assert.match(d.stderr, /a-directory: cannot execute/);
   });
 
   it('waits for a child that outlives the program, then exits with the program status', async () => {
-    const run = await world.graft(['sh', '-c', '(sleep 0.5; echo late) & exit 3']);
+    const run = await local.graft(['sh', '-c', '(sleep 0.5; echo late) & exit 3']);
     assert.equal(run.code, 3, run.stderr);
     assert.equal(run.stdout, 'late\n');
     assert.ok(run.ms >= 450, `graft ended after ${run.ms} ms, before the background child`);
@@ -108,7 +109,7 @@ describe('exit status', { concurrency: true }, () => {
 
 describe('usage', { concurrency: true }, () => {
   it('an unknown option is a usage error naming it', async () => {
-    const run = await world.graft(['true'], { graftArgs: ['--bogus-option'] });
+    const run = await local.graft(['true'], { graftArgs: ['--bogus-option'] });
     assert.equal(run.code, 2);
     assert.equal(run.stdout, '');
     assert.match(run.stderr, /^graft: .*'--bogus-option'/);
@@ -116,7 +117,7 @@ describe('usage', { concurrency: true }, () => {
 
   it('a bad --connect-timeout is a usage error naming the option and the value', async () => {
     for (const value of ['abc', '0', '-5s']) {
-      const run = await world.graft(['true'], { graftArgs: ['--connect-timeout', value] });
+      const run = await local.graft(['true'], { graftArgs: ['--connect-timeout', value] });
       assert.equal(run.code, 2, `--connect-timeout ${value}: ${run.stderr}`);
       assert.match(run.stderr, /^graft: .*--connect-timeout/, `--connect-timeout ${value}`);
       assert.ok(run.stderr.includes(value), `the message names ${value}: ${run.stderr}`);
@@ -124,14 +125,14 @@ describe('usage', { concurrency: true }, () => {
   });
 
   it('no program is a usage error', async () => {
-    const run = await world.graft([]);
+    const run = await local.graft([]);
     assert.equal(run.code, 2);
     assert.equal(run.stdout, '');
     assert.match(run.stderr, /^graft: no program given/);
   });
 
   it('--help prints the usage and exits 0', async () => {
-    const run = await world.graft([], { graftArgs: ['--help'] });
+    const run = await local.graft([], { graftArgs: ['--help'] });
     assert.equal(run.code, 0, run.stderr);
     assert.equal(run.stderr, '');
     assert.match(run.stdout, /^Usage: graft \[options\] -- program \[args\.\.\.\]\n/);
@@ -140,7 +141,7 @@ describe('usage', { concurrency: true }, () => {
 
   it('--version prints the package version', async () => {
     const pkg = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { version: string };
-    const run = await world.graft([], { graftArgs: ['--version'] });
+    const run = await local.graft([], { graftArgs: ['--version'] });
     assert.equal(run.code, 0, run.stderr);
     assert.equal(run.stdout, `${pkg.version}\n`);
   });
@@ -158,7 +159,7 @@ describe('fault options', { concurrency: true }, () => {
       [['--latency', '1s', '--mode', 'inplace'], /cannot be used with --mode inplace/],
       [['--seed', 'x'], /--seed: 'x' is not a whole number/],
     ] as const) {
-      runs.push(world.graft(['true'], { graftArgs: [...args] }).then((run) => {
+      runs.push(local.graft(['true'], { graftArgs: [...args] }).then((run) => {
         assert.equal(run.code, 2, args.join(' '));
         assert.match(run.stderr, want);
       }));
@@ -173,7 +174,7 @@ describe('fault options', { concurrency: true }, () => {
       [['--refuse', 'ECONNREFUSED@2'], /probability '2' is not between 0 and 1/],
       [['--fault', 'explode'], /'explode' is not a connect fault/],
     ] as const) {
-      runs.push(world.graft(['true'], { graftArgs: [...args] }).then((run) => {
+      runs.push(local.graft(['true'], { graftArgs: [...args] }).then((run) => {
         assert.equal(run.code, 2, args.join(' '));
         assert.match(run.stderr, want);
       }));
@@ -190,8 +191,8 @@ describe('a run over loopback, no lab', () => {
     const port = (server.address() as net.AddressInfo).port;
     try {
       const client = `const s = require('net').connect(${port}, '127.0.0.1'); let got = ''; s.on('data', (d) => (got += d)); s.on('end', () => console.log(got.trim(), s.localPort))`;
-      const logFile = world.path('loopback.ndjson');
-      const proxied = await world.graft([process.execPath, '-e', client], { graftArgs: ['--log-file', logFile, '--rule', `127.0.0.1:${port} direct`] });
+      const logFile = local.path('loopback.ndjson');
+      const proxied = await local.graft([process.execPath, '-e', client], { graftArgs: ['--log-file', logFile, '--rule', `127.0.0.1:${port} direct`] });
       assert.equal(proxied.code, 0, proxied.stderr);
       assert.match(proxied.stdout, /^hello \d+ \d+\n$/);
       const records = readFileSync(logFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
@@ -202,11 +203,11 @@ describe('a run over loopback, no lab', () => {
       assert.notEqual(serverSaw, programPort);
       assert.equal(records[0]!.bytesDown, `hello ${serverSaw}\n`.length);
       // without the rule, loopback is not graft's business: no record
-      const untouched = await world.graft([process.execPath, '-e', client], { graftArgs: ['--log-file', world.path('none.ndjson')] });
+      const untouched = await local.graft([process.execPath, '-e', client], { graftArgs: ['--log-file', local.path('none.ndjson')] });
       assert.equal(untouched.code, 0, untouched.stderr);
       const [, saw, own] = untouched.stdout.trim().split(' ');
       assert.equal(saw, own, 'the server saw the program itself');
-      assert.equal(readFileSync(world.path('none.ndjson'), 'utf8').trim(), '');
+      assert.equal(readFileSync(local.path('none.ndjson'), 'utf8').trim(), '');
     } finally {
       server.close();
     }
