@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { repoRoot } from './lab/paths.js';
 import { A4, B4, World } from './lab/world.js';
+import { LAB, needs } from './lab/capabilities.js';
 
 interface ApiResult {
   status?: number;
@@ -14,7 +15,7 @@ interface ApiResult {
   message?: string;
 }
 
-describe('runGraft', () => {
+describe('runGraft', { skip: needs(...LAB, 'curl') }, () => {
   let world: World;
   before(async () => {
     world = await new World().start();

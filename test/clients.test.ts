@@ -4,8 +4,9 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { A4, A6, B4, World, connections } from './lab/world.js';
 import { repoRoot } from './lab/paths.js';
+import { LAB, needs } from './lab/capabilities.js';
 
-describe('real clients through graft', () => {
+describe('real clients through graft', { skip: needs(...LAB, 'curl') }, () => {
   let world: World;
   before(async () => {
     world = await new World().start();
@@ -33,7 +34,7 @@ describe('real clients through graft', () => {
     assert.deepEqual(connections(run).map((c) => c.dst), [`[${A6}]:8080`]);
   });
 
-  it('wget', async () => {
+  it('wget', { skip: needs('wget') }, async () => {
     const run = await world.graft(['wget', '-q', '-O', '-', `http://${B4}:8080/wget`]);
     assert.equal(run.code, 0, run.stderr);
     assert.equal(run.stdout, 'name=B path=/wget\n');
@@ -50,7 +51,7 @@ describe('real clients through graft', () => {
     assert.match(String(connections(run)[0]!.exe), /python3/);
   });
 
-  it('runs unprivileged (no_new_privs), as user nobody', async () => {
+  it('runs unprivileged (no_new_privs), as user nobody', { skip: needs('setpriv') }, async () => {
     const run = await world.native(['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', join(repoRoot, 'bin/graft'), '-v', '--', 'curl', '-sS', `http://${A4}:8080/nobody`]);
     assert.equal(run.code, 0, run.stderr);
     assert.equal(run.stdout, 'name=A path=/nobody\n');
@@ -73,7 +74,7 @@ describe('real clients through graft', () => {
     assert.equal(connections(quiet).length, 2, 'the log file still gets every record');
   });
 
-  it('a bash script: two curls in sequence and one in the background', async () => {
+  it('a bash script: two curls in sequence and one in the background', { skip: needs('bash') }, async () => {
     const script = [
       `curl -sS http://${A4}:8080/one`,
       `curl -sS http://${B4}:8080/bg > "$1" &`,

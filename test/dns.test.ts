@@ -12,10 +12,11 @@ import { createInterface } from 'node:readline';
 import { join } from 'node:path';
 import { A4, World, connections } from './lab/world.js';
 import { repoRoot } from './lab/paths.js';
+import { LAB, needs } from './lab/capabilities.js';
 
 const NS_ADDR = '192.0.2.2';
 
-describe('DNS under an upstream proxy', () => {
+describe('DNS under an upstream proxy', { skip: needs(...LAB, 'curl', 'microsocks') }, () => {
   let world: World;
   let netnsDir: string;
   const queries: string[] = [];

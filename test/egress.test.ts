@@ -10,6 +10,7 @@ import { buildGo } from './lab/build.js';
 import { repoRoot } from './lab/paths.js';
 import { connections, type GraftRun } from './lab/world.js';
 import { DEST4, DEST6, SRC_A4, SRC_A4_ALT, SRC_A6_ALT, SRC_B4, SRC_B6, UP_B, Uplinks } from './lab/uplinks.js';
+import { LAB, needs } from './lab/capabilities.js';
 
 type Family = 4 | 6;
 type Client = 'curl' | 'go' | 'python3';
@@ -18,7 +19,7 @@ const MODES = ['inplace', 'proxy'] as const;
 const dest = (f: Family): string => (f === 4 ? DEST4 : DEST6);
 const urlHost = (f: Family): string => (f === 4 ? DEST4 : `[${DEST6}]`);
 
-describe('egress: mark, interface, source', () => {
+describe('egress: mark, interface, source', { skip: needs(...LAB, 'curl', 'go') }, () => {
   let lab: Uplinks;
   let goclient: string;
   before(async () => {
@@ -121,7 +122,7 @@ describe('egress: mark, interface, source', () => {
     assert.equal(events.filter((e) => e.name === 'A' && e.remote === SRC_A4).length, 8);
   });
 
-  it('the connection to an upstream proxy carries the egress options', async () => {
+  it('the connection to an upstream proxy carries the egress options', { skip: needs('microsocks') }, async () => {
     // Only host B runs a SOCKS proxy, on the address both hosts own: only a
     // connection that takes uplink B finds it.
     const socks = lab.lab.adopt(lab.hostB.spawn('microsocks', ['-i', DEST4, '-p', '1080']));
@@ -258,7 +259,7 @@ describe('egress: mark, interface, source', () => {
       assert.equal(run.stderr, `graft: --interface wg9: no such network interface (interfaces here: lo, ${'upA'}, ${UP_B})\n`);
     });
 
-    it('--mark without CAP_NET_ADMIN names the capability and how to grant it', async () => {
+    it('--mark without CAP_NET_ADMIN names the capability and how to grant it', { skip: needs('setpriv') }, async () => {
       const graft = join(repoRoot, 'bin/graft');
       const run = await lab.native(['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', graft, '--mark', '0x10', '--', 'curl', `http://${DEST4}:8080/`]);
       assert.equal(run.code, 2);

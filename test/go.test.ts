@@ -4,6 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { buildGo } from './lab/build.js';
 import { A4, A6, B4, B6, World, connections, type GraftRun } from './lab/world.js';
+import { LAB, needs } from './lab/capabilities.js';
 
 const CLIENT_V4 = '192.0.2.1';
 
@@ -26,7 +27,7 @@ function assertConnections(run: GraftRun, dsts: readonly string[]): Record<strin
   return conns;
 }
 
-describe('static Go client through graft', () => {
+describe('static Go client through graft', { skip: needs(...LAB, 'go') }, () => {
   let world: World;
   let bin: string;
   before(async () => {
@@ -35,7 +36,7 @@ describe('static Go client through graft', () => {
   });
   after(() => world?.destroy());
 
-  it('is a statically linked binary', () => {
+  it('is a statically linked binary', { skip: needs('file') }, () => {
     const out = execFileSync('file', [bin], { encoding: 'utf8' });
     assert.match(out, /statically linked/, out);
   });

@@ -1,6 +1,7 @@
 /**
- * graft as a process: exit statuses, usage errors, signals (sent to graft,
- * typed on a terminal, job control) and the program's tree dying with graft.
+ * graft as a process: signals (sent to graft, typed on a terminal, job
+ * control) and the program's tree dying with graft. Exit statuses and usage
+ * errors need no lab: they are in test/unit/cli.test.ts.
  *
  * Most cases run in the lab's client namespace through world.graft; the
  * terminal cases run graft on a pseudo-terminal (test/fixtures/pty_driver.py)
@@ -9,11 +10,11 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, type ChildProcess } from 'node:child_process';
-import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { World } from './lab/world.js';
 import { repoRoot } from './lab/paths.js';
 import { alive, cmdline, descendants, poll, readProc } from './lab/procs.js';
+import { LAB, needs } from './lab/capabilities.js';
 
 const graftBin = join(repoRoot, 'bin/graft');
 const fixture = (name: string): string => join(repoRoot, 'test', 'fixtures', name);
@@ -84,115 +85,12 @@ function screen(output: string): string {
   return output.replace(/\r\n/g, '\n').replace(/\^[CZ\\]/g, '');
 }
 
-describe('graft as a process', () => {
+describe('graft as a process', { skip: needs(...LAB) }, () => {
   let world: World;
   before(async () => {
     world = await new World().start();
   });
   after(() => world?.destroy());
-
-  describe('exit status', () => {
-    it('passes the program exit code through', async () => {
-      for (const [program, code] of [
-        [['sh', '-c', 'echo out; echo err >&2; exit 42'], 42],
-        [['true'], 0],
-        [['false'], 1],
-      ] as const) {
-        const run = await world.graft(program);
-        assert.equal(run.code, code, `${program.join(' ')}: ${run.stderr}`);
-        assert.equal(run.signal, null);
-        if (code === 42) {
-          assert.equal(run.stdout, 'out\n');
-          assert.equal(run.stderr, 'err\n');
-        } else {
-          assert.equal(run.stdout, '');
-          assert.equal(run.stderr, '');
-        }
-      }
-    });
-
-    it('reports a program killed by signal N as 128+N, exiting normally itself', async () => {
-      const kill = await world.graft(['sh', '-c', 'kill -KILL $$']);
-      assert.equal(kill.signal, null, 'graft itself was not killed');
-      assert.equal(kill.code, 137, kill.stderr);
-      const segv = await world.graft(['sh', '-c', 'kill -SEGV $$']);
-      assert.equal(segv.signal, null, 'graft itself was not killed');
-      assert.equal(segv.code, 139, segv.stderr);
-    });
-
-    it('127 for a program that cannot be found', async () => {
-      const run = await world.graft(['no-such-prog', 'arg']);
-      assert.equal(run.code, 127);
-      assert.equal(run.stderr, 'graft: no-such-prog: command not found\n');
-      assert.equal(run.stdout, '');
-      const path = await world.graft(['/nonexistent/dir/prog']);
-      assert.equal(path.code, 127);
-      assert.match(path.stderr, /^graft: \/nonexistent\/dir\/prog: no such file or directory\n$/);
-    });
-
-    it('126 for a file that is not executable and for a directory', async () => {
-      const file = world.path('not-executable.sh');
-      writeFileSync(file, '#!/bin/sh\necho should not run\n');
-      chmodSync(file, 0o644);
-      const run = await world.graft([file]);
-      assert.equal(run.code, 126);
-      assert.equal(run.stdout, '');
-      assert.match(run.stderr, new RegExp(`^graft: ${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: cannot execute`));
-
-      const dir = world.path('a-directory');
-      mkdirSync(dir);
-      const d = await world.graft([dir]);
-      assert.equal(d.code, 126);
-      assert.match(d.stderr, /a-directory: cannot execute/);
-    });
-
-    it('waits for a child that outlives the program, then exits with the program status', async () => {
-      const run = await world.graft(['sh', '-c', '(sleep 0.5; echo late) & exit 3']);
-      assert.equal(run.code, 3, run.stderr);
-      assert.equal(run.stdout, 'late\n');
-      assert.ok(run.ms >= 450, `graft ended after ${run.ms} ms, before the background child`);
-    });
-  });
-
-  describe('usage', () => {
-    it('an unknown option is a usage error naming it', async () => {
-      const run = await world.graft(['true'], { graftArgs: ['--bogus-option'] });
-      assert.equal(run.code, 2);
-      assert.equal(run.stdout, '');
-      assert.match(run.stderr, /^graft: .*'--bogus-option'/);
-    });
-
-    it('a bad --connect-timeout is a usage error naming the option and the value', async () => {
-      for (const value of ['abc', '0', '-5s']) {
-        const run = await world.graft(['true'], { graftArgs: ['--connect-timeout', value] });
-        assert.equal(run.code, 2, `--connect-timeout ${value}: ${run.stderr}`);
-        assert.match(run.stderr, /^graft: .*--connect-timeout/, `--connect-timeout ${value}`);
-        assert.ok(run.stderr.includes(value), `the message names ${value}: ${run.stderr}`);
-      }
-    });
-
-    it('no program is a usage error', async () => {
-      const run = await world.graft([]);
-      assert.equal(run.code, 2);
-      assert.equal(run.stdout, '');
-      assert.match(run.stderr, /^graft: no program given/);
-    });
-
-    it('--help prints the usage and exits 0', async () => {
-      const run = await world.graft([], { graftArgs: ['--help'] });
-      assert.equal(run.code, 0, run.stderr);
-      assert.equal(run.stderr, '');
-      assert.match(run.stdout, /^Usage: graft \[options\] -- program \[args\.\.\.\]\n/);
-      assert.match(run.stdout, /--connect-timeout <duration>/);
-    });
-
-    it('--version prints the package version', async () => {
-      const pkg = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { version: string };
-      const run = await world.graft([], { graftArgs: ['--version'] });
-      assert.equal(run.code, 0, run.stderr);
-      assert.equal(run.stdout, `${pkg.version}\n`);
-    });
-  });
 
   describe('signals sent to graft reach the program exactly once', () => {
     for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH'] as const) {

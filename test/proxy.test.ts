@@ -4,10 +4,11 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { A4, A6, World, connections } from './lab/world.js';
 import { repoRoot } from './lab/paths.js';
+import { LAB, needs } from './lab/capabilities.js';
 
 const fixture = (name: string): string => join(repoRoot, 'test', 'fixtures', name);
 
-describe('proxy relay', () => {
+describe('proxy relay', { skip: needs(...LAB) }, () => {
   let world: World;
   before(async () => {
     world = await new World().start();

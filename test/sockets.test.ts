@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { A4, A6, B4, B6, BLACKHOLE4, World, connections, type GraftRun } from './lab/world.js';
 import { buildC } from './lab/build.js';
 import { repoRoot } from './lab/paths.js';
+import { LAB, needs } from './lab/capabilities.js';
 
 const probePy = join(repoRoot, 'test', 'fixtures', 'probe.py');
 const CLIENT4 = '192.0.2.1';
@@ -29,7 +30,7 @@ function ok(run: GraftRun): void {
   assert.equal(run.code, 0, `exit ${run.code} ${run.signal ?? ''}\nstdout: ${run.stdout}\nstderr: ${run.stderr}`);
 }
 
-describe('socket kinds and connect semantics under graft', () => {
+describe('socket kinds and connect semantics under graft', { skip: needs(...LAB) }, () => {
   let world: World;
   let sockprobe: string;
   before(async () => {
@@ -229,7 +230,7 @@ describe('socket kinds and connect semantics under graft', () => {
     });
   });
 
-  describe('failed destinations', () => {
+  describe('failed destinations', { skip: needs('curl') }, () => {
     it('refused (A4 port 1, the host answers RST): the program fails fast, the record has the error', async () => {
       const run = await world.graft(['curl', '-sS', '--max-time', '20', `http://${A4}:1/`]);
       assert.notEqual(run.code, 0, run.stdout);

@@ -7,6 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { buildC } from './lab/build.js';
 import { A4, B4, World, connections, type GraftRun } from './lab/world.js';
+import { LAB, needs } from './lab/capabilities.js';
 
 const A = `${A4}:7000`;
 const B = `${B4}:7000`;
@@ -40,7 +41,7 @@ function splitRecords(run: GraftRun, total: number): { threads: Record<string, u
   return { threads: conns.filter((c) => c.tid !== pid), main: conns.filter((c) => c.tid === pid) };
 }
 
-describe('multi-threaded C client through graft', () => {
+describe('multi-threaded C client through graft', { skip: needs(...LAB) }, () => {
   let world: World;
   let bin: string;
   before(async () => {

@@ -16,6 +16,7 @@ import { buildGo } from './lab/build.js';
 import { repoRoot } from './lab/paths.js';
 import { ProxyHost, type Credentials, type RunningProxy } from './lab/proxies.js';
 import { A4, A6, B4, World, connections, type GraftRun } from './lab/world.js';
+import { LAB, needs } from './lab/capabilities.js';
 
 const CLIENT4 = '192.0.2.1';
 const CLIENT6 = '2001:db8:1::1';
@@ -61,7 +62,7 @@ function assertNoSecret(run: GraftRun, cred: Credentials): void {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-describe('upstream proxies (microsocks, dante, tinyproxy) and rules', () => {
+describe('upstream proxies (microsocks, dante, tinyproxy) and rules', { skip: needs(...LAB, 'curl', 'go', 'bash', 'ss', 'unshare', 'microsocks', 'danted', 'tinyproxy') }, () => {
   let world: World;
   let proxies: ProxyHost;
   let goclient: string;

@@ -1,6 +1,6 @@
 /** Builds the tests' own client programs (C and Go) once per source change. */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readlinkSync, statSync, symlinkSync, unlinkSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { repoRoot } from './paths.js';
 
@@ -11,6 +11,39 @@ function stale(out: string, src: string): boolean {
 }
 
 /**
+ * Where `asm/` headers come from for -m32 builds. Debian's gcc-multilib
+ * provides /usr/include/asm; without it (CI installs libc6-dev-i386 and
+ * lib32gcc-*-dev instead, which lack it) <sys/socket.h> cannot find
+ * <asm/socket.h> under -m32. The x86_64 asm headers serve both ABIs, so a
+ * directory holding a link asm -> the x86_64 ones, passed with -isystem,
+ * stands in for it.
+ */
+const m32IncludeDir = join(repoRoot, 'build', 'm32-include');
+const archAsm = '/usr/include/x86_64-linux-gnu/asm';
+
+/** Compiler flags for a 32-bit (i386) build: -m32 plus the asm include directory. */
+export function m32Flags(): string[] {
+  mkdirSync(m32IncludeDir, { recursive: true });
+  const link = join(m32IncludeDir, 'asm');
+  let current: string | undefined;
+  try {
+    current = readlinkSync(link);
+  } catch {
+    current = undefined;
+  }
+  if (current !== archAsm) {
+    if (current !== undefined) unlinkSync(link);
+    try {
+      symlinkSync(archAsm, link);
+    } catch (err) {
+      // another test process made it meanwhile
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+  }
+  return ['-m32', '-isystem', m32IncludeDir];
+}
+
+/**
  * Compiles test/fixtures/NAME.c with any `extra` compiler flags; returns the
  * binary's path. A variant (other flags, e.g. -m32) needs a name of its own.
  */
@@ -18,7 +51,9 @@ export function buildC(name: string, extra: readonly string[] = [], variant = ''
   mkdirSync(outDir, { recursive: true });
   const src = join(repoRoot, 'test', 'fixtures', `${name}.c`);
   const out = join(outDir, `${name}${variant && `-${variant}`}`);
-  if (stale(out, src)) execFileSync('cc', ['-O2', '-Wall', '-o', out, src, '-lpthread', ...extra], { stdio: 'inherit' });
+  // -m32 brings the include directory that stands in for gcc-multilib's asm link
+  const flags = extra.flatMap((f) => (f === '-m32' ? m32Flags() : [f]));
+  if (stale(out, src)) execFileSync('cc', ['-O2', '-Wall', '-o', out, src, '-lpthread', ...flags], { stdio: 'inherit' });
   return out;
 }
 
