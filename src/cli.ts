@@ -3,7 +3,8 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { UsageError } from './errors.js';
-import { LOG_LEVELS, type Egress, type LogLevel, type ModeChoice, type Plan, type TerminalVerbosity } from './plan.js';
+import type { Egress } from './egress/model.js';
+import { LOG_LEVELS, type LogLevel, type ModeChoice, type Plan, type TerminalVerbosity } from './plan.js';
 import { parseRule } from './rules/parse.js';
 import { findConfig, loadConfig } from './config/file.js';
 import { latencyShorthand, parseToxic } from './chaos/parse.js';
