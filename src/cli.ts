@@ -136,7 +136,7 @@ function configured(cmd: Command, out: Output): Command {
 /** Runs commander; undefined when it printed help/version or a usage error (the status is returned). */
 function parse(cmd: Command, argv: readonly string[]): number | undefined {
   try {
-    cmd.parse(argv as string[], { from: 'user' });
+    cmd.parse(argv, { from: 'user' });
     return undefined;
   } catch (err) {
     if (err instanceof CommanderError) {
