@@ -11,7 +11,7 @@ import type { Logger } from 'pino';
 import type { LateHandshakeRecord, RedirectRecord } from '../channel.js';
 import { formatEndpoint, normalizeIp } from '../address.js';
 import { Registry } from './registry.js';
-import { relay, type RelayControl, type RelayFaults } from './relay.js';
+import { relay, type RelayControl, type RelayFaults, type RelayResult } from './relay.js';
 import type { ScopedToxic } from '../chaos/parse.js';
 import type { Random } from '../chaos/random.js';
 import { toxicStage } from '../chaos/toxics.js';
@@ -85,10 +85,7 @@ function listen(host: string, onSocket: (s: net.Socket) => void): Promise<net.Se
 }
 
 /** How a relayed connection ended, for its record. */
-interface Outcome {
-  readonly bytesUp: number;
-  readonly bytesDown: number;
-  readonly error?: string;
+interface Outcome extends RelayResult {
   /** the toxics it got, as written */
   readonly toxics?: readonly string[];
 }
