@@ -119,14 +119,14 @@ class ConfigNodes {
 
   /** a list of strings, each parsed with its file:line as origin */
   list<T>(pair: Pair, value: Node | null, key: string, parse: (text: string, origin: string) => T): T[] {
-    if (!this.yaml.isSeq(value)) this.bad(pair, key, 'must be a list of strings');
-    return (value as { items: unknown[] }).items.map((n, i) => parse(this.str(n, `${key}[${i}]`), `${this.at(n as Node)}: ${key}[${i}]`));
+    if (!this.yaml.isSeq(value)) return this.bad(pair, key, 'must be a list of strings');
+    return value.items.map((n, i) => parse(this.str(n, `${key}[${i}]`), `${this.at(n as Node)}: ${key}[${i}]`));
   }
 
   /** the pairs of a mapping, or an error naming what it must map */
   pairs(pair: Pair, value: Node | null, key: string, must: string): Pair[] {
-    if (!this.yaml.isMap(value)) this.bad(pair, key, must);
-    return (value as { items: Pair[] }).items;
+    if (!this.yaml.isMap(value)) return this.bad(pair, key, must);
+    return value.items;
   }
 
   keyOf(pair: Pair): string {
@@ -166,8 +166,8 @@ const SECTIONS: Record<TopKey, (c: ConfigNodes, pair: Pair, value: Node | null, 
     if (value) draft.proxyNode = value;
   },
   rules(c, pair, value, draft) {
-    if (!c.yaml.isSeq(value)) c.bad(pair, 'rules', "must be a list of 'MATCH ACTION' strings");
-    draft.rules = (value as { items: unknown[] }).items.map((n, i) => {
+    if (!c.yaml.isSeq(value)) return c.bad(pair, 'rules', "must be a list of 'MATCH ACTION' strings");
+    draft.rules = value.items.map((n, i) => {
       try {
         return parseRule(c.str(n, `rules[${i}]`), `${c.at(n as Node)}: rules[${i}]`);
       } catch (err) {

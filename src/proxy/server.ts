@@ -176,7 +176,7 @@ class LocalProxy implements Proxy {
   }
 
   expect(record: RedirectRecord): void {
-    this.registry.register({ record, peerIp: record.peerIp, peerPort: record.peerPort, started: Date.now(), upstream: this.dial(record), connectFaults: [] });
+    this.registry.register(this.expecting(record, []));
   }
 
   /**
@@ -187,8 +187,7 @@ class LocalProxy implements Proxy {
    * connect succeeds exactly now.
    */
   completeLater(rec: LateHandshakeRecord, fault: string): void {
-    const record: RedirectRecord = { ...rec, kind: 'redirect' };
-    const expected: ExpectedConnection = { record, peerIp: rec.peerIp, peerPort: rec.peerPort, started: Date.now(), upstream: this.dial(record), connectFaults: [fault] };
+    const expected = this.expecting({ ...rec, kind: 'redirect' }, [fault]);
     const timer = setTimeout(() => {
       this.late.delete(timer);
       this.openHandshake(rec, expected);
@@ -214,6 +213,11 @@ class LocalProxy implements Proxy {
     this.late.clear();
     if (this.sockets.size) await this.untilIdle(graceMs);
     for (const s of this.sockets) s.destroy();
+  }
+
+  /** A connection the tracer announced, its destination dialing from now on. */
+  private expecting(record: RedirectRecord, connectFaults: readonly string[]): ExpectedConnection {
+    return { record, peerIp: record.peerIp, peerPort: record.peerPort, started: Date.now(), upstream: this.dial(record), connectFaults };
   }
 
   /** Waits until every socket has closed, or `graceMs`. */
