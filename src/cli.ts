@@ -3,7 +3,8 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { UsageError } from './errors.js';
-import { LOG_LEVELS, type Egress, type LogLevel, type ModeChoice, type Plan, type TerminalVerbosity } from './plan.js';
+import type { Egress } from './egress/model.js';
+import { LOG_LEVELS, type LogLevel, type ModeChoice, type Plan, type TerminalVerbosity } from './plan.js';
 import { parseRule } from './rules/parse.js';
 import { findConfig, loadConfig } from './config/file.js';
 import { latencyShorthand, parseToxic } from './chaos/parse.js';
@@ -135,7 +136,7 @@ function configured(cmd: Command, out: Output): Command {
 /** Runs commander; undefined when it printed help/version or a usage error (the status is returned). */
 function parse(cmd: Command, argv: readonly string[]): number | undefined {
   try {
-    cmd.parse(argv as string[], { from: 'user' });
+    cmd.parse(argv, { from: 'user' });
     return undefined;
   } catch (err) {
     if (err instanceof CommanderError) {

@@ -7,6 +7,13 @@ function bytes(n: unknown): string {
   return `${(n / 1024 / 1024).toFixed(1)} MiB`;
 }
 
+/** A field as text: graft's records hold strings and numbers there. */
+function text(v: unknown): string {
+  if (typeof v === 'string') return v;
+  if (v === undefined) return 'undefined';
+  return JSON.stringify(v);
+}
+
 function basename(path: unknown): string {
   return typeof path === 'string' ? path.slice(path.lastIndexOf('/') + 1) : '?';
 }
@@ -18,20 +25,20 @@ export function humanLine(json: string): string | undefined {
   } catch {
     return undefined;
   }
-  const who = rec.pid !== undefined ? `${basename(rec.exe)}[${String(rec.pid)}]` : '';
+  const who = rec.pid !== undefined ? `${basename(rec.exe)}[${text(rec.pid)}]` : '';
   if (rec.event === 'connection') {
     const faults = Array.isArray(rec.faults) && rec.faults.length ? ` [faults: ${rec.faults.join('; ')}]` : '';
-    const via = (rec.egress !== undefined ? ` (${String(rec.egress)})` : '') + faults;
-    const head = `graft: ${who} -> ${String(rec.dst)} ${String(rec.action)}${via}`;
+    const via = (rec.egress !== undefined ? ` (${text(rec.egress)})` : '') + faults;
+    const head = `graft: ${who} -> ${text(rec.dst)} ${text(rec.action)}${via}`;
     if (rec.action === 'inplace') return head;
-    const flow = `${bytes(rec.bytesUp)} up, ${bytes(rec.bytesDown)} down, ${String(rec.durationMs)} ms`;
-    return rec.error !== undefined ? `${head}: ${flow}, error: ${String(rec.error)}` : `${head}: ${flow}`;
+    const flow = `${bytes(rec.bytesUp)} up, ${bytes(rec.bytesDown)} down, ${text(rec.durationMs)} ms`;
+    return rec.error !== undefined ? `${head}: ${flow}, error: ${text(rec.error)}` : `${head}: ${flow}`;
   }
   if (rec.event === 'delayed') {
-    return `graft: ${who} -> ${String(rec.dst)} connect delayed [faults: ${(rec.faults as string[]).join('; ')}]`;
+    return `graft: ${who} -> ${text(rec.dst)} connect delayed [faults: ${(rec.faults as string[]).join('; ')}]`;
   }
   if (rec.event === 'refused') {
-    return `graft: ${who} -> ${String(rec.dst)} failed with ${String(rec.errno)}: ${String(rec.reason)}`;
+    return `graft: ${who} -> ${text(rec.dst)} failed with ${text(rec.errno)}: ${text(rec.reason)}`;
   }
   const msg = typeof rec.msg === 'string' ? rec.msg : JSON.stringify(rec);
   return `graft: ${who ? `${who} ` : ''}${msg}`;

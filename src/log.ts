@@ -13,7 +13,7 @@ export type { Logger } from 'pino';
 export interface GraftLogger {
   readonly logger: Logger;
   /** Writes out anything buffered; call before exiting. */
-  flush(): void;
+  readonly flush: () => void;
 }
 
 /** Writes records to stderr as short human lines. */
@@ -56,8 +56,6 @@ export function createLogger(plan: LogPlan): GraftLogger {
   );
   return {
     logger,
-    flush() {
-      file?.flushSync();
-    },
+    flush: () => file?.flushSync(),
   };
 }

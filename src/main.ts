@@ -15,16 +15,19 @@ function say(text: string): void {
   writeSync(2, text.endsWith('\n') ? text : `${text}\n`);
 }
 
+/** A usage error is said in one line and exits with the usage status; any other error goes on up. */
+function usageStatus(err: unknown): number {
+  if (!(err instanceof UsageError)) throw err;
+  say(`graft: ${err.message}`);
+  return EXIT.usage;
+}
+
 async function main(): Promise<number> {
   let outcome;
   try {
     outcome = parseCommandLine(process.argv.slice(2), { out: (s) => writeSync(1, s), err: (s) => writeSync(2, s) });
   } catch (err) {
-    if (err instanceof UsageError) {
-      say(`graft: ${err.message}`);
-      return EXIT.usage;
-    }
-    throw err;
+    return usageStatus(err);
   }
   switch (outcome.kind) {
     case 'exit':
@@ -35,11 +38,7 @@ async function main(): Promise<number> {
         writeSync(1, `${outcome.kind === 'explain' ? await explain(outcome.routing, outcome.ip, outcome.port) : await checkConfig(outcome.path)}\n`);
         return 0;
       } catch (err) {
-        if (err instanceof UsageError) {
-          say(`graft: ${err.message}`);
-          return EXIT.usage;
-        }
-        throw err;
+        return usageStatus(err);
       }
     case 'run':
       break;

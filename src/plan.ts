@@ -1,8 +1,9 @@
-/** Everything one run of graft needs, resolved from argv (and later config). */
+/** Everything one run of graft needs, resolved from argv and the config file. */
 import type { Rule } from './rules/model.js';
 import type { UpstreamProxy } from './upstream/url.js';
 import type { ScopedToxic } from './chaos/parse.js';
 import type { ConnectFault } from './chaos/connect-faults.js';
+import type { Egress } from './egress/model.js';
 
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
 
@@ -17,17 +18,6 @@ export interface LogPlan {
   readonly level: LogLevel;
   /** ndjson log file, one record per connection. */
   readonly file?: string;
-}
-
-/** How outgoing connections leave: all optional, combinable. */
-export interface Egress {
-  /** SO_MARK, for `ip rule fwmark` routing */
-  readonly mark?: number;
-  /** SO_BINDTODEVICE */
-  readonly interface?: string;
-  /** local source addresses, one per family at most */
-  readonly source4?: string;
-  readonly source6?: string;
 }
 
 /**

@@ -4,9 +4,10 @@
  */
 import type { Plan } from './plan.js';
 import type { Logger } from 'pino';
-import { startProxy } from './proxy/server.js';
+import type { Readable } from 'node:stream';
+import { startProxy, type Proxy } from './proxy/server.js';
 import { ConnectionLog, type ConnectionRecord } from './records.js';
-import { startTracer } from './supervisor.js';
+import { startTracer, type RunningTracer } from './supervisor.js';
 import { RecordDecoder, type TracerRecord } from './channel.js';
 import { formatEndpoint } from './address.js';
 import { checkEgress } from './egress/checks.js';
@@ -44,11 +45,10 @@ function who(rec: { pid: number; tid: number; exe: string; dstIp: string; dstPor
 export async function runPlan(plan: Plan, logger: Logger, opts: RunOptions = {}): Promise<RunResult> {
   const routing = await Routing.create({ ...plan, nameservers: systemNameservers() });
   const seed = plan.seed ?? Math.floor(Math.random() * 2 ** 31);
-  for (const e of [plan.egress, ...plan.rules.flatMap((r) => (r.action.kind === 'route' ? [r.action.egress] : []))]) await checkEgress(e);
+  await checkEveryEgress(plan);
   const log = new ConnectionLog(logger);
   const connections: ConnectionRecord[] = [];
   if (opts.collect) log.onRecord((r) => connections.push(r));
-  const context = (ruleIndex: number) => routing.logContext(ruleIndex);
   const proxy = await startProxy({
     routing,
     toxics: plan.toxics,
@@ -58,46 +58,28 @@ export async function runPlan(plan: Plan, logger: Logger, opts: RunOptions = {})
     logger,
     connections: log,
   });
-
-  const onRecord = (rec: TracerRecord): void => {
-    switch (rec.kind) {
-      case 'redirect':
-        proxy.expect(rec);
-        break;
-      case 'inplace':
-        log.record({ event: 'connection', action: 'inplace', ...who(rec), ...context(rec.rule) });
-        break;
-      case 'failed': {
-        // "fault N": a connect fault refused it
-        const fault = /^fault (\d+)$/.exec(rec.reason);
-        const text = fault ? plan.connectFaults[Number(fault[1])]?.text : undefined;
-        log.record({
-          event: 'refused',
-          ...who(rec),
-          ...context(rec.rule),
-          errno: rec.errno,
-          reason: text !== undefined ? `fault: ${text}` : rec.reason,
-          ...(text !== undefined ? { faults: [text] } : {}),
-        });
-        break;
-      }
-      case 'late-handshake':
-      case 'delayed': {
-        const fault = plan.connectFaults[rec.fault]?.text ?? `fault ${rec.fault}`;
-        if (rec.kind === 'late-handshake') proxy.completeLater(rec, fault);
-        log.record({ event: 'delayed', ...who(rec), faults: [fault] });
-        break;
-      }
-      case 'diagnostic':
-        logger.debug({ pid: rec.pid, tid: rec.tid }, rec.message);
-        break;
-    }
-  };
-  const decoder = new RecordDecoder(onRecord, (err) => logger.error({ err }, 'bad record from the tracer'));
-
-  let tracer;
+  const tracer = await launchTracer(plan, routing, proxy, seed, opts);
+  const onRecord = recordHandler({ plan, routing, proxy, log, logger });
+  const channelDone = readChannel(tracer, proxy, new RecordDecoder(onRecord, (err) => logger.error({ err }, 'bad record from the tracer')));
+  const output = opts.capture ? captureOutput(tracer, opts.capture.input) : undefined;
   try {
-    tracer = startTracer({
+    const status = await tracer.exited;
+    const [, captured] = await Promise.all([channelDone, output]);
+    return { status, connections, ...captured };
+  } finally {
+    await proxy.close(CLOSE_GRACE_MS);
+  }
+}
+
+/** The global egress options and every rule's own must work here before the program starts. */
+async function checkEveryEgress(plan: Plan): Promise<void> {
+  for (const e of [plan.egress, ...plan.rules.flatMap((r) => (r.action.kind === 'route' ? [r.action.egress] : []))]) await checkEgress(e);
+}
+
+/** Starts the tracer with the program; a failed start closes the proxy. */
+async function launchTracer(plan: Plan, routing: Routing, proxy: Proxy, seed: number, opts: RunOptions): Promise<RunningTracer> {
+  try {
+    return startTracer({
       program: plan.program,
       args: plan.args,
       proxy4: proxy.port4,
@@ -113,32 +95,69 @@ export async function runPlan(plan: Plan, logger: Logger, opts: RunOptions = {})
     await proxy.close(0);
     throw err;
   }
+}
+
+/** Feeds the tracer's channel to the decoder; resolves when the tracer closes it. */
+function readChannel(tracer: RunningTracer, proxy: Proxy, decoder: RecordDecoder): Promise<void> {
   tracer.channel.on('data', (chunk: Buffer) => {
     proxy.noteChannelRead(chunk.length, CHANNEL_READ_SIZE);
     decoder.push(chunk);
   });
-  const channelDone = new Promise<void>((resolve) => tracer.channel.once('close', resolve));
-  const out: Buffer[] = [];
-  const err: Buffer[] = [];
-  const outputDone = opts.capture
-    ? Promise.all([
-        new Promise((r) => tracer.child.stdout!.on('data', (d: Buffer) => out.push(d)).once('close', r)),
-        new Promise((r) => tracer.child.stderr!.on('data', (d: Buffer) => err.push(d)).once('close', r)),
-      ])
-    : Promise.resolve();
-  if (opts.capture) {
-    tracer.child.stdin!.on('error', () => {});
-    tracer.child.stdin!.end(opts.capture.input ?? '');
-  }
-  try {
-    const status = await tracer.exited;
-    await Promise.all([channelDone, outputDone]);
-    return {
-      status,
-      connections,
-      ...(opts.capture ? { stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() } : {}),
-    };
-  } finally {
-    await proxy.close(CLOSE_GRACE_MS);
-  }
+  return new Promise<void>((resolve) => tracer.channel.once('close', resolve));
+}
+
+/** Gives the program `input` on stdin and collects its stdout and stderr until they close. */
+async function captureOutput(tracer: RunningTracer, input: string | Buffer | undefined): Promise<{ stdout: string; stderr: string }> {
+  const collect = (stream: Readable): Promise<string> => {
+    const chunks: Buffer[] = [];
+    return new Promise((resolve) => stream.on('data', (d: Buffer) => chunks.push(d)).once('close', () => resolve(Buffer.concat(chunks).toString())));
+  };
+  const stdout = collect(tracer.child.stdout!);
+  const stderr = collect(tracer.child.stderr!);
+  tracer.child.stdin!.on('error', () => {});
+  tracer.child.stdin!.end(input ?? '');
+  return { stdout: await stdout, stderr: await stderr };
+}
+
+interface RecordContext {
+  readonly plan: Plan;
+  readonly routing: Routing;
+  readonly proxy: Proxy;
+  readonly log: ConnectionLog;
+  readonly logger: Logger;
+}
+
+/** What each record from the tracer sets going: a dial, a log record, or both. */
+function recordHandler({ plan, routing, proxy, log, logger }: RecordContext): (rec: TracerRecord) => void {
+  const context = (ruleIndex: number) => routing.logContext(ruleIndex);
+  return (rec) => {
+    switch (rec.kind) {
+      case 'redirect':
+        proxy.expect(rec);
+        break;
+      case 'inplace':
+        log.record({ event: 'connection', action: 'inplace', ...who(rec), ...context(rec.rule) });
+        break;
+      case 'failed':
+        log.record({ event: 'refused', ...who(rec), ...context(rec.rule), errno: rec.errno, ...refusal(rec.reason, plan.connectFaults) });
+        break;
+      case 'late-handshake':
+      case 'delayed': {
+        const fault = plan.connectFaults[rec.fault]?.text ?? `fault ${rec.fault}`;
+        if (rec.kind === 'late-handshake') proxy.completeLater(rec, fault);
+        log.record({ event: 'delayed', ...who(rec), faults: [fault] });
+        break;
+      }
+      case 'diagnostic':
+        logger.debug({ pid: rec.pid, tid: rec.tid }, rec.message);
+        break;
+    }
+  };
+}
+
+/** Why a connect was failed; "fault N" from the tracer names the connect fault that refused it. */
+function refusal(reason: string, connectFaults: Plan['connectFaults']): { reason: string; faults?: readonly string[] } {
+  const fault = /^fault (\d+)$/.exec(reason);
+  const text = fault ? connectFaults[Number(fault[1])]?.text : undefined;
+  return text !== undefined ? { reason: `fault: ${text}`, faults: [text] } : { reason };
 }

@@ -193,8 +193,8 @@ async function runClient(lab: BenchLab, graft: boolean, n: number, limit: number
   // the spawned pid ends up being graft's Node process
   const child = spawn('ip', ['netns', 'exec', clientNs, 'prlimit', `--nofile=${limit}:${limit}`, ...program], { stdio: ['pipe', 'pipe', 'pipe'] });
   let stderr = '';
-  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  child.stdin!.on('error', () => {});
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  child.stdin.on('error', () => {});
   const closed = new Promise<[number | null, NodeJS.Signals | null]>((resolve) => child.once('close', (code, signal) => resolve([code, signal])));
   const killer = setTimeout(() => child.kill('SIGKILL'), 180_000);
   const next = lineReader(child, 'concclient');
@@ -233,7 +233,7 @@ async function runClient(lab: BenchLab, graft: boolean, n: number, limit: number
         }
       }, 50);
     }
-    child.stdin!.write('go\n');
+    child.stdin.write('go\n');
     await next((l) => l === 'holding', '"holding"', 150_000);
     if (sample && pids) sample.fdsPeak = fdCount(pids.node);
     const json = await next((l) => l.startsWith('{'), 'its JSON result', 60_000);
@@ -253,7 +253,7 @@ async function runClient(lab: BenchLab, graft: boolean, n: number, limit: number
       sample.rssPeakTracerMB = statusKb(pids.tracer, 'VmHWM') / 1024;
       sample.rssPeakMB = Math.max(sample.rssPeakMB, sample.rssPeakNodeMB + sample.rssPeakTracerMB);
     }
-    child.stdin!.end('exit\n');
+    child.stdin.end('exit\n');
     const [code, signal] = await closed;
     // concclient exits 1 when a connection failed: that is a result (ok_N), not a failed run
     if (signal || (code !== 0 && !(code === 1 && result.ok < result.n))) {
@@ -269,7 +269,7 @@ async function runClient(lab: BenchLab, graft: boolean, n: number, limit: number
     child.kill('SIGKILL');
     await closed;
     const what = graft ? `graft --mode proxy --mark ${mark} -- concclient -n ${n}` : `concclient -n ${n}`;
-    throw new Error(`${what}: ${(err as Error).message}${stderr.trim() ? `\n${stderr.trim().slice(0, 2000)}` : ''}`);
+    throw new Error(`${what}: ${(err as Error).message}${stderr.trim() ? `\n${stderr.trim().slice(0, 2000)}` : ''}`, { cause: err });
   } finally {
     clearInterval(sampler);
     clearTimeout(killer);

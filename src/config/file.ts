@@ -22,16 +22,12 @@
  *   faults:                  # connect faults, as --fault
  *     - refuse errno=ETIMEDOUT probability=0.1
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import type { Node, Pair } from 'yaml';
-
-/** The yaml package, loaded when a config file is read: most runs have none, and loading it costs start-up time. */
-const yaml = (): typeof import('yaml') => createRequire(import.meta.url)('yaml') as typeof import('yaml');
+import type { LineCounter, Node, Pair, ParsedNode } from 'yaml';
 import { UsageError } from '../errors.js';
 import { LOG_LEVELS, type LogLevel, type ModeChoice } from '../plan.js';
 import type { Rule } from '../rules/model.js';
@@ -40,6 +36,9 @@ import { parseDuration, parseMark } from '../units.js';
 import { parseProxyUrl, type UpstreamProxy } from '../upstream/url.js';
 import { parseToxic, type ScopedToxic } from '../chaos/parse.js';
 import { parseConnectFault, type ConnectFault } from '../chaos/connect-faults.js';
+
+/** The yaml package, loaded when a config file is read: most runs have none, and loading it costs start-up time. */
+const loadYaml = (): typeof import('yaml') => createRequire(import.meta.url)('yaml') as typeof import('yaml');
 
 export interface ConfigSettings {
   readonly path: string;
@@ -80,153 +79,201 @@ export function loadConfig(path: string): ConfigSettings {
   return parseConfig(text, path);
 }
 
-export function parseConfig(text: string, path: string): ConfigSettings {
-  const { isMap, isScalar, isSeq, LineCounter, parseDocument } = yaml();
-  const lines = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
-  const at = (node: Node | Pair | null | undefined): string => {
+type Yaml = typeof import('yaml');
+type Where = Node | Pair | null | undefined;
+
+/** A config file's nodes: reads scalars and lists out of them, and names their file:line in every error. */
+class ConfigNodes {
+  constructor(
+    readonly yaml: Yaml,
+    private readonly path: string,
+    private readonly lines: LineCounter,
+  ) {}
+
+  /** "file:line" of a node (a pair: of its key), or the file alone */
+  at(node: Where): string {
     const range = node && 'range' in node ? node.range : node && 'key' in node ? (node.key as Node | null)?.range : undefined;
-    return range ? `${path}:${lines.linePos(range[0]).line}` : path;
-  };
-  const bad = (node: Node | Pair | null | undefined, field: string, why: string): never => {
-    throw new UsageError(`${at(node)}: ${field}: ${why}`);
-  };
+    return range ? `${this.path}:${this.lines.linePos(range[0]).line}` : this.path;
+  }
+
+  bad(node: Where, field: string, why: string): never {
+    throw new UsageError(`${this.at(node)}: ${field}: ${why}`);
+  }
+
+  str(node: unknown, field: string): string {
+    const { isScalar } = this.yaml;
+    if (!isScalar(node) || (typeof node.value !== 'string' && typeof node.value !== 'number')) return this.bad(node as Node, field, 'must be a string');
+    return String(node.value);
+  }
+
+  /** one proxy URL, or a list of them (a chain) */
+  urls(node: unknown, field: string): UpstreamProxy[] {
+    const { isSeq } = this.yaml;
+    const items = isSeq(node) ? node.items : [node];
+    if (!items.length) this.bad(node as Node, field, 'an empty chain');
+    return items.map((n, i) => {
+      const where = `${this.at(n as Node)}: ${field}${isSeq(node) ? `[${i}]` : ''}`;
+      return parseProxyUrl(this.str(n, field), where);
+    });
+  }
+
+  /** a list of strings, each parsed with its file:line as origin */
+  list<T>(pair: Pair, value: Node | null, key: string, parse: (text: string, origin: string) => T): T[] {
+    if (!this.yaml.isSeq(value)) return this.bad(pair, key, 'must be a list of strings');
+    return value.items.map((n, i) => parse(this.str(n, `${key}[${i}]`), `${this.at(n as Node)}: ${key}[${i}]`));
+  }
+
+  /** the pairs of a mapping, or an error naming what it must map */
+  pairs(pair: Pair, value: Node | null, key: string, must: string): Pair[] {
+    if (!this.yaml.isMap(value)) return this.bad(pair, key, must);
+    return value.items;
+  }
+
+  keyOf(pair: Pair): string {
+    return this.yaml.isScalar(pair.key) ? String(pair.key.value) : '';
+  }
+}
+
+/** The settings as they are read, before the default proxy is resolved. */
+interface Draft {
+  chains: Map<string, readonly UpstreamProxy[]>;
+  proxyNode?: Node;
+  rules: readonly Rule[];
+  mark?: number;
+  interface?: string;
+  sources: readonly string[];
+  mode?: ModeChoice;
+  connectTimeoutMs?: number;
+  logFile?: string;
+  logLevel?: LogLevel;
+  toxics: readonly ScopedToxic[];
+  connectFaults: readonly ConnectFault[];
+}
+
+type TopKey = (typeof TOP_KEYS)[number];
+
+/** How each top-level key is read into the draft. */
+const SECTIONS: Record<TopKey, (c: ConfigNodes, pair: Pair, value: Node | null, draft: Draft) => void> = {
+  proxies(c, pair, value, draft) {
+    for (const p of c.pairs(pair, value, 'proxies', 'must map names to proxy URLs (or lists of them, for a chain)')) {
+      const name = c.keyOf(p);
+      if (!/^[A-Za-z0-9_.-]+$/.test(name)) c.bad(p, `proxies.${name}`, 'a proxy name is letters, digits, ., _ and -');
+      draft.chains.set(name, c.urls(p.value, `proxies.${name}`));
+    }
+  },
+  proxy(_c, _pair, value, draft) {
+    // resolved once every named proxy is known
+    if (value) draft.proxyNode = value;
+  },
+  rules(c, pair, value, draft) {
+    if (!c.yaml.isSeq(value)) return c.bad(pair, 'rules', "must be a list of 'MATCH ACTION' strings");
+    draft.rules = value.items.map((n, i) => {
+      try {
+        return parseRule(c.str(n, `rules[${i}]`), `${c.at(n as Node)}: rules[${i}]`);
+      } catch (err) {
+        throw err instanceof UsageError ? err : new UsageError(`${c.at(n as Node)}: rules[${i}]: ${String(err)}`);
+      }
+    });
+  },
+  toxics(c, pair, value, draft) {
+    draft.toxics = c.list(pair, value, 'toxics', parseToxic);
+  },
+  faults(c, pair, value, draft) {
+    draft.connectFaults = c.list(pair, value, 'faults', parseConnectFault);
+  },
+  mark(c, _pair, value, draft) {
+    const m = parseMark(c.str(value, 'mark'));
+    if (m === undefined) return c.bad(value, 'mark', 'not a 32-bit mark (decimal or 0x hex)');
+    draft.mark = m;
+  },
+  interface(c, _pair, value, draft) {
+    draft.interface = c.str(value, 'interface');
+  },
+  source(c, _pair, value, draft) {
+    draft.sources = (c.yaml.isSeq(value) ? value.items : [value]).map((n) => {
+      const s = c.str(n, 'source');
+      if (!isIP(s)) c.bad(n as Node, 'source', `'${s}' is not an IP address`);
+      return s;
+    });
+  },
+  mode(c, _pair, value, draft) {
+    const m = c.str(value, 'mode');
+    if (!['auto', 'proxy', 'inplace'].includes(m)) c.bad(value, 'mode', `'${m}' is not auto, proxy or inplace`);
+    draft.mode = m as ModeChoice;
+  },
+  'connect-timeout'(c, _pair, value, draft) {
+    try {
+      draft.connectTimeoutMs = parseDuration(c.str(value, 'connect-timeout'), 'connect-timeout');
+    } catch (err) {
+      c.bad(value, 'connect-timeout', (err as Error).message.replace(/^connect-timeout: /, ''));
+    }
+  },
+  log(c, pair, value, draft) {
+    for (const p of c.pairs(pair, value, 'log', 'must be a mapping with file and/or level')) {
+      const k = c.keyOf(p);
+      if (k === 'file') draft.logFile = c.str(p.value, 'log.file');
+      else if (k === 'level') draft.logLevel = logLevel(c, p);
+      else c.bad(p, `log.${k}`, `unknown key (known: ${LOG_KEYS.join(', ')})`);
+    }
+  },
+};
+
+function logLevel(c: ConfigNodes, p: Pair): LogLevel {
+  const l = c.str(p.value, 'log.level');
+  if (!(LOG_LEVELS as readonly string[]).includes(l)) c.bad(p.value as Node, 'log.level', `'${l}' is not one of ${LOG_LEVELS.join(', ')}`);
+  return l as LogLevel;
+}
+
+const isTopKey = (key: string): key is TopKey => (TOP_KEYS as readonly string[]).includes(key);
+
+/** The default chain: a name under proxies, or URLs. */
+function defaultProxy(c: ConfigNodes, node: Node, chains: ReadonlyMap<string, readonly UpstreamProxy[]>): readonly UpstreamProxy[] {
+  if (c.yaml.isScalar(node) && typeof node.value === 'string' && !node.value.includes('://')) {
+    return chains.get(node.value) ?? c.bad(node, 'proxy', `no proxy named '${node.value}' under proxies`);
+  }
+  return c.urls(node, 'proxy');
+}
+
+/** Parses the YAML, failing on its first syntax error. */
+function parseYaml(text: string, path: string): { c: ConfigNodes; root: ParsedNode | null } {
+  const yaml = loadYaml();
+  const lines = new yaml.LineCounter();
+  const doc = yaml.parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
   if (doc.errors.length) {
     const e = doc.errors[0]!;
     throw new UsageError(`${path}:${lines.linePos(e.pos[0]).line}: not valid YAML: ${e.message.split('\n')[0]}`);
   }
-  const root = doc.contents;
-  if (root === null || (isScalar(root) && root.value === null)) return { path, chains: new Map(), rules: [], sources: [], toxics: [], connectFaults: [] };
-  if (!isMap(root)) return bad(root, 'config', 'the file must be a mapping of settings (proxies, rules, ...)');
+  return { c: new ConfigNodes(yaml, path, lines), root: doc.contents };
+}
 
-  const str = (node: unknown, field: string): string => {
-    if (!isScalar(node) || (typeof node.value !== 'string' && typeof node.value !== 'number')) return bad(node as Node, field, 'must be a string');
-    return String(node.value);
-  };
-  const urls = (node: unknown, field: string): UpstreamProxy[] => {
-    const items = isSeq(node) ? node.items : [node];
-    if (!items.length) bad(node as Node, field, 'an empty chain');
-    return items.map((n, i) => {
-      const where = `${at(n as Node)}: ${field}${isSeq(node) ? `[${i}]` : ''}`;
-      return parseProxyUrl(str(n, field), where);
-    });
-  };
-
-  const chains = new Map<string, readonly UpstreamProxy[]>();
-  let proxy: readonly UpstreamProxy[] | undefined;
-  let rules: Rule[] = [];
-  let toxics: ScopedToxic[] = [];
-  let connectFaults: ConnectFault[] = [];
-  /** a list of strings, each parsed with its file:line as origin */
-  const list = <T>(pair: Pair, value: Node | null, key: string, parse: (text: string, origin: string) => T): T[] => {
-    if (!isSeq(value)) bad(pair, key, 'must be a list of strings');
-    return (value as { items: unknown[] }).items.map((n, i) => parse(str(n, `${key}[${i}]`), `${at(n as Node)}: ${key}[${i}]`));
-  };
-  let mark: number | undefined;
-  let iface: string | undefined;
-  let sources: string[] = [];
-  let mode: ModeChoice | undefined;
-  let connectTimeoutMs: number | undefined;
-  let logFile: string | undefined;
-  let logLevel: LogLevel | undefined;
-  let proxyNode: Node | undefined;
-
+export function parseConfig(text: string, path: string): ConfigSettings {
+  const { c, root } = parseYaml(text, path);
+  const draft: Draft = { chains: new Map(), rules: [], sources: [], toxics: [], connectFaults: [] };
+  if (root === null || (c.yaml.isScalar(root) && root.value === null)) return settingsOf(c, path, draft);
+  if (!c.yaml.isMap(root)) return c.bad(root, 'config', 'the file must be a mapping of settings (proxies, rules, ...)');
   for (const pair of root.items) {
-    const key = isScalar(pair.key) ? String(pair.key.value) : '';
-    const value = pair.value as Node | null;
-    switch (key) {
-      case 'proxies':
-        if (!isMap(value)) bad(pair, 'proxies', 'must map names to proxy URLs (or lists of them, for a chain)');
-        for (const p of (value as { items: Pair[] }).items) {
-          const name = isScalar(p.key) ? String(p.key.value) : '';
-          if (!/^[A-Za-z0-9_.-]+$/.test(name)) bad(p, `proxies.${name}`, 'a proxy name is letters, digits, ., _ and -');
-          chains.set(name, urls(p.value, `proxies.${name}`));
-        }
-        break;
-      case 'proxy':
-        proxyNode = value ?? undefined;
-        break;
-      case 'rules':
-        if (!isSeq(value)) bad(pair, 'rules', "must be a list of 'MATCH ACTION' strings");
-        rules = (value as { items: unknown[] }).items.map((n, i) => {
-          try {
-            return parseRule(str(n, `rules[${i}]`), `${at(n as Node)}: rules[${i}]`);
-          } catch (err) {
-            throw err instanceof UsageError ? err : new UsageError(`${at(n as Node)}: rules[${i}]: ${String(err)}`);
-          }
-        });
-        break;
-      case 'toxics':
-        toxics = list(pair, value, 'toxics', parseToxic);
-        break;
-      case 'faults':
-        connectFaults = list(pair, value, 'faults', parseConnectFault);
-        break;
-      case 'mark': {
-        const m = parseMark(str(value, 'mark'));
-        if (m === undefined) bad(value, 'mark', 'not a 32-bit mark (decimal or 0x hex)');
-        mark = m;
-        break;
-      }
-      case 'interface':
-        iface = str(value, 'interface');
-        break;
-      case 'source':
-        sources = (isSeq(value) ? value.items : [value]).map((n) => {
-          const s = str(n, 'source');
-          if (!isIP(s)) bad(n as Node, 'source', `'${s}' is not an IP address`);
-          return s;
-        });
-        break;
-      case 'mode': {
-        const m = str(value, 'mode');
-        if (!['auto', 'proxy', 'inplace'].includes(m)) bad(value, 'mode', `'${m}' is not auto, proxy or inplace`);
-        mode = m as ModeChoice;
-        break;
-      }
-      case 'connect-timeout':
-        try {
-          connectTimeoutMs = parseDuration(str(value, 'connect-timeout'), 'connect-timeout');
-        } catch (err) {
-          bad(value, 'connect-timeout', (err as Error).message.replace(/^connect-timeout: /, ''));
-        }
-        break;
-      case 'log':
-        if (!isMap(value)) bad(pair, 'log', 'must be a mapping with file and/or level');
-        for (const p of (value as { items: Pair[] }).items) {
-          const k = isScalar(p.key) ? String(p.key.value) : '';
-          if (k === 'file') logFile = str(p.value, 'log.file');
-          else if (k === 'level') {
-            const l = str(p.value, 'log.level');
-            if (!(LOG_LEVELS as readonly string[]).includes(l)) bad(p.value as Node, 'log.level', `'${l}' is not one of ${LOG_LEVELS.join(', ')}`);
-            logLevel = l as LogLevel;
-          } else bad(p, `log.${k}`, `unknown key (known: ${LOG_KEYS.join(', ')})`);
-        }
-        break;
-      default:
-        bad(pair, key, `unknown key (known: ${TOP_KEYS.join(', ')})`);
-    }
+    const key = c.keyOf(pair);
+    if (!isTopKey(key)) return c.bad(pair, key, `unknown key (known: ${TOP_KEYS.join(', ')})`);
+    SECTIONS[key](c, pair, pair.value, draft);
   }
-  if (proxyNode !== undefined) {
-    if (isScalar(proxyNode) && typeof proxyNode.value === 'string' && !proxyNode.value.includes('://')) {
-      proxy = chains.get(proxyNode.value) ?? bad(proxyNode, 'proxy', `no proxy named '${proxyNode.value}' under proxies`);
-    } else {
-      proxy = urls(proxyNode, 'proxy');
-    }
-  }
+  return settingsOf(c, path, draft);
+}
+
+function settingsOf(c: ConfigNodes, path: string, d: Draft): ConfigSettings {
+  const proxy = d.proxyNode !== undefined ? defaultProxy(c, d.proxyNode, d.chains) : undefined;
   return {
     path,
-    chains,
+    chains: d.chains,
     ...(proxy ? { proxy } : {}),
-    rules,
-    ...(mark !== undefined ? { mark } : {}),
-    ...(iface !== undefined ? { interface: iface } : {}),
-    sources,
-    toxics,
-    connectFaults,
-    ...(mode !== undefined ? { mode } : {}),
-    ...(connectTimeoutMs !== undefined ? { connectTimeoutMs } : {}),
-    ...(logFile !== undefined ? { logFile } : {}),
-    ...(logLevel !== undefined ? { logLevel } : {}),
+    rules: d.rules,
+    ...(d.mark !== undefined ? { mark: d.mark } : {}),
+    ...(d.interface !== undefined ? { interface: d.interface } : {}),
+    sources: d.sources,
+    toxics: d.toxics,
+    connectFaults: d.connectFaults,
+    ...(d.mode !== undefined ? { mode: d.mode } : {}),
+    ...(d.connectTimeoutMs !== undefined ? { connectTimeoutMs: d.connectTimeoutMs } : {}),
+    ...(d.logFile !== undefined ? { logFile: d.logFile } : {}),
+    ...(d.logLevel !== undefined ? { logLevel: d.logLevel } : {}),
   };
 }

@@ -6,7 +6,7 @@
 import dgram from 'node:dgram';
 import { readdirSync } from 'node:fs';
 import { UsageError } from '../errors.js';
-import type { Egress } from '../plan.js';
+import type { Egress } from './model.js';
 import { AF_INET, SocketCallError, closeFd, openTcpSocket } from './native-socket.js';
 import { egressSocketOptions } from './options.js';
 

@@ -21,24 +21,20 @@ export class DialTimeoutError extends Error {
   }
 }
 
-export function dialDirect(
+/** Async, so a failure to open or wrap the socket rejects like a failed connect. */
+export async function dialDirect(
   target: DialTarget,
   options: readonly SocketOption[],
   timeoutMs: number,
 ): Promise<net.Socket> {
   const family = net.isIPv6(target.ip) ? AF_INET6 : AF_INET;
-  let fd: number;
-  try {
-    fd = openTcpSocket(family, options);
-  } catch (err) {
-    return Promise.reject(err);
-  }
+  const fd = openTcpSocket(family, options);
   let socket: net.Socket;
   try {
     socket = new net.Socket({ fd, allowHalfOpen: true, readable: true, writable: true });
   } catch (err) {
     closeFd(fd);
-    return Promise.reject(err);
+    throw err;
   }
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {

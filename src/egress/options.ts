@@ -1,6 +1,6 @@
 /** Egress options as socket options for the proxy's outbound sockets. */
 import net from 'node:net';
-import type { Egress } from '../plan.js';
+import type { Egress } from './model.js';
 import { SOCKET_LEVEL, type SocketOption } from './native-socket.js';
 
 const SO_MARK = 36;

@@ -27,6 +27,13 @@ export interface RelayControl {
   reset(): void;
 }
 
+/** Pipes `from` through each stage in turn into `to`. */
+function pipeThrough(from: NodeJS.ReadableStream, through: readonly Transform[], to: net.Socket): void {
+  let src = from;
+  for (const t of through) src = src.pipe(t);
+  src.pipe(to);
+}
+
 /**
  * `early`: bytes the upstream received before the relay began, delivered
  * first. `faults`: called with the relay's control, returns the stages.
@@ -79,13 +86,8 @@ export function relay(
     const stages = faults?.(control);
     const up = stages?.up ?? [];
     const down = stages?.down ?? [];
-    const chain = (from: NodeJS.ReadableStream, through: readonly Transform[], to: net.Socket): void => {
-      let src = from;
-      for (const t of through) src = src.pipe(t);
-      src.pipe(to);
-    };
     for (const chunk of early) (down[0] ?? program).write(chunk);
-    chain(program, up, upstream);
-    chain(upstream, down, program);
+    pipeThrough(program, up, upstream);
+    pipeThrough(upstream, down, program);
   });
 }

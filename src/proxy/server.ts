@@ -11,7 +11,7 @@ import type { Logger } from 'pino';
 import type { LateHandshakeRecord, RedirectRecord } from '../channel.js';
 import { formatEndpoint, normalizeIp } from '../address.js';
 import { Registry } from './registry.js';
-import { relay, type RelayControl } from './relay.js';
+import { relay, type RelayControl, type RelayFaults, type RelayResult } from './relay.js';
 import type { ScopedToxic } from '../chaos/parse.js';
 import type { Random } from '../chaos/random.js';
 import { toxicStage } from '../chaos/toxics.js';
@@ -19,10 +19,10 @@ import { destinationMatcher } from '../rules/table.js';
 import { dialDirect } from '../egress/direct.js';
 import { SOCKET_LEVEL, type SocketOption } from '../egress/native-socket.js';
 import { sourceFor } from '../egress/options.js';
-import type { Routing } from '../routing.js';
+import type { DialPlan, Routing } from '../routing.js';
 import { dialThroughChain, holdEarlyData } from '../upstream/chain.js';
 import { maskUrl } from '../upstream/url.js';
-import type { ConnectionLog } from '../records.js';
+import type { ConnectionLog, ProxiedConnection } from '../records.js';
 
 const SO_REUSEPORT = 15;
 const REUSE_PORT: readonly SocketOption[] = [
@@ -84,121 +84,100 @@ function listen(host: string, onSocket: (s: net.Socket) => void): Promise<net.Se
   });
 }
 
-export async function startProxy(opts: ProxyOptions): Promise<Proxy> {
-  const registry = new Registry<ExpectedConnection>((unclaimed) => {
-    void unclaimed.upstream.then((o) => o.ok && o.socket.destroy());
+/** How a relayed connection ended, for its record. */
+interface Outcome extends RelayResult {
+  /** the toxics it got, as written */
+  readonly toxics?: readonly string[];
+}
+
+/** A dial that failed before any byte moved. */
+const failed = (error: string): Outcome => ({ bytesUp: 0, bytesDown: 0, error });
+
+/** The record of one proxied connection. */
+function connectionRecord(expected: ExpectedConnection, outcome: Outcome, routing: Routing): ProxiedConnection {
+  const { record: rec, started } = expected;
+  const faults = [...expected.connectFaults, ...(outcome.toxics ?? [])];
+  return {
+    event: 'connection',
+    pid: rec.pid,
+    tid: rec.tid,
+    exe: rec.exe,
+    dst: formatEndpoint(rec.dstIp, rec.dstPort),
+    local: formatEndpoint(expected.peerIp, expected.peerPort),
+    action: 'proxy',
+    ...routing.logContext(rec.rule),
+    ...(faults.length ? { faults } : {}),
+    bytesUp: outcome.bytesUp,
+    bytesDown: outcome.bytesDown,
+    durationMs: Date.now() - started,
+    ...(outcome.error !== undefined ? { error: outcome.error } : {}),
+  };
+}
+
+/** Dials the destination through an upstream proxy chain. */
+function dialChain(plan: Extract<DialPlan, { kind: 'chain' }>, rec: RedirectRecord, timeoutMs: number): Promise<net.Socket> {
+  const localAddressFor = (ip: string): string | undefined | null => {
+    const s = sourceFor(plan.egress, ip);
+    return s.kind === 'any' ? undefined : s.kind === 'address' ? s.address : null;
+  };
+  return dialThroughChain({
+    chain: plan.chain,
+    destination: { host: rec.dstIp, port: rec.dstPort },
+    socketOptions: plan.socketOptions,
+    localAddressFor,
+    timeoutMs,
   });
-  const sockets = new Set<net.Socket>();
-  const log = opts.logger;
-  let idle: (() => void) | undefined;
+}
 
-  const track = (s: net.Socket): void => {
-    sockets.add(s);
-    s.once('close', () => {
-      sockets.delete(s);
-      if (sockets.size === 0) idle?.();
-    });
+/** The relay's fault stages in each direction for these toxics. */
+function toxicStages(toxics: readonly ScopedToxic[], random: Random): (control: RelayControl) => RelayFaults {
+  return (control) => {
+    const stage = (dir: 'upstream' | 'downstream') =>
+      toxics.filter((t) => t.direction === dir || t.direction === 'both').flatMap((t) => toxicStage(t.spec, random, control) ?? []);
+    return { up: stage('upstream'), down: stage('downstream') };
   };
+}
 
-  const toxicMatchers = opts.toxics.map((t) => ({ toxic: t, matches: destinationMatcher(t.match) }));
-  /** the toxics this connection gets: its destination matches, and the dice say so */
-  const faultsFor = (rec: RedirectRecord): ScopedToxic[] =>
-    toxicMatchers.filter((m) => m.matches(rec.dstIp, rec.dstPort) && (m.toxic.toxicity >= 1 || opts.random() < m.toxic.toxicity)).map((m) => m.toxic);
+/** The loopback address of the black hole that holds a delayed handshake of a peer of this family. */
+const blackHoleFor = (peerIp: string): string => (net.isIPv6(peerIp) ? '::1' : '127.0.0.1');
 
-  const finish = (expected: ExpectedConnection, r: { bytesUp: number; bytesDown: number; error?: string; toxics?: readonly string[] }): void => {
-    const { record: rec, started } = expected;
-    const local = formatEndpoint(expected.peerIp, expected.peerPort);
-    const faults = [...expected.connectFaults, ...(r.toxics ?? [])];
-    opts.connections.record({
-      event: 'connection',
-      pid: rec.pid,
-      tid: rec.tid,
-      exe: rec.exe,
-      dst: formatEndpoint(rec.dstIp, rec.dstPort),
-      local,
-      action: 'proxy',
-      ...opts.routing.logContext(rec.rule),
-      ...(faults.length ? { faults } : {}),
-      bytesUp: r.bytesUp,
-      bytesDown: r.bytesDown,
-      durationMs: Date.now() - started,
-      ...(r.error !== undefined ? { error: r.error } : {}),
-    });
-  };
+const listeningPort = (s: net.Server | undefined): number => (s ? (s.address() as net.AddressInfo).port : 0);
 
-  const dial = (rec: RedirectRecord): Promise<DialOutcome> => {
-    const plan = opts.routing.dialFor(rec.rule);
-    const { socketOptions } = plan;
-    const ok = (socket: net.Socket): DialOutcome => {
-      track(socket);
-      socket.on('error', () => {}); // before the relay: seen there as a closed upstream
-      return { ok: true, socket, takeEarly: holdEarlyData(socket) };
-    };
-    if (plan.kind === 'chain') {
-      const localAddressFor = (ip: string): string | undefined | null => {
-        const s = sourceFor(plan.egress, ip);
-        return s.kind === 'any' ? undefined : s.kind === 'address' ? s.address : null;
-      };
-      return dialThroughChain({
-        chain: plan.chain,
-        destination: { host: rec.dstIp, port: rec.dstPort },
-        socketOptions,
-        localAddressFor,
-        timeoutMs: opts.connectTimeoutMs,
-      }).then(ok, (err: Error): DialOutcome => ({ ok: false, error: maskUrl(err.message) }));
-    }
-    const source = sourceFor(plan.egress, rec.dstIp);
-    if (source.kind === 'missing') {
-      // Never from another address than asked: refuse this destination.
-      return Promise.resolve({ ok: false, error: `no IPv${source.family} --source address for this destination` });
-    }
-    const target = { ip: rec.dstIp, port: rec.dstPort, ...(source.kind === 'address' ? { localAddress: source.address } : {}) };
-    return dialDirect(target, socketOptions, opts.connectTimeoutMs).then(ok, (err: NodeJS.ErrnoException): DialOutcome => ({
-      ok: false,
-      error: `connect: ${err.code ?? err.message}`,
-    }));
-  };
+export async function startProxy(opts: ProxyOptions): Promise<Proxy> {
+  const proxy = new LocalProxy(opts);
+  await proxy.listen();
+  return proxy;
+}
 
-  /** Relays the program's connection once its destination's dial ends. */
-  const serve = async (program: net.Socket, expected: ExpectedConnection): Promise<void> => {
-    const outcome = await expected.upstream;
-    if (!outcome.ok) {
-      program.resetAndDestroy();
-      finish(expected, { bytesUp: 0, bytesDown: 0, error: outcome.error });
-      return;
-    }
-    if (program.destroyed) {
-      outcome.socket.destroy();
-      finish(expected, { bytesUp: 0, bytesDown: 0, error: 'the program closed its connection before the relay began' });
-      return;
-    }
-    program.setNoDelay(true);
-    program.resume();
-    const faults = faultsFor(expected.record);
-    const stages = (control: RelayControl) => {
-      const stage = (dir: 'upstream' | 'downstream') =>
-        faults.filter((t) => t.direction === dir || t.direction === 'both').flatMap((t) => toxicStage(t.spec, opts.random, control) ?? []);
-      return { up: stage('upstream'), down: stage('downstream') };
-    };
-    const result = await relay(program, outcome.socket, outcome.takeEarly(), faults.length ? stages : undefined);
-    finish(expected, { ...result, toxics: faults.map((t) => t.text) });
-  };
-
-  const onSocket = (program: net.Socket): void => {
-    track(program);
-    program.on('error', () => {}); // reported through the relay or ignored before it
-    const peerIp = normalizeIp(program.remoteAddress ?? '');
-    const peerPort = program.remotePort ?? 0;
-    void registry.claim(peerIp, peerPort, opts.registrationWaitMs).then((expected) => {
-      if (expected) return serve(program, expected);
-      log.warn({ event: 'unregistered', peer: formatEndpoint(peerIp, peerPort) }, 'connection from an unregistered peer closed');
-      program.resetAndDestroy();
-    });
-  };
-
+class LocalProxy implements Proxy {
+  port4 = 0;
+  port6 = 0;
+  private readonly registry = new Registry<ExpectedConnection>((unclaimed) => dropUpstream(unclaimed));
+  /** every open socket, the program's and the upstream ones */
+  private readonly sockets = new Set<net.Socket>();
   /** Handshakes a delay fault holds in the black hole, by their timers. */
-  const late = new Map<NodeJS.Timeout, ExpectedConnection>();
-  const dropUpstream = (e: ExpectedConnection): void => void e.upstream.then((o) => o.ok && o.socket.destroy());
+  private readonly late = new Map<NodeJS.Timeout, ExpectedConnection>();
+  private readonly toxicMatchers: readonly { readonly toxic: ScopedToxic; readonly matches: (ip: string, port: number) => boolean }[];
+  private listeners: readonly (net.Server | undefined)[] = [];
+  /** called when the last socket closes, while close() waits */
+  private idle: (() => void) | undefined;
+
+  constructor(private readonly opts: ProxyOptions) {
+    this.toxicMatchers = opts.toxics.map((t) => ({ toxic: t, matches: destinationMatcher(t.match) }));
+  }
+
+  async listen(): Promise<void> {
+    const onSocket = (program: net.Socket): void => this.accept(program);
+    const v4 = await listen('127.0.0.1', onSocket);
+    const v6 = await listen('::1', onSocket);
+    this.listeners = [v4, v6];
+    this.port4 = listeningPort(v4);
+    this.port6 = listeningPort(v6);
+  }
+
+  expect(record: RedirectRecord): void {
+    this.registry.register(this.expecting(record, []));
+  }
 
   /**
    * Ends a delayed handshake: a socket bound to the black hole's address
@@ -207,66 +186,155 @@ export async function startProxy(opts: ProxyOptions): Promise<Proxy> {
    * kernel completes the two as a simultaneous open, and the program's
    * connect succeeds exactly now.
    */
-  const completeLater = (rec: LateHandshakeRecord, fault: string): void => {
-    const record: RedirectRecord = { ...rec, kind: 'redirect' };
-    const expected: ExpectedConnection = { record, peerIp: rec.peerIp, peerPort: rec.peerPort, started: Date.now(), upstream: dial(record), connectFaults: [fault] };
+  completeLater(rec: LateHandshakeRecord, fault: string): void {
+    const expected = this.expecting({ ...rec, kind: 'redirect' }, [fault]);
     const timer = setTimeout(() => {
-      late.delete(timer);
-      // the black hole listens on the loopback address of the peer's family
-      // (a program's socket bound to another address still reached it there)
-      const hole = net.isIPv6(rec.peerIp) ? '::1' : '127.0.0.1';
-      const from = { ip: rec.peerIp, port: rec.peerPort, localAddress: hole, localPort: rec.holePort };
-      dialDirect(from, REUSE_PORT, opts.connectTimeoutMs).then(
-        (program) => {
-          track(program);
-          program.on('error', () => {});
-          return serve(program, expected);
-        },
-        (err: NodeJS.ErrnoException) => {
-          dropUpstream(expected);
-          finish(expected, { bytesUp: 0, bytesDown: 0, error: `the program's connect ended before its delayed handshake (${err.code ?? err.message})` });
-        },
-      );
+      this.late.delete(timer);
+      this.openHandshake(rec, expected);
     }, rec.delayMs);
-    late.set(timer, expected);
-  };
+    this.late.set(timer, expected);
+  }
 
-  const v4 = await listen('127.0.0.1', onSocket);
-  const v6 = await listen('::1', onSocket);
-  const port = (s: net.Server | undefined): number => (s ? (s.address() as net.AddressInfo).port : 0);
+  noteChannelRead(bytes: number, readLimit: number): void {
+    this.registry.noteChannelRead(bytes, readLimit);
+  }
 
-  return {
-    port4: port(v4),
-    port6: port(v6),
-    expect(record) {
-      registry.register({ record, peerIp: record.peerIp, peerPort: record.peerPort, started: Date.now(), upstream: dial(record), connectFaults: [] });
-    },
-    completeLater,
-    noteChannelRead(bytes, readLimit) {
-      registry.noteChannelRead(bytes, readLimit);
-    },
-    get active() {
-      return sockets.size;
-    },
-    async close(graceMs) {
-      v4?.close();
-      v6?.close();
-      registry.close();
-      for (const [timer, e] of late) {
+  get active(): number {
+    return this.sockets.size;
+  }
+
+  async close(graceMs: number): Promise<void> {
+    for (const l of this.listeners) l?.close();
+    this.registry.close();
+    for (const [timer, e] of this.late) {
+      clearTimeout(timer);
+      dropUpstream(e);
+    }
+    this.late.clear();
+    if (this.sockets.size) await this.untilIdle(graceMs);
+    for (const s of this.sockets) s.destroy();
+  }
+
+  /** A connection the tracer announced, its destination dialing from now on. */
+  private expecting(record: RedirectRecord, connectFaults: readonly string[]): ExpectedConnection {
+    return { record, peerIp: record.peerIp, peerPort: record.peerPort, started: Date.now(), upstream: this.dial(record), connectFaults };
+  }
+
+  /** Waits until every socket has closed, or `graceMs`. */
+  private untilIdle(graceMs: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, graceMs);
+      this.idle = () => {
         clearTimeout(timer);
-        dropUpstream(e);
-      }
-      late.clear();
-      if (sockets.size) {
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, graceMs);
-          idle = () => {
-            clearTimeout(timer);
-            resolve();
-          };
-        });
-      }
-      for (const s of sockets) s.destroy();
-    },
-  };
+        resolve();
+      };
+    });
+  }
+
+  private track(s: net.Socket): void {
+    this.sockets.add(s);
+    s.once('close', () => {
+      this.sockets.delete(s);
+      if (this.sockets.size === 0) this.idle?.();
+    });
+  }
+
+  /** A program's socket: tracked, its errors left to the relay. */
+  private adoptProgram(program: net.Socket): void {
+    this.track(program);
+    program.on('error', () => {}); // reported through the relay or ignored before it
+  }
+
+  /** A connection the listener accepted: relayed if the tracer announced it, else reset. */
+  private accept(program: net.Socket): void {
+    this.adoptProgram(program);
+    const peerIp = normalizeIp(program.remoteAddress ?? '');
+    const peerPort = program.remotePort ?? 0;
+    void this.registry.claim(peerIp, peerPort, this.opts.registrationWaitMs).then((expected) => {
+      if (expected) return this.serve(program, expected);
+      this.opts.logger.warn({ event: 'unregistered', peer: formatEndpoint(peerIp, peerPort) }, 'connection from an unregistered peer closed');
+      program.resetAndDestroy();
+    });
+  }
+
+  /** Connects to the program's socket from the black hole's address, completing its delayed handshake. */
+  private openHandshake(rec: LateHandshakeRecord, expected: ExpectedConnection): void {
+    // the black hole listens on the loopback address of the peer's family
+    // (a program's socket bound to another address still reached it there)
+    const from = { ip: rec.peerIp, port: rec.peerPort, localAddress: blackHoleFor(rec.peerIp), localPort: rec.holePort };
+    dialDirect(from, REUSE_PORT, this.opts.connectTimeoutMs).then(
+      (program) => {
+        this.adoptProgram(program);
+        return this.serve(program, expected);
+      },
+      (err: NodeJS.ErrnoException) => {
+        dropUpstream(expected);
+        this.finish(expected, failed(`the program's connect ended before its delayed handshake (${err.code ?? err.message})`));
+      },
+    );
+  }
+
+  /** Dials the record's destination as its rule says: through a chain, or directly. */
+  private dial(rec: RedirectRecord): Promise<DialOutcome> {
+    const plan = this.opts.routing.dialFor(rec.rule);
+    if (plan.kind === 'chain') {
+      return dialChain(plan, rec, this.opts.connectTimeoutMs).then(
+        (socket) => this.dialed(socket),
+        (err: Error): DialOutcome => ({ ok: false, error: maskUrl(err.message) }),
+      );
+    }
+    const source = sourceFor(plan.egress, rec.dstIp);
+    if (source.kind === 'missing') {
+      // Never from another address than asked: refuse this destination.
+      return Promise.resolve({ ok: false, error: `no IPv${source.family} --source address for this destination` });
+    }
+    const target = { ip: rec.dstIp, port: rec.dstPort, ...(source.kind === 'address' ? { localAddress: source.address } : {}) };
+    return dialDirect(target, plan.socketOptions, this.opts.connectTimeoutMs).then(
+      (socket) => this.dialed(socket),
+      (err: NodeJS.ErrnoException): DialOutcome => ({ ok: false, error: `connect: ${err.code ?? err.message}` }),
+    );
+  }
+
+  /** An upstream socket that connected: tracked, and holding what arrives before the relay. */
+  private dialed(socket: net.Socket): DialOutcome {
+    this.track(socket);
+    socket.on('error', () => {}); // before the relay: seen there as a closed upstream
+    return { ok: true, socket, takeEarly: holdEarlyData(socket) };
+  }
+
+  /** Relays the program's connection once its destination's dial ends. */
+  private async serve(program: net.Socket, expected: ExpectedConnection): Promise<void> {
+    const outcome = await expected.upstream;
+    if (!outcome.ok) {
+      program.resetAndDestroy();
+      this.finish(expected, failed(outcome.error));
+      return;
+    }
+    if (program.destroyed) {
+      outcome.socket.destroy();
+      this.finish(expected, failed('the program closed its connection before the relay began'));
+      return;
+    }
+    program.setNoDelay(true);
+    program.resume();
+    const toxics = this.toxicsFor(expected.record);
+    const result = await relay(program, outcome.socket, outcome.takeEarly(), toxics.length ? toxicStages(toxics, this.opts.random) : undefined);
+    this.finish(expected, { ...result, toxics: toxics.map((t) => t.text) });
+  }
+
+  /** the toxics this connection gets: its destination matches, and the dice say so */
+  private toxicsFor(rec: RedirectRecord): ScopedToxic[] {
+    return this.toxicMatchers
+      .filter((m) => m.matches(rec.dstIp, rec.dstPort) && (m.toxic.toxicity >= 1 || this.opts.random() < m.toxic.toxicity))
+      .map((m) => m.toxic);
+  }
+
+  private finish(expected: ExpectedConnection, outcome: Outcome): void {
+    this.opts.connections.record(connectionRecord(expected, outcome, this.opts.routing));
+  }
+}
+
+/** Closes the upstream connection dialed for a connection that will not be relayed. */
+function dropUpstream(e: ExpectedConnection): void {
+  void e.upstream.then((o) => o.ok && o.socket.destroy());
 }

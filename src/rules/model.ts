@@ -3,7 +3,7 @@
  * what the parser produces, what explain prints, and what compiles into the
  * tracer's table.
  */
-import type { Egress } from '../plan.js';
+import type { Egress } from '../egress/model.js';
 
 export interface PortRange {
   readonly lo: number;

@@ -8,7 +8,7 @@
 import { BlockList, isIP } from 'node:net';
 import { UsageError } from '../errors.js';
 import { parseMark } from '../units.js';
-import type { Egress } from '../plan.js';
+import type { Egress } from '../egress/model.js';
 import { REFUSE_ERRNOS, type Action, type Match, type PortRange, type RefuseErrno, type Rule } from './model.js';
 
 function fail(origin: string, text: string, why: string): never {

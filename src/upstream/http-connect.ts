@@ -40,11 +40,11 @@ export function httpConnect(socket: net.Socket, host: string, port: number, auth
       socket.pause(); // until the caller reads: no byte may be emitted unheard
       const rest = head.subarray(end + 4);
       const status = /^HTTP\/1\.[01] (\d{3})(?: ([^\r\n]*))?\r\n/.exec(head.subarray(0, end + 2).toString('latin1'));
-      if (!status) return reject(new ProxyHandshakeError(`${proxyName}: not an HTTP reply to CONNECT`));
+      if (!status) return fail('not an HTTP reply to CONNECT');
       const code = Number(status[1]);
       // 407 is the standard answer; some proxies (tinyproxy) answer 401
-      if (code === 407 || code === 401) return reject(new ProxyHandshakeError(`${proxyName}: proxy authentication ${auth ? 'failed' : 'required'} (${code})`));
-      if (code < 200 || code > 299) return reject(new ProxyHandshakeError(`${proxyName}: CONNECT refused: ${code} ${status[2] ?? ''}`.trimEnd()));
+      if (code === 407 || code === 401) return fail(`proxy authentication ${auth ? 'failed' : 'required'} (${code})`);
+      if (code < 200 || code > 299) return fail(`CONNECT refused: ${code} ${status[2] ?? ''}`.trimEnd());
       // Left paused: the caller resumes once it reads, so no byte of the
       // tunnel is emitted before anyone listens.
       if (rest.length) socket.unshift(rest);

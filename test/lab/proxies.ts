@@ -119,7 +119,7 @@ export class ProxyHost {
       }, 10_000, `${label} to listen on ${at.addr}:${at.port}`);
     } catch (err) {
       child.kill('SIGKILL');
-      throw new Error(`${(err as Error).message}\n${log()}`);
+      throw new Error(`${(err as Error).message}\n${log()}`, { cause: err });
     }
     return {
       label,

@@ -134,10 +134,10 @@ export async function runCollect(cmd: string, args: readonly string[], opts: Gra
   const child = spawn(cmd, args as string[], { stdio: ['pipe', 'pipe', 'pipe'], env: opts.env ?? process.env });
   let stdout = '';
   let stderr = '';
-  child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  child.stdin!.on('error', () => {});
-  child.stdin!.end(opts.input ?? '');
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  child.stdin.on('error', () => {});
+  child.stdin.end(opts.input ?? '');
   opts.onSpawn?.(child);
   const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 60_000);
   const [code, signal] = (await once(child, 'close')) as [number | null, NodeJS.Signals | null];

@@ -16,14 +16,17 @@ async function scripted(pieces: readonly string[]): Promise<{ port: number; requ
   const request = new Promise<string>((r) => (gotRequest = r));
   const server = net.createServer((s) => {
     let head = '';
-    s.on('data', async (d: Buffer) => {
-      head += d.toString('latin1');
-      if (!head.includes('\r\n\r\n')) return;
-      gotRequest(head);
+    const answer = async (): Promise<void> => {
       for (const p of pieces) {
         s.write(p);
         await new Promise((r) => setTimeout(r, 20));
       }
+    };
+    s.on('data', (d: Buffer) => {
+      head += d.toString('latin1');
+      if (!head.includes('\r\n\r\n')) return;
+      gotRequest(head);
+      void answer();
     });
     s.on('error', () => {});
   });
