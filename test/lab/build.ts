@@ -88,3 +88,18 @@ export function buildStaticGo(srcDir: string, out: string): string {
 export function buildGo(name: string): string {
   return buildStaticGo(join(repoRoot, 'test', 'fixtures', name), join(outDir, name));
 }
+
+/**
+ * The tracer's boundary codec as a filter (native/tools/boundary_echo.c):
+ * reads lines, writes each back decoded and encoded again.
+ */
+export function buildBoundaryEcho(): string {
+  mkdirSync(outDir, { recursive: true });
+  const native = join(repoRoot, 'native');
+  const sources = [join(native, 'tools', 'boundary_echo.c'), join(native, 'boundary.c'), join(native, 'boundary_messages.c')];
+  const out = join(outDir, 'boundary-echo');
+  if (sources.some((src) => stale(out, src)) || stale(out, join(native, 'boundary.h')) || stale(out, join(native, 'boundary_messages.h'))) {
+    execFileSync('cc', ['-O2', '-std=gnu11', '-Wall', '-Wextra', '-Werror', '-o', out, ...sources], { stdio: 'inherit' });
+  }
+  return out;
+}

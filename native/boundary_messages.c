@@ -1,0 +1,111 @@
+/* Generated from spec/tracer-boundary.json by scripts/gen-boundary.mjs: do not edit. */
+#include "boundary.h"
+
+#include <stddef.h>
+
+static const char *const family_words[] = { "any", "ip4", "ip6", NULL };
+static const char *const tcp_action_words[] = { "pass", "refuse", "redirect", "inplace", NULL };
+static const char *const udp_action_words[] = { "pass", "refuse", "egress", NULL };
+static const char *const select_words[] = { "all", "prob", "first", "every", "after", NULL };
+
+static const struct bnd_field redirect_fields[] = {
+	{ "pid", BND_T_INT, offsetof(struct bnd_redirect, pid), BND_REQUIRED, NULL },
+	{ "tid", BND_T_INT, offsetof(struct bnd_redirect, tid), BND_REQUIRED, NULL },
+	{ "dst_ip", BND_T_ADDR, offsetof(struct bnd_redirect, dst_ip), BND_REQUIRED, NULL },
+	{ "dst_port", BND_T_PORT, offsetof(struct bnd_redirect, dst_port), BND_REQUIRED, NULL },
+	{ "peer_ip", BND_T_ADDR, offsetof(struct bnd_redirect, peer_ip), BND_REQUIRED, NULL },
+	{ "peer_port", BND_T_PORT, offsetof(struct bnd_redirect, peer_port), BND_REQUIRED, NULL },
+	{ "rule", BND_T_INT, offsetof(struct bnd_redirect, rule), BND_REQUIRED, NULL },
+	{ "exe", BND_T_TEXT, offsetof(struct bnd_redirect, exe), BND_REQUIRED, NULL },
+};
+
+static const struct bnd_field late_handshake_fields[] = {
+	{ "pid", BND_T_INT, offsetof(struct bnd_late_handshake, pid), BND_REQUIRED, NULL },
+	{ "tid", BND_T_INT, offsetof(struct bnd_late_handshake, tid), BND_REQUIRED, NULL },
+	{ "dst_ip", BND_T_ADDR, offsetof(struct bnd_late_handshake, dst_ip), BND_REQUIRED, NULL },
+	{ "dst_port", BND_T_PORT, offsetof(struct bnd_late_handshake, dst_port), BND_REQUIRED, NULL },
+	{ "peer_ip", BND_T_ADDR, offsetof(struct bnd_late_handshake, peer_ip), BND_REQUIRED, NULL },
+	{ "peer_port", BND_T_PORT, offsetof(struct bnd_late_handshake, peer_port), BND_REQUIRED, NULL },
+	{ "rule", BND_T_INT, offsetof(struct bnd_late_handshake, rule), BND_REQUIRED, NULL },
+	{ "hole_port", BND_T_PORT, offsetof(struct bnd_late_handshake, hole_port), BND_REQUIRED, NULL },
+	{ "fault", BND_T_INT, offsetof(struct bnd_late_handshake, fault), BND_REQUIRED, NULL },
+	{ "delay_ms", BND_T_UINT, offsetof(struct bnd_late_handshake, delay_ms), BND_REQUIRED, NULL },
+	{ "exe", BND_T_TEXT, offsetof(struct bnd_late_handshake, exe), BND_REQUIRED, NULL },
+};
+
+static const struct bnd_field inplace_fields[] = {
+	{ "pid", BND_T_INT, offsetof(struct bnd_inplace, pid), BND_REQUIRED, NULL },
+	{ "tid", BND_T_INT, offsetof(struct bnd_inplace, tid), BND_REQUIRED, NULL },
+	{ "dst_ip", BND_T_ADDR, offsetof(struct bnd_inplace, dst_ip), BND_REQUIRED, NULL },
+	{ "dst_port", BND_T_PORT, offsetof(struct bnd_inplace, dst_port), BND_REQUIRED, NULL },
+	{ "rule", BND_T_INT, offsetof(struct bnd_inplace, rule), BND_REQUIRED, NULL },
+	{ "exe", BND_T_TEXT, offsetof(struct bnd_inplace, exe), BND_REQUIRED, NULL },
+};
+
+static const struct bnd_field failed_fields[] = {
+	{ "pid", BND_T_INT, offsetof(struct bnd_failed, pid), BND_REQUIRED, NULL },
+	{ "tid", BND_T_INT, offsetof(struct bnd_failed, tid), BND_REQUIRED, NULL },
+	{ "dst_ip", BND_T_ADDR, offsetof(struct bnd_failed, dst_ip), BND_REQUIRED, NULL },
+	{ "dst_port", BND_T_PORT, offsetof(struct bnd_failed, dst_port), BND_REQUIRED, NULL },
+	{ "errno", BND_T_ERRNO, offsetof(struct bnd_failed, errno), BND_REQUIRED, NULL },
+	{ "rule", BND_T_INT, offsetof(struct bnd_failed, rule), BND_REQUIRED, NULL },
+	{ "fault", BND_T_INT, offsetof(struct bnd_failed, fault), offsetof(struct bnd_failed, has_fault), NULL },
+	{ "exe", BND_T_TEXT, offsetof(struct bnd_failed, exe), BND_REQUIRED, NULL },
+	{ "reason", BND_T_TEXT, offsetof(struct bnd_failed, reason), BND_REQUIRED, NULL },
+};
+
+static const struct bnd_field delayed_fields[] = {
+	{ "pid", BND_T_INT, offsetof(struct bnd_delayed, pid), BND_REQUIRED, NULL },
+	{ "tid", BND_T_INT, offsetof(struct bnd_delayed, tid), BND_REQUIRED, NULL },
+	{ "dst_ip", BND_T_ADDR, offsetof(struct bnd_delayed, dst_ip), BND_REQUIRED, NULL },
+	{ "dst_port", BND_T_PORT, offsetof(struct bnd_delayed, dst_port), BND_REQUIRED, NULL },
+	{ "fault", BND_T_INT, offsetof(struct bnd_delayed, fault), BND_REQUIRED, NULL },
+	{ "exe", BND_T_TEXT, offsetof(struct bnd_delayed, exe), BND_REQUIRED, NULL },
+};
+
+static const struct bnd_field diagnostic_fields[] = {
+	{ "pid", BND_T_INT, offsetof(struct bnd_diagnostic, pid), BND_REQUIRED, NULL },
+	{ "tid", BND_T_INT, offsetof(struct bnd_diagnostic, tid), BND_REQUIRED, NULL },
+	{ "message", BND_T_TEXT, offsetof(struct bnd_diagnostic, message), BND_REQUIRED, NULL },
+};
+
+static const struct bnd_field rule_fields[] = {
+	{ "family", BND_T_ENUM, offsetof(struct bnd_rule, family), BND_REQUIRED, family_words },
+	{ "net", BND_T_ADDR, offsetof(struct bnd_rule, net), offsetof(struct bnd_rule, has_net), NULL },
+	{ "prefix", BND_T_UINT, offsetof(struct bnd_rule, prefix), BND_REQUIRED, NULL },
+	{ "port_lo", BND_T_PORT, offsetof(struct bnd_rule, port_lo), BND_REQUIRED, NULL },
+	{ "port_hi", BND_T_PORT, offsetof(struct bnd_rule, port_hi), BND_REQUIRED, NULL },
+	{ "explicit", BND_T_BOOL, offsetof(struct bnd_rule, explicit), BND_REQUIRED, NULL },
+	{ "tcp", BND_T_ENUM, offsetof(struct bnd_rule, tcp), BND_REQUIRED, tcp_action_words },
+	{ "udp", BND_T_ENUM, offsetof(struct bnd_rule, udp), BND_REQUIRED, udp_action_words },
+	{ "errno", BND_T_ERRNO, offsetof(struct bnd_rule, errno), offsetof(struct bnd_rule, has_errno), NULL },
+	{ "mark", BND_T_UINT, offsetof(struct bnd_rule, mark), offsetof(struct bnd_rule, has_mark), NULL },
+	{ "iface", BND_T_TEXT, offsetof(struct bnd_rule, iface), offsetof(struct bnd_rule, has_iface), NULL },
+	{ "src4", BND_T_ADDR, offsetof(struct bnd_rule, src4), offsetof(struct bnd_rule, has_src4), NULL },
+	{ "src6", BND_T_ADDR, offsetof(struct bnd_rule, src6), offsetof(struct bnd_rule, has_src6), NULL },
+};
+
+static const struct bnd_field fault_fields[] = {
+	{ "family", BND_T_ENUM, offsetof(struct bnd_fault, family), BND_REQUIRED, family_words },
+	{ "net", BND_T_ADDR, offsetof(struct bnd_fault, net), offsetof(struct bnd_fault, has_net), NULL },
+	{ "prefix", BND_T_UINT, offsetof(struct bnd_fault, prefix), BND_REQUIRED, NULL },
+	{ "port_lo", BND_T_PORT, offsetof(struct bnd_fault, port_lo), BND_REQUIRED, NULL },
+	{ "port_hi", BND_T_PORT, offsetof(struct bnd_fault, port_hi), BND_REQUIRED, NULL },
+	{ "explicit", BND_T_BOOL, offsetof(struct bnd_fault, explicit), BND_REQUIRED, NULL },
+	{ "errno", BND_T_ERRNO, offsetof(struct bnd_fault, errno), offsetof(struct bnd_fault, has_errno), NULL },
+	{ "delay_ms", BND_T_UINT, offsetof(struct bnd_fault, delay_ms), BND_REQUIRED, NULL },
+	{ "select", BND_T_ENUM, offsetof(struct bnd_fault, select), BND_REQUIRED, select_words },
+	{ "n", BND_T_UINT, offsetof(struct bnd_fault, n), BND_REQUIRED, NULL },
+	{ "prob", BND_T_DOUBLE, offsetof(struct bnd_fault, prob), BND_REQUIRED, NULL },
+};
+
+const struct bnd_message bnd_messages[BND_KINDS] = {
+	[BND_REDIRECT] = { "C", "redirect", redirect_fields, 8, sizeof(struct bnd_redirect) },
+	[BND_LATE_HANDSHAKE] = { "W", "late-handshake", late_handshake_fields, 11, sizeof(struct bnd_late_handshake) },
+	[BND_INPLACE] = { "I", "inplace", inplace_fields, 6, sizeof(struct bnd_inplace) },
+	[BND_FAILED] = { "F", "failed", failed_fields, 9, sizeof(struct bnd_failed) },
+	[BND_DELAYED] = { "H", "delayed", delayed_fields, 6, sizeof(struct bnd_delayed) },
+	[BND_DIAGNOSTIC] = { "D", "diagnostic", diagnostic_fields, 3, sizeof(struct bnd_diagnostic) },
+	[BND_RULE] = { "rule", "rule", rule_fields, 13, sizeof(struct bnd_rule) },
+	[BND_FAULT] = { "fault", "fault", fault_fields, 11, sizeof(struct bnd_fault) },
+};

@@ -1,0 +1,171 @@
+/* Generated from spec/tracer-boundary.json by scripts/gen-boundary.mjs: do not edit. */
+#ifndef GRAFT_BOUNDARY_MESSAGES_H
+#define GRAFT_BOUNDARY_MESSAGES_H
+
+#include <stdint.h>
+
+#define BND_LINE_MAX 4096
+#define BND_TEXT_MAX 1023
+/* an address, with room for an IPv6 scope */
+#define BND_ADDR_MAX 64
+
+enum bnd_family {
+	BND_FAMILY_ANY,
+	BND_FAMILY_IP4,
+	BND_FAMILY_IP6,
+};
+
+enum bnd_tcp_action {
+	BND_TCP_ACTION_PASS,
+	BND_TCP_ACTION_REFUSE,
+	BND_TCP_ACTION_REDIRECT,
+	BND_TCP_ACTION_INPLACE,
+};
+
+enum bnd_udp_action {
+	BND_UDP_ACTION_PASS,
+	BND_UDP_ACTION_REFUSE,
+	BND_UDP_ACTION_EGRESS,
+};
+
+enum bnd_select {
+	BND_SELECT_ALL,
+	BND_SELECT_PROB,
+	BND_SELECT_FIRST,
+	BND_SELECT_EVERY,
+	BND_SELECT_AFTER,
+};
+
+enum bnd_kind {
+	BND_REDIRECT,
+	BND_LATE_HANDSHAKE,
+	BND_INPLACE,
+	BND_FAILED,
+	BND_DELAYED,
+	BND_DIAGNOSTIC,
+	BND_RULE,
+	BND_FAULT,
+	BND_KINDS
+};
+
+/* C: a connect pointed at graft's proxy; peer_ip/peer_port: the program's end as the proxy will see it on accept */
+struct bnd_redirect {
+	int32_t pid;
+	int32_t tid;
+	char dst_ip[BND_ADDR_MAX];
+	uint16_t dst_port;
+	char peer_ip[BND_ADDR_MAX];
+	uint16_t peer_port;
+	int32_t rule;
+	char exe[BND_TEXT_MAX + 1];
+};
+
+/* W: a non-blocking connect a delay fault holds in the black hole at hole_port (on the peer's loopback address); the proxy completes it after delay_ms and relays it as rule says */
+struct bnd_late_handshake {
+	int32_t pid;
+	int32_t tid;
+	char dst_ip[BND_ADDR_MAX];
+	uint16_t dst_port;
+	char peer_ip[BND_ADDR_MAX];
+	uint16_t peer_port;
+	int32_t rule;
+	uint16_t hole_port;
+	int32_t fault;
+	uint32_t delay_ms;
+	char exe[BND_TEXT_MAX + 1];
+};
+
+/* I: a connect let go on in place, with its rule's egress options set on the program's socket */
+struct bnd_inplace {
+	int32_t pid;
+	int32_t tid;
+	char dst_ip[BND_ADDR_MAX];
+	uint16_t dst_port;
+	int32_t rule;
+	char exe[BND_TEXT_MAX + 1];
+};
+
+/* F: a call the tracer failed on purpose instead of letting it out another way; rule -1 when no rule is the reason; fault: the connect fault that failed it */
+struct bnd_failed {
+	int32_t pid;
+	int32_t tid;
+	char dst_ip[BND_ADDR_MAX];
+	uint16_t dst_port;
+	int errno;
+	int32_t rule;
+	int has_fault;
+	int32_t fault;
+	char exe[BND_TEXT_MAX + 1];
+	char reason[BND_TEXT_MAX + 1];
+};
+
+/* H: a blocking connect a delay fault holds in the tracer before it goes on */
+struct bnd_delayed {
+	int32_t pid;
+	int32_t tid;
+	char dst_ip[BND_ADDR_MAX];
+	uint16_t dst_port;
+	int32_t fault;
+	char exe[BND_TEXT_MAX + 1];
+};
+
+/* D: something worth a log line */
+struct bnd_diagnostic {
+	int32_t pid;
+	int32_t tid;
+	char message[BND_TEXT_MAX + 1];
+};
+
+/* rule: family any: every destination (net absent); explicit: the rule names a network, the only kind that may match a loopback destination; errno: what refuse fails with, and what a datagram to a proxy-only destination gets */
+struct bnd_rule {
+	enum bnd_family family;
+	int has_net;
+	char net[BND_ADDR_MAX];
+	uint32_t prefix;
+	uint16_t port_lo;
+	uint16_t port_hi;
+	int explicit;
+	enum bnd_tcp_action tcp;
+	enum bnd_udp_action udp;
+	int has_errno;
+	int errno;
+	int has_mark;
+	uint32_t mark;
+	int has_iface;
+	char iface[BND_TEXT_MAX + 1];
+	int has_src4;
+	char src4[BND_ADDR_MAX];
+	int has_src6;
+	char src6[BND_ADDR_MAX];
+};
+
+/* fault: a connect fault: errno absent means a handshake delay only (the connect goes on after delay_ms), else the connect fails with it after delay_ms; select with n (first n, every nth, after n went through) or prob (0 to 1) */
+struct bnd_fault {
+	enum bnd_family family;
+	int has_net;
+	char net[BND_ADDR_MAX];
+	uint32_t prefix;
+	uint16_t port_lo;
+	uint16_t port_hi;
+	int explicit;
+	int has_errno;
+	int errno;
+	uint32_t delay_ms;
+	enum bnd_select select;
+	uint32_t n;
+	double prob;
+};
+
+/* room for any message, for a decoder that does not know which comes */
+union bnd_any {
+	struct bnd_redirect redirect;
+	struct bnd_late_handshake late_handshake;
+	struct bnd_inplace inplace;
+	struct bnd_failed failed;
+	struct bnd_delayed delayed;
+	struct bnd_diagnostic diagnostic;
+	struct bnd_rule rule;
+	struct bnd_fault fault;
+};
+
+#endif

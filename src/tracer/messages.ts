@@ -1,0 +1,246 @@
+// Generated from spec/tracer-boundary.json by scripts/gen-boundary.mjs: do not edit.
+import type { MessageSpec } from './spec.js';
+
+export const LINE_MAX = 4096;
+export const TEXT_MAX = 1023;
+
+export const FAMILY = ['any', 'ip4', 'ip6'] as const;
+export type Family = (typeof FAMILY)[number];
+
+export const TCP_ACTION = ['pass', 'refuse', 'redirect', 'inplace'] as const;
+export type TcpAction = (typeof TCP_ACTION)[number];
+
+export const UDP_ACTION = ['pass', 'refuse', 'egress'] as const;
+export type UdpAction = (typeof UDP_ACTION)[number];
+
+export const SELECT = ['all', 'prob', 'first', 'every', 'after'] as const;
+export type Select = (typeof SELECT)[number];
+
+/** C: a connect pointed at graft's proxy; peer_ip/peer_port: the program's end as the proxy will see it on accept */
+export interface RedirectMessage {
+  readonly kind: 'redirect';
+  readonly pid: number;
+  readonly tid: number;
+  readonly dstIp: string;
+  readonly dstPort: number;
+  readonly peerIp: string;
+  readonly peerPort: number;
+  readonly rule: number;
+  readonly exe: string;
+}
+
+/** W: a non-blocking connect a delay fault holds in the black hole at hole_port (on the peer's loopback address); the proxy completes it after delay_ms and relays it as rule says */
+export interface LateHandshakeMessage {
+  readonly kind: 'late-handshake';
+  readonly pid: number;
+  readonly tid: number;
+  readonly dstIp: string;
+  readonly dstPort: number;
+  readonly peerIp: string;
+  readonly peerPort: number;
+  readonly rule: number;
+  readonly holePort: number;
+  readonly fault: number;
+  readonly delayMs: number;
+  readonly exe: string;
+}
+
+/** I: a connect let go on in place, with its rule's egress options set on the program's socket */
+export interface InplaceMessage {
+  readonly kind: 'inplace';
+  readonly pid: number;
+  readonly tid: number;
+  readonly dstIp: string;
+  readonly dstPort: number;
+  readonly rule: number;
+  readonly exe: string;
+}
+
+/** F: a call the tracer failed on purpose instead of letting it out another way; rule -1 when no rule is the reason; fault: the connect fault that failed it */
+export interface FailedMessage {
+  readonly kind: 'failed';
+  readonly pid: number;
+  readonly tid: number;
+  readonly dstIp: string;
+  readonly dstPort: number;
+  readonly errno: string;
+  readonly rule: number;
+  readonly fault?: number;
+  readonly exe: string;
+  readonly reason: string;
+}
+
+/** H: a blocking connect a delay fault holds in the tracer before it goes on */
+export interface DelayedMessage {
+  readonly kind: 'delayed';
+  readonly pid: number;
+  readonly tid: number;
+  readonly dstIp: string;
+  readonly dstPort: number;
+  readonly fault: number;
+  readonly exe: string;
+}
+
+/** D: something worth a log line */
+export interface DiagnosticMessage {
+  readonly kind: 'diagnostic';
+  readonly pid: number;
+  readonly tid: number;
+  readonly message: string;
+}
+
+/** rule: family any: every destination (net absent); explicit: the rule names a network, the only kind that may match a loopback destination; errno: what refuse fails with, and what a datagram to a proxy-only destination gets */
+export interface RuleMessage {
+  readonly kind: 'rule';
+  readonly family: Family;
+  readonly net?: string;
+  readonly prefix: number;
+  readonly portLo: number;
+  readonly portHi: number;
+  readonly explicit: boolean;
+  readonly tcp: TcpAction;
+  readonly udp: UdpAction;
+  readonly errno?: string;
+  readonly mark?: number;
+  readonly iface?: string;
+  readonly src4?: string;
+  readonly src6?: string;
+}
+
+/** fault: a connect fault: errno absent means a handshake delay only (the connect goes on after delay_ms), else the connect fails with it after delay_ms; select with n (first n, every nth, after n went through) or prob (0 to 1) */
+export interface FaultMessage {
+  readonly kind: 'fault';
+  readonly family: Family;
+  readonly net?: string;
+  readonly prefix: number;
+  readonly portLo: number;
+  readonly portHi: number;
+  readonly explicit: boolean;
+  readonly errno?: string;
+  readonly delayMs: number;
+  readonly select: Select;
+  readonly n: number;
+  readonly prob: number;
+}
+
+export type RecordsMessage = RedirectMessage | LateHandshakeMessage | InplaceMessage | FailedMessage | DelayedMessage | DiagnosticMessage;
+export type TableMessage = RuleMessage | FaultMessage;
+export type Message = RecordsMessage | TableMessage;
+
+export const MESSAGES: { readonly [K in Message['kind']]: MessageSpec } = {
+  'redirect': {
+    tag: 'C',
+    direction: 'records',
+    fields: [
+      { name: 'pid', type: 'int', optional: false },
+      { name: 'tid', type: 'int', optional: false },
+      { name: 'dstIp', type: 'addr', optional: false },
+      { name: 'dstPort', type: 'port', optional: false },
+      { name: 'peerIp', type: 'addr', optional: false },
+      { name: 'peerPort', type: 'port', optional: false },
+      { name: 'rule', type: 'int', optional: false },
+      { name: 'exe', type: 'text', optional: false },
+    ],
+  },
+  'late-handshake': {
+    tag: 'W',
+    direction: 'records',
+    fields: [
+      { name: 'pid', type: 'int', optional: false },
+      { name: 'tid', type: 'int', optional: false },
+      { name: 'dstIp', type: 'addr', optional: false },
+      { name: 'dstPort', type: 'port', optional: false },
+      { name: 'peerIp', type: 'addr', optional: false },
+      { name: 'peerPort', type: 'port', optional: false },
+      { name: 'rule', type: 'int', optional: false },
+      { name: 'holePort', type: 'port', optional: false },
+      { name: 'fault', type: 'int', optional: false },
+      { name: 'delayMs', type: 'uint', optional: false },
+      { name: 'exe', type: 'text', optional: false },
+    ],
+  },
+  'inplace': {
+    tag: 'I',
+    direction: 'records',
+    fields: [
+      { name: 'pid', type: 'int', optional: false },
+      { name: 'tid', type: 'int', optional: false },
+      { name: 'dstIp', type: 'addr', optional: false },
+      { name: 'dstPort', type: 'port', optional: false },
+      { name: 'rule', type: 'int', optional: false },
+      { name: 'exe', type: 'text', optional: false },
+    ],
+  },
+  'failed': {
+    tag: 'F',
+    direction: 'records',
+    fields: [
+      { name: 'pid', type: 'int', optional: false },
+      { name: 'tid', type: 'int', optional: false },
+      { name: 'dstIp', type: 'addr', optional: false },
+      { name: 'dstPort', type: 'port', optional: false },
+      { name: 'errno', type: 'errno', optional: false },
+      { name: 'rule', type: 'int', optional: false },
+      { name: 'fault', type: 'int', optional: true },
+      { name: 'exe', type: 'text', optional: false },
+      { name: 'reason', type: 'text', optional: false },
+    ],
+  },
+  'delayed': {
+    tag: 'H',
+    direction: 'records',
+    fields: [
+      { name: 'pid', type: 'int', optional: false },
+      { name: 'tid', type: 'int', optional: false },
+      { name: 'dstIp', type: 'addr', optional: false },
+      { name: 'dstPort', type: 'port', optional: false },
+      { name: 'fault', type: 'int', optional: false },
+      { name: 'exe', type: 'text', optional: false },
+    ],
+  },
+  'diagnostic': {
+    tag: 'D',
+    direction: 'records',
+    fields: [
+      { name: 'pid', type: 'int', optional: false },
+      { name: 'tid', type: 'int', optional: false },
+      { name: 'message', type: 'text', optional: false },
+    ],
+  },
+  'rule': {
+    tag: 'rule',
+    direction: 'table',
+    fields: [
+      { name: 'family', type: 'enum', optional: false, words: FAMILY },
+      { name: 'net', type: 'addr', optional: true },
+      { name: 'prefix', type: 'uint', optional: false },
+      { name: 'portLo', type: 'port', optional: false },
+      { name: 'portHi', type: 'port', optional: false },
+      { name: 'explicit', type: 'bool', optional: false },
+      { name: 'tcp', type: 'enum', optional: false, words: TCP_ACTION },
+      { name: 'udp', type: 'enum', optional: false, words: UDP_ACTION },
+      { name: 'errno', type: 'errno', optional: true },
+      { name: 'mark', type: 'uint', optional: true },
+      { name: 'iface', type: 'text', optional: true },
+      { name: 'src4', type: 'addr', optional: true },
+      { name: 'src6', type: 'addr', optional: true },
+    ],
+  },
+  'fault': {
+    tag: 'fault',
+    direction: 'table',
+    fields: [
+      { name: 'family', type: 'enum', optional: false, words: FAMILY },
+      { name: 'net', type: 'addr', optional: true },
+      { name: 'prefix', type: 'uint', optional: false },
+      { name: 'portLo', type: 'port', optional: false },
+      { name: 'portHi', type: 'port', optional: false },
+      { name: 'explicit', type: 'bool', optional: false },
+      { name: 'errno', type: 'errno', optional: true },
+      { name: 'delayMs', type: 'uint', optional: false },
+      { name: 'select', type: 'enum', optional: false, words: SELECT },
+      { name: 'n', type: 'uint', optional: false },
+      { name: 'prob', type: 'double', optional: false },
+    ],
+  },
+};
