@@ -121,9 +121,9 @@ function typescript(ms) {
   }
   for (const [direction] of Object.entries(spec.directions)) {
     const names = ms.filter((m) => m.direction === direction).map((m) => `${m.tsname}Message`);
-    lines.push(`export type ${pascal(direction)}Message = ${names.join(' | ')};`);
+    lines.push(`export type ${pascal(direction.replace(/s$/, ''))}Message = ${names.join(' | ')};`);
   }
-  lines.push(`export type Message = ${Object.keys(spec.directions).map((d) => `${pascal(d)}Message`).join(' | ')};`, '');
+  lines.push(`export type Message = ${Object.keys(spec.directions).map((d) => `${pascal(d.replace(/s$/, ''))}Message`).join(' | ')};`, '');
   lines.push("export const MESSAGES: { readonly [K in Message['kind']]: MessageSpec } = {");
   for (const m of ms) {
     lines.push(`  '${m.name}': {`, `    tag: '${m.tag}',`, `    direction: '${m.direction}',`, '    fields: [');

@@ -123,9 +123,9 @@ export interface FaultMessage {
   readonly prob: number;
 }
 
-export type RecordsMessage = RedirectMessage | LateHandshakeMessage | InplaceMessage | FailedMessage | DelayedMessage | DiagnosticMessage;
+export type RecordMessage = RedirectMessage | LateHandshakeMessage | InplaceMessage | FailedMessage | DelayedMessage | DiagnosticMessage;
 export type TableMessage = RuleMessage | FaultMessage;
-export type Message = RecordsMessage | TableMessage;
+export type Message = RecordMessage | TableMessage;
 
 export const MESSAGES: { readonly [K in Message['kind']]: MessageSpec } = {
   'redirect': {

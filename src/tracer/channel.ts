@@ -1,0 +1,67 @@
+/**
+ * Reads the tracer's records from its channel: a byte stream of boundary
+ * lines (spec/tracer-boundary.json), decoded by the one decoder.
+ * Addresses come out v4-mapped as plain IPv4 ("::ffff:127.0.0.1" and
+ * "127.0.0.1" name the same peer), which is how the proxy keys peers and
+ * how records show destinations.
+ */
+import { normalizeIp } from '../address.js';
+import { decodeMessage } from './codec.js';
+import { MESSAGES, type Message, type RecordMessage } from './messages.js';
+
+export type {
+  DelayedMessage as DelayedRecord,
+  DiagnosticMessage as DiagnosticRecord,
+  FailedMessage as FailedRecord,
+  InplaceMessage as InplaceRecord,
+  LateHandshakeMessage as LateHandshakeRecord,
+  RecordMessage as TracerRecord,
+  RedirectMessage as RedirectRecord,
+} from './messages.js';
+
+const NEWLINE = 0x0a;
+
+/** The address fields of each message kind. */
+const ADDRESS_FIELDS = Object.fromEntries(
+  Object.entries(MESSAGES).map(([kind, spec]) => [kind, spec.fields.filter((f) => f.type === 'addr').map((f) => f.name)]),
+) as unknown as Readonly<Record<Message["kind"], readonly string[]>>;
+
+function normalized(msg: Message): Message {
+  const fields = ADDRESS_FIELDS[msg.kind];
+  if (!fields.length) return msg;
+  const out: Record<string, unknown> = { ...msg };
+  for (const f of fields) if (typeof out[f] === 'string') out[f] = normalizeIp(out[f]);
+  return out as unknown as Message;
+}
+
+/** Splits a byte stream into records; `onRecord` sees each complete line. */
+export class RecordDecoder {
+  private partial: Buffer = Buffer.alloc(0);
+
+  constructor(
+    private readonly onRecord: (r: RecordMessage) => void,
+    private readonly onBadLine: (err: Error) => void,
+  ) {}
+
+  push(chunk: Buffer): void {
+    let data = this.partial.length ? Buffer.concat([this.partial, chunk]) : chunk;
+    for (let nl = data.indexOf(NEWLINE); nl >= 0; nl = data.indexOf(NEWLINE)) {
+      const line = data.subarray(0, nl);
+      data = data.subarray(nl + 1);
+      if (line.length) this.deliver(line);
+    }
+    this.partial = Buffer.from(data);
+  }
+
+  private deliver(line: Buffer): void {
+    let msg: Message;
+    try {
+      msg = decodeMessage(line);
+      if (MESSAGES[msg.kind].direction !== 'records') throw new Error(`a ${msg.kind} message is not a record`);
+    } catch (err) {
+      this.onBadLine(err as Error);
+      return;
+    }
+    this.onRecord(normalized(msg) as RecordMessage);
+  }
+}

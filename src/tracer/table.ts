@@ -1,0 +1,36 @@
+/**
+ * What the tracer decides by, as boundary messages: the rules (first match
+ * wins) and the connect faults. Routing says what each rule does; this
+ * module only puts it into the spec's terms.
+ */
+import type { ConnectFault } from '../chaos/connect-faults.js';
+import type { Match } from '../rules/model.js';
+import { encodeMessages } from './codec.js';
+import type { FaultMessage, RuleMessage } from './messages.js';
+
+type MatchFields = Pick<RuleMessage, 'family' | 'net' | 'prefix' | 'portLo' | 'portHi' | 'explicit'>;
+
+/** A rule's or fault's MATCH in the table's fields. */
+export function matchFields(m: Match): MatchFields {
+  const ports = m.kind === 'all' ? { lo: 0, hi: 65535 } : m.kind === 'port' ? m.ports : (m.ports ?? { lo: 0, hi: 65535 });
+  const where = m.kind === 'net' ? { family: m.family === 4 ? ('ip4' as const) : ('ip6' as const), net: m.address, prefix: m.prefix } : { family: 'any' as const, prefix: 0 };
+  return { ...where, portLo: ports.lo, portHi: ports.hi, explicit: m.kind === 'net' };
+}
+
+export function faultMessage(f: ConnectFault): FaultMessage {
+  const s = f.select;
+  return {
+    kind: 'fault',
+    ...matchFields(f.match),
+    ...(f.errno ? { errno: f.errno } : {}),
+    delayMs: f.delayMs,
+    select: s.kind,
+    n: s.kind === 'first' || s.kind === 'every' || s.kind === 'after' ? s.n : 0,
+    prob: s.kind === 'prob' ? s.p : 0,
+  };
+}
+
+/** The bytes the tracer reads on its rules fd. */
+export function encodeTable(rules: readonly RuleMessage[], faults: readonly ConnectFault[]): Buffer {
+  return encodeMessages([...rules, ...faults.map(faultMessage)]);
+}
