@@ -91,7 +91,7 @@ struct bnd_failed {
 	int32_t tid;
 	char dst_ip[BND_ADDR_MAX];
 	uint16_t dst_port;
-	int errno;
+	int error;
 	int32_t rule;
 	int has_fault;
 	int32_t fault;
@@ -116,7 +116,7 @@ struct bnd_diagnostic {
 	char message[BND_TEXT_MAX + 1];
 };
 
-/* rule: family any: every destination (net absent); explicit: the rule names a network, the only kind that may match a loopback destination; errno: what refuse fails with, and what a datagram to a proxy-only destination gets */
+/* rule: family any: every destination (net absent); explicit: the rule names a network, the only kind that may match a loopback destination; error: what refuse fails with, and what a datagram to a proxy-only destination gets */
 struct bnd_rule {
 	enum bnd_family family;
 	int has_net;
@@ -127,8 +127,8 @@ struct bnd_rule {
 	int explicit;
 	enum bnd_tcp_action tcp;
 	enum bnd_udp_action udp;
-	int has_errno;
-	int errno;
+	int has_error;
+	int error;
 	int has_mark;
 	uint32_t mark;
 	int has_iface;
@@ -139,7 +139,7 @@ struct bnd_rule {
 	char src6[BND_ADDR_MAX];
 };
 
-/* fault: a connect fault: errno absent means a handshake delay only (the connect goes on after delay_ms), else the connect fails with it after delay_ms; select with n (first n, every nth, after n went through) or prob (0 to 1) */
+/* fault: a connect fault: error absent means a handshake delay only (the connect goes on after delay_ms), else the connect fails with it after delay_ms; select with n (first n, every nth, after n went through) or prob (0 to 1) */
 struct bnd_fault {
 	enum bnd_family family;
 	int has_net;
@@ -148,8 +148,8 @@ struct bnd_fault {
 	uint16_t port_lo;
 	uint16_t port_hi;
 	int explicit;
-	int has_errno;
-	int errno;
+	int has_error;
+	int error;
 	uint32_t delay_ms;
 	enum bnd_select select;
 	uint32_t n;

@@ -22,7 +22,8 @@
 struct stop {
 	struct tracer *tr;
 	const struct call *c;
-	int rule; /* the rule that decided, for the records; -1 none */
+	int rule;  /* the rule that decided, for the records; -1 none */
+	int fault; /* the connect fault that decided, for the records; -1 none */
 	struct outcome out;
 };
 
@@ -37,7 +38,7 @@ static char *failed_record(struct stop *st, const union sa *dst, int err, const 
 {
 	char line[RECORD_MAX];
 	struct rec_who w = who(st);
-	return record_keep(line, record_failed(line, sizeof line, &w, dst, err, st->rule, why));
+	return record_keep(line, record_failed(line, sizeof line, &w, dst, err, st->rule, st->fault, why));
 }
 
 static void report_failed(struct stop *st, const union sa *dst, int err, const char *why)
@@ -218,14 +219,15 @@ static int apply_fault(struct stop *st, int s, const struct sockinfo *si, const 
 	struct tracer *tr = st->tr;
 	const struct fault *f = &tr->faults.faults[index];
 	const struct rule *r = &tr->rules.rules[st->rule];
-	char why[32];
-	snprintf(why, sizeof why, "fault %d", index);
+	const char *why = "connect fault";
+	st->fault = index;
 	int flags = fcntl(s, F_GETFL);
 	int nonblocking = flags >= 0 && (flags & O_NONBLOCK);
 	int err = f->err;
 	if (!err && nonblocking && r->tcp == TCP_REFUSE) {
 		err = r->err; /* the rule refuses it, after the delay */
-		snprintf(why, sizeof why, "refused by rule");
+		why = "refused by rule";
+		st->fault = -1;
 	} else if (!err && nonblocking && tr->later.hole4) {
 		/* the proxy completes the handshake after the delay */
 		struct handover via = { tr->later.hole4, tr->later.hole6, index, f->delay_ms };
@@ -415,7 +417,7 @@ struct outcome decide_seccomp_stop(struct tracer *tr, pid_t tid)
 {
 	struct call c;
 	arch_decode(tid, &c);
-	struct stop st = { .tr = tr, .c = &c, .rule = -1 };
+	struct stop st = { .tr = tr, .c = &c, .rule = -1, .fault = -1 };
 	switch (c.kind) {
 	case CALL_CONNECT:
 		handle_connect(&st);

@@ -1,103 +1,105 @@
 #define _GNU_SOURCE
 #include "records.h"
 
+#include <errno.h>
 #include <limits.h>
-#include <stdarg.h>
-#include <stdio.h>
 #include <string.h>
+
+#include "boundary.h"
 
 _Static_assert(RECORD_MAX == PIPE_BUF, "a record must fit one atomic pipe write");
 
-/* How a line that does not fit is handled: C and W records must reach the
- * proxy whole (none is made); the others are only logged (cut, still
- * ending in a newline). */
-enum fit { FIT_WHOLE, FIT_CUT };
+/* What a logged record's executable is cut to when the line would not fit
+ * otherwise (every byte may take three when encoded). */
+#define EXE_SHORT 200
 
-static size_t record_printf(char *line, size_t cap, enum fit fit, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-static size_t record_printf(char *line, size_t cap, enum fit fit, const char *fmt, ...)
+/* A text field from a C string: cut to what the field holds; an empty one
+ * (the boundary has no empty texts) reads "?". */
+static void set_text(char *field, const char *text, size_t max)
 {
-	va_list ap;
-	va_start(ap, fmt);
-	int n = vsnprintf(line, cap, fmt, ap);
-	va_end(ap);
-	if (n <= 0)
-		return 0;
-	if ((size_t)n >= cap) {
-		if (fit == FIT_WHOLE)
-			return 0;
-		n = (int)cap - 1;
-		line[n - 1] = '\n';
-	}
-	return (size_t)n;
+	size_t n = strnlen(text, max < BND_TEXT_MAX ? max : BND_TEXT_MAX);
+	if (n == 0)
+		text = "?", n = 1;
+	memcpy(field, text, n);
+	field[n] = 0;
 }
 
-const char *errno_name(int e)
+/* An address field and its port. */
+static void set_addr(char *field, uint16_t *port, const union sa *a)
 {
-	const char *name = strerrorname_np(e);
-	return name ? name : "EIO";
+	unsigned p;
+	sa_format(a, field, BND_ADDR_MAX, &p);
+	*port = (uint16_t)p;
+}
+
+/* Encodes into the caller's line, at most cap and RECORD_MAX bytes. */
+static size_t encode(enum bnd_kind kind, const void *msg, char *line, size_t cap)
+{
+	return bnd_encode(kind, msg, line, cap < RECORD_MAX ? cap : RECORD_MAX);
+}
+
+/* A logged record: if it does not fit, once more with a short executable. */
+static size_t encode_logged(enum bnd_kind kind, void *msg, char *exe, const char *full, char *line, size_t cap)
+{
+	size_t n = encode(kind, msg, line, cap);
+	if (n || strlen(full) <= EXE_SHORT)
+		return n;
+	set_text(exe, full, EXE_SHORT);
+	return encode(kind, msg, line, cap);
 }
 
 size_t record_redirect(char *line, size_t cap, const struct rec_who *w, const union sa *dst, const union sa *peer, unsigned peer_port,
 		       int rule)
 {
-	char daddr[SA_ADDRSTRLEN], paddr[SA_ADDRSTRLEN];
-	unsigned dport, unused;
-	sa_format(dst, daddr, sizeof daddr, &dport);
-	sa_format(peer, paddr, sizeof paddr, &unused);
-	return record_printf(line, cap, FIT_WHOLE, "C %d %d %s %u %s %u %d %s\n", w->pid, w->tid, daddr, dport, paddr, peer_port, rule,
-			     w->exe);
+	struct bnd_redirect m = { .pid = w->pid, .tid = w->tid, .peer_port = (uint16_t)peer_port, .rule = rule };
+	uint16_t unused;
+	set_addr(m.dst_ip, &m.dst_port, dst);
+	set_addr(m.peer_ip, &unused, peer);
+	set_text(m.exe, w->exe, BND_TEXT_MAX);
+	return encode(BND_REDIRECT, &m, line, cap);
 }
 
 size_t record_wait(char *line, size_t cap, const struct rec_who *w, const union sa *dst, const union sa *peer, unsigned peer_port, int rule,
 		   unsigned hole_port, int fault, unsigned delay_ms)
 {
-	char daddr[SA_ADDRSTRLEN], paddr[SA_ADDRSTRLEN];
-	unsigned dport, unused;
-	sa_format(dst, daddr, sizeof daddr, &dport);
-	sa_format(peer, paddr, sizeof paddr, &unused);
-	return record_printf(line, cap, FIT_WHOLE, "W %d %d %s %u %s %u %d %u %d %u %s\n", w->pid, w->tid, daddr, dport, paddr, peer_port,
-			     rule, hole_port, fault, delay_ms, w->exe);
+	struct bnd_late_handshake m = { .pid = w->pid, .tid = w->tid, .peer_port = (uint16_t)peer_port, .rule = rule,
+					.hole_port = (uint16_t)hole_port, .fault = fault, .delay_ms = delay_ms };
+	uint16_t unused;
+	set_addr(m.dst_ip, &m.dst_port, dst);
+	set_addr(m.peer_ip, &unused, peer);
+	set_text(m.exe, w->exe, BND_TEXT_MAX);
+	return encode(BND_LATE_HANDSHAKE, &m, line, cap);
 }
 
 size_t record_inplace(char *line, size_t cap, const struct rec_who *w, const union sa *dst, int rule)
 {
-	char addr[SA_ADDRSTRLEN];
-	unsigned port;
-	sa_format(dst, addr, sizeof addr, &port);
-	return record_printf(line, cap, FIT_CUT, "I %d %d %s %u %d %s\n", w->pid, w->tid, addr, port, rule, w->exe);
+	struct bnd_inplace m = { .pid = w->pid, .tid = w->tid, .rule = rule };
+	set_addr(m.dst_ip, &m.dst_port, dst);
+	set_text(m.exe, w->exe, BND_TEXT_MAX);
+	return encode_logged(BND_INPLACE, &m, m.exe, w->exe, line, cap);
 }
 
-size_t record_failed(char *line, size_t cap, const struct rec_who *w, const union sa *dst, int err, int rule, const char *why)
+size_t record_failed(char *line, size_t cap, const struct rec_who *w, const union sa *dst, int err, int rule, int fault, const char *why)
 {
-	char addr[SA_ADDRSTRLEN];
-	unsigned port;
-	sa_format(dst, addr, sizeof addr, &port);
-	return record_printf(line, cap, FIT_CUT, "F %d %d %s %u %s %d %s %s\n", w->pid, w->tid, addr, port, errno_name(err), rule, w->exe,
-			     why);
+	struct bnd_failed m = { .pid = w->pid, .tid = w->tid, .error = bnd_errno_name(err) ? err : EIO, .rule = rule,
+				.has_fault = fault >= 0, .fault = fault };
+	set_addr(m.dst_ip, &m.dst_port, dst);
+	set_text(m.exe, w->exe, BND_TEXT_MAX);
+	set_text(m.reason, why, BND_TEXT_MAX);
+	return encode_logged(BND_FAILED, &m, m.exe, w->exe, line, cap);
 }
 
 size_t record_held(char *line, size_t cap, const struct rec_who *w, const union sa *dst, int fault)
 {
-	char addr[SA_ADDRSTRLEN];
-	unsigned port;
-	sa_format(dst, addr, sizeof addr, &port);
-	return record_printf(line, cap, FIT_CUT, "H %d %d %s %u %d %s\n", w->pid, w->tid, addr, port, fault, w->exe);
+	struct bnd_delayed m = { .pid = w->pid, .tid = w->tid, .fault = fault };
+	set_addr(m.dst_ip, &m.dst_port, dst);
+	set_text(m.exe, w->exe, BND_TEXT_MAX);
+	return encode_logged(BND_DELAYED, &m, m.exe, w->exe, line, cap);
 }
 
 size_t record_diag(char *line, size_t cap, pid_t pid, pid_t tid, const char *msg)
 {
-	return record_printf(line, cap, FIT_CUT, "D %d %d %s\n", pid, tid, msg);
-}
-
-void record_encode_exe(const char *raw, size_t n, char *out, size_t cap)
-{
-	size_t o = 0;
-	for (size_t i = 0; i < n && o + 4 < cap; i++) {
-		unsigned char c = (unsigned char)raw[i];
-		if (c <= 0x20 || c == '%' || c == 0x7f)
-			o += (size_t)snprintf(out + o, cap - o, "%%%02X", c);
-		else
-			out[o++] = (char)c;
-	}
-	out[o] = 0;
+	struct bnd_diagnostic m = { .pid = pid, .tid = tid };
+	set_text(m.message, msg, BND_TEXT_MAX);
+	return encode(BND_DIAGNOSTIC, &m, line, cap);
 }

@@ -6,91 +6,81 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* FAMILY and ADDR of a table line into a match. */
-static int parse_net(const char *fam, const char *addr, struct match *m)
-{
-	m->family = atoi(fam);
-	if (m->family == 4)
-		return inet_pton(AF_INET, addr, m->net) == 1 ? 0 : -1;
-	if (m->family == 6)
-		return inet_pton(AF_INET6, addr, m->net) == 1 ? 0 : -1;
-	return m->family == 0 ? 0 : -1;
-}
+#include "boundary.h"
 
-/* The index of `word` in the NULL-terminated `names`, or -1. */
-static int keyword(const char *word, const char *const *names)
+/* The tracer's own enums follow the spec's words in order, so a decoded
+ * value converts by a cast. */
+_Static_assert(TCP_PASS == (int)BND_TCP_ACTION_PASS && TCP_REFUSE == (int)BND_TCP_ACTION_REFUSE &&
+		       TCP_REDIRECT == (int)BND_TCP_ACTION_REDIRECT && TCP_INPLACE == (int)BND_TCP_ACTION_INPLACE,
+	       "enum tcp_action follows the spec");
+_Static_assert(UDP_PASS == (int)BND_UDP_ACTION_PASS && UDP_REFUSE == (int)BND_UDP_ACTION_REFUSE && UDP_EGRESS == (int)BND_UDP_ACTION_EGRESS,
+	       "enum udp_action follows the spec");
+_Static_assert(SEL_ALL == (int)BND_SELECT_ALL && SEL_PROB == (int)BND_SELECT_PROB && SEL_FIRST == (int)BND_SELECT_FIRST &&
+		       SEL_EVERY == (int)BND_SELECT_EVERY && SEL_AFTER == (int)BND_SELECT_AFTER,
+	       "enum select_kind follows the spec");
+
+/* The match fields rules and faults share. */
+static int match_of(enum bnd_family family, int has_net, const char *net, uint32_t prefix, uint16_t lo, uint16_t hi, int explicit_net,
+		    struct match *m)
 {
-	for (int i = 0; names[i]; i++)
-		if (!strcmp(word, names[i]))
-			return i;
+	memset(m, 0, sizeof *m);
+	m->port_lo = lo;
+	m->port_hi = hi;
+	m->explicit_net = explicit_net;
+	m->prefix = (int)prefix;
+	switch (family) {
+	case BND_FAMILY_ANY:
+		return has_net ? -1 : 0;
+	case BND_FAMILY_IP4:
+		m->family = 4;
+		return has_net && prefix <= 32 && inet_pton(AF_INET, net, m->net) == 1 ? 0 : -1;
+	case BND_FAMILY_IP6:
+		m->family = 6;
+		return has_net && prefix <= 128 && inet_pton(AF_INET6, net, m->net) == 1 ? 0 : -1;
+	}
 	return -1;
 }
 
-static const char *const tcp_names[] = { "pass", "refuse", "redirect", "inplace", NULL };
-static const char *const udp_names[] = { "pass", "refuse", "egress", NULL };
-static const char *const select_names[] = { "all", "prob", "first", "every", "after", NULL };
-
-/* MARK IFACE SRC4 SRC6 of a rule line, each "-" when not set. */
-static int parse_egress(const char *mark, const char *iface, const char *src4, const char *src6, struct egress *eg)
+static int egress_of(const struct bnd_rule *b, struct egress *eg)
 {
-	if (strcmp(mark, "-")) {
-		char *end;
-		unsigned long v = strtoul(mark, &end, 0);
-		if (*end || v > UINT32_MAX)
+	memset(eg, 0, sizeof *eg);
+	eg->has_mark = b->has_mark;
+	eg->mark = b->mark;
+	if (b->has_iface) {
+		if (strlen(b->iface) >= sizeof eg->iface)
 			return -1;
-		eg->has_mark = 1;
-		eg->mark = (uint32_t)v;
+		strcpy(eg->iface, b->iface);
 	}
-	if (strcmp(iface, "-")) {
-		if (strlen(iface) >= sizeof eg->iface)
-			return -1;
-		strcpy(eg->iface, iface);
-	}
-	if (strcmp(src4, "-")) {
-		if (inet_pton(AF_INET, src4, &eg->src4) != 1)
-			return -1;
-		eg->has_src4 = 1;
-	}
-	if (strcmp(src6, "-")) {
-		if (inet_pton(AF_INET6, src6, &eg->src6) != 1)
-			return -1;
-		eg->has_src6 = 1;
-	}
+	eg->has_src4 = b->has_src4;
+	if (b->has_src4 && inet_pton(AF_INET, b->src4, &eg->src4) != 1)
+		return -1;
+	eg->has_src6 = b->has_src6;
+	if (b->has_src6 && inet_pton(AF_INET6, b->src6, &eg->src6) != 1)
+		return -1;
 	return 0;
 }
 
-int table_parse_rule(const char *line, struct rule *r)
+int table_rule(const struct bnd_rule *b, struct rule *r)
 {
-	char fam[4], addr[64], tcp[16], udp[16], mark[16], iface[IFNAMSIZ + 1], src4[64], src6[64];
-	struct match *m = &r->where;
 	memset(r, 0, sizeof *r);
-	if (sscanf(line, "%3s %63s %d %u %u %d %15s %15s %d %15s %16s %63s %63s", fam, addr, &m->prefix, &m->port_lo, &m->port_hi,
-		   &m->explicit_net, tcp, udp, &r->err, mark, iface, src4, src6) != 13)
+	if (match_of(b->family, b->has_net, b->net, b->prefix, b->port_lo, b->port_hi, b->explicit, &r->where) < 0)
 		return -1;
-	if (parse_net(fam, addr, m) < 0)
-		return -1;
-	int t = keyword(tcp, tcp_names), u = keyword(udp, udp_names);
-	if (t < 0 || u < 0)
-		return -1;
-	r->tcp = (enum tcp_action)t;
-	r->udp = (enum udp_action)u;
-	return parse_egress(mark, iface, src4, src6, &r->eg);
+	r->tcp = (enum tcp_action)b->tcp;
+	r->udp = (enum udp_action)b->udp;
+	r->err = b->has_error ? b->error : 0;
+	return egress_of(b, &r->eg);
 }
 
-int table_parse_fault(const char *line, struct fault *f)
+int table_fault(const struct bnd_fault *b, struct fault *f)
 {
-	char fam[4], addr[64], sel[8];
-	struct match *m = &f->where;
 	memset(f, 0, sizeof *f);
-	if (sscanf(line, "%3s %63s %d %u %u %d %d %u %7s %lu %lf", fam, addr, &m->prefix, &m->port_lo, &m->port_hi, &m->explicit_net,
-		   &f->err, &f->delay_ms, sel, &f->n, &f->prob) != 11)
+	if (match_of(b->family, b->has_net, b->net, b->prefix, b->port_lo, b->port_hi, b->explicit, &f->where) < 0)
 		return -1;
-	if (parse_net(fam, addr, m) < 0)
-		return -1;
-	int s = keyword(sel, select_names);
-	if (s < 0)
-		return -1;
-	f->sel = (enum select_kind)s;
+	f->err = b->has_error ? b->error : 0;
+	f->delay_ms = b->delay_ms;
+	f->sel = (enum select_kind)b->select;
+	f->n = b->n;
+	f->prob = b->prob;
 	return 0;
 }
 
@@ -104,32 +94,50 @@ static void *grow(void **arr, int n, size_t size)
 	return p;
 }
 
-int table_read(FILE *in, struct rule_table *rules, struct fault_table *faults, char *err, size_t errlen)
+/* One decoded table message into the tables. */
+static int table_add(int kind, const union bnd_any *msg, struct rule_table *rules, struct fault_table *faults, const char **why)
 {
-	char line[512];
-	int lineno = 0;
-	while (fgets(line, sizeof line, in)) {
-		lineno++;
-		if (line[0] == '\n' || line[0] == '#')
-			continue;
-		if (!strncmp(line, "fault ", 6)) {
-			if (!grow((void **)&faults->faults, faults->n, sizeof *faults->faults) ||
-			    table_parse_fault(line + 6, &faults->faults[faults->n]) < 0) {
-				snprintf(err, errlen, "internal error: bad fault line %d: %s", lineno, line);
-				return -1;
-			}
-			faults->n++;
-			continue;
-		}
+	if (kind == BND_RULE) {
 		if (!grow((void **)&rules->rules, rules->n, sizeof *rules->rules)) {
-			snprintf(err, errlen, "out of memory");
+			*why = "out of memory";
 			return -1;
 		}
-		if (table_parse_rule(line, &rules->rules[rules->n]) < 0) {
-			snprintf(err, errlen, "internal error: bad rule table line %d: %s", lineno, line);
+		if (table_rule(&msg->rule, &rules->rules[rules->n]) < 0) {
+			*why = "a rule's network or egress options";
 			return -1;
 		}
 		rules->n++;
+		return 0;
+	}
+	if (kind == BND_FAULT) {
+		if (!grow((void **)&faults->faults, faults->n, sizeof *faults->faults)) {
+			*why = "out of memory";
+			return -1;
+		}
+		if (table_fault(&msg->fault, &faults->faults[faults->n]) < 0) {
+			*why = "a fault's network";
+			return -1;
+		}
+		faults->n++;
+		return 0;
+	}
+	*why = "not a table message";
+	return -1;
+}
+
+int table_read(FILE *in, struct rule_table *rules, struct fault_table *faults, char *err, size_t errlen)
+{
+	char line[BND_LINE_MAX + 2];
+	int lineno = 0;
+	while (fgets(line, sizeof line, in)) {
+		lineno++;
+		union bnd_any msg;
+		const char *why = "";
+		int kind = bnd_decode(line, strlen(line), &msg, sizeof msg, &why);
+		if (kind < 0 || table_add(kind, &msg, rules, faults, &why) < 0) {
+			snprintf(err, errlen, "internal error: bad rule table line %d (%s): %s", lineno, why, line);
+			return -1;
+		}
 	}
 	return 0;
 }

@@ -9,7 +9,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "records.h"
 #include "util.h"
 
 static size_t task_home(const struct task_table *tt, pid_t tid)
@@ -128,14 +127,12 @@ const char *task_exe(struct task_table *tt, pid_t pid)
 	struct task *t = task_get(tt, pid);
 	if (t && t->exe)
 		return t->exe;
-	char path[64], raw[PATH_MAX], out[PATH_MAX * 3 + 1];
+	char path[64], raw[PATH_MAX];
 	snprintf(path, sizeof path, "/proc/%d/exe", pid);
 	ssize_t n = readlink(path, raw, sizeof raw - 1);
-	if (n <= 0)
+	if (n <= 0 || !t)
 		return "?";
-	record_encode_exe(raw, (size_t)n, out, sizeof out);
-	if (!t)
-		return "?";
-	t->exe = strdup(out);
+	raw[n] = 0;
+	t->exe = strdup(raw);
 	return t->exe ? t->exe : "?";
 }

@@ -11,7 +11,7 @@ struct task {
 	pid_t tgid;        /* 0 until known */
 	int awaiting_exit; /* resumed with PTRACE_SYSCALL to see a socket() return */
 	int pidfd;         /* cached pidfd_open(tid, PIDFD_THREAD), or -1 */
-	char *exe;         /* thread group leaders: cached, encoded /proc/PID/exe */
+	char *exe;         /* thread group leaders: cached /proc/PID/exe */
 };
 
 struct task_table {
@@ -31,7 +31,7 @@ void task_del(struct task_table *tt, pid_t tid);
 void task_forget_image(struct task_table *tt, struct task *t);
 /* The thread group of `tid` (from /proc when not known yet). */
 pid_t task_tgid(struct task_table *tt, pid_t tid);
-/* The executable of process `pid`, encoded for a record (records.h);
+/* The executable of process `pid`, as /proc/PID/exe reads;
  * cached until the process execs. "?" when unknown. */
 const char *task_exe(struct task_table *tt, pid_t pid);
 

@@ -12,7 +12,7 @@ static struct fault_table faults_of(const char *const *lines, int n)
 {
 	struct fault_table t = { .faults = calloc((size_t)n, sizeof(struct fault)), .n = n, .rng = FAULTS_RNG_DEFAULT };
 	for (int i = 0; i < n; i++)
-		if (table_parse_fault(lines[i], &t.faults[i]) < 0)
+		if (parse_fault(lines[i], &t.faults[i]) < 0)
 			check_fail(__FILE__, __LINE__, "bad line %s", lines[i]);
 	return t;
 }
@@ -33,7 +33,7 @@ static const char *picks(struct fault_table *t, const char *ip, unsigned port, i
 
 TEST(all_and_only_matching)
 {
-	const char *lines[] = { "4 192.0.2.0 24 0 65535 1 111 0 all 0 0" };
+	const char *lines[] = { "fault ip4 192.0.2.0 24 0 65535 1 ECONNREFUSED 0 all 0 0" };
 	struct fault_table t = faults_of(lines, 1);
 	CHECK_STR(picks(&t, "192.0.2.9", 80, 3), "000");
 	CHECK_STR(picks(&t, "198.51.100.1", 80, 2), "--");
@@ -55,10 +55,10 @@ static const char *series(const char *const *lines, int n, int count)
 
 TEST(first_every_after)
 {
-	const char *first[] = { "0 - 0 0 65535 0 111 0 first 2 0" };
-	const char *every[] = { "0 - 0 0 65535 0 111 0 every 3 0" };
-	const char *after[] = { "0 - 0 0 65535 0 111 0 after 2 0" };
-	const char *every0[] = { "0 - 0 0 65535 0 111 0 every 0 0" };
+	const char *first[] = { "fault any - 0 0 65535 0 ECONNREFUSED 0 first 2 0" };
+	const char *every[] = { "fault any - 0 0 65535 0 ECONNREFUSED 0 every 3 0" };
+	const char *after[] = { "fault any - 0 0 65535 0 ECONNREFUSED 0 after 2 0" };
+	const char *every0[] = { "fault any - 0 0 65535 0 ECONNREFUSED 0 every 0 0" };
 	CHECK_STR(series(first, 1, 5), "00---");
 	CHECK_STR(series(every, 1, 7), "--0--0-");
 	CHECK_STR(series(after, 1, 5), "--000");
@@ -67,7 +67,7 @@ TEST(first_every_after)
 
 TEST(first_selected_fault_wins_and_all_count)
 {
-	const char *lines[] = { "0 - 0 0 65535 0 111 0 every 2 0", "0 - 0 0 65535 0 110 0 all 0 0" };
+	const char *lines[] = { "fault any - 0 0 65535 0 ECONNREFUSED 0 every 2 0", "fault any - 0 0 65535 0 ETIMEDOUT 0 all 0 0" };
 	struct fault_table t = faults_of(lines, 2);
 	CHECK_STR(picks(&t, "192.0.2.1", 80, 4), "1010");
 	CHECK_INT(t.faults[0].seen, 4);
@@ -78,16 +78,16 @@ TEST(first_selected_fault_wins_and_all_count)
 TEST(after_counts_connects_that_went_through)
 {
 	/* a connect another fault failed does not count ... */
-	const char *failed[] = { "0 - 0 0 65535 0 111 0 first 1 0", "0 - 0 0 65535 0 110 0 after 1 0" };
+	const char *failed[] = { "fault any - 0 0 65535 0 ECONNREFUSED 0 first 1 0", "fault any - 0 0 65535 0 ETIMEDOUT 0 after 1 0" };
 	CHECK_STR(series(failed, 2, 4), "0-11");
 	/* ... a delayed one (errno 0) does */
-	const char *delayed[] = { "0 - 0 0 65535 0 0 200 first 1 0", "0 - 0 0 65535 0 110 0 after 1 0" };
+	const char *delayed[] = { "fault any - 0 0 65535 0 - 200 first 1 0", "fault any - 0 0 65535 0 ETIMEDOUT 0 after 1 0" };
 	CHECK_STR(series(delayed, 2, 3), "011");
 }
 
 TEST(prob_is_seeded)
 {
-	const char *lines[] = { "0 - 0 0 65535 0 111 0 prob 0 0.5" };
+	const char *lines[] = { "fault any - 0 0 65535 0 ECONNREFUSED 0 prob 0 0.5" };
 	struct fault_table a = faults_of(lines, 1), b = faults_of(lines, 1), c = faults_of(lines, 1);
 	faults_seed(&a, 42);
 	faults_seed(&b, 42);
@@ -111,8 +111,8 @@ TEST(prob_is_seeded)
 
 TEST(prob_zero_and_one)
 {
-	const char *never[] = { "0 - 0 0 65535 0 111 0 prob 0 0" };
-	const char *always[] = { "0 - 0 0 65535 0 111 0 prob 0 1" };
+	const char *never[] = { "fault any - 0 0 65535 0 ECONNREFUSED 0 prob 0 0" };
+	const char *always[] = { "fault any - 0 0 65535 0 ECONNREFUSED 0 prob 0 1" };
 	CHECK_STR(series(never, 1, 20), "--------------------");
 	CHECK_STR(series(always, 1, 20), "00000000000000000000");
 }

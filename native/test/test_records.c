@@ -41,36 +41,36 @@ TEST(inplace_held_failed_diag_records)
 	CHECK_STR(line, "I 100 101 198.51.100.7 8080 4 /usr/bin/curl\n");
 	record_held(line, sizeof line, &who, &dst, 0);
 	CHECK_STR(line, "H 100 101 198.51.100.7 8080 0 /usr/bin/curl\n");
-	record_failed(line, sizeof line, &who, &dst, ECONNREFUSED, -1, "fault 2");
-	CHECK_STR(line, "F 100 101 198.51.100.7 8080 ECONNREFUSED -1 /usr/bin/curl fault 2\n");
-	record_failed(line, sizeof line, &who, &dst, ETIMEDOUT, 3, "refused by rule");
-	CHECK_STR(line, "F 100 101 198.51.100.7 8080 ETIMEDOUT 3 /usr/bin/curl refused by rule\n");
+	record_failed(line, sizeof line, &who, &dst, ECONNREFUSED, -1, 2, "connect fault");
+	CHECK_STR(line, "F 100 101 198.51.100.7 8080 ECONNREFUSED -1 2 /usr/bin/curl connect%20fault\n");
+	record_failed(line, sizeof line, &who, &dst, ETIMEDOUT, 3, -1, "refused by rule");
+	CHECK_STR(line, "F 100 101 198.51.100.7 8080 ETIMEDOUT 3 - /usr/bin/curl refused%20by%20rule\n");
+	record_failed(line, sizeof line, &who, &dst, 100000, 3, -1, "x");
+	CHECK_STR(line, "F 100 101 198.51.100.7 8080 EIO 3 - /usr/bin/curl x\n"); /* an errno without a name */
 	record_diag(line, sizeof line, 100, 101, "cannot mark a new datagram socket: Operation not permitted");
-	CHECK_STR(line, "D 100 101 cannot mark a new datagram socket: Operation not permitted\n");
+	CHECK_STR(line, "D 100 101 cannot%20mark%20a%20new%20datagram%20socket:%20Operation%20not%20permitted\n");
 }
 
-TEST(logged_records_are_cut_not_dropped)
+TEST(a_logged_record_too_long_gets_a_short_executable)
 {
-	char line[24];
+	char line[RECORD_MAX], exe[1200];
+	memset(exe, ' ', sizeof exe - 1); /* each space takes three bytes encoded */
+	exe[sizeof exe - 1] = 0;
+	struct rec_who long_exe = { 100, 101, exe };
 	union sa dst = addr_of("198.51.100.7", 8080);
-	size_t n = record_inplace(line, sizeof line, &who, &dst, 4);
-	CHECK_INT(n, sizeof line - 1);
-	CHECK_STR(line, "I 100 101 198.51.100.7\n");
-}
-
-TEST(errno_names)
-{
-	CHECK_STR(errno_name(ENETUNREACH), "ENETUNREACH");
-	CHECK_STR(errno_name(EOPNOTSUPP), "EOPNOTSUPP");
-	CHECK_STR(errno_name(100000), "EIO");
+	size_t n = record_inplace(line, sizeof line, &long_exe, &dst, 4);
+	CHECK(n > 0 && n < sizeof line);
+	CHECK_INT(strncmp(line, "I 100 101 198.51.100.7 8080 4 %20", 33), 0);
+	/* a redirect must arrive whole: none is made that does not fit */
+	union sa peer = addr_of("127.0.0.1", 0);
+	CHECK_INT(record_redirect(line, 40, &who, &dst, &peer, 40000, 2), 0);
 }
 
 TEST(exe_is_percent_encoded)
 {
-	char out[64];
-	const char raw[] = "/tmp/my prog%\x01\x7f";
-	record_encode_exe(raw, sizeof raw - 1, out, sizeof out);
-	CHECK_STR(out, "/tmp/my%20prog%25%01%7F");
-	record_encode_exe("/usr/bin/ok", 11, out, 8); /* stops rather than overflow */
-	CHECK_STR(out, "/usr");
+	char line[RECORD_MAX];
+	struct rec_who odd = { 1, 2, "/tmp/my prog%\x01\x7f-x" };
+	union sa dst = addr_of("192.0.2.1", 80);
+	record_inplace(line, sizeof line, &odd, &dst, 0);
+	CHECK_STR(line, "I 1 2 192.0.2.1 80 0 /tmp/my%20prog%25%01%7F%2Dx\n");
 }

@@ -1,15 +1,19 @@
-/* Parsing the table lines graft's Node side sends (table.h). */
+/* Reading the table messages graft's Node side sends (table.h). */
 #include "../table.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
+#include "../boundary.h"
 #include "check.h"
+#include "helpers.h"
 
 TEST(rule_line_redirect)
 {
 	struct rule r;
-	CHECK_INT(table_parse_rule("4 10.0.0.0 8 0 65535 1 redirect refuse 101 - - - -\n", &r), 0);
+	CHECK_INT(parse_rule("rule ip4 10.0.0.0 8 0 65535 1 redirect refuse ENETUNREACH - - - -\n", &r), 0);
 	CHECK_INT(r.where.family, 4);
 	CHECK_INT(r.where.prefix, 8);
 	CHECK(r.where.net[0] == 10 && r.where.net[1] == 0);
@@ -18,14 +22,14 @@ TEST(rule_line_redirect)
 	CHECK_INT(r.where.explicit_net, 1);
 	CHECK_INT(r.tcp, TCP_REDIRECT);
 	CHECK_INT(r.udp, UDP_REFUSE);
-	CHECK_INT(r.err, 101);
+	CHECK_INT(r.err, ENETUNREACH);
 	CHECK(!egress_any(&r.eg));
 }
 
 TEST(rule_line_with_egress)
 {
 	struct rule r;
-	CHECK_INT(table_parse_rule("0 - 0 443 443 0 inplace egress 0 0x10 wg0 192.0.2.5 2001:db8::5", &r), 0);
+	CHECK_INT(parse_rule("rule any - 0 443 443 0 inplace egress - 16 wg0 192.0.2.5 2001:db8::5", &r), 0);
 	CHECK_INT(r.where.family, 0);
 	CHECK_INT(r.where.port_lo, 443);
 	CHECK_INT(r.tcp, TCP_INPLACE);
@@ -36,12 +40,12 @@ TEST(rule_line_with_egress)
 	CHECK(r.eg.has_src4 && r.eg.has_src6);
 	CHECK_STR(inet_ntop(AF_INET, &r.eg.src4, text, sizeof text), "192.0.2.5");
 	CHECK_STR(inet_ntop(AF_INET6, &r.eg.src6, text, sizeof text), "2001:db8::5");
-	CHECK_INT(table_parse_rule("6 2001:db8:: 32 0 65535 1 pass pass 0 4294967295 - - -", &r), 0);
+	CHECK_INT(parse_rule("rule ip6 2001:db8:: 32 0 65535 1 pass pass - 4294967295 - - -", &r), 0);
 	CHECK_INT(r.where.family, 6);
 	CHECK_INT(r.tcp, TCP_PASS);
 	CHECK_INT(r.udp, UDP_PASS);
 	CHECK(r.eg.mark == 4294967295u);
-	CHECK_INT(table_parse_rule("4 192.0.2.0 24 0 65535 1 refuse refuse 111 16 - - -", &r), 0);
+	CHECK_INT(parse_rule("rule ip4 192.0.2.0 24 0 65535 1 refuse refuse ECONNREFUSED 16 - - -", &r), 0);
 	CHECK_INT(r.tcp, TCP_REFUSE);
 	CHECK(r.eg.mark == 16);
 }
@@ -50,22 +54,25 @@ TEST(bad_rule_lines)
 {
 	const char *bad[] = {
 		"",
-		"4 10.0.0.0 8 0 65535 1 redirect refuse 101 - - -",        /* a field short */
-		"5 10.0.0.0 8 0 65535 1 redirect refuse 101 - - - -",      /* family */
-		"4 10.0.0.300 8 0 65535 1 redirect refuse 101 - - - -",    /* address */
-		"6 10.0.0.0 8 0 65535 1 redirect refuse 101 - - - -",      /* v4 address, family 6 */
-		"4 10.0.0.0 8 0 65535 1 forward refuse 101 - - - -",       /* tcp action */
-		"4 10.0.0.0 8 0 65535 1 redirect drop 101 - - - -",        /* udp action */
-		"4 10.0.0.0 8 0 65535 1 redirect refuse x - - - -",        /* errno */
-		"0 - 0 0 65535 0 inplace egress 0 0x100000000 - - -",      /* mark too big */
-		"0 - 0 0 65535 0 inplace egress 0 16x - - -",              /* mark */
-		"0 - 0 0 65535 0 inplace egress 0 - abcdefghijklmnop - -", /* interface name too long */
-		"0 - 0 0 65535 0 inplace egress 0 - - 2001:db8::1 -",      /* source4 */
-		"0 - 0 0 65535 0 inplace egress 0 - - - 192.0.2.1",        /* source6 */
+		"rule ip4 10.0.0.0 8 0 65535 1 redirect refuse ENETUNREACH - - -",        /* a field short */
+		"rule ip5 10.0.0.0 8 0 65535 1 redirect refuse ENETUNREACH - - - -",      /* family */
+		"rule ip4 10.0.0.300 8 0 65535 1 redirect refuse ENETUNREACH - - - -",    /* address */
+		"rule ip6 10.0.0.0 8 0 65535 1 redirect refuse ENETUNREACH - - - -",      /* v4 address, family 6 */
+		"rule ip4 10.0.0.0 33 0 65535 1 redirect refuse ENETUNREACH - - - -",     /* prefix */
+		"rule any 10.0.0.0 0 0 65535 1 redirect refuse ENETUNREACH - - - -",      /* a network with family any */
+		"rule ip4 10.0.0.0 8 0 65535 1 forward refuse ENETUNREACH - - - -",       /* tcp action */
+		"rule ip4 10.0.0.0 8 0 65535 1 redirect drop ENETUNREACH - - - -",        /* udp action */
+		"rule ip4 10.0.0.0 8 0 65535 1 redirect refuse 101 - - - -",              /* errno */
+		"rule any - 0 0 65535 0 inplace egress - 4294967296 - - -",               /* mark too big */
+		"rule any - 0 0 65535 0 inplace egress - 0x10 - - -",                     /* mark */
+		"rule any - 0 0 65535 0 inplace egress - - abcdefghijklmnop - -",         /* interface name too long */
+		"rule any - 0 0 65535 0 inplace egress - - - 2001:db8::1 -",              /* source4 */
+		"rule any - 0 0 65535 0 inplace egress - - - - 192.0.2.1",                /* source6 */
+		"fault any - 0 0 65535 0 - 0 all 0 0",                                    /* a fault */
 	};
 	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
 		struct rule r;
-		if (table_parse_rule(bad[i], &r) == 0)
+		if (parse_rule(bad[i], &r) == 0)
 			check_fail(__FILE__, __LINE__, "accepted \"%s\"", bad[i]);
 	}
 }
@@ -73,29 +80,30 @@ TEST(bad_rule_lines)
 TEST(fault_lines)
 {
 	struct fault f;
-	CHECK_INT(table_parse_fault("4 192.0.2.0 24 80 80 1 111 0 first 3 0\n", &f), 0);
+	CHECK_INT(parse_fault("fault ip4 192.0.2.0 24 80 80 1 ECONNREFUSED 0 first 3 0\n", &f), 0);
 	CHECK_INT(f.where.family, 4);
 	CHECK_INT(f.where.prefix, 24);
 	CHECK_INT(f.where.port_lo, 80);
 	CHECK_INT(f.where.explicit_net, 1);
-	CHECK_INT(f.err, 111);
+	CHECK_INT(f.err, ECONNREFUSED);
 	CHECK_INT(f.delay_ms, 0);
 	CHECK_INT(f.sel, SEL_FIRST);
 	CHECK_INT(f.n, 3);
-	CHECK_INT(table_parse_fault("0 - 0 0 65535 0 0 300 prob 0 0.25", &f), 0);
+	CHECK_INT(parse_fault("fault any - 0 0 65535 0 - 300 prob 0 0.25", &f), 0);
 	CHECK_INT(f.sel, SEL_PROB);
 	CHECK_INT(f.delay_ms, 300);
 	CHECK(f.prob == 0.25);
 	const char *sels[] = { "all", "prob", "first", "every", "after" };
 	for (int i = 0; i < 5; i++) {
 		char line[80];
-		snprintf(line, sizeof line, "0 - 0 0 65535 0 110 0 %s 1 0", sels[i]);
-		CHECK_INT(table_parse_fault(line, &f), 0);
+		snprintf(line, sizeof line, "fault any - 0 0 65535 0 ETIMEDOUT 0 %s 1 0", sels[i]);
+		CHECK_INT(parse_fault(line, &f), 0);
 		CHECK_INT(f.sel, i);
 	}
-	CHECK_INT(table_parse_fault("0 - 0 0 65535 0 110 0 sometimes 1 0", &f), -1);
-	CHECK_INT(table_parse_fault("0 - 0 0 65535 0 110 0 all 1", &f), -1);
-	CHECK_INT(table_parse_fault("7 - 0 0 65535 0 110 0 all 1 0", &f), -1);
+	CHECK_INT(parse_fault("fault any - 0 0 65535 0 ETIMEDOUT 0 sometimes 1 0", &f), -1);
+	CHECK_INT(parse_fault("fault any - 0 0 65535 0 ETIMEDOUT 0 all 1", &f), -1);
+	CHECK_INT(parse_fault("fault ip7 - 0 0 65535 0 ETIMEDOUT 0 all 1 0", &f), -1);
+	CHECK_INT(parse_fault("fault any - 0 0 65535 0 ETIMEDOUT 0 prob 0 nan", &f), -1);
 }
 
 /* table_read over `text`; returns its result, the message in `err`. */
@@ -115,11 +123,9 @@ TEST(whole_table)
 	struct rule_table rt;
 	struct fault_table ft;
 	char err[1024];
-	const char *text = "# the table\n"
-			   "4 10.0.0.0 8 0 65535 1 refuse refuse 111 - - - -\n"
-			   "\n"
-			   "fault 0 - 0 0 65535 0 110 100 all 0 0\n"
-			   "0 - 0 0 65535 0 redirect refuse 101 - - - -\n";
+	const char *text = "rule ip4 10.0.0.0 8 0 65535 1 refuse refuse ECONNREFUSED - - - -\n"
+			   "fault any - 0 0 65535 0 ETIMEDOUT 100 all 0 0\n"
+			   "rule any - 0 0 65535 0 redirect refuse ENETUNREACH - - - -\n";
 	CHECK_INT(read_text(text, &rt, &ft, err, sizeof err), 0);
 	CHECK_INT(rt.n, 2);
 	CHECK_INT(ft.n, 1);
@@ -128,10 +134,14 @@ TEST(whole_table)
 	free(rt.rules);
 	free(ft.faults);
 
-	CHECK_INT(read_text("0 - 0 0 65535 0 redirect refuse 101 - - - -\n# x\nnonsense\n", &rt, &ft, err, sizeof err), -1);
-	CHECK_STR(err, "internal error: bad rule table line 3: nonsense\n");
+	CHECK_INT(read_text("rule any - 0 0 65535 0 redirect refuse ENETUNREACH - - - -\nnonsense\n", &rt, &ft, err, sizeof err), -1);
+	CHECK_STR(err, "internal error: bad rule table line 2 (unknown message): nonsense\n");
 	free(rt.rules);
-	CHECK_INT(read_text("fault 0 - 0 0 65535 0 110 100 never 0 0\n", &rt, &ft, err, sizeof err), -1);
-	CHECK_STR(err, "internal error: bad fault line 1: fault 0 - 0 0 65535 0 110 100 never 0 0\n");
+	CHECK_INT(read_text("fault any - 0 0 65535 0 ETIMEDOUT 100 never 0 0\n", &rt, &ft, err, sizeof err), -1);
+	CHECK_STR(err, "internal error: bad rule table line 1 (select): fault any - 0 0 65535 0 ETIMEDOUT 100 never 0 0\n");
+	free(ft.faults);
+	/* a record is no table message */
+	CHECK_INT(read_text("D 1 2 hello\n", &rt, &ft, err, sizeof err), -1);
+	CHECK_STR(err, "internal error: bad rule table line 1 (not a table message): D 1 2 hello\n");
 	free(ft.faults);
 }

@@ -63,7 +63,7 @@ export interface FailedMessage {
   readonly tid: number;
   readonly dstIp: string;
   readonly dstPort: number;
-  readonly errno: string;
+  readonly error: string;
   readonly rule: number;
   readonly fault?: number;
   readonly exe: string;
@@ -89,7 +89,7 @@ export interface DiagnosticMessage {
   readonly message: string;
 }
 
-/** rule: family any: every destination (net absent); explicit: the rule names a network, the only kind that may match a loopback destination; errno: what refuse fails with, and what a datagram to a proxy-only destination gets */
+/** rule: family any: every destination (net absent); explicit: the rule names a network, the only kind that may match a loopback destination; error: what refuse fails with, and what a datagram to a proxy-only destination gets */
 export interface RuleMessage {
   readonly kind: 'rule';
   readonly family: Family;
@@ -100,14 +100,14 @@ export interface RuleMessage {
   readonly explicit: boolean;
   readonly tcp: TcpAction;
   readonly udp: UdpAction;
-  readonly errno?: string;
+  readonly error?: string;
   readonly mark?: number;
   readonly iface?: string;
   readonly src4?: string;
   readonly src6?: string;
 }
 
-/** fault: a connect fault: errno absent means a handshake delay only (the connect goes on after delay_ms), else the connect fails with it after delay_ms; select with n (first n, every nth, after n went through) or prob (0 to 1) */
+/** fault: a connect fault: error absent means a handshake delay only (the connect goes on after delay_ms), else the connect fails with it after delay_ms; select with n (first n, every nth, after n went through) or prob (0 to 1) */
 export interface FaultMessage {
   readonly kind: 'fault';
   readonly family: Family;
@@ -116,7 +116,7 @@ export interface FaultMessage {
   readonly portLo: number;
   readonly portHi: number;
   readonly explicit: boolean;
-  readonly errno?: string;
+  readonly error?: string;
   readonly delayMs: number;
   readonly select: Select;
   readonly n: number;
@@ -179,7 +179,7 @@ export const MESSAGES: { readonly [K in Message['kind']]: MessageSpec } = {
       { name: 'tid', type: 'int', optional: false },
       { name: 'dstIp', type: 'addr', optional: false },
       { name: 'dstPort', type: 'port', optional: false },
-      { name: 'errno', type: 'errno', optional: false },
+      { name: 'error', type: 'errno', optional: false },
       { name: 'rule', type: 'int', optional: false },
       { name: 'fault', type: 'int', optional: true },
       { name: 'exe', type: 'text', optional: false },
@@ -219,7 +219,7 @@ export const MESSAGES: { readonly [K in Message['kind']]: MessageSpec } = {
       { name: 'explicit', type: 'bool', optional: false },
       { name: 'tcp', type: 'enum', optional: false, words: TCP_ACTION },
       { name: 'udp', type: 'enum', optional: false, words: UDP_ACTION },
-      { name: 'errno', type: 'errno', optional: true },
+      { name: 'error', type: 'errno', optional: true },
       { name: 'mark', type: 'uint', optional: true },
       { name: 'iface', type: 'text', optional: true },
       { name: 'src4', type: 'addr', optional: true },
@@ -236,7 +236,7 @@ export const MESSAGES: { readonly [K in Message['kind']]: MessageSpec } = {
       { name: 'portLo', type: 'port', optional: false },
       { name: 'portHi', type: 'port', optional: false },
       { name: 'explicit', type: 'bool', optional: false },
-      { name: 'errno', type: 'errno', optional: true },
+      { name: 'error', type: 'errno', optional: true },
       { name: 'delayMs', type: 'uint', optional: false },
       { name: 'select', type: 'enum', optional: false, words: SELECT },
       { name: 'n', type: 'uint', optional: false },

@@ -22,7 +22,7 @@ export function faultMessage(f: ConnectFault): FaultMessage {
   return {
     kind: 'fault',
     ...matchFields(f.match),
-    ...(f.errno ? { errno: f.errno } : {}),
+    ...(f.errno ? { error: f.errno } : {}),
     delayMs: f.delayMs,
     select: s.kind,
     n: s.kind === 'first' || s.kind === 'every' || s.kind === 'after' ? s.n : 0,
