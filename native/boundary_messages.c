@@ -1,4 +1,5 @@
 /* Generated from spec/tracer-boundary.json by scripts/gen-boundary.mjs: do not edit. */
+/* clang-format off */
 #include "boundary.h"
 
 #include <stddef.h>

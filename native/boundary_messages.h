@@ -1,4 +1,5 @@
 /* Generated from spec/tracer-boundary.json by scripts/gen-boundary.mjs: do not edit. */
+/* clang-format off */
 #ifndef GRAFT_BOUNDARY_MESSAGES_H
 #define GRAFT_BOUNDARY_MESSAGES_H
 

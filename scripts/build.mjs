@@ -48,6 +48,12 @@ function crossBuild(arch) {
   process.stdout.write(`graft build: ${out}\n`);
 }
 
+/** Both sides' message definitions from spec/tracer-boundary.json (rewritten only when they change). */
+function generateBoundary() {
+  const r = spawnSync(process.execPath, [join(root, 'scripts', 'gen-boundary.mjs')], { stdio: 'inherit' });
+  if (r.status !== 0) fail('generating the boundary messages failed.');
+}
+
 function buildTypeScript() {
   const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc');
   if (!existsSync(tsc)) fail('TypeScript is missing: run npm install first.');
@@ -60,6 +66,7 @@ const cross = process.argv.indexOf('--cross');
 if (cross >= 0) {
   crossBuild(process.argv[cross + 1]);
 } else {
+  generateBoundary();
   buildTracer();
   buildTypeScript();
 }

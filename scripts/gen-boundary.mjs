@@ -58,7 +58,7 @@ function cType(f) {
 }
 
 function header(ms) {
-  const lines = [`/* ${banner} */`, '#ifndef GRAFT_BOUNDARY_MESSAGES_H', '#define GRAFT_BOUNDARY_MESSAGES_H', '', '#include <stdint.h>', ''];
+  const lines = [`/* ${banner} */`, '/* clang-format off */', '#ifndef GRAFT_BOUNDARY_MESSAGES_H', '#define GRAFT_BOUNDARY_MESSAGES_H', '', '#include <stdint.h>', ''];
   lines.push(`#define BND_LINE_MAX ${spec.lineMax}`, `#define BND_TEXT_MAX ${spec.textMax}`, '/* an address, with room for an IPv6 scope */', '#define BND_ADDR_MAX 64', '');
   for (const [name, words] of Object.entries(spec.enums)) {
     lines.push(`enum bnd_${name} {`, ...words.map((w) => `\tBND_${upper(name)}_${upper(w)},`), '};', '');
@@ -79,7 +79,7 @@ function header(ms) {
 }
 
 function source(ms) {
-  const lines = [`/* ${banner} */`, '#include "boundary.h"', '', '#include <stddef.h>', ''];
+  const lines = [`/* ${banner} */`, '/* clang-format off */', '#include "boundary.h"', '', '#include <stddef.h>', ''];
   for (const [name, words] of Object.entries(spec.enums)) {
     lines.push(`static const char *const ${name}_words[] = { ${words.map((w) => JSON.stringify(w)).join(', ')}, NULL };`);
   }

@@ -4,7 +4,7 @@ import { parseCommandLine } from './cli.js';
 import { EXIT, UsageError } from './errors.js';
 import { createLogger } from './log.js';
 import { runPlan } from './run.js';
-import { TracerMissingError } from './supervisor.js';
+import { TracerMissingError } from './tracer/supervisor.js';
 import type { RoutingSettings } from './cli.js';
 import { loadConfig } from './config/file.js';
 import { Routing } from './routing.js';

@@ -2,7 +2,7 @@
  * How each destination goes, for one run: the rule table (user rules plus
  * graft's implicit ones), the proxy chains, the global egress options and
  * the mode, resolved once at start. The tracer gets the table compiled
- * (tracerTable); the proxy asks dialFor(rule) for connects the tracer
+ * (tracerRules); the proxy asks dialFor(rule) for connects the tracer
  * redirected to it; `graft rules explain` prints explain().
  */
 import { lookup } from 'node:dns/promises';
@@ -15,8 +15,9 @@ import type { ModeChoice } from './plan.js';
 import type { Action, Match, Rule } from './rules/model.js';
 import { describeAction, destinationMatcher, RuleTable, type Decision } from './rules/table.js';
 import { describeChain, type UpstreamProxy } from './upstream/url.js';
-import { constants as os } from 'node:os';
-import { tracerFaultLine, type ConnectFault } from './chaos/connect-faults.js';
+import type { ConnectFault } from './chaos/connect-faults.js';
+import type { RuleMessage, TcpAction, UdpAction } from './tracer/messages.js';
+import { matchFields } from './tracer/table.js';
 import type { ScopedToxic } from './chaos/parse.js';
 
 /** What the proxy does with a connect the tracer sent it. */
@@ -50,8 +51,6 @@ export interface RoutingInput {
   readonly connectFaults?: readonly ConnectFault[];
 }
 
-type TcpAction = 'pass' | 'refuse' | 'redirect' | 'inplace';
-type UdpAction = 'pass' | 'refuse' | 'egress';
 
 export class Routing {
   /** per rule, worked out once: the proxy's dial plan and the log context */
@@ -166,21 +165,25 @@ export class Routing {
     return a.kind === 'pass' ? 'pass' : a.kind === 'refuse' || a.kind === 'proxy' ? 'refuse' : 'egress';
   }
 
-  /** The table the tracer decides by (native/table.h has the format). */
-  tracerTable(): string {
-    return this.table.rules
-      .map((r) => {
-        const m = r.match;
-        const a = r.action;
-        const net = m.kind === 'net' ? `${m.family} ${m.address} ${m.prefix}` : '0 - 0';
-        const ports = m.kind === 'all' ? { lo: 0, hi: 65535 } : m.kind === 'port' ? m.ports : (m.ports ?? { lo: 0, hi: 65535 });
-        const errno = a.kind === 'refuse' ? os.errno[a.errno] : a.kind === 'proxy' ? os.errno.ENETUNREACH : 0;
-        const e = this.egressOf(a);
-        const opt = (v: string | number | undefined): string => (v === undefined ? '-' : String(v));
-        return [net, ports.lo, ports.hi, m.kind === 'net' ? 1 : 0, this.tcpFor(a), this.udpFor(a), errno, opt(e.mark), opt(e.interface), opt(e.source4), opt(e.source6)].join(' ');
-      })
-      .concat((this.input.connectFaults ?? []).map(tracerFaultLine))
-      .join('\n') + '\n';
+  /** The rules the tracer decides by, in order, as boundary messages (tracer/table.ts encodes them). */
+  tracerRules(): readonly RuleMessage[] {
+    return this.table.rules.map((r) => {
+      const a = r.action;
+      const e = this.egressOf(a);
+      // a datagram to a destination only a proxy may reach is refused ENETUNREACH
+      const error = a.kind === 'refuse' ? a.errno : a.kind === 'proxy' ? 'ENETUNREACH' : undefined;
+      return {
+        kind: 'rule',
+        ...matchFields(r.match),
+        tcp: this.tcpFor(a),
+        udp: this.udpFor(a),
+        ...(error !== undefined ? { error } : {}),
+        ...(e.mark !== undefined ? { mark: e.mark } : {}),
+        ...(e.interface !== undefined ? { iface: e.interface } : {}),
+        ...(e.source4 !== undefined ? { src4: e.source4 } : {}),
+        ...(e.source6 !== undefined ? { src6: e.source6 } : {}),
+      };
+    });
   }
 
   /** For a connect the tracer redirected under rule `index`. */

@@ -7,8 +7,9 @@ import type { Logger } from 'pino';
 import type { Readable } from 'node:stream';
 import { startProxy, type Proxy } from './proxy/server.js';
 import { ConnectionLog, type ConnectionRecord } from './records.js';
-import { startTracer, type RunningTracer } from './supervisor.js';
-import { RecordDecoder, type TracerRecord } from './channel.js';
+import { startTracer, type RunningTracer } from './tracer/supervisor.js';
+import { RecordDecoder, type FailedRecord, type TracerRecord } from './tracer/channel.js';
+import { encodeTable } from './tracer/table.js';
 import { formatEndpoint } from './address.js';
 import { checkEgress } from './egress/checks.js';
 import { Routing } from './routing.js';
@@ -84,7 +85,7 @@ async function launchTracer(plan: Plan, routing: Routing, proxy: Proxy, seed: nu
       args: plan.args,
       proxy4: proxy.port4,
       proxy6: proxy.port6,
-      rulesTable: routing.tracerTable(),
+      table: encodeTable(routing.tracerRules(), plan.connectFaults),
       seed,
       stdio: opts.capture ? 'pipe' : 'inherit',
       relaySignals: !opts.capture,
@@ -139,7 +140,7 @@ function recordHandler({ plan, routing, proxy, log, logger }: RecordContext): (r
         log.record({ event: 'connection', action: 'inplace', ...who(rec), ...context(rec.rule) });
         break;
       case 'failed':
-        log.record({ event: 'refused', ...who(rec), ...context(rec.rule), errno: rec.errno, ...refusal(rec.reason, plan.connectFaults) });
+        log.record({ event: 'refused', ...who(rec), ...context(rec.rule), errno: rec.error, ...refusal(rec, plan.connectFaults) });
         break;
       case 'late-handshake':
       case 'delayed': {
@@ -155,9 +156,8 @@ function recordHandler({ plan, routing, proxy, log, logger }: RecordContext): (r
   };
 }
 
-/** Why a connect was failed; "fault N" from the tracer names the connect fault that refused it. */
-function refusal(reason: string, connectFaults: Plan['connectFaults']): { reason: string; faults?: readonly string[] } {
-  const fault = /^fault (\d+)$/.exec(reason);
-  const text = fault ? connectFaults[Number(fault[1])]?.text : undefined;
-  return text !== undefined ? { reason: `fault: ${text}`, faults: [text] } : { reason };
+/** Why a connect was failed: the connect fault that refused it, if one did. */
+function refusal(rec: FailedRecord, connectFaults: Plan['connectFaults']): { reason: string; faults?: readonly string[] } {
+  const text = rec.fault !== undefined ? connectFaults[rec.fault]?.text : undefined;
+  return text !== undefined ? { reason: `fault: ${text}`, faults: [text] } : { reason: rec.reason };
 }

@@ -4,7 +4,6 @@
  *   delay time=500ms [same selectors] [on MATCH]      (the connect completes that much later)
  * The shorthand --refuse ERRNO[@PROBABILITY] builds the first form.
  */
-import { constants as os } from 'node:os';
 import { REFUSE_ERRNOS, type Match, type RefuseErrno } from '../rules/model.js';
 import { splitFault } from './spec.js';
 import { parseDuration } from '../units.js';
@@ -63,14 +62,4 @@ export function parseConnectFault(text: string, origin: string): ConnectFault {
 export function refuseShorthand(text: string): string {
   const [errno, p] = text.split('@');
   return `refuse errno=${errno}${p !== undefined ? ` probability=${p}` : ''}`;
-}
-
-/** The fault as a line of the tracer's table (native/table.h). */
-export function tracerFaultLine(f: ConnectFault): string {
-  const m = f.match;
-  const net = m.kind === 'net' ? `${m.family} ${m.address} ${m.prefix}` : '0 - 0';
-  const ports = m.kind === 'all' ? { lo: 0, hi: 65535 } : m.kind === 'port' ? m.ports : (m.ports ?? { lo: 0, hi: 65535 });
-  const s = f.select;
-  const sel = s.kind === 'all' ? 'all 0 0' : s.kind === 'prob' ? `prob 0 ${s.p}` : `${s.kind} ${s.n} 0`;
-  return `fault ${net} ${ports.lo} ${ports.hi} ${m.kind === 'net' ? 1 : 0} ${f.errno ? os.errno[f.errno] : 0} ${f.delayMs} ${sel}`;
 }

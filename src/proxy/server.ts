@@ -8,7 +8,7 @@
  */
 import net from 'node:net';
 import type { Logger } from 'pino';
-import type { LateHandshakeRecord, RedirectRecord } from '../channel.js';
+import type { LateHandshakeRecord, RedirectRecord } from '../tracer/channel.js';
 import { formatEndpoint, normalizeIp } from '../address.js';
 import { Registry } from './registry.js';
 import { relay, type RelayControl, type RelayFaults, type RelayResult } from './relay.js';

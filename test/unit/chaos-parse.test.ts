@@ -2,7 +2,9 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { latencyShorthand, parseToxic } from '../../src/chaos/parse.js';
-import { parseConnectFault, refuseShorthand, tracerFaultLine } from '../../src/chaos/connect-faults.js';
+import { parseConnectFault, refuseShorthand } from '../../src/chaos/connect-faults.js';
+import { encodeMessage } from '../../src/tracer/codec.js';
+import { faultMessage } from '../../src/tracer/table.js';
 import { seededRandom } from '../../src/chaos/random.js';
 import { UsageError } from '../../src/errors.js';
 
@@ -92,10 +94,11 @@ describe('connect faults', () => {
     for (const [text, want] of cases) assert.throws(() => parseConnectFault(text, '--fault 1'), usage(want), text);
   });
 
-  it('as a line of the tracer table', () => {
-    assert.equal(tracerFaultLine(parseConnectFault('refuse errno=ETIMEDOUT delay=200ms probability=0.5 on 198.51.100.0/24:443', 'x')), 'fault 4 198.51.100.0 24 443 443 1 110 200 prob 0 0.5');
-    assert.equal(tracerFaultLine(parseConnectFault('delay time=1s every=3 on port 80', 'x')), 'fault 0 - 0 80 80 0 0 1000 every 3 0');
-    assert.equal(tracerFaultLine(parseConnectFault('refuse', 'x')), 'fault 0 - 0 0 65535 0 111 0 all 0 0');
+  it('as a message of the tracer table', () => {
+    const line = (text: string): string => encodeMessage(faultMessage(parseConnectFault(text, 'x')));
+    assert.equal(line('refuse errno=ETIMEDOUT delay=200ms probability=0.5 on 198.51.100.0/24:443'), 'fault ip4 198.51.100.0 24 443 443 1 ETIMEDOUT 200 prob 0 0.5\n');
+    assert.equal(line('delay time=1s every=3 on port 80'), 'fault any - 0 80 80 0 - 1000 every 3 0\n');
+    assert.equal(line('refuse'), 'fault any - 0 0 65535 0 ECONNREFUSED 0 all 0 0\n');
   });
 });
 

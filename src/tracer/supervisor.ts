@@ -23,8 +23,8 @@ const RELAY_BASE = 35;
 export function tracerPath(): string {
   const fromEnv = process.env.GRAFT_TRACER;
   if (fromEnv) return fromEnv;
-  // dist/src/supervisor.js -> <root>/build/graft-tracer
-  return join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'build', 'graft-tracer');
+  // dist/src/tracer/supervisor.js -> <root>/build/graft-tracer
+  return join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'build', 'graft-tracer');
 }
 
 export interface TracerLaunch {
@@ -32,8 +32,8 @@ export interface TracerLaunch {
   readonly args: readonly string[];
   readonly proxy4: number;
   readonly proxy6: number;
-  /** the rule table the tracer decides by (Routing.tracerTable) */
-  readonly rulesTable: string;
+  /** the rule table the tracer decides by, encoded (tracer/table.ts) */
+  readonly table: Buffer;
   /** seeds the tracer's choice of connect faults */
   readonly seed: number;
   /** 'inherit' for the CLI; 'pipe' lets the programmatic API capture output. */
@@ -69,7 +69,7 @@ export function startTracer(launch: TracerLaunch): RunningTracer {
   const channel = child.stdio[3] as Readable;
   const rules = child.stdio[4] as Writable;
   rules.on('error', () => {}); // the tracer died first: its exit says why
-  rules.end(launch.rulesTable);
+  rules.end(launch.table);
 
   const relayers = (launch.relaySignals === false ? [] : RELAYED_SIGNALS).map((sig, i) => {
     const fn = (): void => {
