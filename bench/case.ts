@@ -71,9 +71,7 @@ export interface InterleaveSpec {
 export async function interleave(spec: InterleaveSpec, ctx: BenchContext): Promise<Row[]> {
   const baseline = spec.variants[0];
   if (!baseline) throw new Error(`${spec.caseName}: no variants`);
-  const runs = new Map<string, Map<string, number[]>>(
-    spec.variants.map((v) => [v.name, new Map(spec.metrics.map((m) => [m.id, [] as number[]]))]),
-  );
+  const runs = new Map<string, Map<string, number[]>>(spec.variants.map((v) => [v.name, new Map(spec.metrics.map((m) => [m.id, [] as number[]]))]));
   for (const v of spec.warmup ?? []) {
     ctx.progress(`${spec.caseName} warm-up ${v.name}: ${spec.show(await v.measure())}`);
   }

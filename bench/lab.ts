@@ -94,10 +94,14 @@ export class BenchLab {
       let err = '';
       server.stderr!.on('data', (d: Buffer) => (err += d.toString()));
       server.stdout!.resume();
-      await poll(() => {
-        if (server.exitCode !== null) throw new Error(`iperf3 server exited with ${server.exitCode}: ${err.trim()}`);
-        return this.net.hostB.run('ss', '-Hltn', `sport = :${IPERF_PORT}`).includes(`${DEST4}:${IPERF_PORT}`);
-      }, 10_000, 'the iperf3 server to listen');
+      await poll(
+        () => {
+          if (server.exitCode !== null) throw new Error(`iperf3 server exited with ${server.exitCode}: ${err.trim()}`);
+          return this.net.hostB.run('ss', '-Hltn', `sport = :${IPERF_PORT}`).includes(`${DEST4}:${IPERF_PORT}`);
+        },
+        10_000,
+        'the iperf3 server to listen',
+      );
     })();
     return this.iperfServer;
   }

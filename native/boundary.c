@@ -34,9 +34,15 @@ int bnd_errno_number(const char *name)
 	return -1;
 }
 
-const char *bnd_errno_name(int err) { return err > 0 ? strerrorname_np(err) : NULL; }
+const char *bnd_errno_name(int err)
+{
+	return err > 0 ? strerrorname_np(err) : NULL;
+}
 
-static int escaped(unsigned char c) { return c <= 0x20 || c == 0x7f || c == '%' || c == '-'; }
+static int escaped(unsigned char c)
+{
+	return c <= 0x20 || c == 0x7f || c == '%' || c == '-';
+}
 
 /* A valid address: what inet_pton takes, an IPv6 one with an optional
  * numeric %scope. */
@@ -117,9 +123,15 @@ static void encode_field(struct sink *s, const struct bnd_field *f, const char *
 		return;
 	}
 	switch (f->type) {
-	case BND_T_INT: putf(s, "%d", (int)*(const int32_t *)v); break;
-	case BND_T_UINT: putf(s, "%u", (unsigned)*(const uint32_t *)v); break;
-	case BND_T_PORT: putf(s, "%u", (unsigned)*(const uint16_t *)v); break;
+	case BND_T_INT:
+		putf(s, "%d", (int)*(const int32_t *)v);
+		break;
+	case BND_T_UINT:
+		putf(s, "%u", (unsigned)*(const uint32_t *)v);
+		break;
+	case BND_T_PORT:
+		putf(s, "%u", (unsigned)*(const uint16_t *)v);
+		break;
 	case BND_T_DOUBLE: {
 		double d = *(const double *)v;
 		if (!isfinite(d))
@@ -150,7 +162,9 @@ static void encode_field(struct sink *s, const struct bnd_field *f, const char *
 			put(s, name, strlen(name));
 		break;
 	}
-	case BND_T_TEXT: put_text(s, v); break;
+	case BND_T_TEXT:
+		put_text(s, v);
+		break;
 	case BND_T_ENUM: {
 		int i = *(const int *)v;
 		if (i < 0 || i >= enum_count(f->words))

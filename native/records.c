@@ -62,8 +62,13 @@ size_t record_redirect(char *line, size_t cap, const struct rec_who *w, const un
 size_t record_wait(char *line, size_t cap, const struct rec_who *w, const union sa *dst, const union sa *peer, unsigned peer_port, int rule,
 		   unsigned hole_port, int fault, unsigned delay_ms)
 {
-	struct bnd_late_handshake m = { .pid = w->pid, .tid = w->tid, .peer_port = (uint16_t)peer_port, .rule = rule,
-					.hole_port = (uint16_t)hole_port, .fault = fault, .delay_ms = delay_ms };
+	struct bnd_late_handshake m = { .pid = w->pid,
+					.tid = w->tid,
+					.peer_port = (uint16_t)peer_port,
+					.rule = rule,
+					.hole_port = (uint16_t)hole_port,
+					.fault = fault,
+					.delay_ms = delay_ms };
 	uint16_t unused;
 	set_addr(m.dst_ip, &m.dst_port, dst);
 	set_addr(m.peer_ip, &unused, peer);
@@ -81,8 +86,12 @@ size_t record_inplace(char *line, size_t cap, const struct rec_who *w, const uni
 
 size_t record_failed(char *line, size_t cap, const struct rec_who *w, const union sa *dst, int err, int rule, int fault, const char *why)
 {
-	struct bnd_failed m = { .pid = w->pid, .tid = w->tid, .error = bnd_errno_name(err) ? err : EIO, .rule = rule,
-				.has_fault = fault >= 0, .fault = fault };
+	struct bnd_failed m = { .pid = w->pid,
+				.tid = w->tid,
+				.error = bnd_errno_name(err) ? err : EIO,
+				.rule = rule,
+				.has_fault = fault >= 0,
+				.fault = fault };
 	set_addr(m.dst_ip, &m.dst_port, dst);
 	set_text(m.exe, w->exe, BND_TEXT_MAX);
 	set_text(m.reason, why, BND_TEXT_MAX);

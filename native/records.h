@@ -35,5 +35,4 @@ size_t record_failed(char *line, size_t cap, const struct rec_who *w, const unio
 size_t record_held(char *line, size_t cap, const struct rec_who *w, const union sa *dst, int fault);
 size_t record_diag(char *line, size_t cap, pid_t pid, pid_t tid, const char *msg);
 
-
 #endif

@@ -29,9 +29,11 @@ function buildTracer() {
   if (existsSync(out) && statSync(out).mtimeMs >= newestSource()) return;
   const cc = findCompiler();
   if (!cc) {
-    fail('no C compiler found to build the tracer (native/*.c).\n' +
-      '  Install one, e.g. on Debian/Ubuntu: apt-get install gcc libc6-dev\n' +
-      '  (or set CC to your compiler), then run npm install again.');
+    fail(
+      'no C compiler found to build the tracer (native/*.c).\n' +
+        '  Install one, e.g. on Debian/Ubuntu: apt-get install gcc libc6-dev\n' +
+        '  (or set CC to your compiler), then run npm install again.',
+    );
   }
   compileTracer(cc, out);
 }

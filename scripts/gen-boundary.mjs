@@ -31,7 +31,11 @@ function messages() {
 }
 
 const camel = (s) => s.replace(/_([a-z0-9])/g, (_, c) => c.toUpperCase());
-const pascal = (s) => s.split(/[-_]/).map((w) => w[0].toUpperCase() + w.slice(1)).join('');
+const pascal = (s) =>
+  s
+    .split(/[-_]/)
+    .map((w) => w[0].toUpperCase() + w.slice(1))
+    .join('');
 const upper = (s) => s.replace(/-/g, '_').toUpperCase();
 const banner = 'Generated from spec/tracer-boundary.json by scripts/gen-boundary.mjs: do not edit.';
 
@@ -58,8 +62,22 @@ function cType(f) {
 }
 
 function header(ms) {
-  const lines = [`/* ${banner} */`, '/* clang-format off */', '#ifndef GRAFT_BOUNDARY_MESSAGES_H', '#define GRAFT_BOUNDARY_MESSAGES_H', '', '#include <stdint.h>', ''];
-  lines.push(`#define BND_LINE_MAX ${spec.lineMax}`, `#define BND_TEXT_MAX ${spec.textMax}`, '/* an address, with room for an IPv6 scope */', '#define BND_ADDR_MAX 64', '');
+  const lines = [
+    `/* ${banner} */`,
+    '/* clang-format off */',
+    '#ifndef GRAFT_BOUNDARY_MESSAGES_H',
+    '#define GRAFT_BOUNDARY_MESSAGES_H',
+    '',
+    '#include <stdint.h>',
+    '',
+  ];
+  lines.push(
+    `#define BND_LINE_MAX ${spec.lineMax}`,
+    `#define BND_TEXT_MAX ${spec.textMax}`,
+    '/* an address, with room for an IPv6 scope */',
+    '#define BND_ADDR_MAX 64',
+    '',
+  );
   for (const [name, words] of Object.entries(spec.enums)) {
     lines.push(`enum bnd_${name} {`, ...words.map((w) => `\tBND_${upper(name)}_${upper(w)},`), '};', '');
   }
@@ -73,7 +91,13 @@ function header(ms) {
     }
     lines.push('};', '');
   }
-  lines.push('/* room for any message, for a decoder that does not know which comes */', 'union bnd_any {', ...ms.map((m) => `\tstruct bnd_${m.cname} ${m.cname};`), '};', '');
+  lines.push(
+    '/* room for any message, for a decoder that does not know which comes */',
+    'union bnd_any {',
+    ...ms.map((m) => `\tstruct bnd_${m.cname} ${m.cname};`),
+    '};',
+    '',
+  );
   lines.push('#endif');
   return lines.join('\n') + '\n';
 }
@@ -112,7 +136,11 @@ function typescript(ms) {
   const lines = [`// ${banner}`, "import type { MessageSpec } from './spec.js';", ''];
   lines.push(`export const LINE_MAX = ${spec.lineMax};`, `export const TEXT_MAX = ${spec.textMax};`, '');
   for (const [name, words] of Object.entries(spec.enums)) {
-    lines.push(`export const ${upper(name)} = [${words.map((w) => `'${w}'`).join(', ')}] as const;`, `export type ${pascal(name)} = (typeof ${upper(name)})[number];`, '');
+    lines.push(
+      `export const ${upper(name)} = [${words.map((w) => `'${w}'`).join(', ')}] as const;`,
+      `export type ${pascal(name)} = (typeof ${upper(name)})[number];`,
+      '',
+    );
   }
   for (const m of ms) {
     lines.push(`/** ${m.tag}: ${m.about} */`, `export interface ${m.tsname}Message {`, `  readonly kind: '${m.name}';`);
@@ -123,7 +151,12 @@ function typescript(ms) {
     const names = ms.filter((m) => m.direction === direction).map((m) => `${m.tsname}Message`);
     lines.push(`export type ${pascal(direction.replace(/s$/, ''))}Message = ${names.join(' | ')};`);
   }
-  lines.push(`export type Message = ${Object.keys(spec.directions).map((d) => `${pascal(d.replace(/s$/, ''))}Message`).join(' | ')};`, '');
+  lines.push(
+    `export type Message = ${Object.keys(spec.directions)
+      .map((d) => `${pascal(d.replace(/s$/, ''))}Message`)
+      .join(' | ')};`,
+    '',
+  );
   lines.push("export const MESSAGES: { readonly [K in Message['kind']]: MessageSpec } = {");
   for (const m of ms) {
     lines.push(`  '${m.name}': {`, `    tag: '${m.tag}',`, `    direction: '${m.direction}',`, '    fields: [');

@@ -38,7 +38,20 @@ function report(ok, name, detail = '') {
  * with its arch part (built, not installed; the arch file's other
  * functions need a tracee and are not called).
  */
-const pure = ['boundary.c', 'boundary_messages.c', 'sockaddr.c', 'rules.c', 'faults.c', 'table.c', 'records.c', 'egress.c', 'util.c', 'filter.c', 'tracee.c', 'tasks.c'];
+const pure = [
+  'boundary.c',
+  'boundary_messages.c',
+  'sockaddr.c',
+  'rules.c',
+  'faults.c',
+  'table.c',
+  'records.c',
+  'egress.c',
+  'util.c',
+  'filter.c',
+  'tracee.c',
+  'tasks.c',
+];
 
 function unitTests() {
   const bin = join(out, 'unit-tests');

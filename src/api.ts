@@ -83,7 +83,8 @@ export async function runGraft(options: GraftRunOptions): Promise<GraftRunResult
   const outcome = parseCommandLine(argvOf(options), { out: () => {}, err: (s) => (usage += s) }, {});
   if (outcome.kind !== 'run') throw new UsageError(usage.trim().replace(/^graft: /, '') || 'bad options');
   const plan = outcome.plan;
-  const logger = plan.log.file !== undefined ? pino({ level: plan.log.level }, pino.destination({ dest: plan.log.file, sync: true })) : pino({ level: 'silent' });
+  const logger =
+    plan.log.file !== undefined ? pino({ level: plan.log.level }, pino.destination({ dest: plan.log.file, sync: true })) : pino({ level: 'silent' });
   const result = await runPlan(plan, logger, {
     collect: true,
     capture: { ...(options.input !== undefined ? { input: options.input } : {}) },

@@ -105,32 +105,41 @@ type Output = { out: (s: string) => void; err: (s: string) => void };
 function withRoutingOptions(cmd: Command): Command {
   return cmd
     .option('--config <file>', 'read settings from this YAML file (default: $GRAFT_CONFIG, else ~/.config/graft/config.yaml if present)')
-    .option('--proxy <url>', 'send connections through this upstream proxy: socks5://[user:pass@]host:port, socks4://, socks4a://, http:// (CONNECT); repeat for a chain', collect)
+    .option(
+      '--proxy <url>',
+      'send connections through this upstream proxy: socks5://[user:pass@]host:port, socks4://, socks4a://, http:// (CONNECT); repeat for a chain',
+      collect,
+    )
     .option('--rule <rule>', "'MATCH ACTION': how matching destinations go (repeatable, first match wins; see README)", collect)
     .option('--mark <value>', 'set SO_MARK on every outgoing connection (decimal or 0x hex)', markArg)
     .option('--interface <name>', 'send every outgoing connection out of this interface (SO_BINDTODEVICE)', interfaceArg)
     .option('--source <address>', 'leave from this local address (once per family: IPv4 and/or IPv6)', sourceArg)
     .addOption(
-      new Option('--mode <mode>', "where egress options act: on the program's own sockets (inplace) or on graft's proxy (proxy); auto (default): inplace when nothing needs the proxy").choices([
-        'auto',
-        'proxy',
-        'inplace',
-      ]),
+      new Option(
+        '--mode <mode>',
+        "where egress options act: on the program's own sockets (inplace) or on graft's proxy (proxy); auto (default): inplace when nothing needs the proxy",
+      ).choices(['auto', 'proxy', 'inplace']),
     )
-    .option('--latency <delay>', 'fault: delay data from destinations by this much, e.g. 200ms or 200ms±50ms', )
+    .option('--latency <delay>', 'fault: delay data from destinations by this much, e.g. 200ms or 200ms±50ms')
     .option('--bandwidth <rate>', 'fault: limit data from destinations to this rate, e.g. 1MB/s, 512KiB/s, 8Mbit/s')
     .option('--reset-after <duration>', 'fault: reset every connection after this long (the program sees ECONNRESET)')
     .option('--toxic <toxic>', "fault, full form: 'TYPE key=value... [on MATCH]' (repeatable; see README)", collect)
     .option('--refuse <errno[@p]>', 'fault: connects fail with this errno (ECONNREFUSED, ETIMEDOUT, ...), with probability p if given')
-    .option('--fault <fault>', "connect fault, full form: 'refuse errno=E [delay=D] [probability=P|first=N|every=N|after=N] [on MATCH]' or 'delay time=D ...'", collect)
+    .option(
+      '--fault <fault>',
+      "connect fault, full form: 'refuse errno=E [delay=D] [probability=P|first=N|every=N|after=N] [on MATCH]' or 'delay time=D ...'",
+      collect,
+    )
     .option('--seed <n>', 'seed for probabilistic faults: the same seed gives the same faults')
-    .addOption(new Option('--connect-timeout <duration>', 'give up dialing a destination after this long (default 10s; e.g. 500ms, 5s)').argParser(durationArg('--connect-timeout')));
+    .addOption(
+      new Option('--connect-timeout <duration>', 'give up dialing a destination after this long (default 10s; e.g. 500ms, 5s)').argParser(
+        durationArg('--connect-timeout'),
+      ),
+    );
 }
 
 function configured(cmd: Command, out: Output): Command {
-  return cmd
-    .exitOverride()
-    .configureOutput({ writeOut: out.out, writeErr: out.err, outputError: (str, w) => w(`graft: ${str.replace(/^error: /, '')}`) });
+  return cmd.exitOverride().configureOutput({ writeOut: out.out, writeErr: out.err, outputError: (str, w) => w(`graft: ${str.replace(/^error: /, '')}`) });
 }
 
 /** Runs commander; undefined when it printed help/version or a usage error (the status is returned). */
@@ -153,7 +162,9 @@ export function parseCommandLine(argv: readonly string[], write: Output, env: No
     withRoutingOptions(
       new Command('graft')
         .usage('[options] -- program [args...]\n       graft rules explain ADDR[:PORT] [options]\n       graft config check FILE')
-        .description("Run a program with every TCP connection it makes steered as graft's options say: through graft's local proxy (and upstream proxies), marked in place, refused, or with faults.")
+        .description(
+          "Run a program with every TCP connection it makes steered as graft's options say: through graft's local proxy (and upstream proxies), marked in place, refused, or with faults.",
+        )
         .version(packageVersion(), '-V, --version', 'print the version')
         .helpOption('-h, --help', 'show this help')
         .argument('[program]', 'the program to run')

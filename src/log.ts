@@ -50,10 +50,7 @@ export function createLogger(plan: LogPlan): GraftLogger {
   }
   const levels = streams.map((s) => pino.levels.values[s.level as string]!);
   const level = levels.length ? (pino.levels.labels[Math.min(...levels)] as LogLevel) : 'silent';
-  const logger = pino(
-    { level, base: { graft: process.pid }, timestamp: pino.stdTimeFunctions.isoTime },
-    pino.multistream(streams),
-  );
+  const logger = pino({ level, base: { graft: process.pid }, timestamp: pino.stdTimeFunctions.isoTime }, pino.multistream(streams));
   return {
     logger,
     flush: () => file?.flushSync(),

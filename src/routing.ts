@@ -51,7 +51,6 @@ export interface RoutingInput {
   readonly connectFaults?: readonly ConnectFault[];
 }
 
-
 export class Routing {
   /** per rule, worked out once: the proxy's dial plan and the log context */
   private readonly plans: readonly DialPlan[];
@@ -125,15 +124,17 @@ export class Routing {
     // first and can refuse or proxy them instead.
     const dns: Rule[] =
       fallback.kind === 'proxy'
-        ? (input.nameservers ?? []).filter((ip) => isIP(ip)).map((ip) => {
-            const family = isIP(ip) as 4 | 6;
-            return {
-              match: { kind: 'net', family, address: ip, prefix: family === 4 ? 32 : 128, ports: { lo: 53, hi: 53 } },
-              action: { kind: 'direct' },
-              origin: 'resolv.conf',
-              text: `${family === 6 ? `[${ip}]` : ip}:53 direct (a name server of this system)`,
-            } satisfies Rule;
-          })
+        ? (input.nameservers ?? [])
+            .filter((ip) => isIP(ip))
+            .map((ip) => {
+              const family = isIP(ip) as 4 | 6;
+              return {
+                match: { kind: 'net', family, address: ip, prefix: family === 4 ? 32 : 128, ports: { lo: 53, hi: 53 } },
+                action: { kind: 'direct' },
+                origin: 'resolv.conf',
+                text: `${family === 6 ? `[${ip}]` : ip}:53 direct (a name server of this system)`,
+              } satisfies Rule;
+            })
         : [];
     return new Routing(new RuleTable(passFirst, [...input.rules, ...dns], fallback), input);
   }

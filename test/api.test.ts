@@ -36,10 +36,16 @@ describe('runGraft', { skip: needs(...LAB, 'curl') }, () => {
     assert.equal(r.stdout, 'name=A path=/api\n');
     assert.match(r.stderr!, /failed\n$/);
     const proxied = r.connections!.filter((c) => c.event === 'connection');
-    assert.deepEqual(proxied.map((c) => [c.dst, c.faults]), [[`${A4}:8080`, [`latency latency=100ms on ${A4}`]]]);
+    assert.deepEqual(
+      proxied.map((c) => [c.dst, c.faults]),
+      [[`${A4}:8080`, [`latency latency=100ms on ${A4}`]]],
+    );
     assert.ok(Number(proxied[0]!.durationMs) >= 100);
     const refused = r.connections!.filter((c) => c.event === 'refused');
-    assert.deepEqual(refused.map((c) => [c.dst, c.errno]), [[`${B4}:8080`, 'ETIMEDOUT']]);
+    assert.deepEqual(
+      refused.map((c) => [c.dst, c.errno]),
+      [[`${B4}:8080`, 'ETIMEDOUT']],
+    );
   });
 
   it('gives the program stdin, and its environment', async () => {

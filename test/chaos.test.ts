@@ -120,7 +120,9 @@ describe('toxics', { skip: needs(...LAB, 'go') }, () => {
       const run = await world.graft(rtts(A4, 12), { graftArgs: [...args, '--seed', seed] });
       assert.equal(run.code, 0, run.stderr);
       // records are written as connections end: sequential here, so in order
-      return connections(run).map((c) => (c.faults ? 'x' : '.')).join('');
+      return connections(run)
+        .map((c) => (c.faults ? 'x' : '.'))
+        .join('');
     };
     const first = await pattern('42');
     assert.equal(await pattern('42'), first);
@@ -128,5 +130,4 @@ describe('toxics', { skip: needs(...LAB, 'go') }, () => {
     assert.match(first, /\./);
     assert.notEqual(await pattern('7'), first);
   });
-
 });

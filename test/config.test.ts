@@ -29,7 +29,10 @@ describe('config in a run', { skip: needs(...LAB, 'curl') }, () => {
     const cfg = file('run.yaml', `rules:\n  - ${B4} refuse ETIMEDOUT\n`);
     const r = await world.graft(curlBoth, { graftArgs: ['--config', cfg] });
     assert.equal(r.stdout, 'name=A path=/a\n');
-    assert.deepEqual(r.records.filter((x) => x.event === 'refused').map((x) => [x.dst, x.errno]), [[`${B4}:8080`, 'ETIMEDOUT']]);
+    assert.deepEqual(
+      r.records.filter((x) => x.event === 'refused').map((x) => [x.dst, x.errno]),
+      [[`${B4}:8080`, 'ETIMEDOUT']],
+    );
     const over = await world.graft(curlBoth, { graftArgs: ['--config', cfg, '--rule', `${B4} direct`] });
     assert.equal(over.stdout, 'name=A path=/a\nname=B path=/b\n');
   });
@@ -55,10 +58,13 @@ describe('config in a run', { skip: needs(...LAB, 'curl') }, () => {
     const proxied = connections(r)[0];
     assert.deepEqual(proxied?.faults, [`latency latency=150ms on ${A4}`]);
     assert.ok(Number(proxied?.durationMs) >= 150);
-    assert.deepEqual(r.records.filter((x) => x.event === 'refused').map((x) => [x.dst, x.errno]), [[`${B4}:8080`, 'ETIMEDOUT']]);
+    assert.deepEqual(
+      r.records.filter((x) => x.event === 'refused').map((x) => [x.dst, x.errno]),
+      [[`${B4}:8080`, 'ETIMEDOUT']],
+    );
   });
 
-  it('ALL_PROXY in the environment does not change graft\'s routing', async () => {
+  it("ALL_PROXY in the environment does not change graft's routing", async () => {
     const r = await world.graft(['curl', '-sS', '--noproxy', '*', `http://${A4}:8080/env`], {
       env: { ...process.env, ALL_PROXY: 'socks5://192.0.2.99:1080', all_proxy: 'socks5://192.0.2.99:1080', GRAFT_CONFIG: '' },
     });

@@ -28,7 +28,13 @@ const nonBlocking = [
 ];
 
 /** nbprobe's line as fields: connect, connect_ms, poll, poll_ms, so_error, next */
-const fields = (line: string): Record<string, string> => Object.fromEntries(line.trim().split(' ').map((f) => f.split('=') as [string, string]));
+const fields = (line: string): Record<string, string> =>
+  Object.fromEntries(
+    line
+      .trim()
+      .split(' ')
+      .map((f) => f.split('=') as [string, string]),
+  );
 
 /** a Node client's connect: outcome, ms, ticks of a 20 ms timer meanwhile */
 const nodeConnect = (ip: string, port: number) => [process.execPath, join(repoRoot, 'dist/test/fixtures/connect-timing.js'), ip, String(port)];
@@ -52,7 +58,10 @@ describe('connect faults', { skip: needs(...LAB, 'go') }, () => {
       const run = await world.graft([readprobe, A4, '7000'], { graftArgs: ['--refuse', errno] });
       assert.equal(run.stdout, `connect=${errno}\n`, errno);
       const refused = run.records.filter((r) => r.event === 'refused');
-      assert.deepEqual(refused.map((r) => [r.errno, r.faults]), [[errno, [`refuse errno=${errno}`]]]);
+      assert.deepEqual(
+        refused.map((r) => [r.errno, r.faults]),
+        [[errno, [`refuse errno=${errno}`]]],
+      );
     }
   });
 
@@ -81,7 +90,11 @@ describe('connect faults', { skip: needs(...LAB, 'go') }, () => {
       assert.deepEqual([got.connect, got.poll, got.so_error, got.next], ['EINPROGRESS', real.poll, errno, real.next], what);
       assert.ok(Number(got.connect_ms) < 100, `${what}: connect() took ${got.connect_ms} ms`);
       assert.ok(Number(got.poll_ms) >= delay - 20 && Number(got.poll_ms) < delay + 1000, `${what}: answered after ${got.poll_ms} ms`);
-      assert.deepEqual(run.records.filter((r) => r.event === 'refused').map((r) => r.errno), [errno], what);
+      assert.deepEqual(
+        run.records.filter((r) => r.event === 'refused').map((r) => r.errno),
+        [errno],
+        what,
+      );
     }
     // a local routing answer is connect()'s own, at once, as without graft
     const unreach = fields((await world.graft([nbprobe, A4, '7000'], { graftArgs: ['--refuse', 'ENETUNREACH'] })).stdout);
@@ -96,8 +109,14 @@ describe('connect faults', { skip: needs(...LAB, 'go') }, () => {
       const probe = buildC('nbprobe', flags, variant);
       for (const [graftArgs, want] of [
         [[], ['EINPROGRESS', 'OUT', '0', 'A']],
-        [['--fault', 'refuse errno=ETIMEDOUT delay=200ms'], ['EINPROGRESS', 'OUT|ERR|HUP', 'ETIMEDOUT', 'ECONNABORTED']],
-        [['--fault', 'delay time=200ms'], ['EINPROGRESS', 'OUT', '0', 'A']],
+        [
+          ['--fault', 'refuse errno=ETIMEDOUT delay=200ms'],
+          ['EINPROGRESS', 'OUT|ERR|HUP', 'ETIMEDOUT', 'ECONNABORTED'],
+        ],
+        [
+          ['--fault', 'delay time=200ms'],
+          ['EINPROGRESS', 'OUT', '0', 'A'],
+        ],
       ] as const) {
         const got = fields((await world.graft([probe, A4, '7000'], { graftArgs: [...graftArgs] })).stdout);
         assert.deepEqual([got.connect, got.poll, got.so_error, got.next], want, `${variant} ${graftArgs.join(' ')}`);
@@ -114,16 +133,29 @@ describe('connect faults', { skip: needs(...LAB, 'go') }, () => {
       assert.deepEqual([got.connect, got.poll, got.so_error, got.next], ['EINPROGRESS', 'OUT', '0', 'A'], what);
       assert.ok(Number(got.connect_ms) < 100, `${what}: connect() took ${got.connect_ms} ms`);
       assert.ok(Number(got.poll_ms) >= 380 && Number(got.poll_ms) < 1400, `${what}: connected after ${got.poll_ms} ms`);
-      assert.deepEqual(run.records.map((r) => [r.event, r.faults]), [['delayed', ['delay time=400ms']], ['connection', ['delay time=400ms']]], what);
+      assert.deepEqual(
+        run.records.map((r) => [r.event, r.faults]),
+        [
+          ['delayed', ['delay time=400ms']],
+          ['connection', ['delay time=400ms']],
+        ],
+        what,
+      );
     }
     // a socket the program bound to its own address first
     const bound = await world.graft(
-      ['python3', '-c', `import socket, select\ns = socket.socket(); s.bind(('192.0.2.1', 0)); s.setblocking(False)\ns.connect_ex(('${A4}', 7000)); select.select([], [s], [], 5)\nselect.select([s], [], [], 5); print(s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR), s.recv(8).decode().strip())`],
+      [
+        'python3',
+        '-c',
+        `import socket, select\ns = socket.socket(); s.bind(('192.0.2.1', 0)); s.setblocking(False)\ns.connect_ex(('${A4}', 7000)); select.select([], [s], [], 5)\nselect.select([s], [], [], 5); print(s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR), s.recv(8).decode().strip())`,
+      ],
       { graftArgs: ['--fault', 'delay time=300ms'] },
     );
     assert.equal(bound.stdout.trim(), '0 A');
     // a rule that refuses: the refusal comes after the delay, the same way
-    const refused = fields((await world.graft([nbprobe, A4, '7000'], { graftArgs: ['--rule', `${A4} refuse ECONNREFUSED`, '--fault', 'delay time=300ms'] })).stdout);
+    const refused = fields(
+      (await world.graft([nbprobe, A4, '7000'], { graftArgs: ['--rule', `${A4} refuse ECONNREFUSED`, '--fault', 'delay time=300ms'] })).stdout,
+    );
     assert.deepEqual([refused.connect, refused.so_error], ['EINPROGRESS', 'ECONNREFUSED']);
     assert.ok(Number(refused.poll_ms) >= 280, `refused after ${refused.poll_ms} ms`);
   });
@@ -146,12 +178,20 @@ describe('connect faults', { skip: needs(...LAB, 'go') }, () => {
     // every fault is due while the tracer is busy with the burst: a due
     // time must not wait for the program's next stop
     const burst = [process.execPath, join(repoRoot, 'dist/test/fixtures/connect-burst.js'), A4, '7000', '300'];
-    const faults = ['refuse errno=ETIMEDOUT delay=200ms probability=0.3', 'delay time=100ms probability=0.3', 'refuse errno=ECONNRESET probability=0.2', 'refuse probability=0.2'];
+    const faults = [
+      'refuse errno=ETIMEDOUT delay=200ms probability=0.3',
+      'delay time=100ms probability=0.3',
+      'refuse errno=ECONNRESET probability=0.2',
+      'refuse probability=0.2',
+    ];
     const run = await world.graft(burst, { graftArgs: ['--seed', '3', ...faults.flatMap((f) => ['--fault', f])], timeoutMs: 30_000 });
     const got = JSON.parse(run.stdout) as Record<string, number>;
     assert.equal(got.stuck, undefined, run.stdout);
     assert.deepEqual(Object.keys(got).sort(), ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'ok']);
-    assert.equal(Object.values(got).reduce((a, b) => a + b), 300);
+    assert.equal(
+      Object.values(got).reduce((a, b) => a + b),
+      300,
+    );
     const refused = run.records.filter((r) => r.event === 'refused');
     for (const errno of ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT']) assert.equal(got[errno], refused.filter((r) => r.errno === errno).length, errno);
   });
@@ -188,9 +228,16 @@ describe('connect faults', { skip: needs(...LAB, 'go') }, () => {
   });
 
   it('ETIMEDOUT after a delay, and a handshake delay', { skip: needs('curl') }, async () => {
-    const timed = await world.graft(['python3', '-c', `import socket, time\nt = time.time()\ntry: socket.create_connection(('${A4}', 7000))\nexcept OSError as e: print(e.errno, '%.1f' % (time.time() - t))`], {
-      graftArgs: ['--fault', 'refuse errno=ETIMEDOUT delay=800ms'],
-    });
+    const timed = await world.graft(
+      [
+        'python3',
+        '-c',
+        `import socket, time\nt = time.time()\ntry: socket.create_connection(('${A4}', 7000))\nexcept OSError as e: print(e.errno, '%.1f' % (time.time() - t))`,
+      ],
+      {
+        graftArgs: ['--fault', 'refuse errno=ETIMEDOUT delay=800ms'],
+      },
+    );
     const [errno, secs] = timed.stdout.trim().split(' ');
     assert.equal(errno, '110');
     assert.ok(Number(secs) >= 0.7 && Number(secs) <= 2, `after ${secs} s`);
@@ -198,7 +245,10 @@ describe('connect faults', { skip: needs(...LAB, 'go') }, () => {
     const [, soError, took] = delayed.stdout.trim().split(' ');
     assert.equal(soError, 'ok');
     assert.ok(Number(took) >= 0.45 && Number(took) <= 1.5, `took ${took} s`);
-    assert.deepEqual(delayed.records.filter((r) => r.event === 'delayed').map((r) => r.faults), [['delay time=500ms']]);
+    assert.deepEqual(
+      delayed.records.filter((r) => r.event === 'delayed').map((r) => r.faults),
+      [['delay time=500ms']],
+    );
     // the static Go binary and curl connect after the delay
     const go = await world.graft([goclient, '-tcp', `${A4}:7000`], { graftArgs: ['--fault', 'delay time=400ms'] });
     assert.equal(go.stdout.trim(), 'A');
@@ -234,5 +284,4 @@ describe('connect faults', { skip: needs(...LAB, 'go') }, () => {
     });
     assert.equal(run.stdout, '...\nxxx\n');
   });
-
 });

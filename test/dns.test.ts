@@ -43,12 +43,15 @@ describe('DNS under an upstream proxy', { skip: needs(...LAB, 'curl', 'microsock
     const run = await world.graft(['curl', '-sS', '--max-time', '5', 'http://a.test:8080/dns'], { graftArgs: ['--proxy', `socks5://${NS_ADDR}:1080`] });
     assert.equal(run.code, 0, run.stderr);
     assert.equal(run.stdout, 'name=A path=/dns\n');
-    assert.ok(queries.slice(mark).some((q) => q === 'query a.test 1 from 192.0.2.1'), queries.join('\n'));
+    assert.ok(
+      queries.slice(mark).some((q) => q === 'query a.test 1 from 192.0.2.1'),
+      queries.join('\n'),
+    );
     assert.equal(connections(run)[0]?.upstream, `socks5://${NS_ADDR}:1080`);
     assert.equal(connections(run)[0]?.dst, `${A4}:8080`);
   });
 
-  it('a rule of the user\'s decides first: refusing the name server makes resolution fail', async () => {
+  it("a rule of the user's decides first: refusing the name server makes resolution fail", async () => {
     const run = await world.graft(['curl', '-sS', '--max-time', '5', 'http://a.test:8080/dns'], {
       graftArgs: ['--proxy', `socks5://${NS_ADDR}:1080`, '--rule', `${NS_ADDR}:53 proxy`],
     });

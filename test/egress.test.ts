@@ -49,7 +49,10 @@ describe('egress: mark, interface, source', { skip: needs(...LAB, 'curl', 'go') 
   async function viaGraft(client: Client, f: Family, graftArgs: string[], path: string): Promise<{ run: GraftRun; seen: string[] }> {
     const mark = lab.events.length;
     const run = await lab.graft(program(client, f, path), { graftArgs });
-    const seen = lab.since(mark).filter((e) => e.service === 'http').map((e) => `${e.name} ${e.remote}`);
+    const seen = lab
+      .since(mark)
+      .filter((e) => e.service === 'http')
+      .map((e) => `${e.name} ${e.remote}`);
     return { run, seen };
   }
 
@@ -66,7 +69,12 @@ describe('egress: mark, interface, source', { skip: needs(...LAB, 'curl', 'go') 
     { option: '--mark 0x10', args: () => ['--mark', '0x10'], host: 'B', source: (f) => (f === 4 ? SRC_B4 : SRC_B6) },
     { option: `--interface ${UP_B}`, args: () => ['--interface', UP_B], host: 'B', source: (f) => (f === 4 ? SRC_B4 : SRC_B6) },
     { option: '--source (uplink B address)', args: (f) => ['--source', f === 4 ? SRC_B4 : SRC_B6], host: 'B', source: (f) => (f === 4 ? SRC_B4 : SRC_B6) },
-    { option: '--source (second address on uplink A)', args: (f) => ['--source', f === 4 ? SRC_A4_ALT : SRC_A6_ALT], host: 'A', source: (f) => (f === 4 ? SRC_A4_ALT : SRC_A6_ALT) },
+    {
+      option: '--source (second address on uplink A)',
+      args: (f) => ['--source', f === 4 ? SRC_A4_ALT : SRC_A6_ALT],
+      host: 'A',
+      source: (f) => (f === 4 ? SRC_A4_ALT : SRC_A6_ALT),
+    },
   ];
 
   for (const c of cases) {
@@ -108,8 +116,7 @@ describe('egress: mark, interface, source', { skip: needs(...LAB, 'curl', 'go') 
   });
 
   it('an ungrafted program running at the same time still goes via A', async () => {
-    const slowGets = (tag: string): string =>
-      `for i in 1 2 3 4 5 6 7 8; do curl -sS http://${DEST4}:8080/${tag}$i; sleep 0.05; done`;
+    const slowGets = (tag: string): string => `for i in 1 2 3 4 5 6 7 8; do curl -sS http://${DEST4}:8080/${tag}$i; sleep 0.05; done`;
     const mark = lab.events.length;
     const [grafted, plain] = await Promise.all([
       lab.graft(['sh', '-c', slowGets('g')], { graftArgs: ['--mark', '0x10'] }),
@@ -163,7 +170,10 @@ describe('egress: mark, interface, source', { skip: needs(...LAB, 'curl', 'go') 
       const mark = lab.events.length;
       const run = graftArgs ? await lab.graft(udp(f, how), { graftArgs }) : await lab.native(udp(f, how));
       assert.equal(run.code, 0, run.stderr);
-      const seen = lab.since(mark).filter((e) => e.service === 'udp').map((e) => `${e.name} ${e.remote}`);
+      const seen = lab
+        .since(mark)
+        .filter((e) => e.service === 'udp')
+        .map((e) => `${e.name} ${e.remote}`);
       return { out: run.stdout, seen };
     }
 
@@ -193,12 +203,7 @@ describe('egress: mark, interface, source', { skip: needs(...LAB, 'curl', 'go') 
   it('rules route destinations differently in one run, TCP and UDP alike', async () => {
     // The HTTP port of DEST4 by interface, of DEST6 by mark; port 7000 of
     // DEST4 by source, TCP and UDP (all uplink B); UDP to DEST6 refused.
-    const rules = [
-      `${DEST4}:8080 interface ${UP_B}`,
-      `[${DEST6}]:8080 mark 0x10`,
-      `[${DEST6}] refuse EACCES`,
-      `${DEST4}:7000 source ${SRC_B4}`,
-    ];
+    const rules = [`${DEST4}:8080 interface ${UP_B}`, `[${DEST6}]:8080 mark 0x10`, `[${DEST6}] refuse EACCES`, `${DEST4}:7000 source ${SRC_B4}`];
     const script = [
       'import socket, urllib.request',
       `print(urllib.request.urlopen('http://${DEST4}:8080/r1', timeout=5).read().decode().strip())`,
@@ -218,13 +223,19 @@ describe('egress: mark, interface, source', { skip: needs(...LAB, 'curl', 'go') 
     const seen = lab.since(mark).map((e) => `${e.service} ${e.name} ${e.remote}`);
     assert.deepEqual(seen.sort(), [`http B ${SRC_B4}`, `http B ${SRC_B6}`, `name B ${SRC_B4}`, `udp B ${SRC_B4}`].sort());
     const conns = connections(run);
-    assert.deepEqual(conns.map((c) => [c.dst, c.action, c.rule]).sort(), [
-      [`${DEST4}:7000`, 'inplace', `--rule 4: ${rules[3]}`],
-      [`${DEST4}:8080`, 'inplace', `--rule 1: ${rules[0]}`],
-      [`[${DEST6}]:8080`, 'inplace', `--rule 2: ${rules[1]}`],
-    ].sort());
+    assert.deepEqual(
+      conns.map((c) => [c.dst, c.action, c.rule]).sort(),
+      [
+        [`${DEST4}:7000`, 'inplace', `--rule 4: ${rules[3]}`],
+        [`${DEST4}:8080`, 'inplace', `--rule 1: ${rules[0]}`],
+        [`[${DEST6}]:8080`, 'inplace', `--rule 2: ${rules[1]}`],
+      ].sort(),
+    );
     const refused = run.records.filter((r) => r.event === 'refused');
-    assert.deepEqual(refused.map((r) => [r.dst, r.errno, r.rule]), [[`[${DEST6}]:7000`, 'EACCES', `--rule 3: ${rules[2]}`]]);
+    assert.deepEqual(
+      refused.map((r) => [r.dst, r.errno, r.rule]),
+      [[`[${DEST6}]:7000`, 'EACCES', `--rule 3: ${rules[2]}`]],
+    );
   });
 
   describe('a destination the options cannot apply to fails, never goes out another way', () => {
@@ -248,7 +259,11 @@ describe('egress: mark, interface, source', { skip: needs(...LAB, 'curl', 'go') 
     });
 
     function udp6Send(): string[] {
-      return ['python3', '-c', `import socket\ns = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)\ntry:\n  s.sendto(b'x', ('${DEST6}', 7000))\n  print('sent')\nexcept OSError as e:\n  print('error', e.errno)`];
+      return [
+        'python3',
+        '-c',
+        `import socket\ns = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)\ntry:\n  s.sendto(b'x', ('${DEST6}', 7000))\n  print('sent')\nexcept OSError as e:\n  print('error', e.errno)`,
+      ];
     }
   });
 
@@ -261,7 +276,18 @@ describe('egress: mark, interface, source', { skip: needs(...LAB, 'curl', 'go') 
 
     it('--mark without CAP_NET_ADMIN names the capability and how to grant it', { skip: needs('setpriv') }, async () => {
       const graft = join(repoRoot, 'bin/graft');
-      const run = await lab.native(['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', graft, '--mark', '0x10', '--', 'curl', `http://${DEST4}:8080/`]);
+      const run = await lab.native([
+        'setpriv',
+        '--reuid=65534',
+        '--regid=65534',
+        '--clear-groups',
+        graft,
+        '--mark',
+        '0x10',
+        '--',
+        'curl',
+        `http://${DEST4}:8080/`,
+      ]);
       assert.equal(run.code, 2);
       assert.match(run.stderr, /^graft: --mark needs the CAP_NET_ADMIN capability .*Run graft as root, or grant .*setcap cap_net_admin\+ep.*\n$/);
       assert.equal(run.stdout, '', 'the program did not run');

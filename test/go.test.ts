@@ -48,7 +48,10 @@ describe('static Go client through graft', { skip: needs(...LAB, 'go') }, () => 
     const run = await world.graft([bin, '-get', String(n), '-workers', '6', '-hosts', `${A4},${B4}`]);
     assert.equal(run.code, 0, run.stderr);
     assert.equal(run.stdout, want);
-    const conns = assertConnections(run, Array.from({ length: n }, (_, i) => `${i % 2 ? B4 : A4}:8080`));
+    const conns = assertConnections(
+      run,
+      Array.from({ length: n }, (_, i) => `${i % 2 ? B4 : A4}:8080`),
+    );
     for (const c of conns) {
       assert.match(String(c.local), /^127\.0\.0\.1:\d+$/);
       assert.ok(Number(c.bytesUp) > 0, 'request went up');
@@ -56,8 +59,17 @@ describe('static Go client through graft', { skip: needs(...LAB, 'go') }, () => 
     }
     assert.equal(new Set(conns.map((c) => c.local)).size, n, 'each GET had its own program-side socket');
     const http = world.since(mark).filter((e) => e.service === 'http');
-    assert.deepEqual(count(http.map((e) => e.name)), new Map([['A', n / 2], ['B', n / 2]]));
-    assert.ok(http.every((e) => e.remote === CLIENT_V4), 'the proxy dialled from the client namespace');
+    assert.deepEqual(
+      count(http.map((e) => e.name)),
+      new Map([
+        ['A', n / 2],
+        ['B', n / 2],
+      ]),
+    );
+    assert.ok(
+      http.every((e) => e.remote === CLIENT_V4),
+      'the proxy dialled from the client namespace',
+    );
 
     const native = await world.native([bin, '-get', String(n), '-workers', '6', '-hosts', `${A4},${B4}`]);
     assert.equal(native.code, 0, native.stderr);
@@ -74,7 +86,10 @@ describe('static Go client through graft', { skip: needs(...LAB, 'go') }, () => 
     assert.match(String(conn!.local), /^\[::1\]:\d+$/);
     assert.equal(conn!.bytesUp, 0);
     assert.equal(conn!.bytesDown, 2);
-    assert.deepEqual(world.since(mark).map((e) => [e.service, e.name]), [['name', 'A']]);
+    assert.deepEqual(
+      world.since(mark).map((e) => [e.service, e.name]),
+      [['name', 'A']],
+    );
 
     const native = await world.native([bin, '-v6', `[${A6}]:7000`]);
     assert.equal(native.code, 0, native.stderr);
@@ -113,11 +128,7 @@ describe('static Go client through graft', { skip: needs(...LAB, 'go') }, () => 
     assert.equal(run.code, 0, run.stderr);
     const gets = Array.from({ length: 8 }, (_, i) => `name=${i % 2 ? 'B' : 'A'} path=/g${i}\n`).join('');
     assert.equal(run.stdout, `${gets}B\ngot 3\n`);
-    assertConnections(run, [
-      ...Array.from({ length: 8 }, (_, i) => `${i % 2 ? B4 : A4}:8080`),
-      `[${B6}]:7000`,
-      `${A4}:9001`,
-    ]);
+    assertConnections(run, [...Array.from({ length: 8 }, (_, i) => `${i % 2 ? B4 : A4}:8080`), `[${B6}]:7000`, `${A4}:9001`]);
 
     const native = await world.native(args);
     assert.equal(native.code, 0, native.stderr);

@@ -171,10 +171,14 @@ describe('graft as a process', { skip: needs(...LAB) }, () => {
       const done = world.graft(['sh', '-c', 'sleep 1000 & sleep 1001 & wait'], { onSpawn: (c) => (graft = c), timeoutMs: 20_000 });
       const g = await poll(() => graft, 1000, 'graft to spawn');
       const pid = g.pid!;
-      const sleeps = await poll(() => {
-        const s = descendants(pid).filter((p) => p.comm === 'sleep');
-        return s.length === 2 && s;
-      }, 10_000, 'the two sleeps');
+      const sleeps = await poll(
+        () => {
+          const s = descendants(pid).filter((p) => p.comm === 'sleep');
+          return s.length === 2 && s;
+        },
+        10_000,
+        'the two sleeps',
+      );
       assert.ok(isGraft(pid), `pid ${pid} is bin/graft`);
       const tracer = descendants(pid).find((p) => p.comm === 'graft-tracer' && p.ppid === pid);
       assert.ok(tracer, 'the tracer is a child of graft');

@@ -58,7 +58,10 @@ describe('proxy relay', { skip: needs(...LAB) }, () => {
     const run = await world.graft(['python3', '-c', probe], { graftArgs: ['--log-level', 'debug'] });
     assert.equal(run.code, 0, run.stderr);
     assert.ok(['ConnectionResetError', "b''"].includes(run.stdout.trim()), `got ${run.stdout}`);
-    assert.ok(run.records.some((r) => r.event === 'unregistered'), 'the proxy logs the unregistered peer');
+    assert.ok(
+      run.records.some((r) => r.event === 'unregistered'),
+      'the proxy logs the unregistered peer',
+    );
     assert.equal(connections(run).length, 1);
   });
 });

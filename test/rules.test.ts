@@ -33,12 +33,20 @@ describe('the tracer decides exactly as the rule table', { skip: needs(...LAB) }
     // A deterministic spread of destinations, mostly near the rules' edges.
     const dests: [string, number][] = [];
     let seed = 7;
-    const rnd = (n: number): number => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) % n);
+    const rnd = (n: number): number => (seed = (seed * 1103515245 + 12345) % 2 ** 31) % n;
     for (let i = 0; i < 300; i++) {
       const port = [7000, 7001, 7002, 7003, 80][rnd(5)]!;
       const pick = rnd(5);
       const ip =
-        pick === 0 ? `198.51.100.${rnd(256)}` : pick === 1 ? `203.0.113.${rnd(32)}` : pick === 2 ? `2001:db8:2::${rnd(512).toString(16)}` : pick === 3 ? `2001:db8:3::${rnd(16).toString(16)}` : `127.0.0.${1 + rnd(3)}`;
+        pick === 0
+          ? `198.51.100.${rnd(256)}`
+          : pick === 1
+            ? `203.0.113.${rnd(32)}`
+            : pick === 2
+              ? `2001:db8:2::${rnd(512).toString(16)}`
+              : pick === 3
+                ? `2001:db8:3::${rnd(16).toString(16)}`
+                : `127.0.0.${1 + rnd(3)}`;
       dests.push([ip, port]);
     }
     // Each connect times out fast: destinations nobody answers are dropped
@@ -53,7 +61,10 @@ describe('the tracer decides exactly as the rule table', { skip: needs(...LAB) }
       '    print(ip, port, err)',
       '    s.close()',
     ].join('\n');
-    const r = await world.graft(['python3', '-c', probe, JSON.stringify(dests)], { graftArgs: [...ruleTexts.flatMap((t) => ['--rule', t]), '--connect-timeout', '200ms', '--log-level', 'debug'], timeoutMs: 60_000 });
+    const r = await world.graft(['python3', '-c', probe, JSON.stringify(dests)], {
+      graftArgs: [...ruleTexts.flatMap((t) => ['--rule', t]), '--connect-timeout', '200ms', '--log-level', 'debug'],
+      timeoutMs: 60_000,
+    });
     assert.equal(r.code, 0, r.stderr);
     const lines = r.stdout.trim().split('\n');
     assert.equal(lines.length, dests.length);

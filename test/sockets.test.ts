@@ -52,7 +52,10 @@ describe('socket kinds and connect semantics under graft', { skip: needs(...LAB)
       assert.equal(conns[0]!.dst, `[${A6}]:7000`);
       assert.equal(conns[0]!.error, undefined);
       assert.match(String(conns[0]!.local), /^\[::1\]:\d+$/, 'a V6ONLY socket is sent to ::1');
-      assert.deepEqual(world.since(mark).map((e) => [e.service, e.name]), [['name', 'A']]);
+      assert.deepEqual(
+        world.since(mark).map((e) => [e.service, e.name]),
+        [['name', 'A']],
+      );
     });
 
     it('a dual-stack AF_INET6 socket reaches [B6]:7000', async () => {
@@ -81,7 +84,10 @@ describe('socket kinds and connect semantics under graft', { skip: needs(...LAB)
       const run = await world.graft([sockprobe, 'reconnect-mapped']);
       ok(run);
       assert.equal(run.stdout, want);
-      assert.deepEqual(connections(run).map((c) => c.dst), [`[${B6}]:7000`, `${A4}:7000`]);
+      assert.deepEqual(
+        connections(run).map((c) => c.dst),
+        [`[${B6}]:7000`, `${A4}:7000`],
+      );
     });
 
     it('a dual-stack AF_INET6 socket to v4-mapped ::ffff:A4 stays AF_INET6 and reaches A4', async () => {
@@ -94,7 +100,10 @@ describe('socket kinds and connect semantics under graft', { skip: needs(...LAB)
       assert.equal(conns[0]!.dst, `${A4}:7000`, 'graft normalizes a v4-mapped destination');
       assert.equal(conns[0]!.error, undefined);
       // the proxy dialed out over IPv4, from the client's own address
-      assert.deepEqual(world.since(mark).map((e) => [e.service, e.name, e.remote]), [['name', 'A', CLIENT4]]);
+      assert.deepEqual(
+        world.since(mark).map((e) => [e.service, e.name, e.remote]),
+        [['name', 'A', CLIENT4]],
+      );
     });
   });
 
@@ -110,7 +119,7 @@ describe('socket kinds and connect semantics under graft', { skip: needs(...LAB)
       assert.equal(conns[0]!.error, undefined);
     });
 
-    it('bound to the client\'s own address (port 0): works, local is that address', async () => {
+    it("bound to the client's own address (port 0): works, local is that address", async () => {
       const run = await probe('bind-own');
       ok(run);
       const m = /^bound 192\.0\.2\.1 (\d+)\nsame-after-connect yes\nA\n$/.exec(run.stdout);
@@ -130,11 +139,17 @@ describe('socket kinds and connect semantics under graft', { skip: needs(...LAB)
     const run = await world.graft([sockprobe, 'reconnect4']);
     ok(run);
     assert.equal(run.stdout, want);
-    assert.deepEqual(connections(run).map((c) => [c.dst, c.error]), [
-      [`${A4}:7000`, 'program: ECONNRESET'], // the disconnect resets the first connection
-      [`${B4}:7000`, undefined],
-    ]);
-    assert.deepEqual(run.records.filter((r) => r.event === 'unregistered'), []);
+    assert.deepEqual(
+      connections(run).map((c) => [c.dst, c.error]),
+      [
+        [`${A4}:7000`, 'program: ECONNRESET'], // the disconnect resets the first connection
+        [`${B4}:7000`, undefined],
+      ],
+    );
+    assert.deepEqual(
+      run.records.filter((r) => r.event === 'unregistered'),
+      [],
+    );
   });
 
   it('a non-blocking connect: EINPROGRESS (or 0), writable, SO_ERROR 0, then the data', async () => {
@@ -155,10 +170,7 @@ describe('socket kinds and connect semantics under graft', { skip: needs(...LAB)
       const mark = world.events.length;
       const run = await probe('udp');
       ok(run);
-      assert.equal(
-        run.stdout,
-        `sendto 'A\\n' from ${A4}:7000\nconnected4 'A\\n' peer ${A4}:7000\nconnected6 'B\\n' peer [${B6}]:7000\n`,
-      );
+      assert.equal(run.stdout, `sendto 'A\\n' from ${A4}:7000\nconnected4 'A\\n' peer ${A4}:7000\nconnected6 'B\\n' peer [${B6}]:7000\n`);
       assert.deepEqual(graftEvents(run), [], 'no records for UDP');
       assert.deepEqual(
         world.since(mark).map((e) => [e.service, e.name, e.remote]),

@@ -62,7 +62,13 @@ describe('multi-threaded C client through graft', { skip: needs(...LAB) }, () =>
     assert.equal(run.stderr, '');
 
     const { threads, main } = splitRecords(run, 208);
-    assert.deepEqual(count(connections(run).map((c) => c.dst)), new Map([[A, 108], [B, 100]]));
+    assert.deepEqual(
+      count(connections(run).map((c) => c.dst)),
+      new Map([
+        [A, 108],
+        [B, 100],
+      ]),
+    );
 
     assert.equal(threads.length, 8, 'eight connects from worker threads');
     assert.ok(threads.every((c) => c.dst === A));
@@ -71,10 +77,22 @@ describe('multi-threaded C client through graft', { skip: needs(...LAB) }, () =>
     assert.equal(new Set(threads.map((c) => c.local)).size, 8, 'concurrent connects got distinct local ports');
 
     assert.equal(main.length, 200);
-    assert.deepEqual(count(main.map((c) => c.dst)), new Map([[A, 100], [B, 100]]));
+    assert.deepEqual(
+      count(main.map((c) => c.dst)),
+      new Map([
+        [A, 100],
+        [B, 100],
+      ]),
+    );
 
     const served = world.since(mark).filter((e) => e.service === 'name');
-    assert.deepEqual(count(served.map((e) => e.name)), new Map([['A', 108], ['B', 100]]));
+    assert.deepEqual(
+      count(served.map((e) => e.name)),
+      new Map([
+        ['A', 108],
+        ['B', 100],
+      ]),
+    );
     assert.ok(served.every((e) => e.remote === '192.0.2.1'));
 
     const native = await world.native([bin, '8', '1', '200']);
@@ -91,7 +109,10 @@ describe('multi-threaded C client through graft', { skip: needs(...LAB) }, () =>
 
     const { threads, main } = splitRecords(run, 200);
     assert.equal(main.length, 0);
-    assert.ok(threads.every((c) => c.dst === A), 'all landed on A');
+    assert.ok(
+      threads.every((c) => c.dst === A),
+      'all landed on A',
+    );
     assert.deepEqual([...count(threads.map((c) => c.tid)).values()], Array(8).fill(25), '25 per thread');
     assert.equal(world.since(mark).filter((e) => e.service === 'name' && e.name === 'A').length, 200);
   });

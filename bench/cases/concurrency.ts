@@ -70,7 +70,6 @@ const graftBin = join(repoRoot, 'bin', 'graft');
 /** nstat counters shown with each run: a full accept queue or SYN queue shows here */
 const COUNTERS = ['TcpExtListenOverflows', 'TcpExtListenDrops', 'TcpExtTCPReqQFullDrop', 'TcpExtSyncookiesSent', 'TcpExtTCPTimeouts', 'TcpRetransSegs'];
 
-
 /** The fd limit both variants run with: 65536, or the hard limit this process may not exceed. */
 function fdLimit(): number {
   const hard = execFileSync('sh', ['-c', 'ulimit -Hn'], { encoding: 'utf8' }).trim();
@@ -312,7 +311,10 @@ function describe(r: Run): string {
   ];
   if (r.graft) {
     const g = r.graft;
-    parts.push(`rss ${g.rssBeforeMB.toFixed(0)} -> ${g.rssPeakMB.toFixed(0)} MB (node ${g.rssPeakNodeMB.toFixed(0)}, tracer ${g.rssPeakTracerMB.toFixed(1)})`, `node fds ${g.fdsBefore}/${g.fdsPeak}/${g.fdsAfter} (after ${g.fdsSettledMs} ms)`);
+    parts.push(
+      `rss ${g.rssBeforeMB.toFixed(0)} -> ${g.rssPeakMB.toFixed(0)} MB (node ${g.rssPeakNodeMB.toFixed(0)}, tracer ${g.rssPeakTracerMB.toFixed(1)})`,
+      `node fds ${g.fdsBefore}/${g.fdsPeak}/${g.fdsAfter} (after ${g.fdsSettledMs} ms)`,
+    );
   }
   if (res.ok < res.n) parts.push(`errors ${JSON.stringify(res.errors)}`);
   if (Object.keys(r.clientCounters).length) parts.push(`client ns ${JSON.stringify(r.clientCounters)}`);
@@ -327,7 +329,19 @@ function graftRows(n: number, samples: readonly GraftSample[]): Row[] {
     const base = summarize(series[0]![1]);
     for (const [variant, runs] of series) {
       const s = summarize(runs);
-      rows.push({ case: 'concurrency', variant, metric, unit, baseline: series[0]![0], runs, median: s.median, min: s.min, max: s.max, ratio: s.median / base.median, delta: s.median - base.median });
+      rows.push({
+        case: 'concurrency',
+        variant,
+        metric,
+        unit,
+        baseline: series[0]![0],
+        runs,
+        median: s.median,
+        min: s.min,
+        max: s.max,
+        ratio: s.median / base.median,
+        delta: s.median - base.median,
+      });
     }
   };
   add(`rss_${n}`, 'MB', [
@@ -343,7 +357,19 @@ function graftRows(n: number, samples: readonly GraftSample[]): Row[] {
   const l = summarize(left);
   const before = summarize(samples.map((s) => s.fdsBefore));
   // ratio: fds after / fds before (1.00 when every connection's fds were released)
-  rows.push({ case: 'concurrency', variant: 'proxy', metric: `fds_left_open_${n}`, unit: 'fds', baseline: 'proxy before', runs: left, median: l.median, min: l.min, max: l.max, ratio: (before.median + l.median) / before.median, delta: l.median });
+  rows.push({
+    case: 'concurrency',
+    variant: 'proxy',
+    metric: `fds_left_open_${n}`,
+    unit: 'fds',
+    baseline: 'proxy before',
+    runs: left,
+    median: l.median,
+    min: l.min,
+    max: l.max,
+    ratio: (before.median + l.median) / before.median,
+    delta: l.median,
+  });
   return rows;
 }
 
@@ -372,7 +398,17 @@ export const concurrency: BenchCase = {
           if (run.result.ok < run.result.n) {
             const r = run.result;
             const fds = run.graft ? { nodeFds: { before: run.graft.fdsBefore, peak: run.graft.fdsPeak, after: run.graft.fdsAfter } } : {};
-            failures.push({ n, variant: name, ok: r.ok, bad: r.bad, failed: r.failed, errors: r.errors, ...fds, clientNs: run.clientCounters, hostB: run.hostCounters });
+            failures.push({
+              n,
+              variant: name,
+              ok: r.ok,
+              bad: r.bad,
+              failed: r.failed,
+              errors: r.errors,
+              ...fds,
+              clientNs: run.clientCounters,
+              hostB: run.hostCounters,
+            });
           }
           last = run;
           const r = run.result;
@@ -402,8 +438,14 @@ export const concurrency: BenchCase = {
     return {
       rows,
       variants: [
-        { name: 'native', command: `prlimit --nofile=${limit}:${limit} concclient -addr ${DEST4}:${ECHO_PORT} -n N -size ${PAYLOAD} -hold ${HOLD} -bind ${SRC_B4}` },
-        { name: 'proxy', command: `prlimit --nofile=${limit}:${limit} graft --mode proxy --mark ${mark} -- concclient -addr ${DEST4}:${ECHO_PORT} -n N -size ${PAYLOAD} -hold ${HOLD}` },
+        {
+          name: 'native',
+          command: `prlimit --nofile=${limit}:${limit} concclient -addr ${DEST4}:${ECHO_PORT} -n N -size ${PAYLOAD} -hold ${HOLD} -bind ${SRC_B4}`,
+        },
+        {
+          name: 'proxy',
+          command: `prlimit --nofile=${limit}:${limit} graft --mode proxy --mark ${mark} -- concclient -addr ${DEST4}:${ECHO_PORT} -n N -size ${PAYLOAD} -hold ${HOLD}`,
+        },
       ],
       settings: {
         connections: sizes,

@@ -74,7 +74,9 @@ export function sequentialConnects(client: ConnectClient): BenchCase {
       const args = `${DEST4} ${NAME_PORT} ${count}`;
       const variants = [
         variant('native', `${client.label} ${args} ${SRC_B4}`, (n) => lab.native([...target(n), SRC_B4])),
-        variant('inplace', `graft --mode inplace --mark ${mark} -- ${client.label} ${args}`, (n) => lab.graft(['--mode', 'inplace', '--mark', mark], target(n))),
+        variant('inplace', `graft --mode inplace --mark ${mark} -- ${client.label} ${args}`, (n) =>
+          lab.graft(['--mode', 'inplace', '--mark', mark], target(n)),
+        ),
         variant('proxy', `graft --mode proxy --mark ${mark} -- ${client.label} ${args}`, (n) => lab.graft(['--mode', 'proxy', '--mark', mark], target(n))),
         variant('inplace-armed', `graft --mode inplace --mark ${mark} --fault '${ARMED_FAULT}' -- ${client.label} ${args}`, (n) =>
           lab.graft(['--mode', 'inplace', '--mark', mark, '--fault', ARMED_FAULT], target(n)),

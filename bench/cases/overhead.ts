@@ -172,7 +172,10 @@ export const overhead: BenchCase = {
         `open+close ${v.open_close?.toFixed(1)} ms, fcntl ${v.fcntl?.toFixed(1)} ms, tar ${v.tar?.toFixed(1)} ms, send ${v.udp_send?.toFixed(1)} ms, sendmsg ${v.udp_sendmsg?.toFixed(1)} ms`;
 
       // without --quick, one unrecorded shorter run of each variant first (page cache, dentries, ARP)
-      const rows = await interleave({ caseName: 'overhead', metrics, variants, repeats: s.repeats, warmup: quick ? [] : variants.map((v) => v.warm), show }, ctx);
+      const rows = await interleave(
+        { caseName: 'overhead', metrics, variants, repeats: s.repeats, warmup: quick ? [] : variants.map((v) => v.warm), show },
+        ctx,
+      );
       const startupMs = Object.fromEntries([...trueMs].map(([k, v]) => [k, Math.round(median(v) * 10) / 10]));
       ctx.progress(`overhead: \`true\` as a whole process, median ms: ${JSON.stringify(startupMs)}`);
       return {
@@ -183,7 +186,10 @@ export const overhead: BenchCase = {
           syscalls: `${s.count} open+close, then ${s.count} fcntl(F_GETFL) (bench/fixtures/syscalls.c, own clock)`,
           tar: `${s.files} files of 64 bytes, ${FILES_PER_DIR} per directory, in a temporary directory; wall clock of the whole command`,
           udp: `${s.sends} send() then ${s.sendmsgs} sendmsg() of 32 bytes on one UDP socket connected to ${SINK_ADDR}:${SINK_PORT} (hostB, never read) (bench/fixtures/udpsend.c, own clock)`,
-          true_ms: { ...startupMs, note: `median wall clock of \`true\`, \`graft -- true\` and \`graft ${egressArgs.join(' ')} -- true\` at each repeat, as a whole process like tar: the start-up inside the tar figure` },
+          true_ms: {
+            ...startupMs,
+            note: `median wall clock of \`true\`, \`graft -- true\` and \`graft ${egressArgs.join(' ')} -- true\` at each repeat, as a whole process like tar: the start-up inside the tar figure`,
+          },
           warmup: quick ? 'none' : 'one run of each variant with the --quick counts',
         },
       };

@@ -53,8 +53,16 @@ export const placement: BenchCase = {
     const defs: [string, string, string[]][] = [
       ['native', `connloop ... ${SRC_B4}`, [...target, SRC_B4]],
       ['free', 'graft inplace -- connloop', graftWith([], [], target)],
-      ['same-cpu', 'GRAFT_TRACER=<taskset -c 1 tracer> graft inplace -- taskset -c 1 connloop', graftWith([`GRAFT_TRACER=${pinnedTracer(1)}`], [], ['taskset', '-c', '1', ...target])],
-      ['other-cpu', 'GRAFT_TRACER=<taskset -c 0 tracer> graft inplace -- taskset -c 1 connloop', graftWith([`GRAFT_TRACER=${pinnedTracer(0)}`], [], ['taskset', '-c', '1', ...target])],
+      [
+        'same-cpu',
+        'GRAFT_TRACER=<taskset -c 1 tracer> graft inplace -- taskset -c 1 connloop',
+        graftWith([`GRAFT_TRACER=${pinnedTracer(1)}`], [], ['taskset', '-c', '1', ...target]),
+      ],
+      [
+        'other-cpu',
+        'GRAFT_TRACER=<taskset -c 0 tracer> graft inplace -- taskset -c 1 connloop',
+        graftWith([`GRAFT_TRACER=${pinnedTracer(0)}`], [], ['taskset', '-c', '1', ...target]),
+      ],
       ['all-one-cpu', 'taskset -c 1 graft inplace -- connloop', graftWith([], ['taskset', '-c', '1'], target)],
     ];
     const variants: Variant[] = defs.map(([name, command, argv]) => ({

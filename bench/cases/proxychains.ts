@@ -90,10 +90,14 @@ async function startMicrosocks(lab: BenchLab): Promise<Microsocks> {
       else if (log.length < 2000) log += `${line}\n`;
     }
   });
-  await poll(() => {
-    if (child.exitCode !== null) throw new Error(`microsocks exited with ${child.exitCode}: ${log.trim()}`);
-    return lab.net.client.run('ss', '-Hltn', `sport = :${SOCKS_PORT}`).includes(`127.0.0.1:${SOCKS_PORT}`);
-  }, 10_000, 'microsocks to listen');
+  await poll(
+    () => {
+      if (child.exitCode !== null) throw new Error(`microsocks exited with ${child.exitCode}: ${log.trim()}`);
+      return lab.net.client.run('ss', '-Hltn', `sport = :${SOCKS_PORT}`).includes(`127.0.0.1:${SOCKS_PORT}`);
+    },
+    10_000,
+    'microsocks to listen',
+  );
   const made = (port: number): number => counts.get(port) ?? 0;
   return {
     command: `microsocks ${args.join(' ')}`,
@@ -177,8 +181,12 @@ export const proxychains: BenchCase = {
       };
       const tVariants = [
         tVariant('native', `iperf3 -c ${DEST4} --bind ${SRC_B4} -t ${seconds} -J`, (s) => lab.native([...iperf(s), '--bind', SRC_B4], iperfTimeout(s))),
-        tVariant('inplace', `graft --mode inplace --mark ${mark} -- ${iperfShown}`, (s) => lab.graft(['--mode', 'inplace', '--mark', mark], iperf(s), iperfTimeout(s))),
-        tVariant('proxy', `graft --mode proxy --mark ${mark} -- ${iperfShown}`, (s) => lab.graft(['--mode', 'proxy', '--mark', mark], iperf(s), iperfTimeout(s))),
+        tVariant('inplace', `graft --mode inplace --mark ${mark} -- ${iperfShown}`, (s) =>
+          lab.graft(['--mode', 'inplace', '--mark', mark], iperf(s), iperfTimeout(s)),
+        ),
+        tVariant('proxy', `graft --mode proxy --mark ${mark} -- ${iperfShown}`, (s) =>
+          lab.graft(['--mode', 'proxy', '--mark', mark], iperf(s), iperfTimeout(s)),
+        ),
         // iperf3: a control connection and one data connection
         tVariant('proxychains', `${pcShown} ${iperfShown}`, (s) => viaSocks(IPERF_PORT, 2, false, () => lab.native([...pc, ...iperf(s)], iperfTimeout(s)))),
       ];
@@ -220,7 +228,8 @@ export const proxychains: BenchCase = {
             variants: cVariants,
             repeats,
             warmup: quick ? [] : cVariants.map((v) => v.warm),
-            show: (v) => `connloop ${v.connects_per_second?.toFixed(0)} conn/s, median connect ${v.connect_latency?.toFixed(1)} us, exchange ${v.exchange_time?.toFixed(1)} us`,
+            show: (v) =>
+              `connloop ${v.connects_per_second?.toFixed(0)} conn/s, median connect ${v.connect_latency?.toFixed(1)} us, exchange ${v.exchange_time?.toFixed(1)} us`,
           },
           ctx,
         )),
@@ -247,7 +256,9 @@ export const proxychains: BenchCase = {
               : 'bypassed proxychains: not via microsocks; went out uplink A (default route) and was refused by hostA'
             : 'went through microsocks',
       };
-      ctx.progress(`proxychains static Go: exit ${staticGo.exitCode}, ${viaMicrosocks} via microsocks, ${staticGo.uplinkAPacketsSent} packets out uplink A: ${staticGo.error || staticGo.output}`);
+      ctx.progress(
+        `proxychains static Go: exit ${staticGo.exitCode}, ${viaMicrosocks} via microsocks, ${staticGo.uplinkAPacketsSent} packets out uplink A: ${staticGo.error || staticGo.output}`,
+      );
 
       return {
         rows,

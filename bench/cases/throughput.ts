@@ -53,9 +53,11 @@ export const throughput: BenchCase = {
     const variants = [
       variant('native', `iperf3 -c ${DEST4} --bind ${SRC_B4} -t ${seconds} -J`, (s) => lab.native([...client(s), '--bind', SRC_B4], timeoutMs(s))),
       variant('inplace', `graft --mode inplace --mark ${mark} -- iperf3 -c ${DEST4} -t ${seconds} -J`, (s) =>
-        lab.graft(['--mode', 'inplace', '--mark', mark], client(s), timeoutMs(s))),
+        lab.graft(['--mode', 'inplace', '--mark', mark], client(s), timeoutMs(s)),
+      ),
       variant('proxy', `graft --mode proxy --mark ${mark} -- iperf3 -c ${DEST4} -t ${seconds} -J`, (s) =>
-        lab.graft(['--mode', 'proxy', '--mark', mark], client(s), timeoutMs(s))),
+        lab.graft(['--mode', 'proxy', '--mark', mark], client(s), timeoutMs(s)),
+      ),
     ];
     const metrics = [{ id: 'received', unit: 'MB/s' }];
     const show = (v: Record<string, number>): string => `${v.received?.toFixed(1)} MB/s`;

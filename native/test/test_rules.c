@@ -48,7 +48,8 @@ TEST(loopback_only_matched_by_explicit_nets)
 	CHECK_INT(match(&t, "::ffff:127.0.0.1", 80), -1);
 	free(t.rules);
 
-	const char *explicit[] = { "rule ip4 127.0.0.0 8 0 65535 1 refuse refuse ECONNREFUSED - - - -", "rule ip6 ::1 128 0 65535 1 refuse refuse ECONNREFUSED - - - -",
+	const char *explicit[] = { "rule ip4 127.0.0.0 8 0 65535 1 refuse refuse ECONNREFUSED - - - -",
+				   "rule ip6 ::1 128 0 65535 1 refuse refuse ECONNREFUSED - - - -",
 				   "rule any - 0 0 65535 0 redirect refuse ENETUNREACH - - - -" };
 	t = table_of(explicit, 3);
 	CHECK_INT(match(&t, "127.0.0.53", 53), 0);
@@ -71,7 +72,8 @@ TEST(v4_mapped_matches_ipv4_rules_only)
 
 TEST(port_ranges)
 {
-	const char *lines[] = { "rule any - 0 443 443 0 refuse refuse ECONNREFUSED - - - -", "rule any - 0 1000 2000 0 redirect refuse ENETUNREACH - - - -" };
+	const char *lines[] = { "rule any - 0 443 443 0 refuse refuse ECONNREFUSED - - - -",
+				"rule any - 0 1000 2000 0 redirect refuse ENETUNREACH - - - -" };
 	struct rule_table t = table_of(lines, 2);
 	CHECK_INT(match(&t, "192.0.2.1", 443), 0);
 	CHECK_INT(match(&t, "192.0.2.1", 442), -1);
@@ -112,9 +114,12 @@ static enum dgram_mode plan_of(const char *const *lines, int n, struct egress *u
 TEST(datagram_plan)
 {
 	const char *untouched[] = { "rule any - 0 0 65535 0 redirect pass - - - - -" };
-	const char *uniform[] = { "rule ip4 10.0.0.0 8 0 65535 1 inplace egress - 16 - - -", "rule any - 0 0 65535 0 inplace egress - 16 - - -" };
-	const char *per_dest[] = { "rule ip4 10.0.0.0 8 0 65535 1 inplace egress - 16 - - -", "rule any - 0 0 65535 0 redirect refuse ENETUNREACH - - - -" };
-	const char *differ[] = { "rule ip4 10.0.0.0 8 0 65535 1 inplace egress - 16 - - -", "rule any - 0 0 65535 0 inplace egress - 32 - - -" };
+	const char *uniform[] = { "rule ip4 10.0.0.0 8 0 65535 1 inplace egress - 16 - - -",
+				  "rule any - 0 0 65535 0 inplace egress - 16 - - -" };
+	const char *per_dest[] = { "rule ip4 10.0.0.0 8 0 65535 1 inplace egress - 16 - - -",
+				   "rule any - 0 0 65535 0 redirect refuse ENETUNREACH - - - -" };
+	const char *differ[] = { "rule ip4 10.0.0.0 8 0 65535 1 inplace egress - 16 - - -",
+				 "rule any - 0 0 65535 0 inplace egress - 32 - - -" };
 	struct egress eg = { 0 };
 	CHECK_INT(plan_of(untouched, 1, &eg), DGRAM_UNTOUCHED);
 	CHECK_INT(plan_of(uniform, 2, &eg), DGRAM_UNIFORM);

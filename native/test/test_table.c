@@ -54,21 +54,21 @@ TEST(bad_rule_lines)
 {
 	const char *bad[] = {
 		"",
-		"rule ip4 10.0.0.0 8 0 65535 1 redirect refuse ENETUNREACH - - -",        /* a field short */
-		"rule ip5 10.0.0.0 8 0 65535 1 redirect refuse ENETUNREACH - - - -",      /* family */
-		"rule ip4 10.0.0.300 8 0 65535 1 redirect refuse ENETUNREACH - - - -",    /* address */
-		"rule ip6 10.0.0.0 8 0 65535 1 redirect refuse ENETUNREACH - - - -",      /* v4 address, family 6 */
-		"rule ip4 10.0.0.0 33 0 65535 1 redirect refuse ENETUNREACH - - - -",     /* prefix */
-		"rule any 10.0.0.0 0 0 65535 1 redirect refuse ENETUNREACH - - - -",      /* a network with family any */
-		"rule ip4 10.0.0.0 8 0 65535 1 forward refuse ENETUNREACH - - - -",       /* tcp action */
-		"rule ip4 10.0.0.0 8 0 65535 1 redirect drop ENETUNREACH - - - -",        /* udp action */
-		"rule ip4 10.0.0.0 8 0 65535 1 redirect refuse 101 - - - -",              /* errno */
-		"rule any - 0 0 65535 0 inplace egress - 4294967296 - - -",               /* mark too big */
-		"rule any - 0 0 65535 0 inplace egress - 0x10 - - -",                     /* mark */
-		"rule any - 0 0 65535 0 inplace egress - - abcdefghijklmnop - -",         /* interface name too long */
-		"rule any - 0 0 65535 0 inplace egress - - - 2001:db8::1 -",              /* source4 */
-		"rule any - 0 0 65535 0 inplace egress - - - - 192.0.2.1",                /* source6 */
-		"fault any - 0 0 65535 0 - 0 all 0 0",                                    /* a fault */
+		"rule ip4 10.0.0.0 8 0 65535 1 redirect refuse ENETUNREACH - - -",     /* a field short */
+		"rule ip5 10.0.0.0 8 0 65535 1 redirect refuse ENETUNREACH - - - -",   /* family */
+		"rule ip4 10.0.0.300 8 0 65535 1 redirect refuse ENETUNREACH - - - -", /* address */
+		"rule ip6 10.0.0.0 8 0 65535 1 redirect refuse ENETUNREACH - - - -",   /* v4 address, family 6 */
+		"rule ip4 10.0.0.0 33 0 65535 1 redirect refuse ENETUNREACH - - - -",  /* prefix */
+		"rule any 10.0.0.0 0 0 65535 1 redirect refuse ENETUNREACH - - - -",   /* a network with family any */
+		"rule ip4 10.0.0.0 8 0 65535 1 forward refuse ENETUNREACH - - - -",    /* tcp action */
+		"rule ip4 10.0.0.0 8 0 65535 1 redirect drop ENETUNREACH - - - -",     /* udp action */
+		"rule ip4 10.0.0.0 8 0 65535 1 redirect refuse 101 - - - -",           /* errno */
+		"rule any - 0 0 65535 0 inplace egress - 4294967296 - - -",            /* mark too big */
+		"rule any - 0 0 65535 0 inplace egress - 0x10 - - -",                  /* mark */
+		"rule any - 0 0 65535 0 inplace egress - - abcdefghijklmnop - -",      /* interface name too long */
+		"rule any - 0 0 65535 0 inplace egress - - - 2001:db8::1 -",           /* source4 */
+		"rule any - 0 0 65535 0 inplace egress - - - - 192.0.2.1",             /* source6 */
+		"fault any - 0 0 65535 0 - 0 all 0 0",                                 /* a fault */
 	};
 	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
 		struct rule r;

@@ -9,9 +9,7 @@ import { splitFault } from './spec.js';
 import { parseDuration } from '../units.js';
 
 export type Selector =
-  | { readonly kind: 'all' }
-  | { readonly kind: 'prob'; readonly p: number }
-  | { readonly kind: 'first' | 'every' | 'after'; readonly n: number };
+  { readonly kind: 'all' } | { readonly kind: 'prob'; readonly p: number } | { readonly kind: 'first' | 'every' | 'after'; readonly n: number };
 
 export interface ConnectFault {
   /** undefined: a delay only */

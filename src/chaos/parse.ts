@@ -70,7 +70,9 @@ export function parseToxic(text: string, origin: string): ScopedToxic {
       break;
   }
   const dirText = values.get('direction') ?? (t === 'reset_peer' || t === 'timeout' ? 'both' : 'downstream');
-  const direction = ({ up: 'upstream', upstream: 'upstream', down: 'downstream', downstream: 'downstream', both: 'both' } as Record<string, Direction>)[dirText];
+  const direction = ({ up: 'upstream', upstream: 'upstream', down: 'downstream', downstream: 'downstream', both: 'both' } as Record<string, Direction>)[
+    dirText
+  ];
   if (!direction) fail(`direction '${dirText}' is not upstream, downstream or both`);
   const tox = Number(values.get('toxicity') ?? '1');
   if (!(tox >= 0 && tox <= 1)) fail(`toxicity '${values.get('toxicity')}' is not a probability (0 to 1)`);

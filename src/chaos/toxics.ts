@@ -75,22 +75,25 @@ class Latency extends Transform {
   }
   private arm(): void {
     if (this.timer || !this.queue.length) return;
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      const now = Date.now();
-      while (this.queue.length && this.queue[0]!.at <= now) {
-        const { chunk } = this.queue.shift()!;
-        this.held -= chunk.length;
-        this.push(chunk);
-      }
-      if (this.held < 1 << 20 && this.waiting) {
-        const w = this.waiting;
-        this.waiting = undefined;
-        w();
-      }
-      if (!this.queue.length) this.flushed?.();
-      this.arm();
-    }, Math.max(0, this.queue[0]!.at - Date.now()));
+    this.timer = setTimeout(
+      () => {
+        this.timer = undefined;
+        const now = Date.now();
+        while (this.queue.length && this.queue[0]!.at <= now) {
+          const { chunk } = this.queue.shift()!;
+          this.held -= chunk.length;
+          this.push(chunk);
+        }
+        if (this.held < 1 << 20 && this.waiting) {
+          const w = this.waiting;
+          this.waiting = undefined;
+          w();
+        }
+        if (!this.queue.length) this.flushed?.();
+        this.arm();
+      },
+      Math.max(0, this.queue[0]!.at - Date.now()),
+    );
   }
   override _flush(done: TransformCallback): void {
     if (!this.queue.length) return done();

@@ -33,7 +33,7 @@ function checkMark(egress: Egress): void {
     if (err instanceof SocketCallError && (err.code === 'EPERM' || err.code === 'EACCES')) {
       throw new UsageError(
         '--mark needs the CAP_NET_ADMIN capability (setting SO_MARK is privileged; CAP_NET_RAW also does on Linux 5.17+). ' +
-          'Run graft as root, or grant the capability to node and to graft\'s tracer, e.g. ' +
+          "Run graft as root, or grant the capability to node and to graft's tracer, e.g. " +
           '`sudo setcap cap_net_admin+ep "$(readlink -f "$(command -v node)")" build/graft-tracer`',
       );
     }

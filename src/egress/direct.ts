@@ -22,11 +22,7 @@ export class DialTimeoutError extends Error {
 }
 
 /** Async, so a failure to open or wrap the socket rejects like a failed connect. */
-export async function dialDirect(
-  target: DialTarget,
-  options: readonly SocketOption[],
-  timeoutMs: number,
-): Promise<net.Socket> {
+export async function dialDirect(target: DialTarget, options: readonly SocketOption[], timeoutMs: number): Promise<net.Socket> {
   const family = net.isIPv6(target.ip) ? AF_INET6 : AF_INET;
   const fd = openTcpSocket(family, options);
   let socket: net.Socket;

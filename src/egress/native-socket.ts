@@ -33,9 +33,7 @@ const SOCK_NONBLOCK = 0o4000;
 const SOCK_CLOEXEC = 0o2000000;
 const SOL_SOCKET = 1;
 
-const errnoNames = new Map<number, string>(
-  Object.entries(osConstants.errno).map(([name, num]) => [num, name]),
-);
+const errnoNames = new Map<number, string>(Object.entries(osConstants.errno).map(([name, num]) => [num, name]));
 
 /** A libc call failed: carries the errno name like Node's own errors. */
 export class SocketCallError extends Error {
@@ -78,4 +76,3 @@ export function closeFd(fd: number): void {
 }
 
 export const SOCKET_LEVEL = { SOL_SOCKET } as const;
-

@@ -71,7 +71,10 @@ export function relay(
     const control: RelayControl = {
       // end both directions once what is queued has gone through
       close() {
-        for (const [src, first] of [[program, up[0] ?? upstream], [upstream, down[0] ?? program]] as const) {
+        for (const [src, first] of [
+          [program, up[0] ?? upstream],
+          [upstream, down[0] ?? program],
+        ] as const) {
           src.unpipe();
           src.pause();
           first.end();

@@ -41,9 +41,7 @@ export interface ProxyOptions {
 }
 
 /** How the dial of an expected connection ended. */
-type DialOutcome =
-  | { readonly ok: true; readonly socket: net.Socket; readonly takeEarly: () => Buffer[] }
-  | { readonly ok: false; readonly error: string };
+type DialOutcome = { readonly ok: true; readonly socket: net.Socket; readonly takeEarly: () => Buffer[] } | { readonly ok: false; readonly error: string };
 
 interface ExpectedConnection {
   readonly record: RedirectRecord;

@@ -72,7 +72,8 @@ function parseAction(words: string[], origin: string, text: string): Action {
     case 'refuse': {
       if (rest.length > 1) fail(origin, text, `'refuse' takes at most one errno`);
       const errno = (rest[0] ?? 'ECONNREFUSED').toUpperCase();
-      if (!(REFUSE_ERRNOS as readonly string[]).includes(errno)) fail(origin, text, `'${rest[0]}' is not an errno graft can refuse with (${REFUSE_ERRNOS.join(', ')})`);
+      if (!(REFUSE_ERRNOS as readonly string[]).includes(errno))
+        fail(origin, text, `'${rest[0]}' is not an errno graft can refuse with (${REFUSE_ERRNOS.join(', ')})`);
       return { kind: 'refuse', errno: errno as RefuseErrno };
     }
     case 'mark':

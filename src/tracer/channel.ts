@@ -24,7 +24,7 @@ const NEWLINE = 0x0a;
 /** The address fields of each message kind. */
 const ADDRESS_FIELDS = Object.fromEntries(
   Object.entries(MESSAGES).map(([kind, spec]) => [kind, spec.fields.filter((f) => f.type === 'addr').map((f) => f.name)]),
-) as unknown as Readonly<Record<Message["kind"], readonly string[]>>;
+) as unknown as Readonly<Record<Message['kind'], readonly string[]>>;
 
 function normalized(msg: Message): Message {
   const fields = ADDRESS_FIELDS[msg.kind];

@@ -60,7 +60,23 @@ export function startTracer(launch: TracerLaunch): RunningTracer {
   if (!existsSync(path)) {
     throw new TracerMissingError(`the tracer binary is missing (${path}); run \`npm install\` in graft's directory to build it`);
   }
-  const argv = ['--channel-fd', '3', '--rules-fd', '4', '--relay-base', String(RELAY_BASE), '--seed', String(launch.seed), '--proxy4', String(launch.proxy4), '--proxy6', String(launch.proxy6), '--', launch.program, ...launch.args];
+  const argv = [
+    '--channel-fd',
+    '3',
+    '--rules-fd',
+    '4',
+    '--relay-base',
+    String(RELAY_BASE),
+    '--seed',
+    String(launch.seed),
+    '--proxy4',
+    String(launch.proxy4),
+    '--proxy6',
+    String(launch.proxy6),
+    '--',
+    launch.program,
+    ...launch.args,
+  ];
   const child = spawn(path, argv, {
     stdio: [launch.stdio, launch.stdio, launch.stdio, 'pipe', 'pipe'],
     ...(launch.env ? { env: launch.env } : {}),

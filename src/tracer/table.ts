@@ -13,7 +13,10 @@ type MatchFields = Pick<RuleMessage, 'family' | 'net' | 'prefix' | 'portLo' | 'p
 /** A rule's or fault's MATCH in the table's fields. */
 export function matchFields(m: Match): MatchFields {
   const ports = m.kind === 'all' ? { lo: 0, hi: 65535 } : m.kind === 'port' ? m.ports : (m.ports ?? { lo: 0, hi: 65535 });
-  const where = m.kind === 'net' ? { family: m.family === 4 ? ('ip4' as const) : ('ip6' as const), net: m.address, prefix: m.prefix } : { family: 'any' as const, prefix: 0 };
+  const where =
+    m.kind === 'net'
+      ? { family: m.family === 4 ? ('ip4' as const) : ('ip6' as const), net: m.address, prefix: m.prefix }
+      : { family: 'any' as const, prefix: 0 };
   return { ...where, portLo: ports.lo, portHi: ports.hi, explicit: m.kind === 'net' };
 }
 

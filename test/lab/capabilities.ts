@@ -139,7 +139,7 @@ export function classifyI386(compile: StepResult, run: StepResult | undefined): 
   if (run.status === 0 && run.stdout.trim() === I386_OK) return false;
   const errno = /^errno (\d+)/.exec(run.stdout.trim())?.[1];
   if (errno === '8') return 'this kernel cannot run 32-bit (i386) programs (Exec format error)';
-  if (errno === '2') return "32-bit (i386) programs cannot start here: their loader is missing (No such file or directory; Debian package libc6-i386)";
+  if (errno === '2') return '32-bit (i386) programs cannot start here: their loader is missing (No such file or directory; Debian package libc6-i386)';
   // anything else is not a missing capability: let the test run and show it
   return false;
 }

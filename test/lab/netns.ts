@@ -61,7 +61,10 @@ export class Lab {
     a.ip('link', 'add', tmpA, 'type', 'veth', 'peer', 'name', tmpB, 'netns', b.name);
     a.ip('link', 'set', tmpA, 'name', ifA);
     b.ip('link', 'set', tmpB, 'name', ifB);
-    for (const [ns, ifc, addrs] of [[a, ifA, aAddrs], [b, ifB, bAddrs]] as const) {
+    for (const [ns, ifc, addrs] of [
+      [a, ifA, aAddrs],
+      [b, ifB, bAddrs],
+    ] as const) {
       for (const addr of addrs) {
         if (addr.includes(':')) ns.ip('-6', 'addr', 'add', addr, 'dev', ifc, 'nodad');
         else ns.ip('addr', 'add', addr, 'dev', ifc);

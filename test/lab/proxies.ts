@@ -113,10 +113,15 @@ export class ProxyHost {
     child.stderr?.on('data', (d: Buffer) => (output += d.toString()));
     const log = (): string => (logFile && existsSync(logFile) ? readFileSync(logFile, 'utf8') : '') + output;
     try {
-      await poll(() => {
-        if (child.exitCode !== null || child.signalCode !== null) throw new Error(`${label} exited (${child.exitCode ?? child.signalCode}) before listening:\n${log()}`);
-        return listening(this.ns, at.addr, at.port);
-      }, 10_000, `${label} to listen on ${at.addr}:${at.port}`);
+      await poll(
+        () => {
+          if (child.exitCode !== null || child.signalCode !== null)
+            throw new Error(`${label} exited (${child.exitCode ?? child.signalCode}) before listening:\n${log()}`);
+          return listening(this.ns, at.addr, at.port);
+        },
+        10_000,
+        `${label} to listen on ${at.addr}:${at.port}`,
+      );
     } catch (err) {
       child.kill('SIGKILL');
       throw new Error(`${(err as Error).message}\n${log()}`, { cause: err });

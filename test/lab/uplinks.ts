@@ -37,7 +37,10 @@ export class Uplinks extends ClientLab {
     this.hostB = this.lab.host('hostB');
     this.build(() => {
       const c = this.client;
-      this.lab.link(c, [`${SRC_A4}/24`, `${SRC_A4_ALT}/24`, '2001:db8:a::1/64', `${SRC_A6_ALT}/64`], this.hostA, ['192.0.2.2/24', '2001:db8:a::2/64'], { a: UP_A, b: 'eth0' });
+      this.lab.link(c, [`${SRC_A4}/24`, `${SRC_A4_ALT}/24`, '2001:db8:a::1/64', `${SRC_A6_ALT}/64`], this.hostA, ['192.0.2.2/24', '2001:db8:a::2/64'], {
+        a: UP_A,
+        b: 'eth0',
+      });
       this.lab.link(c, [`${SRC_B4}/24`, `${SRC_B6}/64`], this.hostB, ['203.0.113.2/24', '2001:db8:b::2/64'], { a: UP_B, b: 'eth0' });
       for (const h of [this.hostA, this.hostB]) this.lab.addLocal(h, `${DEST4}/32`, `${DEST6}/128`);
       c.ip('-4', 'route', 'add', '198.51.100.0/24', 'via', '192.0.2.2', 'dev', UP_A, 'metric', '10');
@@ -57,7 +60,10 @@ export class Uplinks extends ClientLab {
     await startServices(this.lab, this.hostB, [`B=${DEST4}`, `B=${DEST6}`], this.events);
     warmUp(this.client, [DEST4, DEST6]);
     // and through the second uplink, leaving from its addresses
-    const viaB = [[DEST4, SRC_B4], [DEST6, SRC_B6]].map(([d, s]) => `socket.create_connection(('${d}', 7000), 5, ('${s}', 0)).recv(16)`);
+    const viaB = [
+      [DEST4, SRC_B4],
+      [DEST6, SRC_B6],
+    ].map(([d, s]) => `socket.create_connection(('${d}', 7000), 5, ('${s}', 0)).recv(16)`);
     this.client.run('python3', '-c', `import socket\n${viaB.join('\n')}`);
     await new Promise((resolve) => setTimeout(resolve, 50));
     this.events.length = 0;

@@ -142,9 +142,13 @@ export async function runCollect(cmd: string, args: readonly string[], opts: Gra
   const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 60_000);
   const [code, signal] = (await once(child, 'close')) as [number | null, NodeJS.Signals | null];
   clearTimeout(timer);
-  const records = logFile && existsSync(logFile)
-    ? readFileSync(logFile, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>)
-    : [];
+  const records =
+    logFile && existsSync(logFile)
+      ? readFileSync(logFile, 'utf8')
+          .split('\n')
+          .filter(Boolean)
+          .map((l) => JSON.parse(l) as Record<string, unknown>)
+      : [];
   return { code, signal, stdout, stderr, records, ms: Date.now() - started };
 }
 

@@ -22,8 +22,12 @@ describe('capability probes', () => {
     assert.match(classifyI386(ok, ran('errno 2\n', 127)) || '', /loader is missing .*libc6-i386/);
   });
 
-  it('i386: a failed -m32 build is missing too, with the compiler\'s first line', () => {
-    const compile: StepResult = { status: 1, stdout: '', stderr: "/usr/include/stdio.h:27:10: fatal error: bits/libc-header-start.h: No such file or directory\ncompilation terminated.\n" };
+  it("i386: a failed -m32 build is missing too, with the compiler's first line", () => {
+    const compile: StepResult = {
+      status: 1,
+      stdout: '',
+      stderr: '/usr/include/stdio.h:27:10: fatal error: bits/libc-header-start.h: No such file or directory\ncompilation terminated.\n',
+    };
     assert.equal(
       classifyI386(compile, undefined),
       'cannot build 32-bit (i386) programs here: cc -m32 failed (/usr/include/stdio.h:27:10: fatal error: bits/libc-header-start.h: No such file or directory); Debian packages libc6-dev-i386 and lib32gcc-12-dev provide what it needs',

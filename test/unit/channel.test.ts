@@ -40,7 +40,20 @@ describe('tracer records', () => {
       { kind: 'failed', pid: 10, tid: 12, dstIp: '2001:db8::1', dstPort: 22, error: 'ENETUNREACH', rule: -1, exe: '/x', reason: 'no source for IPv6' },
       { kind: 'failed', pid: 10, tid: 12, dstIp: '192.0.2.1', dstPort: 22, error: 'ETIMEDOUT', rule: 0, fault: 1, exe: '/x', reason: 'connect fault' },
       { kind: 'delayed', pid: 10, tid: 10, dstIp: '198.51.100.7', dstPort: 80, fault: 1, exe: '/x' },
-      { kind: 'late-handshake', pid: 10, tid: 10, dstIp: '198.51.100.7', dstPort: 80, peerIp: '127.0.0.1', peerPort: 40001, rule: 3, holePort: 39999, fault: 0, delayMs: 400, exe: '/x' },
+      {
+        kind: 'late-handshake',
+        pid: 10,
+        tid: 10,
+        dstIp: '198.51.100.7',
+        dstPort: 80,
+        peerIp: '127.0.0.1',
+        peerPort: 40001,
+        rule: 3,
+        holePort: 39999,
+        fault: 0,
+        delayMs: 400,
+        exe: '/x',
+      },
       { kind: 'diagnostic', pid: 10, tid: 10, message: 'something to say' },
     ]);
   });

@@ -31,14 +31,23 @@ describe('toxics', () => {
   });
 
   it('a scope after on, as a rule MATCH', () => {
-    assert.deepEqual(parseToxic('latency latency=1s on 198.51.100.0/24:443', 'x').match, { kind: 'net', family: 4, address: '198.51.100.0', prefix: 24, ports: { lo: 443, hi: 443 } });
+    assert.deepEqual(parseToxic('latency latency=1s on 198.51.100.0/24:443', 'x').match, {
+      kind: 'net',
+      family: 4,
+      address: '198.51.100.0',
+      prefix: 24,
+      ports: { lo: 443, hi: 443 },
+    });
     assert.deepEqual(parseToxic('latency latency=1s on port 80-81', 'x').match, { kind: 'port', ports: { lo: 80, hi: 81 } });
   });
 
   it('mistakes name the origin, the toxic and the problem', () => {
     const cases: [string, RegExp][] = [
       ['latency', /^--toxic 1: toxic 'latency': latency needs latency=$/],
-      ['lag latency=1s', /^--toxic 1: toxic 'lag latency=1s': 'lag' is not a toxic \(latency, bandwidth, slow_close, timeout, reset_peer, slicer, limit_data\)$/],
+      [
+        'lag latency=1s',
+        /^--toxic 1: toxic 'lag latency=1s': 'lag' is not a toxic \(latency, bandwidth, slow_close, timeout, reset_peer, slicer, limit_data\)$/,
+      ],
       ['latency latency=1s rate=2', /'rate' is not a setting of latency \(latency, jitter, direction, toxicity\)$/],
       ['latency latency=1s direction=sideways', /direction 'sideways' is not upstream, downstream or both$/],
       ['latency latency=1s toxicity=2', /toxicity '2' is not a probability \(0 to 1\)$/],
@@ -81,7 +90,10 @@ describe('connect faults', () => {
   it('mistakes name the origin, the fault and the problem', () => {
     const cases: [string, RegExp][] = [
       ['explode', /^--fault 1: fault 'explode': 'explode' is not a connect fault \(refuse, delay\)$/],
-      ['refuse errno=EWHAT', /'EWHAT' is not an errno graft can refuse with \(ECONNREFUSED, ETIMEDOUT, ENETUNREACH, EHOSTUNREACH, ECONNRESET, EACCES, EPERM\)$/],
+      [
+        'refuse errno=EWHAT',
+        /'EWHAT' is not an errno graft can refuse with \(ECONNREFUSED, ETIMEDOUT, ENETUNREACH, EHOSTUNREACH, ECONNRESET, EACCES, EPERM\)$/,
+      ],
       ['refuse probability=2', /probability '2' is not between 0 and 1$/],
       ['refuse first=2 every=3', /give one of probability, first, every, after \(got first, every\)$/],
       ['refuse first=0', /first '0' is not a whole number from 1$/],
@@ -96,7 +108,10 @@ describe('connect faults', () => {
 
   it('as a message of the tracer table', () => {
     const line = (text: string): string => encodeMessage(faultMessage(parseConnectFault(text, 'x')));
-    assert.equal(line('refuse errno=ETIMEDOUT delay=200ms probability=0.5 on 198.51.100.0/24:443'), 'fault ip4 198.51.100.0 24 443 443 1 ETIMEDOUT 200 prob 0 0.5\n');
+    assert.equal(
+      line('refuse errno=ETIMEDOUT delay=200ms probability=0.5 on 198.51.100.0/24:443'),
+      'fault ip4 198.51.100.0 24 443 443 1 ETIMEDOUT 200 prob 0 0.5\n',
+    );
     assert.equal(line('delay time=1s every=3 on port 80'), 'fault any - 0 80 80 0 - 1000 every 3 0\n');
     assert.equal(line('refuse'), 'fault any - 0 0 65535 0 ECONNREFUSED 0 all 0 0\n');
   });

@@ -159,10 +159,12 @@ describe('fault options', { concurrency: true }, () => {
       [['--latency', '1s', '--mode', 'inplace'], /cannot be used with --mode inplace/],
       [['--seed', 'x'], /--seed: 'x' is not a whole number/],
     ] as const) {
-      runs.push(local.graft(['true'], { graftArgs: [...args] }).then((run) => {
-        assert.equal(run.code, 2, args.join(' '));
-        assert.match(run.stderr, want);
-      }));
+      runs.push(
+        local.graft(['true'], { graftArgs: [...args] }).then((run) => {
+          assert.equal(run.code, 2, args.join(' '));
+          assert.match(run.stderr, want);
+        }),
+      );
     }
     await Promise.all(runs);
   });
@@ -174,10 +176,12 @@ describe('fault options', { concurrency: true }, () => {
       [['--refuse', 'ECONNREFUSED@2'], /probability '2' is not between 0 and 1/],
       [['--fault', 'explode'], /'explode' is not a connect fault/],
     ] as const) {
-      runs.push(local.graft(['true'], { graftArgs: [...args] }).then((run) => {
-        assert.equal(run.code, 2, args.join(' '));
-        assert.match(run.stderr, want);
-      }));
+      runs.push(
+        local.graft(['true'], { graftArgs: [...args] }).then((run) => {
+          assert.equal(run.code, 2, args.join(' '));
+          assert.match(run.stderr, want);
+        }),
+      );
     }
     await Promise.all(runs);
   });
@@ -195,7 +199,10 @@ describe('a run over loopback, no lab', () => {
       const proxied = await local.graft([process.execPath, '-e', client], { graftArgs: ['--log-file', logFile, '--rule', `127.0.0.1:${port} direct`] });
       assert.equal(proxied.code, 0, proxied.stderr);
       assert.match(proxied.stdout, /^hello \d+ \d+\n$/);
-      const records = readFileSync(logFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+      const records = readFileSync(logFile, 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as Record<string, unknown>);
       assert.equal(records.length, 1, JSON.stringify(records));
       assert.deepEqual([records[0]!.event, records[0]!.dst, records[0]!.action], ['connection', `127.0.0.1:${port}`, 'proxy'], JSON.stringify(records[0]));
       // the server saw graft's proxy, not the program: its port differs from the program's own

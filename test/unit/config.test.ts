@@ -68,13 +68,33 @@ describe('graft config check', { concurrency: true }, () => {
 
   const invalid: [string, string, RegExp][] = [
     ['bad YAML', 'rules:\n  - all direct\n  bad: [\n', /^graft: .*bad\.yaml:\d+: not valid YAML: /],
-    ['an unknown key', 'proxies: {}\nrulez:\n  - all direct\n', /^graft: .*unknown\.yaml:2: rulez: unknown key \(known: proxies, proxy, rules, toxics, faults, mark, interface, source, mode, connect-timeout, log\)\n$/],
+    [
+      'an unknown key',
+      'proxies: {}\nrulez:\n  - all direct\n',
+      /^graft: .*unknown\.yaml:2: rulez: unknown key \(known: proxies, proxy, rules, toxics, faults, mark, interface, source, mode, connect-timeout, log\)\n$/,
+    ],
     ['an unknown log key', 'log:\n  path: /tmp/x\n', /^graft: .*logkey\.yaml:2: log\.path: unknown key \(known: file, level\)\n$/],
-    ['a bad CIDR', 'rules:\n  - all direct\n  - 10.0.0.0/40 refuse\n', /^graft: .*cidr\.yaml:3: rules\[1\]: rule '10\.0\.0\.0\/40 refuse': '\/40' is not a prefix length for IPv4 \(0-32\)\n$/],
-    ['a bad proxy URL', 'proxies:\n  corp: socks5://alice:s3cret@192.0.2.60\n', /^graft: .*url\.yaml:2: proxies\.corp: 'socks5:\/\/alice:\*\*\*@192\.0\.2\.60': no port \(e\.g\. socks5:\/\/192\.0\.2\.60:1080\)\n$/],
-    ['an unknown scheme', 'proxy: ftp://192.0.2.60:21\n', /^graft: .*scheme\.yaml:1: proxy: 'ftp:\/\/192\.0\.2\.60:21': unsupported scheme 'ftp:' \(socks5, socks4, socks4a or http\)\n$/],
+    [
+      'a bad CIDR',
+      'rules:\n  - all direct\n  - 10.0.0.0/40 refuse\n',
+      /^graft: .*cidr\.yaml:3: rules\[1\]: rule '10\.0\.0\.0\/40 refuse': '\/40' is not a prefix length for IPv4 \(0-32\)\n$/,
+    ],
+    [
+      'a bad proxy URL',
+      'proxies:\n  corp: socks5://alice:s3cret@192.0.2.60\n',
+      /^graft: .*url\.yaml:2: proxies\.corp: 'socks5:\/\/alice:\*\*\*@192\.0\.2\.60': no port \(e\.g\. socks5:\/\/192\.0\.2\.60:1080\)\n$/,
+    ],
+    [
+      'an unknown scheme',
+      'proxy: ftp://192.0.2.60:21\n',
+      /^graft: .*scheme\.yaml:1: proxy: 'ftp:\/\/192\.0\.2\.60:21': unsupported scheme 'ftp:' \(socks5, socks4, socks4a or http\)\n$/,
+    ],
     ['an unknown proxy name', 'proxy: nosuch\n', /^graft: .*name\.yaml:1: proxy: no proxy named 'nosuch' under proxies\n$/],
-    ['a rule naming an unknown proxy', 'rules:\n  - all proxy corp\n', /^graft: .*rulename\.yaml:2: rules\[0\]: rule 'all proxy corp': no proxy named 'corp'\n$/],
+    [
+      'a rule naming an unknown proxy',
+      'rules:\n  - all proxy corp\n',
+      /^graft: .*rulename\.yaml:2: rules\[0\]: rule 'all proxy corp': no proxy named 'corp'\n$/,
+    ],
     ['a bad mode', 'mode: fast\n', /^graft: .*mode\.yaml:1: mode: 'fast' is not auto, proxy or inplace\n$/],
     ['a bad duration', 'connect-timeout: soon\n', /^graft: .*dur\.yaml:1: connect-timeout: 'soon' is not a duration/],
     ['not a mapping', '- all direct\n', /^graft: .*seq\.yaml:1: config: the file must be a mapping/],
@@ -94,7 +114,10 @@ describe('graft config check', { concurrency: true }, () => {
     } else {
       it(`rejects ${what}: file, line and field named`, () => {
         const bare = new RegExp(want.source.replace(/^\^graft: /, '^').replace(/\\n\$$/, '$'));
-        assert.throws(() => loadConfig(file(`${name}.yaml`, text)), (err: unknown) => err instanceof UsageError && bare.test(err.message) && !err.message.includes('s3cret'));
+        assert.throws(
+          () => loadConfig(file(`${name}.yaml`, text)),
+          (err: unknown) => err instanceof UsageError && bare.test(err.message) && !err.message.includes('s3cret'),
+        );
       });
     }
   });
@@ -130,13 +153,25 @@ describe('parsing a config file', () => {
     ].join('\n');
     const c = parseConfig(text, 'c.yaml');
     assert.deepEqual([...c.chains.keys()], ['corp', 'twohop']);
-    assert.deepEqual(c.chains.get('corp')?.map((p) => [p.kind, p.host, p.port, p.auth?.user, p.auth?.password]), [['socks5', '192.0.2.60', 1080, 'alice', 's3cret']]);
-    assert.deepEqual(c.proxy?.map((p) => p.display), ['http://192.0.2.61:3128', 'socks4a://bob@192.0.2.62:1080']);
-    assert.deepEqual(c.rules.map((r) => [r.text, r.origin]), [
-      ['10.0.0.0/8 interface eth1', 'c.yaml:6: rules[0]'],
-      ['all proxy corp', 'c.yaml:7: rules[1]'],
-    ]);
-    assert.deepEqual(c.toxics.map((t) => t.text), ['latency latency=200ms on 198.51.100.0/24']);
+    assert.deepEqual(
+      c.chains.get('corp')?.map((p) => [p.kind, p.host, p.port, p.auth?.user, p.auth?.password]),
+      [['socks5', '192.0.2.60', 1080, 'alice', 's3cret']],
+    );
+    assert.deepEqual(
+      c.proxy?.map((p) => p.display),
+      ['http://192.0.2.61:3128', 'socks4a://bob@192.0.2.62:1080'],
+    );
+    assert.deepEqual(
+      c.rules.map((r) => [r.text, r.origin]),
+      [
+        ['10.0.0.0/8 interface eth1', 'c.yaml:6: rules[0]'],
+        ['all proxy corp', 'c.yaml:7: rules[1]'],
+      ],
+    );
+    assert.deepEqual(
+      c.toxics.map((t) => t.text),
+      ['latency latency=200ms on 198.51.100.0/24'],
+    );
     assert.equal(c.connectFaults.length, 1);
     assert.equal(c.mark, 16);
     assert.equal(c.interface, 'wg0');
@@ -165,7 +200,11 @@ describe('parsing a config file', () => {
       ['mode: auto\nmode: proxy\n', /^m\.yaml:\d+: not valid YAML: /],
     ];
     for (const [text, want] of cases) {
-      assert.throws(() => parseConfig(text, 'm.yaml'), (err: unknown) => err instanceof UsageError && want.test(err.message), JSON.stringify(text));
+      assert.throws(
+        () => parseConfig(text, 'm.yaml'),
+        (err: unknown) => err instanceof UsageError && want.test(err.message),
+        JSON.stringify(text),
+      );
     }
   });
 

@@ -87,7 +87,10 @@ describe('HTTP CONNECT client', () => {
     await once(proxy, 'listening');
     const socket = net.connect({ port: (proxy.address() as net.AddressInfo).port, host: '127.0.0.1', allowHalfOpen: true });
     await once(socket, 'connect');
-    await assert.rejects(httpConnect(socket, '198.51.100.7', 443, undefined, 'http://p:1'), /^ProxyHandshakeError: http:\/\/p:1: closed the connection during the CONNECT handshake$/);
+    await assert.rejects(
+      httpConnect(socket, '198.51.100.7', 443, undefined, 'http://p:1'),
+      /^ProxyHandshakeError: http:\/\/p:1: closed the connection during the CONNECT handshake$/,
+    );
     socket.destroy();
     proxy.close();
   });
@@ -109,7 +112,13 @@ describe('bytes that arrive with the last handshake reply', () => {
       await new Promise((r) => setTimeout(r, 300));
       {
         const chain = [parseProxyUrl(`socks5://127.0.0.1:${socksPort}`, 'test')];
-        const socket = await dialThroughChain({ chain, destination: { host: '127.0.0.1', port }, socketOptions: [], localAddressFor: () => undefined, timeoutMs: 3000 });
+        const socket = await dialThroughChain({
+          chain,
+          destination: { host: '127.0.0.1', port },
+          socketOptions: [],
+          localAddressFor: () => undefined,
+          timeoutMs: 3000,
+        });
         const take = holdEarlyData(socket);
         await new Promise((r) => setTimeout(r, 200)); // the relay starts late
         assert.equal(Buffer.concat(take()).toString(), '220 hello\r\n');

@@ -15,7 +15,9 @@ const graft = join(repoRoot, 'bin/graft');
 /** bin/graft with these arguments, as a subprocess that does not block the other tests */
 const run = (args: string[], env: NodeJS.ProcessEnv = process.env): Promise<{ status: number | null; stdout: string; stderr: string }> =>
   new Promise((resolve) => {
-    execFile(graft, args, { encoding: 'utf8', env }, (err, stdout, stderr) => resolve({ status: err ? (typeof err.code === 'number' ? err.code : null) : 0, stdout, stderr }));
+    execFile(graft, args, { encoding: 'utf8', env }, (err, stdout, stderr) =>
+      resolve({ status: err ? (typeof err.code === 'number' ? err.code : null) : 0, stdout, stderr }),
+    );
   });
 
 describe('rule parsing', () => {
@@ -52,14 +54,21 @@ describe('rule parsing', () => {
       ['all mark 1 refuse', /'refuse' cannot be combined with mark, interface and source/],
     ];
     for (const [text, want] of cases) {
-      assert.throws(() => parseRule(text, '--rule 3'), (err: unknown) => err instanceof UsageError && want.test(err.message), text);
+      assert.throws(
+        () => parseRule(text, '--rule 3'),
+        (err: unknown) => err instanceof UsageError && want.test(err.message),
+        text,
+      );
     }
   });
 
   it('bad rules on the command line exit 2 with the message', async () => {
     const r = await run(['--rule', '10.0.0.0/8 sideways', '--', 'true']);
     assert.equal(r.status, 2);
-    assert.equal(r.stderr, "graft: --rule 1: rule '10.0.0.0/8 sideways': 'sideways' is not an action (proxy, direct, pass, refuse, mark, interface or source)\n");
+    assert.equal(
+      r.stderr,
+      "graft: --rule 1: rule '10.0.0.0/8 sideways': 'sideways' is not an action (proxy, direct, pass, refuse, mark, interface or source)\n",
+    );
     const p = await run(['--rule', 'all proxy corp', '--', 'true']);
     assert.equal(p.status, 2);
     assert.equal(p.stderr, "graft: --rule 1: rule 'all proxy corp': no proxy named 'corp'\n");
@@ -70,18 +79,39 @@ describe('rule parsing', () => {
 });
 
 describe('graft rules explain', { concurrency: true }, () => {
-  const base = ['--proxy', 'socks5://alice:s3cret@192.0.2.50:1080', '--rule', '10.0.0.0/8 interface lo', '--rule', 'port 22 refuse ETIMEDOUT', '--rule', '127.0.0.1:8080 proxy'];
+  const base = [
+    '--proxy',
+    'socks5://alice:s3cret@192.0.2.50:1080',
+    '--rule',
+    '10.0.0.0/8 interface lo',
+    '--rule',
+    'port 22 refuse ETIMEDOUT',
+    '--rule',
+    '127.0.0.1:8080 proxy',
+  ];
   const explain = (dest: string) => run(['rules', 'explain', dest, ...base]);
 
   it('says which rule matches and what would happen, passwords masked', async () => {
     const cases: [string, string][] = [
       ['10.1.2.3:443', "10.1.2.3:443: --rule 1: '10.0.0.0/8 interface lo' (interface lo): in place: the program connects directly, with dev lo\n"],
       ['198.51.100.7:22', "198.51.100.7:22: --rule 2: 'port 22 refuse ETIMEDOUT' (refuse ETIMEDOUT): the connect fails with ETIMEDOUT\n"],
-      ['198.51.100.7:443', "198.51.100.7:443: no rule matches; the default (proxy): through graft's proxy, then the upstream proxy chain: socks5://alice:***@192.0.2.50:1080\n"],
-      ['127.0.0.1:8080', "127.0.0.1:8080: --rule 3: '127.0.0.1:8080 proxy' (proxy): through graft's proxy, then the upstream proxy chain: socks5://alice:***@192.0.2.50:1080\n"],
+      [
+        '198.51.100.7:443',
+        "198.51.100.7:443: no rule matches; the default (proxy): through graft's proxy, then the upstream proxy chain: socks5://alice:***@192.0.2.50:1080\n",
+      ],
+      [
+        '127.0.0.1:8080',
+        "127.0.0.1:8080: --rule 3: '127.0.0.1:8080 proxy' (proxy): through graft's proxy, then the upstream proxy chain: socks5://alice:***@192.0.2.50:1080\n",
+      ],
       ['127.0.0.1:22', '127.0.0.1:22: loopback, no rule names it: passed untouched (the program connects directly)\n'],
-      ['192.0.2.50:1080', "192.0.2.50:1080: proxy: '192.0.2.50:1080 pass (the upstream proxy itself)' (pass): passed untouched (the program connects directly, graft does not see it again)\n"],
-      ['[::ffff:10.0.0.1]:80', "[::ffff:10.0.0.1]:80: --rule 1: '10.0.0.0/8 interface lo' (interface lo): in place: the program connects directly, with dev lo\n"],
+      [
+        '192.0.2.50:1080',
+        "192.0.2.50:1080: proxy: '192.0.2.50:1080 pass (the upstream proxy itself)' (pass): passed untouched (the program connects directly, graft does not see it again)\n",
+      ],
+      [
+        '[::ffff:10.0.0.1]:80',
+        "[::ffff:10.0.0.1]:80: --rule 1: '10.0.0.0/8 interface lo' (interface lo): in place: the program connects directly, with dev lo\n",
+      ],
     ];
     const runs = await Promise.all(cases.map(([dest]) => explain(dest)));
     for (const [i, [, want]] of cases.entries()) {
@@ -93,7 +123,16 @@ describe('graft rules explain', { concurrency: true }, () => {
   });
 
   it('names the connect faults and toxics that would apply to the destination', async () => {
-    const chaos = ['--fault', 'refuse errno=ETIMEDOUT probability=0.3 on 198.51.100.0/24', '--fault', 'delay time=1s on port 80', '--latency', '100ms', '--toxic', 'bandwidth rate=1MB/s on 203.0.113.0/24'];
+    const chaos = [
+      '--fault',
+      'refuse errno=ETIMEDOUT probability=0.3 on 198.51.100.0/24',
+      '--fault',
+      'delay time=1s on port 80',
+      '--latency',
+      '100ms',
+      '--toxic',
+      'bandwidth rate=1MB/s on 203.0.113.0/24',
+    ];
     const r = await run(['rules', 'explain', '198.51.100.7:443', ...chaos]);
     assert.equal(r.status, 0, r.stderr);
     assert.equal(
@@ -153,7 +192,13 @@ describe('the rule table decides', () => {
 
   it('loopback matches only a rule that names it: never all or port N', () => {
     assert.equal(which('127.0.0.1', 8080), '127.0.0.1:8080 proxy');
-    for (const [ip, port] of [['127.0.0.1', 8500], ['127.0.0.2', 80], ['::1', 8500], ['::ffff:127.0.0.1', 8500], ['0.0.0.0', 80]] as const) {
+    for (const [ip, port] of [
+      ['127.0.0.1', 8500],
+      ['127.0.0.2', 80],
+      ['::1', 8500],
+      ['::ffff:127.0.0.1', 8500],
+      ['0.0.0.0', 80],
+    ] as const) {
       assert.equal(table.decide(ip, port), undefined, `${ip}:${port}`);
     }
     assert.ok(isLoopback('127.1.2.3') && isLoopback('::1') && !isLoopback('10.0.0.1') && !isLoopback('::2'));
@@ -172,7 +217,10 @@ describe('the rule table decides', () => {
   it('actions read back as rule text', () => {
     assert.equal(describeAction({ kind: 'proxy', name: 'corp' }), 'proxy corp');
     assert.equal(describeAction({ kind: 'refuse', errno: 'EPERM' }), 'refuse EPERM');
-    assert.equal(describeAction({ kind: 'route', egress: { mark: 16, interface: 'wg0', source4: '192.0.2.1', source6: '2001:db8::1' } }), 'mark 0x10 interface wg0 source 192.0.2.1 source 2001:db8::1');
+    assert.equal(
+      describeAction({ kind: 'route', egress: { mark: 16, interface: 'wg0', source4: '192.0.2.1', source6: '2001:db8::1' } }),
+      'mark 0x10 interface wg0 source 192.0.2.1 source 2001:db8::1',
+    );
     assert.equal(describeAction({ kind: 'pass' }), 'pass');
   });
 });

@@ -9,10 +9,19 @@ describe('proxy URLs', () => {
     const cases: [string, unknown][] = [
       ['socks5://192.0.2.1:1080', { kind: 'socks5', host: '192.0.2.1', port: 1080, display: 'socks5://192.0.2.1:1080' }],
       ['socks5h://proxy.example:1080', { kind: 'socks5', host: 'proxy.example', port: 1080, display: 'socks5://proxy.example:1080' }],
-      ['socks5://alice:s3cret@192.0.2.1:1080', { kind: 'socks5', host: '192.0.2.1', port: 1080, auth: { user: 'alice', password: 's3cret' }, display: 'socks5://alice:***@192.0.2.1:1080' }],
-      ['socks4://bob@192.0.2.2:1080', { kind: 'socks4', host: '192.0.2.2', port: 1080, auth: { user: 'bob', password: '' }, display: 'socks4://bob@192.0.2.2:1080' }],
+      [
+        'socks5://alice:s3cret@192.0.2.1:1080',
+        { kind: 'socks5', host: '192.0.2.1', port: 1080, auth: { user: 'alice', password: 's3cret' }, display: 'socks5://alice:***@192.0.2.1:1080' },
+      ],
+      [
+        'socks4://bob@192.0.2.2:1080',
+        { kind: 'socks4', host: '192.0.2.2', port: 1080, auth: { user: 'bob', password: '' }, display: 'socks4://bob@192.0.2.2:1080' },
+      ],
       ['socks4a://192.0.2.3:1080/', { kind: 'socks4a', host: '192.0.2.3', port: 1080, display: 'socks4a://192.0.2.3:1080' }],
-      ['http://u%40corp:p%3Ass@[2001:db8::1]:3128', { kind: 'http', host: '2001:db8::1', port: 3128, auth: { user: 'u@corp', password: 'p:ss' }, display: 'http://u%40corp:***@[2001:db8::1]:3128' }],
+      [
+        'http://u%40corp:p%3Ass@[2001:db8::1]:3128',
+        { kind: 'http', host: '2001:db8::1', port: 3128, auth: { user: 'u@corp', password: 'p:ss' }, display: 'http://u%40corp:***@[2001:db8::1]:3128' },
+      ],
     ];
     for (const [text, want] of cases) assert.deepEqual(parseProxyUrl(text, '--proxy 1'), want, text);
   });
@@ -30,7 +39,11 @@ describe('proxy URLs', () => {
       ['socks5://:s3cret@192.0.2.1:1080', /a password needs a user name$/],
     ];
     for (const [text, want] of cases) {
-      assert.throws(() => parseProxyUrl(text, '--proxy 1'), (err: unknown) => err instanceof UsageError && want.test(err.message) && !err.message.includes('s3cret'), text);
+      assert.throws(
+        () => parseProxyUrl(text, '--proxy 1'),
+        (err: unknown) => err instanceof UsageError && want.test(err.message) && !err.message.includes('s3cret'),
+        text,
+      );
     }
   });
 
