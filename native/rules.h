@@ -1,6 +1,6 @@
-/* The rule table graft's Node side compiles (src/rules/compile.ts; the
- * line format is in table.h): first match wins, so a connect is decided
- * here without a round trip. Matching is pure. */
+/* The rule table graft's Node side compiles (src/routing.ts) and hands
+ * over as boundary messages (table.h): first match wins, so a connect is
+ * decided here without a round trip. Matching is pure. */
 #ifndef GRAFT_RULES_H
 #define GRAFT_RULES_H
 

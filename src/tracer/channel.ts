@@ -26,12 +26,11 @@ const ADDRESS_FIELDS = Object.fromEntries(
   Object.entries(MESSAGES).map(([kind, spec]) => [kind, spec.fields.filter((f) => f.type === 'addr').map((f) => f.name)]),
 ) as unknown as Readonly<Record<Message['kind'], readonly string[]>>;
 
-function normalized(msg: Message): Message {
-  const fields = ADDRESS_FIELDS[msg.kind];
-  if (!fields.length) return msg;
-  const out: Record<string, unknown> = { ...msg };
-  for (const f of fields) if (typeof out[f] === 'string') out[f] = normalizeIp(out[f]);
-  return out as unknown as Message;
+/** Keys v4-mapped addresses as IPv4, in the message decodeMessage just made. */
+function normalize(msg: Message): Message {
+  const out = msg as unknown as Record<string, unknown>;
+  for (const f of ADDRESS_FIELDS[msg.kind]) if (typeof out[f] === 'string') out[f] = normalizeIp(out[f]);
+  return msg;
 }
 
 /** Splits a byte stream into records; `onRecord` sees each complete line. */
@@ -62,6 +61,6 @@ export class RecordDecoder {
       this.onBadLine(err as Error);
       return;
     }
-    this.onRecord(normalized(msg) as RecordMessage);
+    this.onRecord(normalize(msg) as RecordMessage);
   }
 }

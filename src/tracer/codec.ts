@@ -16,7 +16,6 @@ const ERRNOS: Readonly<Record<string, number>> = constants.errno;
 const SPACE = 0x20;
 const PERCENT = 0x25;
 const DASH = 0x2d;
-const HEX_DIGITS = '0123456789abcdefABCDEF';
 
 const BY_TAG = new Map<string, { kind: Message['kind']; spec: MessageSpec }>(
   (Object.entries(MESSAGES) as [Message['kind'], MessageSpec][]).map(([kind, spec]) => [spec.tag, { kind, spec }]),
@@ -103,98 +102,116 @@ export function encodeMessages(msgs: readonly Message[]): Buffer {
   return Buffer.from(msgs.map(encodeMessage).join(''), 'latin1');
 }
 
-function decodeText(token: Buffer): string {
-  const out = Buffer.alloc(token.length);
+const bad = (f: FieldSpec, token: string): BoundaryError => new BoundaryError(`field ${f.name}: '${token}' is not a valid ${f.type}`);
+
+function hexDigit(code: number): number {
+  if (code >= 0x30 && code <= 0x39) return code - 0x30;
+  if (code >= 0x41 && code <= 0x46) return code - 0x41 + 10;
+  if (code >= 0x61 && code <= 0x66) return code - 0x61 + 10;
+  return -1;
+}
+
+/**
+ * A text field from its latin1 token (each char one byte of the line).
+ * Most texts (executables, reasons) have no escape and no byte above
+ * 0x7f: those are taken as they are, without a copy.
+ */
+function decodeText(token: string): string {
+  let plain = true;
+  for (let i = 0; i < token.length; i++) {
+    const c = token.charCodeAt(i);
+    if (c === PERCENT || c >= 0x80) plain = false;
+    else if (mustEscape(c)) throw new BoundaryError('unescaped byte in a text');
+  }
+  if (plain) {
+    if (token.length === 0 || token.length > TEXT_MAX) throw new BoundaryError(`a text must be 1 to ${TEXT_MAX} bytes`);
+    return token;
+  }
+  const out = Buffer.allocUnsafe(token.length);
   let o = 0;
   for (let i = 0; i < token.length; i++) {
-    let b = token[i]!;
+    let b = token.charCodeAt(i);
     if (b === PERCENT) {
-      const pair = token.subarray(i + 1, i + 3).toString('latin1');
-      if (pair.length !== 2 || ![...pair].every((c) => HEX_DIGITS.includes(c))) throw new BoundaryError('bad percent escape');
-      b = parseInt(pair, 16);
+      const hi = hexDigit(token.charCodeAt(i + 1));
+      const lo = hexDigit(token.charCodeAt(i + 2));
+      if (hi < 0 || lo < 0) throw new BoundaryError('bad percent escape');
+      b = hi * 16 + lo;
       i += 2;
-    } else if (mustEscape(b)) {
-      throw new BoundaryError('unescaped byte in a text');
+      if (b === 0) throw new BoundaryError('NUL in a text');
     }
-    if (b === 0) throw new BoundaryError('NUL in a text');
     out[o++] = b;
   }
-  if (o === 0 || o > TEXT_MAX) throw new BoundaryError(`a text must be 1 to ${TEXT_MAX} bytes`);
-  return out.subarray(0, o).toString('utf8');
+  if (o > TEXT_MAX) throw new BoundaryError(`a text must be 1 to ${TEXT_MAX} bytes`);
+  return out.toString('utf8', 0, o);
 }
 
-function decimal(token: string, signed: boolean): number {
-  const digits = signed && token.startsWith('-') ? token.slice(1) : token;
-  if (digits.length === 0 || digits.length > 10 || ![...digits].every((c) => c >= '0' && c <= '9')) throw new BoundaryError(`'${token}' is not a whole number`);
-  return Number(token);
+/** A decimal whole number in [lo, hi] (a sign only where lo < 0). */
+function decimal(f: FieldSpec, token: string, lo: number, hi: number): number {
+  const start = lo < 0 && token.charCodeAt(0) === 0x2d ? 1 : 0;
+  const digits = token.length - start;
+  if (digits < 1 || digits > 10) throw bad(f, token);
+  for (let i = start; i < token.length; i++) {
+    const c = token.charCodeAt(i);
+    if (c < 0x30 || c > 0x39) throw bad(f, token);
+  }
+  const n = Number(token);
+  if (n < lo || n > hi) throw bad(f, token);
+  return n;
 }
 
-function decodeValue(f: FieldSpec, token: Buffer): unknown {
-  const s = token.toString('latin1');
-  const check = <T>(ok: boolean, v: T): T => {
-    if (!ok) throw new BoundaryError(`field ${f.name}: '${s}' is not a valid ${f.type}`);
+function decodeDouble(f: FieldSpec, token: string): number {
+  for (let i = 0; i < token.length; i++) if (!'0123456789.eE+-'.includes(token[i]!)) throw bad(f, token);
+  const n = Number(token);
+  if (token.length === 0 || !Number.isFinite(n)) throw bad(f, token);
+  return n;
+}
+
+function decodeValue(f: FieldSpec, token: string): unknown {
+  const valid = <T>(ok: boolean, v: T): T => {
+    if (!ok) throw bad(f, token);
     return v;
   };
   switch (f.type) {
-    case 'int': {
-      const n = decimal(s, true);
-      return check(isWhole(n, -(2 ** 31), 2 ** 31 - 1), n);
-    }
-    case 'uint': {
-      const n = decimal(s, false);
-      return check(isWhole(n, 0, 2 ** 32 - 1), n);
-    }
-    case 'port': {
-      const n = decimal(s, false);
-      return check(isWhole(n, 0, 65535), n);
-    }
-    case 'double': {
-      const n = Number(s);
-      return check(s.length > 0 && [...s].every((c) => '0123456789.eE+-'.includes(c)) && Number.isFinite(n), n);
-    }
+    case 'int':
+      return decimal(f, token, -(2 ** 31), 2 ** 31 - 1);
+    case 'uint':
+      return decimal(f, token, 0, 2 ** 32 - 1);
+    case 'port':
+      return decimal(f, token, 0, 65535);
+    case 'double':
+      return decodeDouble(f, token);
     case 'bool':
-      return check(s === '0' || s === '1', s === '1');
+      return valid(token === '0' || token === '1', token === '1');
     case 'addr':
-      return check(validAddr(s), s);
+      return valid(validAddr(token), token);
     case 'errno':
-      return check(s in ERRNOS, s);
+      return valid(token in ERRNOS, token);
     case 'text':
       return decodeText(token);
     case 'enum':
-      return check(f.words!.includes(s), s);
+      return valid(f.words!.includes(token), token);
   }
-}
-
-/** Splits a buffer at single spaces. */
-function tokens(line: Buffer): Buffer[] {
-  const out: Buffer[] = [];
-  let start = 0;
-  for (let i = 0; i <= line.length; i++) {
-    if (i === line.length || line[i] === SPACE) {
-      out.push(line.subarray(start, i));
-      start = i + 1;
-    }
-  }
-  return out;
 }
 
 /** Decodes one line (its bytes, without or with the newline). */
 export function decodeMessage(raw: Buffer): Message {
-  const line = raw.length && raw[raw.length - 1] === 0x0a ? raw.subarray(0, raw.length - 1) : raw;
-  if (line.length + 1 > LINE_MAX) throw new BoundaryError('line too long');
-  const [tag, ...fields] = tokens(line);
-  const found = BY_TAG.get(tag!.toString('latin1'));
-  if (!found) throw new BoundaryError(`unknown message '${tag!.toString('latin1')}'`);
+  const end = raw.length && raw[raw.length - 1] === 0x0a ? raw.length - 1 : raw.length;
+  if (end + 1 > LINE_MAX) throw new BoundaryError('line too long');
+  // latin1: one char per byte, so a text's bytes survive until decodeText
+  const [tag, ...fields] = raw.toString('latin1', 0, end).split(' ');
+  const found = BY_TAG.get(tag!);
+  if (!found) throw new BoundaryError(`unknown message '${tag}'`);
   const { kind, spec } = found;
   if (fields.length !== spec.fields.length) throw new BoundaryError(`${kind}: ${fields.length} fields, not ${spec.fields.length}`);
   const out: Record<string, unknown> = { kind };
-  spec.fields.forEach((f, i) => {
+  for (let i = 0; i < fields.length; i++) {
+    const f = spec.fields[i]!;
     const token = fields[i]!;
-    if (token.length === 1 && token[0] === DASH) {
+    if (token === '-') {
       if (!f.optional) throw new BoundaryError(`${kind}: field ${f.name} is required`);
-      return;
+      continue;
     }
     out[f.name] = decodeValue(f, token);
-  });
+  }
   return out as unknown as Message;
 }

@@ -107,6 +107,18 @@ describe('exit status', { concurrency: true }, () => {
   });
 });
 
+/** Each argument list is a usage error (exit 2) whose message matches. */
+async function expectUsageErrors(cases: readonly (readonly [readonly string[], RegExp])[]): Promise<void> {
+  await Promise.all(
+    cases.map(([args, want]) =>
+      local.graft(['true'], { graftArgs: [...args] }).then((run) => {
+        assert.equal(run.code, 2, args.join(' '));
+        assert.match(run.stderr, want);
+      }),
+    ),
+  );
+}
+
 describe('usage', { concurrency: true }, () => {
   it('an unknown option is a usage error naming it', async () => {
     const run = await local.graft(['true'], { graftArgs: ['--bogus-option'] });
@@ -151,39 +163,21 @@ describe('usage', { concurrency: true }, () => {
 // here, one of each kind, the shorthands and the checks across options.
 describe('fault options', { concurrency: true }, () => {
   it('bad toxics are usage errors naming the problem', async () => {
-    const runs: Promise<void>[] = [];
-    for (const [args, want] of [
+    await expectUsageErrors([
       [['--toxic', 'latency'], /--toxic 1: toxic 'latency': latency needs latency=/],
       [['--bandwidth', 'fast'], /'fast' is not a rate/],
       [['--latency', 'soon'], /'soon' is not a duration/],
       [['--latency', '1s', '--mode', 'inplace'], /cannot be used with --mode inplace/],
       [['--seed', 'x'], /--seed: 'x' is not a whole number/],
-    ] as const) {
-      runs.push(
-        local.graft(['true'], { graftArgs: [...args] }).then((run) => {
-          assert.equal(run.code, 2, args.join(' '));
-          assert.match(run.stderr, want);
-        }),
-      );
-    }
-    await Promise.all(runs);
+    ]);
   });
 
   it('bad faults are usage errors naming the problem', async () => {
-    const runs: Promise<void>[] = [];
-    for (const [args, want] of [
+    await expectUsageErrors([
       [['--refuse', 'EWHAT'], /--refuse: fault 'refuse errno=EWHAT': 'EWHAT' is not an errno/],
       [['--refuse', 'ECONNREFUSED@2'], /probability '2' is not between 0 and 1/],
       [['--fault', 'explode'], /'explode' is not a connect fault/],
-    ] as const) {
-      runs.push(
-        local.graft(['true'], { graftArgs: [...args] }).then((run) => {
-          assert.equal(run.code, 2, args.join(' '));
-          assert.match(run.stderr, want);
-        }),
-      );
-    }
-    await Promise.all(runs);
+    ]);
   });
 });
 
