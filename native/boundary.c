@@ -115,6 +115,33 @@ static void put_text(struct sink *s, const char *text)
 	}
 }
 
+/* Values that may be refused: a double that is not finite, a bool other
+ * than 0 or 1, an invalid address, an errno without a name, an enum value
+ * out of range. */
+static const char *checked_word(const struct bnd_field *f, const void *v, char *tmp, size_t cap)
+{
+	switch (f->type) {
+	case BND_T_DOUBLE: {
+		double d = *(const double *)v;
+		return isfinite(d) && snprintf(tmp, cap, "%.17g", d) < (int)cap ? tmp : NULL;
+	}
+	case BND_T_BOOL: {
+		int b = *(const int *)v;
+		return b == 0 ? "0" : b == 1 ? "1" : NULL;
+	}
+	case BND_T_ADDR:
+		return addr_valid(v) ? v : NULL;
+	case BND_T_ERRNO:
+		return bnd_errno_name(*(const int *)v);
+	case BND_T_ENUM: {
+		int i = *(const int *)v;
+		return i >= 0 && i < enum_count(f->words) ? f->words[i] : NULL;
+	}
+	default:
+		return NULL;
+	}
+}
+
 static void encode_field(struct sink *s, const struct bnd_field *f, const char *msg)
 {
 	const void *v = msg + f->offset;
@@ -122,6 +149,8 @@ static void encode_field(struct sink *s, const struct bnd_field *f, const char *
 		put(s, "-", 1);
 		return;
 	}
+	char tmp[64];
+	const char *word;
 	switch (f->type) {
 	case BND_T_INT:
 		putf(s, "%d", (int)*(const int32_t *)v);
@@ -132,47 +161,15 @@ static void encode_field(struct sink *s, const struct bnd_field *f, const char *
 	case BND_T_PORT:
 		putf(s, "%u", (unsigned)*(const uint16_t *)v);
 		break;
-	case BND_T_DOUBLE: {
-		double d = *(const double *)v;
-		if (!isfinite(d))
-			s->ok = 0;
-		else
-			putf(s, "%.17g", d);
-		break;
-	}
-	case BND_T_BOOL: {
-		int b = *(const int *)v;
-		if (b != 0 && b != 1)
-			s->ok = 0;
-		else
-			put(s, b ? "1" : "0", 1);
-		break;
-	}
-	case BND_T_ADDR:
-		if (!addr_valid(v))
-			s->ok = 0;
-		else
-			put(s, v, strlen(v));
-		break;
-	case BND_T_ERRNO: {
-		const char *name = bnd_errno_name(*(const int *)v);
-		if (!name)
-			s->ok = 0;
-		else
-			put(s, name, strlen(name));
-		break;
-	}
 	case BND_T_TEXT:
 		put_text(s, v);
 		break;
-	case BND_T_ENUM: {
-		int i = *(const int *)v;
-		if (i < 0 || i >= enum_count(f->words))
+	default:
+		word = checked_word(f, v, tmp, sizeof tmp);
+		if (!word)
 			s->ok = 0;
 		else
-			put(s, f->words[i], strlen(f->words[i]));
-		break;
-	}
+			put(s, word, strlen(word));
 	}
 }
 
@@ -250,10 +247,20 @@ static int decode_integer(const char *tok, size_t n, long long lo, long long hi,
 	return 0;
 }
 
-static int decode_value(const struct bnd_field *f, const char *tok, size_t n, void *v)
+/* The token as a C string in `buf` (`cap` bytes); -1 when empty or too long. */
+static int token_str(const char *tok, size_t n, char *buf, size_t cap)
+{
+	if (n == 0 || n >= cap)
+		return -1;
+	memcpy(buf, tok, n);
+	buf[n] = 0;
+	return 0;
+}
+
+/* int, uint, port and bool: decimal within the type's range. */
+static int decode_whole(const struct bnd_field *f, const char *tok, size_t n, void *v)
 {
 	long long i;
-	char buf[BND_ADDR_MAX];
 	switch (f->type) {
 	case BND_T_INT:
 		if (decode_integer(tok, n, INT32_MIN, INT32_MAX, &i) < 0)
@@ -261,48 +268,65 @@ static int decode_value(const struct bnd_field *f, const char *tok, size_t n, vo
 		*(int32_t *)v = (int32_t)i;
 		return 0;
 	case BND_T_UINT:
+		if (decode_integer(tok, n, 0, UINT32_MAX, &i) < 0)
+			return -1;
+		*(uint32_t *)v = (uint32_t)i;
+		return 0;
 	case BND_T_PORT:
-	case BND_T_BOOL: {
-		long long hi = f->type == BND_T_UINT ? UINT32_MAX : f->type == BND_T_PORT ? 65535 : 1;
-		if (decode_integer(tok, n, 0, hi, &i) < 0)
+		if (decode_integer(tok, n, 0, 65535, &i) < 0)
 			return -1;
-		if (f->type == BND_T_UINT)
-			*(uint32_t *)v = (uint32_t)i;
-		else if (f->type == BND_T_PORT)
-			*(uint16_t *)v = (uint16_t)i;
-		else
-			*(int *)v = (int)i;
+		*(uint16_t *)v = (uint16_t)i;
+		return 0;
+	default: /* BND_T_BOOL */
+		if (decode_integer(tok, n, 0, 1, &i) < 0)
+			return -1;
+		*(int *)v = (int)i;
 		return 0;
 	}
-	case BND_T_DOUBLE: {
-		char dbuf[64];
-		if (n == 0 || n >= sizeof dbuf || strspn(tok, "0123456789.eE+-") < n)
-			return -1;
-		memcpy(dbuf, tok, n);
-		dbuf[n] = 0;
-		char *end;
-		double d = strtod(dbuf, &end);
-		if (*end || !isfinite(d))
-			return -1;
-		*(double *)v = d;
-		return 0;
+}
+
+static int decode_double(const char *tok, size_t n, double *v)
+{
+	char buf[64];
+	if (token_str(tok, n, buf, sizeof buf) < 0 || strspn(buf, "0123456789.eE+-") < n)
+		return -1;
+	char *end;
+	double d = strtod(buf, &end);
+	if (*end || !isfinite(d))
+		return -1;
+	*v = d;
+	return 0;
+}
+
+static int decode_enum(const char *const *words, const char *tok, size_t n, int *v)
+{
+	for (int w = 0; words[w]; w++) {
+		if (strlen(words[w]) == n && !memcmp(words[w], tok, n)) {
+			*v = w;
+			return 0;
+		}
 	}
+	return -1;
+}
+
+static int decode_value(const struct bnd_field *f, const char *tok, size_t n, void *v)
+{
+	char buf[BND_ADDR_MAX];
+	switch (f->type) {
+	case BND_T_INT:
+	case BND_T_UINT:
+	case BND_T_PORT:
+	case BND_T_BOOL:
+		return decode_whole(f, tok, n, v);
+	case BND_T_DOUBLE:
+		return decode_double(tok, n, v);
 	case BND_T_ADDR:
-		if (n >= BND_ADDR_MAX)
-			return -1;
-		memcpy(buf, tok, n);
-		buf[n] = 0;
-		if (!addr_valid(buf))
+		if (token_str(tok, n, buf, sizeof buf) < 0 || !addr_valid(buf))
 			return -1;
 		memcpy(v, buf, n + 1);
 		return 0;
 	case BND_T_ERRNO: {
-		char ebuf[32];
-		if (n == 0 || n >= sizeof ebuf)
-			return -1;
-		memcpy(ebuf, tok, n);
-		ebuf[n] = 0;
-		int e = bnd_errno_number(ebuf);
+		int e = token_str(tok, n, buf, sizeof buf) < 0 ? -1 : bnd_errno_number(buf);
 		if (e < 0)
 			return -1;
 		*(int *)v = e;
@@ -311,13 +335,7 @@ static int decode_value(const struct bnd_field *f, const char *tok, size_t n, vo
 	case BND_T_TEXT:
 		return decode_text(tok, n, v);
 	case BND_T_ENUM:
-		for (int w = 0; f->words[w]; w++) {
-			if (strlen(f->words[w]) == n && !memcmp(f->words[w], tok, n)) {
-				*(int *)v = w;
-				return 0;
-			}
-		}
-		return -1;
+		return decode_enum(f->words, tok, n, v);
 	}
 	return -1;
 }
