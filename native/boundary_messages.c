@@ -43,6 +43,15 @@ static const struct bnd_field inplace_fields[] = {
 	{ "exe", BND_T_TEXT, offsetof(struct bnd_inplace, exe), BND_REQUIRED, NULL },
 };
 
+static const struct bnd_field kept_local_fields[] = {
+	{ "pid", BND_T_INT, offsetof(struct bnd_kept_local, pid), BND_REQUIRED, NULL },
+	{ "tid", BND_T_INT, offsetof(struct bnd_kept_local, tid), BND_REQUIRED, NULL },
+	{ "dst_ip", BND_T_ADDR, offsetof(struct bnd_kept_local, dst_ip), BND_REQUIRED, NULL },
+	{ "dst_port", BND_T_PORT, offsetof(struct bnd_kept_local, dst_port), BND_REQUIRED, NULL },
+	{ "rule", BND_T_INT, offsetof(struct bnd_kept_local, rule), BND_REQUIRED, NULL },
+	{ "exe", BND_T_TEXT, offsetof(struct bnd_kept_local, exe), BND_REQUIRED, NULL },
+};
+
 static const struct bnd_field failed_fields[] = {
 	{ "pid", BND_T_INT, offsetof(struct bnd_failed, pid), BND_REQUIRED, NULL },
 	{ "tid", BND_T_INT, offsetof(struct bnd_failed, tid), BND_REQUIRED, NULL },
@@ -104,6 +113,7 @@ const struct bnd_message bnd_messages[BND_KINDS] = {
 	[BND_REDIRECT] = { "C", "redirect", redirect_fields, 8, sizeof(struct bnd_redirect) },
 	[BND_LATE_HANDSHAKE] = { "W", "late-handshake", late_handshake_fields, 11, sizeof(struct bnd_late_handshake) },
 	[BND_INPLACE] = { "I", "inplace", inplace_fields, 6, sizeof(struct bnd_inplace) },
+	[BND_KEPT_LOCAL] = { "K", "kept-local", kept_local_fields, 6, sizeof(struct bnd_kept_local) },
 	[BND_FAILED] = { "F", "failed", failed_fields, 9, sizeof(struct bnd_failed) },
 	[BND_DELAYED] = { "H", "delayed", delayed_fields, 6, sizeof(struct bnd_delayed) },
 	[BND_DIAGNOSTIC] = { "D", "diagnostic", diagnostic_fields, 3, sizeof(struct bnd_diagnostic) },

@@ -41,6 +41,7 @@ enum bnd_kind {
 	BND_REDIRECT,
 	BND_LATE_HANDSHAKE,
 	BND_INPLACE,
+	BND_KEPT_LOCAL,
 	BND_FAILED,
 	BND_DELAYED,
 	BND_DIAGNOSTIC,
@@ -78,6 +79,16 @@ struct bnd_late_handshake {
 
 /* I: a connect let go on in place, with its rule's egress options set on the program's socket */
 struct bnd_inplace {
+	int32_t pid;
+	int32_t tid;
+	char dst_ip[BND_ADDR_MAX];
+	uint16_t dst_port;
+	int32_t rule;
+	char exe[BND_TEXT_MAX + 1];
+};
+
+/* K: a datagram socket connected to a destination only a proxy may reach: the connect went through (the program sees the source address the kernel picked), and what the socket sends stays on this machine */
+struct bnd_kept_local {
 	int32_t pid;
 	int32_t tid;
 	char dst_ip[BND_ADDR_MAX];
@@ -162,6 +173,7 @@ union bnd_any {
 	struct bnd_redirect redirect;
 	struct bnd_late_handshake late_handshake;
 	struct bnd_inplace inplace;
+	struct bnd_kept_local kept_local;
 	struct bnd_failed failed;
 	struct bnd_delayed delayed;
 	struct bnd_diagnostic diagnostic;

@@ -61,14 +61,19 @@ static void fail_call(struct stop *st, const union sa *dst, int err, const char 
 	answer_call(st->c->tid, -err, "fail a call");
 }
 
+/* A record only logged: it may wait (channel_defer). */
+static void defer_record(struct stop *st, const char *line, size_t n)
+{
+	uint64_t flush_at = n ? channel_defer(&st->tr->chan, line, n) : 0;
+	if (flush_at)
+		wake_at(&st->tr->timers, flush_at);
+}
+
 static void report_inplace(struct stop *st, const union sa *dst)
 {
 	char line[512];
 	struct rec_who w = who(st);
-	size_t n = record_inplace(line, sizeof line, &w, dst, st->rule);
-	uint64_t flush_at = n ? channel_defer(&st->tr->chan, line, n) : 0;
-	if (flush_at)
-		wake_at(&st->tr->timers, flush_at);
+	defer_record(st, line, record_inplace(line, sizeof line, &w, dst, st->rule));
 }
 
 /* Egress options on the program's own socket; on failure the call fails
@@ -162,8 +167,36 @@ static void redirect_to_proxy(struct stop *st, int s, const struct sockinfo *si,
 		fail_call(st, dst, ENETUNREACH, "cannot rewrite the connect arguments");
 }
 
+/* A datagram socket connected to a destination only a proxy may reach.
+ * The connect sends nothing, and programs make it to learn which source
+ * address the kernel would pick (getaddrinfo orders addresses so, RFC
+ * 6724): so it is not refused. The tracer makes it on the program's socket
+ * (its duplicate), exactly as the kernel would for the program, then binds
+ * the socket to the loopback device: what it sends is looped back and
+ * dropped, and never leaves this machine. */
+static void connect_kept_local(struct stop *st, int s, const union sa *dst)
+{
+	if (connect(s, &dst->sa, sa_len(dst)) < 0) {
+		answer_call(st->c->tid, -errno, "answer a connect");
+		return;
+	}
+	if (setsockopt(s, SOL_SOCKET, SO_BINDTODEVICE, "lo", 2) < 0) {
+		struct sockaddr unspec = { .sa_family = AF_UNSPEC };
+		connect(s, &unspec, sizeof unspec);
+		fail_call(st, dst, ENETUNREACH,
+			  "datagrams cannot go through a TCP proxy (and this socket, bound to a device, cannot be kept on this machine)");
+		return;
+	}
+	answer_call(st->c->tid, 0, "answer a connect");
+	char line[512];
+	struct rec_who w = who(st);
+	defer_record(st, line, record_kept_local(line, sizeof line, &w, dst, st->rule));
+}
+
 /* A datagram destination decided by its rule (st->rule, matched by the
- * caller): refused, given the rule's egress options, or left alone. */
+ * caller): refused, given the rule's egress options, or left alone. A
+ * connect to a destination only a proxy may reach is made but kept local
+ * (connect_kept_local); a datagram sent there with an address is refused. */
 static void datagram_by_rule(struct stop *st, int s, const struct sockinfo *si, const union sa *dst)
 {
 	if (st->rule < 0)
@@ -173,6 +206,10 @@ static void datagram_by_rule(struct stop *st, int s, const struct sockinfo *si, 
 	case UDP_PASS:
 		break;
 	case UDP_REFUSE:
+		if (r->tcp == TCP_REDIRECT && st->c->kind == CALL_CONNECT) {
+			connect_kept_local(st, s, dst);
+			break;
+		}
 		fail_call(st, dst, r->err,
 			  r->tcp == TCP_REDIRECT ? "datagrams cannot go through a TCP proxy; add a rule for this destination"
 						 : "refused by rule");

@@ -84,6 +84,14 @@ size_t record_inplace(char *line, size_t cap, const struct rec_who *w, const uni
 	return encode_logged(BND_INPLACE, &m, m.exe, w->exe, line, cap);
 }
 
+size_t record_kept_local(char *line, size_t cap, const struct rec_who *w, const union sa *dst, int rule)
+{
+	struct bnd_kept_local m = { .pid = w->pid, .tid = w->tid, .rule = rule };
+	set_addr(m.dst_ip, &m.dst_port, dst);
+	set_text(m.exe, w->exe, BND_TEXT_MAX);
+	return encode_logged(BND_KEPT_LOCAL, &m, m.exe, w->exe, line, cap);
+}
+
 size_t record_failed(char *line, size_t cap, const struct rec_who *w, const union sa *dst, int err, int rule, int fault, const char *why)
 {
 	struct bnd_failed m = { .pid = w->pid,

@@ -30,6 +30,7 @@ size_t record_redirect(char *line, size_t cap, const struct rec_who *w, const un
 size_t record_wait(char *line, size_t cap, const struct rec_who *w, const union sa *dst, const union sa *peer, unsigned peer_port, int rule,
 		   unsigned hole_port, int fault, unsigned delay_ms);
 size_t record_inplace(char *line, size_t cap, const struct rec_who *w, const union sa *dst, int rule);
+size_t record_kept_local(char *line, size_t cap, const struct rec_who *w, const union sa *dst, int rule);
 /* `fault`: the connect fault that failed the call, or -1 */
 size_t record_failed(char *line, size_t cap, const struct rec_who *w, const union sa *dst, int err, int rule, int fault, const char *why);
 size_t record_held(char *line, size_t cap, const struct rec_who *w, const union sa *dst, int fault);

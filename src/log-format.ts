@@ -37,6 +37,9 @@ export function humanLine(json: string): string | undefined {
   if (rec.event === 'delayed') {
     return `graft: ${who} -> ${text(rec.dst)} connect delayed [faults: ${(rec.faults as string[]).join('; ')}]`;
   }
+  if (rec.event === 'kept-local') {
+    return `graft: ${who} -> ${text(rec.dst)} datagram socket connected, kept on this machine: ${text(rec.reason)}`;
+  }
   if (rec.event === 'refused') {
     return `graft: ${who} -> ${text(rec.dst)} failed with ${text(rec.errno)}: ${text(rec.reason)}`;
   }

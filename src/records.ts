@@ -55,7 +55,18 @@ export interface RefusedConnect extends ConnectionBase {
   readonly reason: string;
 }
 
-export type ConnectionRecord = ProxiedConnection | InplaceConnection | RefusedConnect | DelayedConnect;
+/**
+ * A datagram socket connected to a destination only a proxy may reach: the
+ * connect went through (so the program learns its source address, as
+ * getaddrinfo's address ordering does), and what it sends stays on this
+ * machine (a proxy carries TCP only).
+ */
+export interface KeptLocalDatagrams extends ConnectionBase {
+  readonly event: 'kept-local';
+  readonly reason: string;
+}
+
+export type ConnectionRecord = ProxiedConnection | InplaceConnection | RefusedConnect | DelayedConnect | KeptLocalDatagrams;
 
 export class ConnectionLog {
   private readonly listeners: ((r: ConnectionRecord) => void)[] = [];
@@ -69,6 +80,7 @@ export class ConnectionLog {
   record(r: ConnectionRecord): void {
     if (r.event === 'refused') this.logger.warn(r, 'connect failed by graft');
     else if (r.event === 'delayed') this.logger.info(r, 'connect delayed by a fault');
+    else if (r.event === 'kept-local') this.logger.info(r, 'datagrams kept on this machine');
     else if (r.action === 'proxy' && r.error !== undefined) this.logger.warn(r, 'connection failed');
     else this.logger.info(r, 'connection');
     for (const l of this.listeners) l(r);

@@ -139,6 +139,14 @@ function recordHandler({ plan, routing, proxy, log, logger }: RecordContext): (r
       case 'inplace':
         log.record({ event: 'connection', action: 'inplace', ...who(rec), ...context(rec.rule) });
         break;
+      case 'kept-local':
+        log.record({
+          event: 'kept-local',
+          ...who(rec),
+          ...context(rec.rule),
+          reason: 'datagrams cannot go through a TCP proxy: what this socket sends stays on this machine',
+        });
+        break;
       case 'failed':
         log.record({ event: 'refused', ...who(rec), ...context(rec.rule), errno: rec.error, ...refusal(rec, plan.connectFaults) });
         break;

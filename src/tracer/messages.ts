@@ -56,6 +56,17 @@ export interface InplaceMessage {
   readonly exe: string;
 }
 
+/** K: a datagram socket connected to a destination only a proxy may reach: the connect went through (the program sees the source address the kernel picked), and what the socket sends stays on this machine */
+export interface KeptLocalMessage {
+  readonly kind: 'kept-local';
+  readonly pid: number;
+  readonly tid: number;
+  readonly dstIp: string;
+  readonly dstPort: number;
+  readonly rule: number;
+  readonly exe: string;
+}
+
 /** F: a call the tracer failed on purpose instead of letting it out another way; rule -1 when no rule is the reason; fault: the connect fault that failed it */
 export interface FailedMessage {
   readonly kind: 'failed';
@@ -123,7 +134,7 @@ export interface FaultMessage {
   readonly prob: number;
 }
 
-export type RecordMessage = RedirectMessage | LateHandshakeMessage | InplaceMessage | FailedMessage | DelayedMessage | DiagnosticMessage;
+export type RecordMessage = RedirectMessage | LateHandshakeMessage | InplaceMessage | KeptLocalMessage | FailedMessage | DelayedMessage | DiagnosticMessage;
 export type TableMessage = RuleMessage | FaultMessage;
 export type Message = RecordMessage | TableMessage;
 
@@ -161,6 +172,18 @@ export const MESSAGES: { readonly [K in Message['kind']]: MessageSpec } = {
   },
   'inplace': {
     tag: 'I',
+    direction: 'records',
+    fields: [
+      { name: 'pid', type: 'int', optional: false },
+      { name: 'tid', type: 'int', optional: false },
+      { name: 'dstIp', type: 'addr', optional: false },
+      { name: 'dstPort', type: 'port', optional: false },
+      { name: 'rule', type: 'int', optional: false },
+      { name: 'exe', type: 'text', optional: false },
+    ],
+  },
+  'kept-local': {
+    tag: 'K',
     direction: 'records',
     fields: [
       { name: 'pid', type: 'int', optional: false },
