@@ -7,6 +7,8 @@
  */
 
 export const CALLER_VARIABLE = 'GRAFT_CALLER';
+/** GRAFT_CALLER_ENV_NAME=+value: the caller's NAME, which bin/graft's shell may have changed ("+" alone: unset). */
+const ENV_PREFIX = 'GRAFT_CALLER_ENV_';
 
 export interface CallerState {
   /** every descriptor the caller left open across exec, ascending */
@@ -33,10 +35,23 @@ export function parseCallerState(text: string | undefined): CallerState | undefi
   return { fds: [...new Set(fds)].sort((a, b) => a - b), sigIgnored: ign, sigBlocked: blk, nofile };
 }
 
-/** Reads GRAFT_CALLER and removes it from `env`. */
+/**
+ * Reads GRAFT_CALLER and removes it from `env`; puts back the variables
+ * bin/graft's shell may have changed, as the caller had them (an empty
+ * value comes back unset: the #! line cannot tell the two apart).
+ */
 export function takeCallerState(env: NodeJS.ProcessEnv = process.env): CallerState | undefined {
   const text = env[CALLER_VARIABLE];
   delete env[CALLER_VARIABLE];
+  for (const key of Object.keys(env)) {
+    if (!key.startsWith(ENV_PREFIX)) continue;
+    const value = env[key] ?? '';
+    delete env[key];
+    if (text === undefined || !value.startsWith('+')) continue;
+    const name = key.slice(ENV_PREFIX.length);
+    if (value === '+') delete env[name];
+    else env[name] = value.slice(1);
+  }
   return parseCallerState(text);
 }
 
