@@ -74,9 +74,25 @@ void signals_target(pid_t pid)
 	target_pid = pid;
 }
 
-void signals_reset_for_program(void)
+void signals_set_for_program(uint64_t ignored)
 {
-	for (int i = 0; i < SIGNALS_FORWARDED; i++)
-		signal(forwarded[i], SIG_DFL);
-	signal(SIGPIPE, SIG_DFL);
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sigemptyset(&sa.sa_mask);
+	for (int sig = 1; sig <= 64 && sig < NSIG; sig++) {
+		if (sig == SIGKILL || sig == SIGSTOP)
+			continue;
+		sa.sa_handler = ignored & (1ULL << (sig - 1)) ? SIG_IGN : SIG_DFL;
+		sigaction(sig, &sa, NULL); /* fails only for glibc's own (32, 33) */
+	}
+}
+
+void signals_mask_for_program(uint64_t blocked)
+{
+	sigset_t set;
+	sigemptyset(&set);
+	for (int sig = 1; sig <= 64 && sig < NSIG; sig++)
+		if (blocked & (1ULL << (sig - 1)))
+			sigaddset(&set, sig);
+	sigprocmask(SIG_SETMASK, &set, NULL);
 }

@@ -12,6 +12,7 @@
 #ifndef GRAFT_SIGNALS_H
 #define GRAFT_SIGNALS_H
 
+#include <stdint.h>
 #include <sys/types.h>
 
 /* How many signals are forwarded (and relayed from relay_base on). */
@@ -25,8 +26,12 @@ void signals_setup(int relay_base);
  * (pid 0). */
 void signals_target(pid_t pid);
 
-/* In the child before exec: default dispositions, as if the shell ran
- * the program. */
-void signals_reset_for_program(void);
+/* In the child before exec: every signal default but those the caller
+ * ignored (bit N-1 for signal N), so the program starts as it would
+ * without graft (exec keeps ignored dispositions). */
+void signals_set_for_program(uint64_t ignored);
+
+/* In the child just before exec: the caller's signal mask. */
+void signals_mask_for_program(uint64_t blocked);
 
 #endif

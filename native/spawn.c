@@ -1,9 +1,11 @@
 #define _GNU_SOURCE
 #include "spawn.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ptrace.h>
 #include <unistd.h>
@@ -12,7 +14,7 @@
 #include "tracee.h"
 #include "util.h"
 
-enum child_stage { STAGE_SYNC = 1, STAGE_SECCOMP, STAGE_EXEC };
+enum child_stage { STAGE_SYNC = 1, STAGE_SECCOMP, STAGE_EXEC, STAGE_FDS };
 struct child_error {
 	int stage;
 	int err;
@@ -33,20 +35,63 @@ void check_kernel(void)
 	}
 }
 
-/* The child: waits until it is traced, installs the filter, execs. */
-static void __attribute__((noreturn)) run_child(char **argv, const struct bpf_asm *filter, int close_fd, int sync_rd, int err_wr)
+static int is_kept(const struct program_start *ps, int fd)
+{
+	for (int i = 0; i < ps->nkeep; i++)
+		if (ps->keep[i] == fd)
+			return 1;
+	return 0;
+}
+
+/* Marks close-on-exec every descriptor the caller did not give: the
+ * tracer's own and whatever Node handed down. */
+static int close_others_at_exec(const struct program_start *ps)
+{
+	DIR *d = opendir("/proc/self/fd");
+	if (!d)
+		return -1;
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		if (e->d_name[0] < '0' || e->d_name[0] > '9')
+			continue;
+		int fd = atoi(e->d_name);
+		if (fd != dirfd(d) && !is_kept(ps, fd))
+			fcntl(fd, F_SETFD, FD_CLOEXEC);
+	}
+	closedir(d);
+	return 0;
+}
+
+static void restore_nofile(const struct program_start *ps)
+{
+	struct rlimit rl;
+	if (!ps->has_nofile || getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return;
+	rl.rlim_cur = ps->nofile;
+	if (rl.rlim_max != RLIM_INFINITY && (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > rl.rlim_max))
+		rl.rlim_cur = rl.rlim_max;
+	setrlimit(RLIMIT_NOFILE, &rl);
+}
+
+/* The child: waits until it is traced, installs the filter, execs with
+ * the caller's descriptors, signals and limit. */
+static void __attribute__((noreturn))
+run_child(char **argv, const struct bpf_asm *filter, const struct program_start *ps, int sync_rd, int err_wr)
 {
 	struct child_error ce = { 0, 0 };
 	char go;
-	if (close_fd >= 0)
-		close(close_fd);
-	signals_reset_for_program();
+	signals_set_for_program(ps->sig_ignored);
 	if (read(sync_rd, &go, 1) != 1) {
 		ce.stage = STAGE_SYNC;
 	} else if (filter_install(filter) < 0) {
 		ce.stage = STAGE_SECCOMP;
 		ce.err = errno;
+	} else if (close_others_at_exec(ps) < 0) {
+		ce.stage = STAGE_FDS;
+		ce.err = errno;
 	} else {
+		restore_nofile(ps);
+		signals_mask_for_program(ps->sig_blocked);
 		execvp(argv[0], argv);
 		ce.stage = STAGE_EXEC;
 		ce.err = errno;
@@ -56,7 +101,7 @@ static void __attribute__((noreturn)) run_child(char **argv, const struct bpf_as
 	_exit(127);
 }
 
-pid_t start_program(char **argv, const struct bpf_asm *filter, int close_fd, int *errfd)
+pid_t start_program(char **argv, const struct bpf_asm *filter, const struct program_start *ps, int *errfd)
 {
 	int sync[2], errp[2];
 	if (pipe2(sync, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0)
@@ -67,7 +112,7 @@ pid_t start_program(char **argv, const struct bpf_asm *filter, int close_fd, int
 	if (pid == 0) {
 		close(sync[1]);
 		close(errp[0]);
-		run_child(argv, filter, close_fd, sync[0], errp[1]);
+		run_child(argv, filter, ps, sync[0], errp[1]);
 	}
 	close(sync[0]);
 	close(errp[1]);
@@ -109,6 +154,8 @@ void explain_start_failure(int errfd, const char *prog)
 		if (ce.err == EACCES || ce.err == EISDIR || ce.err == ENOEXEC)
 			die(126, "%s: cannot execute: %s", prog, ce.err == ENOEXEC ? "exec format error" : "permission denied");
 		die(126, "%s: cannot execute: %s", prog, strerror(ce.err));
+	case STAGE_FDS:
+		die(2, "cannot start %s: /proc/self/fd: %s", prog, strerror(ce.err));
 	case STAGE_SECCOMP:
 		die(2,
 		    "cannot install the seccomp filter that traps connect (%s); graft needs a kernel "

@@ -8,8 +8,14 @@
  *
  * Usage (spawned by graft's Node side, not meant to be run by hand):
  *   graft-tracer --channel-fd N --rules-fd N --proxy4 PORT [--proxy6 PORT]
- *                [--relay-base SIG] [--seed N] -- program [args...]
- * (--rules-fd: the rule table, see table.h)
+ *                [--relay-base SIG] [--seed N] [--keep-fds N,N,...]
+ *                [--sig-ignored HEX] [--sig-blocked HEX] [--nofile N|unlimited]
+ *                -- program [args...]
+ * (--rules-fd: the rule table, see table.h; --keep-fds: the descriptors
+ * the program gets, default 0,1,2, every other one is closed at its exec;
+ * --sig-ignored, --sig-blocked: the signals it starts ignoring and
+ * blocking, bit N-1 for signal N as in /proc/PID/status, default none;
+ * --nofile: its soft open-files limit, default the tracer's own)
  *
  * Exit status: the program's, or 128+signal when it was killed by one; 127/126
  * when it cannot be found/executed; 2 when tracing cannot be set up.
@@ -67,8 +73,38 @@ static void load_table(struct tracer *tr, int fd)
 	fclose(f);
 }
 
+static uint64_t parse_hex(const char *s, const char *what)
+{
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 16);
+	if (errno || *end || end == s || *s == '-')
+		die(2, "bad %s: %s", what, s);
+	return (uint64_t)v;
+}
+
+/* "0,1,2,5": the descriptors the program keeps. */
+static void parse_keep(struct program_start *ps, const char *s, const char *what)
+{
+	int n = 1;
+	for (const char *c = s; *c; c++)
+		n += *c == ',';
+	int *keep = calloc((size_t)n, sizeof *keep);
+	if (!keep)
+		die(2, "out of memory");
+	char *copy = strdup(s), *save = NULL;
+	if (!copy)
+		die(2, "out of memory");
+	int k = 0;
+	for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
+		keep[k++] = (int)parse_num(tok, 0, INT_MAX, what);
+	free(copy);
+	ps->keep = keep;
+	ps->nkeep = k;
+}
+
 /* Parses the options; returns the index of the program in argv. */
-static int parse_args(struct tracer *tr, int argc, char **argv, int *relay_base)
+static int parse_args(struct tracer *tr, struct program_start *ps, int argc, char **argv, int *relay_base)
 {
 	int i = 1;
 	for (; i < argc; i++) {
@@ -89,6 +125,16 @@ static int parse_args(struct tracer *tr, int argc, char **argv, int *relay_base)
 			faults_seed(&tr->faults, (uint64_t)parse_num(argv[++i], 0, LONG_MAX, opt));
 		} else if (!strcmp(opt, "--rules-fd") && has_value) {
 			load_table(tr, (int)parse_num(argv[++i], 0, INT_MAX, opt));
+		} else if (!strcmp(opt, "--keep-fds") && has_value) {
+			parse_keep(ps, argv[++i], opt);
+		} else if (!strcmp(opt, "--sig-ignored") && has_value) {
+			ps->sig_ignored = parse_hex(argv[++i], opt);
+		} else if (!strcmp(opt, "--sig-blocked") && has_value) {
+			ps->sig_blocked = parse_hex(argv[++i], opt);
+		} else if (!strcmp(opt, "--nofile") && has_value) {
+			const char *v = argv[++i];
+			ps->has_nofile = 1;
+			ps->nofile = !strcmp(v, "unlimited") ? RLIM_INFINITY : (rlim_t)parse_num(v, 0, LONG_MAX, opt);
 		} else {
 			usage();
 		}
@@ -333,10 +379,12 @@ int main(int argc, char **argv)
 	tr->tasks.pidfds_max = TASKS_PIDFDS_DEFAULT;
 	tr->main_status = -1;
 	int relay_base = 0;
-	int prog = parse_args(tr, argc, argv, &relay_base);
+	static const int stdio_fds[] = { 0, 1, 2 };
+	struct program_start ps = { .keep = stdio_fds, .nkeep = 3 };
+	int prog = parse_args(tr, &ps, argc, argv, &relay_base);
 	set_up(tr, relay_base);
 
-	tr->main_pid = start_program(argv + prog, &tr->filter, tr->chan.fd, &tr->errfd);
+	tr->main_pid = start_program(argv + prog, &tr->filter, &ps, &tr->errfd);
 	task_put(&tr->tasks, tr->main_pid, tr->main_pid);
 	signals_target(tr->main_pid);
 	raise_fd_limit(&tr->tasks);

@@ -5,6 +5,7 @@ import { EXIT, UsageError } from './errors.js';
 import { createLogger } from './log.js';
 import { runPlan } from './run.js';
 import { TracerMissingError } from './tracer/supervisor.js';
+import { takeCallerState } from './tracer/caller.js';
 import type { RoutingSettings } from './cli.js';
 import { loadConfig } from './config/file.js';
 import { Routing } from './routing.js';
@@ -23,6 +24,7 @@ function usageStatus(err: unknown): number {
 }
 
 async function main(): Promise<number> {
+  const caller = takeCallerState();
   let outcome;
   try {
     outcome = parseCommandLine(process.argv.slice(2), { out: (s) => writeSync(1, s), err: (s) => writeSync(2, s) });
@@ -46,7 +48,7 @@ async function main(): Promise<number> {
 
   const { logger, flush } = createLogger(outcome.plan.log);
   try {
-    const result = await runPlan(outcome.plan, logger);
+    const result = await runPlan(outcome.plan, logger, caller ? { caller } : {});
     return result.status;
   } catch (err) {
     if (err instanceof TracerMissingError || err instanceof UsageError) {

@@ -8,6 +8,7 @@ import type { Readable } from 'node:stream';
 import { startProxy, type Proxy } from './proxy/server.js';
 import { ConnectionLog, type ConnectionRecord } from './records.js';
 import { startTracer, type RunningTracer } from './tracer/supervisor.js';
+import type { CallerState } from './tracer/caller.js';
 import { RecordDecoder, type FailedRecord, type TracerRecord } from './tracer/channel.js';
 import { encodeTable } from './tracer/table.js';
 import { formatEndpoint } from './address.js';
@@ -37,6 +38,8 @@ export interface RunOptions {
   readonly collect?: boolean;
   readonly env?: NodeJS.ProcessEnv;
   readonly cwd?: string;
+  /** what graft's own caller gave it, for the program (the CLI) */
+  readonly caller?: CallerState;
 }
 
 function who(rec: { pid: number; tid: number; exe: string; dstIp: string; dstPort: number }) {
@@ -91,6 +94,7 @@ async function launchTracer(plan: Plan, routing: Routing, proxy: Proxy, seed: nu
       relaySignals: !opts.capture,
       ...(opts.env ? { env: opts.env } : {}),
       ...(opts.cwd ? { cwd: opts.cwd } : {}),
+      ...(opts.caller ? { caller: opts.caller } : {}),
     });
   } catch (err) {
     await proxy.close(0);

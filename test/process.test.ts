@@ -21,11 +21,11 @@ const fixture = (name: string): string => join(repoRoot, 'test', 'fixtures', nam
 const sigcount = fixture('sigcount.py');
 const ticker = fixture('ticker.py');
 
-/** The bin/graft process is a node process running bin/graft (ip netns exec execs it in place). */
+/** The bin/graft process is a node process running bin/graft.mjs (ip netns exec execs bin/graft in place, which execs node). */
 function isGraft(pid: number): boolean {
   const argv = cmdline(pid);
-  // node [its own flags from bin/graft's #! line] .../bin/graft ...
-  return /(^|\/)node$/.test(argv[0] ?? '') && argv.slice(1).find((a) => !a.startsWith('-')) === graftBin;
+  // node [its own flags from bin/graft] .../bin/graft.mjs ...
+  return /(^|\/)node$/.test(argv[0] ?? '') && argv.slice(1).find((a) => !a.startsWith('-')) === `${graftBin}.mjs`;
 }
 
 /** Calls fn once graft's stdout has shown `token` (fn errors are kept for the test to rethrow). */

@@ -8,6 +8,7 @@ import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Readable, Writable } from 'node:stream';
+import { descriptorPlan, type CallerState } from './caller.js';
 
 /** In the tracer's order (native/signals.c, `forwarded`). */
 const RELAYED_SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH'];
@@ -43,6 +44,13 @@ export interface TracerLaunch {
   readonly cwd?: string;
   /** relay signals graft gets to the program (the CLI does; an API caller's own signals are its own) */
   readonly relaySignals?: boolean;
+  /**
+   * What graft's caller gave it (bin/graft records it): the program gets
+   * those descriptors, ignored signals, signal mask and open-files limit.
+   * Without it (the API), the program gets stdio 0-2 only, no ignored or
+   * blocked signals and the tracer's limits, as a child of this process.
+   */
+  readonly caller?: CallerState;
 }
 
 export interface RunningTracer {
@@ -60,11 +68,16 @@ export function startTracer(launch: TracerLaunch): RunningTracer {
   if (!existsSync(path)) {
     throw new TracerMissingError(`the tracer binary is missing (${path}); run \`npm install\` in graft's directory to build it`);
   }
+  const caller = launch.stdio === 'inherit' ? launch.caller : undefined;
+  const fds = caller ? descriptorPlan(caller.fds) : { stdio: [launch.stdio, launch.stdio, launch.stdio, 'pipe', 'pipe'] as const, channelFd: 3, rulesFd: 4 };
   const argv = [
     '--channel-fd',
-    '3',
+    String(fds.channelFd),
     '--rules-fd',
-    '4',
+    String(fds.rulesFd),
+    '--keep-fds',
+    caller ? caller.fds.join(',') : '0,1,2',
+    ...(caller ? ['--sig-ignored', caller.sigIgnored, '--sig-blocked', caller.sigBlocked, '--nofile', caller.nofile] : []),
     '--relay-base',
     String(RELAY_BASE),
     '--seed',
@@ -78,12 +91,12 @@ export function startTracer(launch: TracerLaunch): RunningTracer {
     ...launch.args,
   ];
   const child = spawn(path, argv, {
-    stdio: [launch.stdio, launch.stdio, launch.stdio, 'pipe', 'pipe'],
+    stdio: [...fds.stdio],
     ...(launch.env ? { env: launch.env } : {}),
     ...(launch.cwd ? { cwd: launch.cwd } : {}),
   });
-  const channel = child.stdio[3] as Readable;
-  const rules = child.stdio[4] as Writable;
+  const channel = child.stdio[fds.channelFd] as Readable;
+  const rules = child.stdio[fds.rulesFd] as Writable;
   rules.on('error', () => {}); // the tracer died first: its exit says why
   rules.end(launch.table);
 
