@@ -104,6 +104,7 @@ export function relay(program: net.Socket, upstream: net.Socket, early: readonly
     pipeThrough(program, up, upstream);
     pipeThrough(upstream, down, program);
     windDown = (limitMs) => {
+      windDown = () => {}; // once
       const programDone = (): boolean => program.destroyed || program.readableEnded;
       const upstreamDone = (): boolean => upstream.destroyed || upstream.writableFinished;
       const check = (): void => {

@@ -61,6 +61,8 @@ interface ExpectedConnection {
   readonly upstream: Promise<DialOutcome>;
   /** connect faults the tracer applied (a delayed handshake), for the record */
   readonly connectFaults: readonly string[];
+  /** set while the accepted connection waits for its dial, so the shutdown can end the wait */
+  stopWaiting?: () => void;
   /** set once the relay runs, so the shutdown can wind it down */
   relaying?: Relaying;
   /** set when the program exited before this connection ended */
@@ -179,9 +181,9 @@ class LocalProxy implements Proxy {
   private allRecorded: (() => void) | undefined;
   /** set by close(): the program has exited */
   private exiting = false;
+  /** set once close() has ended the waits for dials: a later one ends at once */
+  private dialsDropped = false;
   private closing: Promise<void> | undefined;
-  private readonly exited: Promise<'exit'>;
-  private signalExit: () => void = () => {};
   /** every open socket, the program's and the upstream ones */
   private readonly sockets = new Set<net.Socket>();
   /** Handshakes a delay fault holds in the black hole, by their timers. */
@@ -191,7 +193,6 @@ class LocalProxy implements Proxy {
 
   constructor(private readonly opts: ProxyOptions) {
     this.toxicMatchers = opts.toxics.map((t) => ({ toxic: t, matches: destinationMatcher(t.match) }));
-    this.exited = new Promise((resolve) => (this.signalExit = () => resolve('exit')));
   }
 
   async listen(): Promise<void> {
@@ -247,11 +248,14 @@ class LocalProxy implements Proxy {
       this.unaccepted(e);
     }
     this.late.clear();
-    this.signalExit(); // connections still dialing give up (see serve)
-    for (const e of this.live) {
-      if (!e.relaying) continue;
-      e.atExit = 'open';
-      e.relaying.windDown(EXIT_FLUSH_LIMIT_MS);
+    this.dialsDropped = true;
+    for (const e of [...this.live]) {
+      if (e.relaying) {
+        e.atExit = 'open';
+        e.relaying.windDown(EXIT_FLUSH_LIMIT_MS);
+      } else {
+        e.stopWaiting?.(); // still dialing: give up (see serve)
+      }
     }
     if (this.live.size) await new Promise<void>((resolve) => (this.allRecorded = resolve));
     for (const s of this.sockets) s.destroy();
@@ -355,7 +359,12 @@ class LocalProxy implements Proxy {
 
   /** Relays the program's connection once its destination's dial ends. */
   private async serve(program: net.Socket, expected: ExpectedConnection): Promise<void> {
-    const outcome = await Promise.race([expected.upstream, this.exited]);
+    const outcome = await new Promise<DialOutcome | 'exit'>((resolve) => {
+      void expected.upstream.then(resolve);
+      expected.stopWaiting = () => resolve('exit');
+      if (this.dialsDropped) resolve('exit');
+    });
+    delete expected.stopWaiting;
     if (outcome === 'exit') {
       // the program is gone: nobody is left to relay the destination to
       program.destroy();
