@@ -21,7 +21,7 @@ import type { ModeChoice } from './plan.js';
 import type { ConnectionRecord } from './records.js';
 import { runPlan } from './run.js';
 
-export type { ConnectionRecord, ProxiedConnection, InplaceConnection, RefusedConnect } from './records.js';
+export type { AtExit, ConnectionRecord, ProxiedConnection, InplaceConnection, RefusedConnect } from './records.js';
 export { UsageError as GraftUsageError } from './errors.js';
 
 export interface GraftRunOptions {

@@ -1,6 +1,8 @@
 /**
  * What graft records per connection: one record when a proxied connection
  * ends, when a connect goes on in place, or when graft fails a connect.
+ * Every connect the tracer redirected to the proxy gets exactly one record,
+ * also when the program exits first (see AtExit).
  * They go to the log (pino) and to whoever collects them (the programmatic
  * API, tests).
  */
@@ -18,6 +20,20 @@ interface ConnectionBase {
   readonly rule?: string;
 }
 
+/**
+ * Where a proxied connection stood when the program's whole tree had
+ * exited, for one that had not ended by then (the field is absent
+ * otherwise):
+ * - 'open': relayed and still open; graft passed on what the program had
+ *   sent, then closed both sides without waiting for the destination;
+ * - 'pending': the proxy had the program's connection but was still
+ *   dialing the destination (or its upstream proxy); the dial was dropped;
+ * - 'unaccepted': the tracer redirected the connect but the connection
+ *   never reached the proxy (the program exited or closed the socket in
+ *   the middle of connecting); `error` says so.
+ */
+export type AtExit = 'open' | 'pending' | 'unaccepted';
+
 export interface ProxiedConnection extends ConnectionBase {
   readonly event: 'connection';
   readonly action: 'proxy';
@@ -33,6 +49,8 @@ export interface ProxiedConnection extends ConnectionBase {
   readonly bytesDown: number;
   readonly durationMs: number;
   readonly error?: string;
+  /** present when the program exited before this connection ended */
+  readonly atExit?: AtExit;
 }
 
 export interface InplaceConnection extends ConnectionBase {

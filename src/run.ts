@@ -17,9 +17,6 @@ import { Routing } from './routing.js';
 import { systemNameservers } from './config/resolv.js';
 import { seededRandom } from './chaos/random.js';
 
-/** How long connections may finish after the program has exited. */
-const CLOSE_GRACE_MS = 2000;
-
 /** libuv reads a stream 64 KiB at a time. */
 const CHANNEL_READ_SIZE = 65536;
 
@@ -69,9 +66,12 @@ export async function runPlan(plan: Plan, logger: Logger, opts: RunOptions = {})
   try {
     const status = await tracer.exited;
     const [, captured] = await Promise.all([channelDone, output]);
+    // The whole tree has exited and every record of the tracer's is read:
+    // end the proxied connections; each has its record once this resolves.
+    await proxy.close();
     return { status, connections, ...captured };
   } finally {
-    await proxy.close(CLOSE_GRACE_MS);
+    await proxy.close();
   }
 }
 
@@ -97,7 +97,7 @@ async function launchTracer(plan: Plan, routing: Routing, proxy: Proxy, seed: nu
       ...(opts.caller ? { caller: opts.caller } : {}),
     });
   } catch (err) {
-    await proxy.close(0);
+    await proxy.close();
     throw err;
   }
 }

@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { repoRoot } from './lab/paths.js';
-import { A4, B4, World } from './lab/world.js';
+import { A4, B4, BLACKHOLE4, World } from './lab/world.js';
 import { LAB, needs } from './lab/capabilities.js';
 
 interface ApiResult {
@@ -46,6 +46,26 @@ describe('runGraft', { skip: needs(...LAB, 'curl') }, () => {
       refused.map((c) => [c.dst, c.errno]),
       [[`${B4}:8080`, 'ETIMEDOUT']],
     );
+  });
+
+  it('resolves with every record, also those of connections open or dialing when the program exited', async () => {
+    const program = [
+      'import os, socket, threading, time',
+      `ss = [socket.create_connection(('${A4}', 9001)) for _ in range(4)]`,
+      `threading.Thread(target=lambda: socket.create_connection(('${BLACKHOLE4}', 80)), daemon=True).start()`,
+      'time.sleep(0.3)',
+      'os._exit(0)',
+    ].join('\n');
+    const r = await api({ program: 'python3', args: ['-c', program] });
+    assert.equal(r.status, 0, r.stderr);
+    const proxied = r.connections!.filter((c) => c.event === 'connection');
+    assert.deepEqual(proxied.map((c) => [c.dst, c.atExit]).sort(), [
+      [`${A4}:9001`, 'open'],
+      [`${A4}:9001`, 'open'],
+      [`${A4}:9001`, 'open'],
+      [`${A4}:9001`, 'open'],
+      [`${BLACKHOLE4}:80`, 'pending'],
+    ]);
   });
 
   it('gives the program stdin, and its environment', async () => {

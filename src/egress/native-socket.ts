@@ -10,7 +10,15 @@ type Koffi = typeof import('koffi');
 
 /** libc through koffi, bound on the first dial: loading koffi costs start-up time a run may not need. */
 const libc = (() => {
-  let bound: { koffi: Koffi; socket: (...a: unknown[]) => unknown; close: (...a: unknown[]) => unknown; setsockopt: (...a: unknown[]) => unknown } | undefined;
+  let bound:
+    | {
+        koffi: Koffi;
+        socket: (...a: unknown[]) => unknown;
+        close: (...a: unknown[]) => unknown;
+        setsockopt: (...a: unknown[]) => unknown;
+        getsockopt: (...a: unknown[]) => unknown;
+      }
+    | undefined;
   return () => {
     if (!bound) {
       const koffi = createRequire(import.meta.url)('koffi') as Koffi;
@@ -20,6 +28,7 @@ const libc = (() => {
         socket: lib.func('int socket(int domain, int type, int protocol)'),
         close: lib.func('int close(int fd)'),
         setsockopt: lib.func('int setsockopt(int fd, int level, int name, const void *value, uint32_t len)'),
+        getsockopt: lib.func('int getsockopt(int fd, int level, int name, void *value, _Inout_ uint32_t *len)'),
       };
     }
     return bound;
@@ -73,6 +82,23 @@ export function openTcpSocket(family: typeof AF_INET | typeof AF_INET6, options:
 
 export function closeFd(fd: number): void {
   libc().close(fd);
+}
+
+const IPPROTO_TCP = 6;
+const TCP_INFO = 11;
+/** struct tcp_info: eight one-byte fields, then u32 rto, ato, snd_mss, rcv_mss, unacked */
+const TCPI_UNACKED_OFFSET = 24;
+
+/**
+ * How many connections wait in a listening socket's accept queue (for a
+ * listener, the kernel reports its accept backlog in tcpi_unacked); -1 when
+ * it cannot be read.
+ */
+export function acceptQueueLength(fd: number): number {
+  const info = Buffer.alloc(104);
+  const len = [info.length];
+  if ((libc().getsockopt(fd, IPPROTO_TCP, TCP_INFO, info, len) as number) < 0 || (len[0] ?? 0) < TCPI_UNACKED_OFFSET + 4) return -1;
+  return info.readUInt32LE(TCPI_UNACKED_OFFSET);
 }
 
 export const SOCKET_LEVEL = { SOL_SOCKET } as const;

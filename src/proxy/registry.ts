@@ -12,10 +12,11 @@ export interface Expected {
   readonly peerPort: number;
 }
 
-/** An entry never claimed is dropped (and its pre-dialed connection closed)
- * after this long, so a stale one cannot be picked up by a later, unrelated
- * local connection, and a connection the program never made (it died, or
- * the proxy could not accept it) does not hold sockets for long. The
+/** An entry never claimed is handed to `dispose` (the proxy closes its
+ * pre-dialed connection and records it as never accepted) after this
+ * long, so a stale one cannot be picked up by a later, unrelated local
+ * connection, and a connection the program never made (it died, or the
+ * proxy could not accept it) does not hold sockets for long. The
  * program's connect follows its record within microseconds; only a proxy
  * far behind on accepting (a burst of many thousands) comes near this. */
 const STALE_MS = 10_000;
@@ -31,7 +32,10 @@ export class Registry<T extends Expected> {
   private readonly waiters = new Map<string, Waiter<T>>();
   private readonly sweeper: NodeJS.Timeout;
 
-  /** `dispose` releases an entry nobody claimed (stale, or left at close). */
+  /**
+   * `dispose` releases an entry nobody claimed (stale, replaced, or left at
+   * close); each entry ends either claimed or disposed, exactly once.
+   */
   constructor(private readonly dispose: (entry: T) => void) {
     this.sweeper = setInterval(() => this.sweep(), SWEEP_MS);
     this.sweeper.unref();

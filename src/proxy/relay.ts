@@ -34,28 +34,39 @@ function pipeThrough(from: NodeJS.ReadableStream, through: readonly Transform[],
   src.pipe(to);
 }
 
+/** A relay under way. */
+export interface Relaying {
+  readonly done: Promise<RelayResult>;
+  /**
+   * The program has exited: nothing more can reach it. Once its side has
+   * ended (the kernel closed it with the program) and what it sent has been
+   * handed to the upstream socket, both sockets are closed, without waiting
+   * for the destination's answer; the kernel still delivers the queued bytes
+   * and the FIN. After `limitMs` they are cut whatever is left.
+   */
+  windDown(limitMs: number): void;
+}
+
 /**
  * `early`: bytes the upstream received before the relay began, delivered
  * first. `faults`: called with the relay's control, returns the stages.
  */
-export function relay(
-  program: net.Socket,
-  upstream: net.Socket,
-  early: readonly Buffer[] = [],
-  faults?: (control: RelayControl) => RelayFaults,
-): Promise<RelayResult> {
+export function relay(program: net.Socket, upstream: net.Socket, early: readonly Buffer[] = [], faults?: (control: RelayControl) => RelayFaults): Relaying {
   // what went up before the relay: an upstream proxy's handshake, which is
   // not the program's
   const handshakeBytes = upstream.bytesWritten;
-  return new Promise((resolve) => {
+  let windDown: (limitMs: number) => void = () => {};
+  const done = new Promise<RelayResult>((resolve) => {
     let firstError: string | undefined;
     let closed = 0;
     const onError = (side: 'program' | 'upstream', other: net.Socket) => (err: NodeJS.ErrnoException) => {
       firstError ??= `${side}: ${err.code ?? err.message}`;
       if (!other.destroyed) other.resetAndDestroy();
     };
+    let cutTimer: NodeJS.Timeout | undefined;
     const onClose = (): void => {
       if (++closed < 2) return;
+      clearTimeout(cutTimer);
       resolve({
         bytesUp: upstream.bytesWritten - handshakeBytes,
         bytesDown: program.bytesWritten,
@@ -92,5 +103,24 @@ export function relay(
     for (const chunk of early) (down[0] ?? program).write(chunk);
     pipeThrough(program, up, upstream);
     pipeThrough(upstream, down, program);
+    windDown = (limitMs) => {
+      windDown = () => {}; // once
+      const programDone = (): boolean => program.destroyed || program.readableEnded;
+      const upstreamDone = (): boolean => upstream.destroyed || upstream.writableFinished;
+      const check = (): void => {
+        if (!programDone() || !upstreamDone()) return;
+        program.destroy();
+        upstream.destroy();
+      };
+      for (const ev of ['end', 'close']) program.once(ev, check);
+      for (const ev of ['finish', 'close']) upstream.once(ev, check);
+      cutTimer = setTimeout(() => {
+        firstError ??= 'cut at exit with bytes still queued for the destination';
+        program.destroy();
+        upstream.destroy();
+      }, limitMs);
+      check();
+    };
   });
+  return { done, windDown: (limitMs) => windDown(limitMs) };
 }

@@ -11,18 +11,28 @@ import type { Logger } from 'pino';
 import type { LateHandshakeRecord, RedirectRecord } from '../tracer/channel.js';
 import { formatEndpoint, normalizeIp } from '../address.js';
 import { Registry } from './registry.js';
-import { relay, type RelayControl, type RelayFaults, type RelayResult } from './relay.js';
+import { relay, type RelayControl, type RelayFaults, type RelayResult, type Relaying } from './relay.js';
 import type { ScopedToxic } from '../chaos/parse.js';
 import type { Random } from '../chaos/random.js';
 import { toxicStage } from '../chaos/toxics.js';
 import { destinationMatcher } from '../rules/table.js';
 import { dialDirect } from '../egress/direct.js';
-import { SOCKET_LEVEL, type SocketOption } from '../egress/native-socket.js';
+import { SOCKET_LEVEL, acceptQueueLength, type SocketOption } from '../egress/native-socket.js';
 import { sourceFor } from '../egress/options.js';
 import type { DialPlan, Routing } from '../routing.js';
 import { dialThroughChain, holdEarlyData } from '../upstream/chain.js';
 import { maskUrl } from '../upstream/url.js';
-import type { ConnectionLog, ProxiedConnection } from '../records.js';
+import type { AtExit, ConnectionLog, ProxiedConnection } from '../records.js';
+
+/**
+ * After the program has exited, how long the bytes it sent may take to be
+ * handed to the destination's socket before graft cuts the connection. Only
+ * a destination that stopped reading (or an upstream toxic still holding
+ * data) makes graft wait at all; otherwise it closes at once.
+ */
+const EXIT_FLUSH_LIMIT_MS = 1000;
+/** Event-loop turns spent accepting connections still queued at exit. */
+const EXIT_ACCEPT_TURNS = 50;
 
 const SO_REUSEPORT = 15;
 const REUSE_PORT: readonly SocketOption[] = [
@@ -51,6 +61,13 @@ interface ExpectedConnection {
   readonly upstream: Promise<DialOutcome>;
   /** connect faults the tracer applied (a delayed handshake), for the record */
   readonly connectFaults: readonly string[];
+  /** set while the accepted connection waits for its dial, so the shutdown can end the wait */
+  stopWaiting?: () => void;
+  /** set once the relay runs, so the shutdown can wind it down */
+  relaying?: Relaying;
+  /** set when the program exited before this connection ended */
+  atExit?: AtExit;
+  recorded?: boolean;
 }
 
 export interface Proxy {
@@ -64,8 +81,12 @@ export interface Proxy {
   /** The channel reader reports each chunk it read (see Registry). */
   noteChannelRead(bytes: number, readLimit: number): void;
   readonly active: number;
-  /** Stops listening; waits up to `graceMs` for open connections, then cuts them. */
-  close(graceMs: number): Promise<void>;
+  /**
+   * The program has exited (and the tracer's channel is read to its end):
+   * accepts what the program's connects left queued, stops listening, ends
+   * every connection and resolves once each has its record.
+   */
+  close(): Promise<void>;
 }
 
 function listen(host: string, onSocket: (s: net.Socket) => void): Promise<net.Server | undefined> {
@@ -91,6 +112,8 @@ interface Outcome extends RelayResult {
 /** A dial that failed before any byte moved. */
 const failed = (error: string): Outcome => ({ bytesUp: 0, bytesDown: 0, error });
 
+const NEVER_ACCEPTED = "the program's connection never reached the proxy";
+
 /** The record of one proxied connection. */
 function connectionRecord(expected: ExpectedConnection, outcome: Outcome, routing: Routing): ProxiedConnection {
   const { record: rec, started } = expected;
@@ -109,6 +132,7 @@ function connectionRecord(expected: ExpectedConnection, outcome: Outcome, routin
     bytesDown: outcome.bytesDown,
     durationMs: Date.now() - started,
     ...(outcome.error !== undefined ? { error: outcome.error } : {}),
+    ...(expected.atExit !== undefined ? { atExit: expected.atExit } : {}),
   };
 }
 
@@ -150,15 +174,22 @@ export async function startProxy(opts: ProxyOptions): Promise<Proxy> {
 class LocalProxy implements Proxy {
   port4 = 0;
   port6 = 0;
-  private readonly registry = new Registry<ExpectedConnection>((unclaimed) => dropUpstream(unclaimed));
+  private readonly registry = new Registry<ExpectedConnection>((unclaimed) => this.unaccepted(unclaimed));
+  /** every connection the tracer announced that has no record yet */
+  private readonly live = new Set<ExpectedConnection>();
+  /** called when the last live connection gets its record, while close() waits */
+  private allRecorded: (() => void) | undefined;
+  /** set by close(): the program has exited */
+  private exiting = false;
+  /** set once close() has ended the waits for dials: a later one ends at once */
+  private dialsDropped = false;
+  private closing: Promise<void> | undefined;
   /** every open socket, the program's and the upstream ones */
   private readonly sockets = new Set<net.Socket>();
   /** Handshakes a delay fault holds in the black hole, by their timers. */
   private readonly late = new Map<NodeJS.Timeout, ExpectedConnection>();
   private readonly toxicMatchers: readonly { readonly toxic: ScopedToxic; readonly matches: (ip: string, port: number) => boolean }[];
   private listeners: readonly (net.Server | undefined)[] = [];
-  /** called when the last socket closes, while close() waits */
-  private idle: (() => void) | undefined;
 
   constructor(private readonly opts: ProxyOptions) {
     this.toxicMatchers = opts.toxics.map((t) => ({ toxic: t, matches: destinationMatcher(t.match) }));
@@ -201,40 +232,66 @@ class LocalProxy implements Proxy {
     return this.sockets.size;
   }
 
-  async close(graceMs: number): Promise<void> {
+  close(): Promise<void> {
+    this.closing ??= this.shutDown();
+    return this.closing;
+  }
+
+  private async shutDown(): Promise<void> {
+    this.exiting = true;
+    await this.acceptQueued();
     for (const l of this.listeners) l?.close();
+    // what is still registered never reached the proxy (see unaccepted)
     this.registry.close();
     for (const [timer, e] of this.late) {
       clearTimeout(timer);
-      dropUpstream(e);
+      this.unaccepted(e);
     }
     this.late.clear();
-    if (this.sockets.size) await this.untilIdle(graceMs);
+    this.dialsDropped = true;
+    for (const e of [...this.live]) {
+      if (e.relaying) {
+        e.atExit = 'open';
+        e.relaying.windDown(EXIT_FLUSH_LIMIT_MS);
+      } else {
+        e.stopWaiting?.(); // still dialing: give up (see serve)
+      }
+    }
+    if (this.live.size) await new Promise<void>((resolve) => (this.allRecorded = resolve));
     for (const s of this.sockets) s.destroy();
+  }
+
+  /**
+   * A connect the program made before it exited may still wait in a
+   * listener's accept queue: the tracer's exit can reach graft in the same
+   * event-loop turn as the listener's readiness, before Node accepted it.
+   * Closing the listener then would reset it unseen. So while registrations
+   * are unclaimed, let the event loop accept until the queues are empty.
+   */
+  private async acceptQueued(): Promise<void> {
+    for (let turn = 0; turn < EXIT_ACCEPT_TURNS && this.registry.pending > 0; turn++) {
+      if (turn > 0 && !this.listeners.some((l) => l && queuedOn(l) !== 0)) return;
+      await new Promise((resolve) => setImmediate(resolve));
+    }
   }
 
   /** A connection the tracer announced, its destination dialing from now on. */
   private expecting(record: RedirectRecord, connectFaults: readonly string[]): ExpectedConnection {
-    return { record, peerIp: record.peerIp, peerPort: record.peerPort, started: Date.now(), upstream: this.dial(record), connectFaults };
+    const e: ExpectedConnection = { record, peerIp: record.peerIp, peerPort: record.peerPort, started: Date.now(), upstream: this.dial(record), connectFaults };
+    this.live.add(e);
+    return e;
   }
 
-  /** Waits until every socket has closed, or `graceMs`. */
-  private untilIdle(graceMs: number): Promise<void> {
-    return new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, graceMs);
-      this.idle = () => {
-        clearTimeout(timer);
-        resolve();
-      };
-    });
+  /** A registration nobody claimed: the program's connect never reached the proxy (it exited, or closed the socket mid-connect). */
+  private unaccepted(e: ExpectedConnection): void {
+    dropUpstream(e);
+    if (this.exiting) e.atExit = 'unaccepted';
+    this.finish(e, failed(NEVER_ACCEPTED));
   }
 
   private track(s: net.Socket): void {
     this.sockets.add(s);
-    s.once('close', () => {
-      this.sockets.delete(s);
-      if (this.sockets.size === 0) this.idle?.();
-    });
+    s.once('close', () => this.sockets.delete(s));
   }
 
   /** A program's socket: tracked, its errors left to the relay. */
@@ -302,7 +359,20 @@ class LocalProxy implements Proxy {
 
   /** Relays the program's connection once its destination's dial ends. */
   private async serve(program: net.Socket, expected: ExpectedConnection): Promise<void> {
-    const outcome = await expected.upstream;
+    const outcome = await new Promise<DialOutcome | 'exit'>((resolve) => {
+      void expected.upstream.then(resolve);
+      expected.stopWaiting = () => resolve('exit');
+      if (this.dialsDropped) resolve('exit');
+    });
+    delete expected.stopWaiting;
+    if (outcome === 'exit') {
+      // the program is gone: nobody is left to relay the destination to
+      program.destroy();
+      dropUpstream(expected);
+      expected.atExit = 'pending';
+      this.finish(expected, failed('the program exited while its destination was being dialed'));
+      return;
+    }
     if (!outcome.ok) {
       program.resetAndDestroy();
       this.finish(expected, failed(outcome.error));
@@ -316,7 +386,13 @@ class LocalProxy implements Proxy {
     program.setNoDelay(true);
     program.resume();
     const toxics = this.toxicsFor(expected.record);
-    const result = await relay(program, outcome.socket, outcome.takeEarly(), toxics.length ? toxicStages(toxics, this.opts.random) : undefined);
+    const relaying = relay(program, outcome.socket, outcome.takeEarly(), toxics.length ? toxicStages(toxics, this.opts.random) : undefined);
+    expected.relaying = relaying;
+    if (this.exiting) {
+      expected.atExit = 'open';
+      relaying.windDown(EXIT_FLUSH_LIMIT_MS);
+    }
+    const result = await relaying.done;
     this.finish(expected, { ...result, toxics: toxics.map((t) => t.text) });
   }
 
@@ -327,9 +403,20 @@ class LocalProxy implements Proxy {
       .map((m) => m.toxic);
   }
 
+  /** Writes the connection's one record. */
   private finish(expected: ExpectedConnection, outcome: Outcome): void {
+    if (expected.recorded) return;
+    expected.recorded = true;
+    this.live.delete(expected);
     this.opts.connections.record(connectionRecord(expected, outcome, this.opts.routing));
+    if (this.live.size === 0) this.allRecorded?.();
   }
+}
+
+/** The listener's accept queue length (-1 when unknown). */
+function queuedOn(server: net.Server): number {
+  const fd = (server as unknown as { _handle?: { fd?: number } })._handle?.fd;
+  return typeof fd === 'number' && fd >= 0 ? acceptQueueLength(fd) : -1;
 }
 
 /** Closes the upstream connection dialed for a connection that will not be relayed. */
