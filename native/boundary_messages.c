@@ -12,26 +12,16 @@ static const char *const select_words[] = { "all", "prob", "first", "every", "af
 static const struct bnd_field redirect_fields[] = {
 	{ "pid", BND_T_INT, offsetof(struct bnd_redirect, pid), BND_REQUIRED, NULL },
 	{ "tid", BND_T_INT, offsetof(struct bnd_redirect, tid), BND_REQUIRED, NULL },
+	{ "id", BND_T_UINT, offsetof(struct bnd_redirect, id), BND_REQUIRED, NULL },
 	{ "dst_ip", BND_T_ADDR, offsetof(struct bnd_redirect, dst_ip), BND_REQUIRED, NULL },
 	{ "dst_port", BND_T_PORT, offsetof(struct bnd_redirect, dst_port), BND_REQUIRED, NULL },
 	{ "peer_ip", BND_T_ADDR, offsetof(struct bnd_redirect, peer_ip), BND_REQUIRED, NULL },
 	{ "peer_port", BND_T_PORT, offsetof(struct bnd_redirect, peer_port), BND_REQUIRED, NULL },
+	{ "hole_port", BND_T_PORT, offsetof(struct bnd_redirect, hole_port), BND_REQUIRED, NULL },
 	{ "rule", BND_T_INT, offsetof(struct bnd_redirect, rule), BND_REQUIRED, NULL },
+	{ "fault", BND_T_INT, offsetof(struct bnd_redirect, fault), offsetof(struct bnd_redirect, has_fault), NULL },
+	{ "delay_ms", BND_T_UINT, offsetof(struct bnd_redirect, delay_ms), BND_REQUIRED, NULL },
 	{ "exe", BND_T_TEXT, offsetof(struct bnd_redirect, exe), BND_REQUIRED, NULL },
-};
-
-static const struct bnd_field late_handshake_fields[] = {
-	{ "pid", BND_T_INT, offsetof(struct bnd_late_handshake, pid), BND_REQUIRED, NULL },
-	{ "tid", BND_T_INT, offsetof(struct bnd_late_handshake, tid), BND_REQUIRED, NULL },
-	{ "dst_ip", BND_T_ADDR, offsetof(struct bnd_late_handshake, dst_ip), BND_REQUIRED, NULL },
-	{ "dst_port", BND_T_PORT, offsetof(struct bnd_late_handshake, dst_port), BND_REQUIRED, NULL },
-	{ "peer_ip", BND_T_ADDR, offsetof(struct bnd_late_handshake, peer_ip), BND_REQUIRED, NULL },
-	{ "peer_port", BND_T_PORT, offsetof(struct bnd_late_handshake, peer_port), BND_REQUIRED, NULL },
-	{ "rule", BND_T_INT, offsetof(struct bnd_late_handshake, rule), BND_REQUIRED, NULL },
-	{ "hole_port", BND_T_PORT, offsetof(struct bnd_late_handshake, hole_port), BND_REQUIRED, NULL },
-	{ "fault", BND_T_INT, offsetof(struct bnd_late_handshake, fault), BND_REQUIRED, NULL },
-	{ "delay_ms", BND_T_UINT, offsetof(struct bnd_late_handshake, delay_ms), BND_REQUIRED, NULL },
-	{ "exe", BND_T_TEXT, offsetof(struct bnd_late_handshake, exe), BND_REQUIRED, NULL },
 };
 
 static const struct bnd_field inplace_fields[] = {
@@ -109,9 +99,17 @@ static const struct bnd_field fault_fields[] = {
 	{ "prob", BND_T_DOUBLE, offsetof(struct bnd_fault, prob), BND_REQUIRED, NULL },
 };
 
+static const struct bnd_field connected_fields[] = {
+	{ "id", BND_T_UINT, offsetof(struct bnd_connected, id), BND_REQUIRED, NULL },
+};
+
+static const struct bnd_field refused_fields[] = {
+	{ "id", BND_T_UINT, offsetof(struct bnd_refused, id), BND_REQUIRED, NULL },
+	{ "error", BND_T_ERRNO, offsetof(struct bnd_refused, error), BND_REQUIRED, NULL },
+};
+
 const struct bnd_message bnd_messages[BND_KINDS] = {
-	[BND_REDIRECT] = { "C", "redirect", redirect_fields, 8, sizeof(struct bnd_redirect) },
-	[BND_LATE_HANDSHAKE] = { "W", "late-handshake", late_handshake_fields, 11, sizeof(struct bnd_late_handshake) },
+	[BND_REDIRECT] = { "C", "redirect", redirect_fields, 12, sizeof(struct bnd_redirect) },
 	[BND_INPLACE] = { "I", "inplace", inplace_fields, 6, sizeof(struct bnd_inplace) },
 	[BND_KEPT_LOCAL] = { "K", "kept-local", kept_local_fields, 6, sizeof(struct bnd_kept_local) },
 	[BND_FAILED] = { "F", "failed", failed_fields, 9, sizeof(struct bnd_failed) },
@@ -119,4 +117,6 @@ const struct bnd_message bnd_messages[BND_KINDS] = {
 	[BND_DIAGNOSTIC] = { "D", "diagnostic", diagnostic_fields, 3, sizeof(struct bnd_diagnostic) },
 	[BND_RULE] = { "rule", "rule", rule_fields, 13, sizeof(struct bnd_rule) },
 	[BND_FAULT] = { "fault", "fault", fault_fields, 11, sizeof(struct bnd_fault) },
+	[BND_CONNECTED] = { "ok", "connected", connected_fields, 1, sizeof(struct bnd_connected) },
+	[BND_REFUSED] = { "fail", "refused", refused_fields, 2, sizeof(struct bnd_refused) },
 };

@@ -39,7 +39,6 @@ enum bnd_select {
 
 enum bnd_kind {
 	BND_REDIRECT,
-	BND_LATE_HANDSHAKE,
 	BND_INPLACE,
 	BND_KEPT_LOCAL,
 	BND_FAILED,
@@ -47,31 +46,23 @@ enum bnd_kind {
 	BND_DIAGNOSTIC,
 	BND_RULE,
 	BND_FAULT,
+	BND_CONNECTED,
+	BND_REFUSED,
 	BND_KINDS
 };
 
-/* C: a connect pointed at graft's proxy; peer_ip/peer_port: the program's end as the proxy will see it on accept */
+/* C: a connect handed to graft's proxy: the program's socket waits in SYN_SENT towards the black hole at hole_port (on the loopback address of peer_ip's family) until the proxy answers this id on the control fd; peer_ip/peer_port: the program's end of it; fault and delay_ms: a handshake delay fault (the proxy completes the handshake no sooner than delay_ms after this record) */
 struct bnd_redirect {
 	int32_t pid;
 	int32_t tid;
+	uint32_t id;
 	char dst_ip[BND_ADDR_MAX];
 	uint16_t dst_port;
 	char peer_ip[BND_ADDR_MAX];
 	uint16_t peer_port;
-	int32_t rule;
-	char exe[BND_TEXT_MAX + 1];
-};
-
-/* W: a non-blocking connect a delay fault holds in the black hole at hole_port (on the peer's loopback address); the proxy completes it after delay_ms and relays it as rule says */
-struct bnd_late_handshake {
-	int32_t pid;
-	int32_t tid;
-	char dst_ip[BND_ADDR_MAX];
-	uint16_t dst_port;
-	char peer_ip[BND_ADDR_MAX];
-	uint16_t peer_port;
-	int32_t rule;
 	uint16_t hole_port;
+	int32_t rule;
+	int has_fault;
 	int32_t fault;
 	uint32_t delay_ms;
 	char exe[BND_TEXT_MAX + 1];
@@ -168,10 +159,20 @@ struct bnd_fault {
 	double prob;
 };
 
+/* ok: the proxy completed the handshake with the program's socket: the tracer lets go of it */
+struct bnd_connected {
+	uint32_t id;
+};
+
+/* fail: the destination (or an upstream proxy) did not accept: the program's connect fails with error, as the kernel would have failed it */
+struct bnd_refused {
+	uint32_t id;
+	int error;
+};
+
 /* room for any message, for a decoder that does not know which comes */
 union bnd_any {
 	struct bnd_redirect redirect;
-	struct bnd_late_handshake late_handshake;
 	struct bnd_inplace inplace;
 	struct bnd_kept_local kept_local;
 	struct bnd_failed failed;
@@ -179,6 +180,8 @@ union bnd_any {
 	struct bnd_diagnostic diagnostic;
 	struct bnd_rule rule;
 	struct bnd_fault fault;
+	struct bnd_connected connected;
+	struct bnd_refused refused;
 };
 
 #endif

@@ -88,13 +88,14 @@ static int egress_or_fail(struct stop *st, const struct egress *eg, int s, const
 	return rc;
 }
 
-/* Where a connect is handed over to: graft's proxy (the proxy accepts it),
- * or the black hole for a handshake the proxy completes later. */
-struct handover {
-	uint16_t port4, port6;
-	int fault; /* the delay fault; -1: the proxy accepts at once */
+/* A handshake delay fault on a connect handed to the proxy: the proxy
+ * completes it no sooner than delay_ms. fault -1: none. */
+struct handshake_delay {
+	int fault;
 	unsigned delay_ms;
 };
+
+static const struct handshake_delay NO_DELAY = { -1, 0 };
 
 /* Fixes the program's local port now, so the proxy can tell this
  * connection from every other by its peer address. bind() fails with
@@ -124,10 +125,47 @@ static int bind_local_port(struct stop *st, int s, const union sa *dst, const un
 	return 0;
 }
 
-/* Points a TCP connect at graft's proxy (or the black hole) and registers
- * it with the proxy. */
-static void redirect_to_proxy(struct stop *st, int s, const struct sockinfo *si, const union sa *dst, const struct handover *via)
+/* The proxy must see this connect before the program's connect goes on:
+ * the record carries the handover's id, which the proxy answers. Returns
+ * 0, or -1 when the call was failed. */
+static int announce_handover(struct stop *st, const union sa *dst, const union sa *peer, const struct handover_record *h)
 {
+	struct rec_who w = who(st);
+	char line[RECORD_MAX];
+	size_t n = record_redirect(line, sizeof line, &w, dst, peer, h);
+	if (!n) {
+		fail_call(st, dst, ENETUNREACH, "record too long");
+		return -1;
+	}
+	if (channel_write(&st->tr->chan, line, n) < 0) {
+		/* the proxy is gone: nothing may reach the destination */
+		answer_call(st->c->tid, -ECONNREFUSED, "fail a connect");
+		return -1;
+	}
+	return 0;
+}
+
+/* A blocking connect the proxy may fail: its return is seen (and given
+ * the failure's errno, later_connect_returned). */
+static void watch_return(struct stop *st, int s)
+{
+	int flags = fcntl(s, F_GETFL);
+	struct task *task = task_get(&st->tr->tasks, st->c->tid);
+	if (flags < 0 || (flags & O_NONBLOCK) || !task)
+		return;
+	task->awaiting_exit = EXIT_CONNECT;
+	task->exit_fd = st->c->fd;
+	st->out.want_exit = 1;
+}
+
+/* Hands a TCP connect to graft's proxy: the program's socket connects to
+ * the black hole, where it waits in SYN_SENT (unanswered, as towards any
+ * destination that has not answered yet) until the proxy has reached the
+ * destination and completes the handshake itself, or tells the tracer
+ * the errno to fail it with (handover.h). */
+static void hand_to_proxy(struct stop *st, int s, const struct sockinfo *si, const union sa *dst, const struct handshake_delay *delay)
+{
+	struct tracer *tr = st->tr;
 	/* Where the program's socket stands now: a bind it made is kept. */
 	union sa local, to;
 	socklen_t ll = sizeof local;
@@ -135,7 +173,7 @@ static void redirect_to_proxy(struct stop *st, int s, const struct sockinfo *si,
 		fail_call(st, dst, ENETUNREACH, "getsockname failed");
 		return;
 	}
-	switch (proxy_target(si, dst, &local, via->port4, via->port6, &to)) {
+	switch (proxy_target(si, dst, &local, tr->later.hole4, tr->later.hole6, &to)) {
 	case TARGET_LEAVE:
 		return; /* ENETUNREACH natively */
 	case TARGET_NO_V6:
@@ -147,24 +185,22 @@ static void redirect_to_proxy(struct stop *st, int s, const struct sockinfo *si,
 	int wildcard = sa_is_wildcard(&local);
 	if (bind_local_port(st, s, dst, &to, &local, &wildcard) < 0)
 		return;
-
+	unsigned id = handover_add(&tr->handover, s);
+	if (!id) {
+		fail_call(st, dst, ENETUNREACH, "cannot hold the socket for the proxy (out of file descriptors)");
+		return;
+	}
 	union sa peer = wildcard ? to : local;
-	struct rec_who w = who(st);
-	char line[RECORD_MAX];
-	size_t n = via->fault < 0 ? record_redirect(line, sizeof line, &w, dst, &peer, sa_port(&local), st->rule)
-				  : record_wait(line, sizeof line, &w, dst, &peer, sa_port(&local), st->rule, sa_port(&to), via->fault,
-						via->delay_ms);
-	if (!n) {
-		fail_call(st, dst, ENETUNREACH, "record too long");
+	struct handover_record h = { id, sa_port(&local), sa_port(&to), st->rule, delay->fault, delay->delay_ms };
+	if (announce_handover(st, dst, &peer, &h) < 0) {
+		handover_drop(&tr->handover, id);
 		return;
 	}
-	if (channel_write(&st->tr->chan, line, n) < 0) {
-		/* the proxy is gone: nothing may reach the destination */
-		answer_call(st->c->tid, -ECONNREFUSED, "fail a connect");
-		return;
-	}
-	if (arch_point_addr(st->c, &to) < 0 && errno != ESRCH)
+	if (arch_point_addr(st->c, &to) < 0 && errno != ESRCH) {
 		fail_call(st, dst, ENETUNREACH, "cannot rewrite the connect arguments");
+		return; /* the proxy's handshake finds no socket waiting and lets go */
+	}
+	watch_return(st, s);
 }
 
 /* A datagram socket connected to a destination only a proxy may reach.
@@ -267,8 +303,8 @@ static int apply_fault(struct stop *st, int s, const struct sockinfo *si, const 
 		st->fault = -1;
 	} else if (!err && nonblocking && tr->later.hole4) {
 		/* the proxy completes the handshake after the delay */
-		struct handover via = { tr->later.hole4, tr->later.hole6, index, f->delay_ms };
-		redirect_to_proxy(st, s, si, dst, &via);
+		struct handshake_delay delay = { index, f->delay_ms };
+		hand_to_proxy(st, s, si, dst, &delay);
 		return 1;
 	}
 	if (!err) {
@@ -319,11 +355,9 @@ static void connect_tcp(struct stop *st, int s, const struct sockinfo *si, const
 	case TCP_REFUSE:
 		fail_call(st, dst, r->err, "refused by rule");
 		break;
-	case TCP_REDIRECT: {
-		struct handover via = { tr->ports.proxy4, tr->ports.proxy6, -1, 0 };
-		redirect_to_proxy(st, s, si, dst, &via);
+	case TCP_REDIRECT:
+		hand_to_proxy(st, s, si, dst, &NO_DELAY);
 		break;
-	}
 	case TCP_INPLACE:
 		if (egress_or_fail(st, &r->eg, s, si, dst) == 0)
 			report_inplace(st, dst);
@@ -354,9 +388,12 @@ static void handle_connect(struct stop *st)
 			if (tr->rules.dgram_mode != DGRAM_UNTOUCHED)
 				datagram_by_rule(st, s, &si, &dst);
 		} else if (is_tcp(&si) && si.state == TCP_CLOSE) {
-			/* (a connecting or connected socket gets EALREADY or
-			 * EISCONN natively) */
 			connect_tcp(st, s, &si, &dst);
+		} else if (is_tcp(&si) && si.state == TCP_SYN_SENT && tr->later.so_error_trapped) {
+			/* a blocking connect restarted after a signal waits on
+			 * (EALREADY for a non-blocking one, natively): its
+			 * return may need the errno of a failure */
+			watch_return(st, s);
 		}
 	}
 	close(s);
@@ -450,6 +487,20 @@ void decide_socket_exit(struct tracer *tr, pid_t tid)
 	close(s);
 }
 
+void decide_connect_exit(struct tracer *tr, pid_t tid, int fd)
+{
+	long rv;
+	if (arch_exit_value(tid, &rv) < 0 || rv != -ECONNRESET)
+		return;
+	int s = grab_socket(&tr->tasks, tid, fd);
+	if (s < 0)
+		return;
+	long answer = later_connect_returned(&tr->later, s, rv);
+	if (answer != rv)
+		arch_set_exit_value(tid, answer);
+	close(s);
+}
+
 struct outcome decide_seccomp_stop(struct tracer *tr, pid_t tid)
 {
 	struct call c;
@@ -473,7 +524,7 @@ struct outcome decide_seccomp_stop(struct tracer *tr, pid_t tid)
 	case CALL_SOCKET: {
 		struct task *task = task_get(&tr->tasks, tid);
 		if (task) {
-			task->awaiting_exit = 1;
+			task->awaiting_exit = EXIT_SOCKET;
 			st.out.want_exit = 1;
 		}
 		break;

@@ -20,4 +20,8 @@ struct outcome decide_seccomp_stop(struct tracer *tr, pid_t tid);
 /* The syscall-exit stop a CALL_SOCKET asked for: marks the new socket. */
 void decide_socket_exit(struct tracer *tr, pid_t tid);
 
+/* A blocking connect handed to the proxy returned (its socket is `fd` in
+ * the task): a failure of graft's gets its errno. */
+void decide_connect_exit(struct tracer *tr, pid_t tid, int fd);
+
 #endif

@@ -14,9 +14,36 @@
 #include "tracee.h"
 #include "util.h"
 
-/* A loopback TCP socket of graft's for the run, bound to port 0 after
- * `prepare` (which may be NULL) set it up. Returns the port, or 0. */
-static uint16_t loopback_port(int family, int (*prepare)(int s, int family), int listening)
+static int prepare_hole(int s, int family)
+{
+	int one = 1;
+	if (setsockopt(s, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0 ||
+	    (family == AF_INET6 && setsockopt(s, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) < 0))
+		return -1;
+	return 0;
+}
+
+/* A SYN is dropped, unanswered, when a filter on the listener drops every
+ * packet; where a socket filter may not be attached (some sandboxes refuse
+ * it to unprivileged users), when the listener's accept queue is full: a
+ * backlog of 0 holds one connection, which graft makes and never accepts. */
+static int drop_every_syn(int s, int family, uint16_t port)
+{
+	struct sock_filter drop = BPF_STMT(BPF_RET | BPF_K, 0);
+	struct sock_fprog prog = { .len = 1, .filter = &drop };
+	if (setsockopt(s, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog) == 0)
+		return listen(s, SOMAXCONN);
+	if (listen(s, 0) < 0)
+		return -1;
+	union sa a;
+	sa_loopback(&a, family, 0, port);
+	int filler = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (filler < 0 || connect(filler, &a.sa, sa_len(&a)) < 0)
+		return -1;
+	return 0; /* the filler stays open for the run */
+}
+
+uint16_t black_hole(int family)
 {
 	union sa a;
 	sa_loopback(&a, family, 0, 0);
@@ -24,34 +51,27 @@ static uint16_t loopback_port(int family, int (*prepare)(int s, int family), int
 	if (s < 0)
 		return 0;
 	socklen_t l = sizeof a;
-	if ((prepare && prepare(s, family) < 0) || bind(s, &a.sa, sa_len(&a)) < 0 || (listening && listen(s, SOMAXCONN) < 0) ||
-	    getsockname(s, &a.sa, &l) < 0) {
+	if (prepare_hole(s, family) < 0 || bind(s, &a.sa, sa_len(&a)) < 0 || getsockname(s, &a.sa, &l) < 0 ||
+	    drop_every_syn(s, family, (uint16_t)sa_port(&a)) < 0) {
 		close(s);
 		return 0;
 	}
 	return (uint16_t)sa_port(&a); /* kept open for the run: the port stays ours */
 }
 
-static int prepare_hole(int s, int family)
-{
-	int one = 1;
-	struct sock_filter drop = BPF_STMT(BPF_RET | BPF_K, 0);
-	struct sock_fprog prog = { .len = 1, .filter = &drop };
-	if (setsockopt(s, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0 ||
-	    setsockopt(s, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog) < 0 ||
-	    (family == AF_INET6 && setsockopt(s, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) < 0))
-		return -1;
-	return 0;
-}
-
-uint16_t black_hole(int family)
-{
-	return loopback_port(family, prepare_hole, 1);
-}
-
 uint16_t closed_port(int family)
 {
-	return loopback_port(family, NULL, 0);
+	union sa a;
+	sa_loopback(&a, family, 0, 0);
+	int s = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (s < 0)
+		return 0;
+	socklen_t l = sizeof a;
+	if (bind(s, &a.sa, sa_len(&a)) < 0 || getsockname(s, &a.sa, &l) < 0) {
+		close(s);
+		return 0;
+	}
+	return (uint16_t)sa_port(&a); /* kept open for the run: the port stays ours */
 }
 
 /* A timeout or a reset always comes from the far end; a refusal or an
@@ -98,6 +118,7 @@ int later_doom(struct later *l, struct channel *ch, int s, uint64_t due, int err
 	return 0;
 }
 
+/* (with l->lock held) */
 static void remember_failed(struct later *l, ino_t ino, int err, uint64_t now)
 {
 	int oldest = 0;
@@ -113,6 +134,7 @@ static void remember_failed(struct later *l, ino_t ino, int err, uint64_t now)
 	l->nunread++;
 }
 
+/* (with l->lock held) */
 static struct failed *failed_socket(struct later *l, int s)
 {
 	struct stat st;
@@ -122,6 +144,51 @@ static struct failed *failed_socket(struct later *l, int s)
 		if (l->failed[i].ino == st.st_ino)
 			return &l->failed[i];
 	return NULL;
+}
+
+/* Remembers the failure, then fails the socket (in this order: a poller
+ * woken by the disconnect must find the errno). */
+static void fail_now(struct later *l, int fd, ino_t ino, int err, uint64_t now)
+{
+	pthread_mutex_lock(&l->lock);
+	remember_failed(l, ino, err, now);
+	pthread_mutex_unlock(&l->lock);
+	struct sockaddr unspec = { .sa_family = AF_UNSPEC };
+	connect(fd, &unspec, sizeof unspec);
+}
+
+/* Whether a socket in TCP_CLOSE has not started its connect yet, rather
+ * than ended one: a connect sets the advertised MSS, which stays. */
+static int not_started(int fd)
+{
+	struct tcp_info ti;
+	socklen_t len = sizeof ti;
+	return getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0 && ti.tcpi_advmss == 0;
+}
+
+/* How long the control thread waits for a task to run the connect it was
+ * resumed into a moment ago (the proxy answered first: a fast refusal,
+ * a busy machine). */
+#define HANDED_WAIT_TRIES 100
+#define HANDED_WAIT_US 1000
+
+void later_fail_handed(struct later *l, int fd, int err)
+{
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return;
+	for (int tries = 0;; tries++) {
+		struct sockinfo si;
+		if (inspect_socket(fd, &si) < 0)
+			return;
+		if (si.state == TCP_SYN_SENT) {
+			fail_now(l, fd, st.st_ino, err, now_ms());
+			return;
+		}
+		if (si.state != TCP_CLOSE || !not_started(fd) || tries == HANDED_WAIT_TRIES)
+			return;
+		usleep(HANDED_WAIT_US);
+	}
 }
 
 /* A socket still in TCP_CLOSE is one whose task has not run its connect
@@ -138,10 +205,9 @@ uint64_t later_fail_due(struct later *l, struct channel *ch, uint64_t now)
 				d->due = now + 5;
 			} else {
 				if (state == TCP_SYN_SENT) {
-					struct sockaddr unspec = { .sa_family = AF_UNSPEC };
 					struct stat st;
-					if (connect(d->fd, &unspec, sizeof unspec) == 0 && fstat(d->fd, &st) == 0)
-						remember_failed(l, st.st_ino, d->err, now);
+					if (fstat(d->fd, &st) == 0)
+						fail_now(l, d->fd, st.st_ino, d->err, now);
 				}
 				close(d->fd);
 				channel_send_kept(ch, d->record);
@@ -170,34 +236,56 @@ static int take_error(int s, const struct failed *f)
  * connect afresh. */
 int later_connect_again(struct later *l, const struct call *c, int s)
 {
+	pthread_mutex_lock(&l->lock);
 	struct failed *f = failed_socket(l, s);
+	int err = f ? take_error(s, f) : 0;
+	if (f)
+		forget_failed(l, (int)(f - l->failed));
+	pthread_mutex_unlock(&l->lock);
 	if (!f)
 		return 0;
-	int err = take_error(s, f);
-	forget_failed(l, (int)(f - l->failed));
 	if (arch_set_return(c->tid, -(err ? err : ECONNABORTED)) < 0 && errno != ESRCH)
 		note("cannot answer a connect of task %d: %s", c->tid, strerror(errno));
 	return 1;
 }
 
+long later_connect_returned(struct later *l, int s, long rv)
+{
+	pthread_mutex_lock(&l->lock);
+	struct failed *f = rv == -ECONNRESET ? failed_socket(l, s) : NULL;
+	if (f) {
+		if (f->unread)
+			rv = -f->err;
+		forget_failed(l, (int)(f - l->failed));
+	}
+	pthread_mutex_unlock(&l->lock);
+	return rv;
+}
+
 void later_so_error(struct later *l, struct task_table *tt, const struct call *c)
 {
-	if (!l->nunread)
+	if (!__atomic_load_n(&l->nunread, __ATOMIC_RELAXED))
 		return;
 	int s = grab_socket(tt, c->tid, c->fd);
 	if (s < 0)
 		return;
+	pthread_mutex_lock(&l->lock);
 	struct failed *f = failed_socket(l, s);
 	uint32_t len;
 	if (f && f->unread && peek(c->tid, c->optlen, &len, sizeof len) == 0 && len >= sizeof(int)) {
+		/* a read before graft failed it finds no error (or the
+		 * kernel's own): the failure stays unread */
 		int v = take_error(s, f);
-		f->unread = 0;
-		l->nunread--;
+		if (v == f->err) {
+			f->unread = 0;
+			l->nunread--;
+		}
 		len = sizeof v;
 		if (poke(c->tid, c->optval, &v, sizeof v) == 0 && poke(c->tid, c->optlen, &len, sizeof len) == 0)
 			arch_set_return(c->tid, 0);
 		else
 			arch_set_return(c->tid, -EFAULT);
 	}
+	pthread_mutex_unlock(&l->lock);
 	close(s);
 }

@@ -23,6 +23,7 @@
 #ifndef GRAFT_LATER_H
 #define GRAFT_LATER_H
 
+#include <pthread.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -53,6 +54,9 @@ struct failed {
 
 struct later {
 	uint16_t hole4, hole6; /* the black holes' ports (0: none) */
+	/* guards failed[], nfailed, nunread: the control thread
+	 * (handover.h) adds to them too */
+	pthread_mutex_t lock;
 	struct doomed *doomed;
 	int ndoomed, capdoomed;
 	struct failed failed[FAILED_MAX];
@@ -82,6 +86,16 @@ int later_doom(struct later *l, struct channel *ch, int s, uint64_t due, int err
 /* Fails the sockets whose time has come. Returns when to come back (0:
  * nothing waits). */
 uint64_t later_fail_due(struct later *l, struct channel *ch, uint64_t now);
+
+/* Fails socket `fd` (a duplicate of a program's socket the proxy could
+ * not connect) with `err` now, from the control thread. A socket whose
+ * task has not run its connect yet is waited for, briefly; one the
+ * kernel already failed (its own timeout) keeps the kernel's error. */
+void later_fail_handed(struct later *l, int fd, int err);
+
+/* A blocking connect on socket `s` returned `rv` (-errno): the value the
+ * program gets (the failure's errno for a socket graft failed). */
+long later_connect_returned(struct later *l, int s, long rv);
 
 /* A connect on socket `s` (a duplicate of the call's): answers it when the
  * socket is one graft failed. Returns 1 when it answered the call. */

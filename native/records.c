@@ -48,32 +48,23 @@ static size_t encode_logged(enum bnd_kind kind, void *msg, char *exe, const char
 	return encode(kind, msg, line, cap);
 }
 
-size_t record_redirect(char *line, size_t cap, const struct rec_who *w, const union sa *dst, const union sa *peer, unsigned peer_port,
-		       int rule)
+size_t record_redirect(char *line, size_t cap, const struct rec_who *w, const union sa *dst, const union sa *peer,
+		       const struct handover_record *h)
 {
-	struct bnd_redirect m = { .pid = w->pid, .tid = w->tid, .peer_port = (uint16_t)peer_port, .rule = rule };
+	struct bnd_redirect m = { .pid = w->pid,
+				  .tid = w->tid,
+				  .id = h->id,
+				  .peer_port = (uint16_t)h->peer_port,
+				  .hole_port = (uint16_t)h->hole_port,
+				  .rule = h->rule,
+				  .has_fault = h->fault >= 0,
+				  .fault = h->fault,
+				  .delay_ms = h->delay_ms };
 	uint16_t unused;
 	set_addr(m.dst_ip, &m.dst_port, dst);
 	set_addr(m.peer_ip, &unused, peer);
 	set_text(m.exe, w->exe, BND_TEXT_MAX);
 	return encode(BND_REDIRECT, &m, line, cap);
-}
-
-size_t record_wait(char *line, size_t cap, const struct rec_who *w, const union sa *dst, const union sa *peer, unsigned peer_port, int rule,
-		   unsigned hole_port, int fault, unsigned delay_ms)
-{
-	struct bnd_late_handshake m = { .pid = w->pid,
-					.tid = w->tid,
-					.peer_port = (uint16_t)peer_port,
-					.rule = rule,
-					.hole_port = (uint16_t)hole_port,
-					.fault = fault,
-					.delay_ms = delay_ms };
-	uint16_t unused;
-	set_addr(m.dst_ip, &m.dst_port, dst);
-	set_addr(m.peer_ip, &unused, peer);
-	set_text(m.exe, w->exe, BND_TEXT_MAX);
-	return encode(BND_LATE_HANDSHAKE, &m, line, cap);
 }
 
 size_t record_inplace(char *line, size_t cap, const struct rec_who *w, const union sa *dst, int rule)

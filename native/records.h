@@ -5,7 +5,7 @@
  *
  * Each function writes one line into `line` (`cap` bytes, at most
  * RECORD_MAX count) and returns its length, or 0 when none could be made.
- * C and W must reach the proxy whole: 0 when they do not fit. A logged
+ * C must reach the proxy whole: 0 when they do not fit. A logged
  * record that does not fit is sent with a shorter executable name. */
 #ifndef GRAFT_RECORDS_H
 #define GRAFT_RECORDS_H
@@ -25,10 +25,19 @@ struct rec_who {
 /* Records fit one pipe write (PIPE_BUF): atomic, never interleaved */
 #define RECORD_MAX BND_LINE_MAX
 
-size_t record_redirect(char *line, size_t cap, const struct rec_who *w, const union sa *dst, const union sa *peer, unsigned peer_port,
-		       int rule);
-size_t record_wait(char *line, size_t cap, const struct rec_who *w, const union sa *dst, const union sa *peer, unsigned peer_port, int rule,
-		   unsigned hole_port, int fault, unsigned delay_ms);
+/* A connect handed to the proxy (the C record): its id, the program's
+ * port, the black hole it waits at, its rule, and a handshake delay fault
+ * (-1: none) with its delay. */
+struct handover_record {
+	unsigned id;
+	unsigned peer_port, hole_port;
+	int rule;
+	int fault;
+	unsigned delay_ms;
+};
+
+size_t record_redirect(char *line, size_t cap, const struct rec_who *w, const union sa *dst, const union sa *peer,
+		       const struct handover_record *h);
 size_t record_inplace(char *line, size_t cap, const struct rec_who *w, const union sa *dst, int rule);
 size_t record_kept_local(char *line, size_t cap, const struct rec_who *w, const union sa *dst, int rule);
 /* `fault`: the connect fault that failed the call, or -1 */

@@ -6,10 +6,18 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+/* Why a task was resumed with PTRACE_SYSCALL: the syscall-exit stop it owes. */
+enum awaited_exit {
+	EXIT_NONE,
+	EXIT_SOCKET,  /* a datagram socket() returns: mark the new socket */
+	EXIT_CONNECT, /* a blocking connect handed to the proxy returns */
+};
+
 struct task {
 	pid_t tid;
-	pid_t tgid;        /* 0 until known */
-	int awaiting_exit; /* resumed with PTRACE_SYSCALL to see a socket() return */
+	pid_t tgid; /* 0 until known */
+	enum awaited_exit awaiting_exit;
+	int exit_fd; /* EXIT_CONNECT: the connect's socket, in the task */
 	int pidfd;         /* cached pidfd_open(tid, PIDFD_THREAD), or -1 */
 	char *exe;         /* thread group leaders: cached /proc/PID/exe */
 };

@@ -7,11 +7,12 @@
  * program's connect resumes.
  *
  * Usage (spawned by graft's Node side, not meant to be run by hand):
- *   graft-tracer --channel-fd N --rules-fd N --proxy4 PORT [--proxy6 PORT]
+ *   graft-tracer --channel-fd N --rules-fd N [--control-fd N]
  *                [--relay-base SIG] [--seed N] [--keep-fds N,N,...]
  *                [--sig-ignored HEX] [--sig-blocked HEX] [--nofile N|unlimited]
  *                -- program [args...]
- * (--rules-fd: the rule table, see table.h; --keep-fds: the descriptors
+ * (--rules-fd: the rule table, see table.h; --control-fd: the proxy's
+ * answers to redirected connects, see handover.h; --keep-fds: the descriptors
  * the program gets, default 0,1,2, every other one is closed at its exec;
  * --sig-ignored, --sig-blocked: the signals it starts ignoring and
  * blocking, bit N-1 for signal N as in /proc/PID/status, default none;
@@ -27,6 +28,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,7 +50,7 @@
 
 static void usage(void)
 {
-	dprintf(2, "usage: graft-tracer --channel-fd N --rules-fd N --proxy4 PORT [--proxy6 PORT] -- program [args...]\n");
+	dprintf(2, "usage: graft-tracer --channel-fd N --rules-fd N [--control-fd N] -- program [args...]\n");
 	exit(2);
 }
 
@@ -115,10 +117,8 @@ static int parse_args(struct tracer *tr, struct program_start *ps, int argc, cha
 			break;
 		} else if (!strcmp(opt, "--channel-fd") && has_value) {
 			tr->chan.fd = (int)parse_num(argv[++i], 0, INT_MAX, opt);
-		} else if (!strcmp(opt, "--proxy4") && has_value) {
-			tr->ports.proxy4 = (uint16_t)parse_num(argv[++i], 1, 65535, opt);
-		} else if (!strcmp(opt, "--proxy6") && has_value) {
-			tr->ports.proxy6 = (uint16_t)parse_num(argv[++i], 0, 65535, opt);
+		} else if (!strcmp(opt, "--control-fd") && has_value) {
+			tr->handover.control_fd = (int)parse_num(argv[++i], 0, INT_MAX, opt);
 		} else if (!strcmp(opt, "--relay-base") && has_value) {
 			*relay_base = (int)parse_num(argv[++i], SIGRTMIN, SIGRTMAX - SIGNALS_FORWARDED + 1, opt);
 		} else if (!strcmp(opt, "--seed") && has_value) {
@@ -139,25 +139,40 @@ static int parse_args(struct tracer *tr, struct program_start *ps, int argc, cha
 			usage();
 		}
 	}
-	if (i >= argc || !tr->ports.proxy4)
+	if (i >= argc)
 		usage();
 	return i;
 }
 
-/* The loopback ports connect faults need, and whether getsockopt(SO_ERROR)
- * must be trapped. */
-static void plan_faults(struct tracer *tr)
+static int redirects_any(const struct rule_table *rt)
+{
+	for (int r = 0; r < rt->n; r++)
+		if (rt->rules[r].tcp == TCP_REDIRECT)
+			return 1;
+	return 0;
+}
+
+/* The loopback ports redirects and connect faults need, and whether
+ * getsockopt(SO_ERROR) must be trapped: a connect the proxy could not
+ * make, or a fault, fails a socket with an errno the kernel cannot be
+ * made to set (later.h). A socket with no IPv6 black hole (no ::1 here)
+ * is refused (decide.c). */
+static void plan_loopback_ports(struct tracer *tr)
 {
 	struct later *l = &tr->later;
+	int redirects = redirects_any(&tr->rules);
+	if (redirects || tr->faults.n) {
+		l->hole4 = black_hole(AF_INET);
+		l->hole6 = black_hole(AF_INET6);
+		if (!l->hole4)
+			die(2, "cannot set up a loopback listener on 127.0.0.1: %s", strerror(errno));
+	}
+	l->so_error_trapped = redirects;
 	for (int f = 0; f < tr->faults.n; f++) {
 		const struct fault *fault = &tr->faults.faults[f];
 		if (fault->err == ECONNREFUSED && !tr->ports.refuse4) {
 			tr->ports.refuse4 = closed_port(AF_INET);
 			tr->ports.refuse6 = closed_port(AF_INET6);
-		}
-		if (!l->hole4) {
-			l->hole4 = black_hole(AF_INET);
-			l->hole6 = tr->ports.proxy6 ? black_hole(AF_INET6) : 0;
 		}
 		/* an errno other than ECONNRESET is answered through SO_ERROR
 		 * (a delay can end in a rule's refusal) */
@@ -302,12 +317,15 @@ static void on_stop(struct tracer *tr, pid_t tid, int st)
 		break;
 	case 0:
 		if (sig == (SIGTRAP | 0x80)) {
-			/* syscall-exit-stop, asked for by a socket() trap */
+			/* syscall-exit-stop, asked for by a seccomp stop */
 			struct task *task = task_get(&tr->tasks, tid);
-			if (task && task->awaiting_exit) {
-				task->awaiting_exit = 0;
+			enum awaited_exit what = task ? task->awaiting_exit : EXIT_NONE;
+			if (task)
+				task->awaiting_exit = EXIT_NONE;
+			if (what == EXIT_SOCKET)
 				decide_socket_exit(tr, tid);
-			}
+			else if (what == EXIT_CONNECT)
+				decide_connect_exit(tr, tid, task->exit_fd);
 			break;
 		}
 		inject = sig; /* signal-delivery-stop: deliver it */
@@ -349,6 +367,8 @@ static void set_up(struct tracer *tr, int relay_base)
 {
 	if (tr->chan.fd >= 0 && fcntl(tr->chan.fd, F_SETFD, FD_CLOEXEC) < 0)
 		die(2, "--channel-fd %d: %s", tr->chan.fd, strerror(errno));
+	if (tr->handover.control_fd >= 0 && fcntl(tr->handover.control_fd, F_SETFD, FD_CLOEXEC) < 0)
+		die(2, "--control-fd %d: %s", tr->handover.control_fd, strerror(errno));
 
 	/* Die with graft; EXITKILL then takes the traced tree down too. */
 	pid_t parent = getppid();
@@ -362,7 +382,7 @@ static void set_up(struct tracer *tr, int relay_base)
 	if (tr->rules.n == 0)
 		die(2, "internal error: no rule table (--rules-fd)");
 	rules_plan_datagrams(&tr->rules);
-	plan_faults(tr);
+	plan_loopback_ports(tr);
 	check_mark_allowed(&tr->rules);
 	struct filter_needs need = filter_needs_of(tr);
 	filter_build(&tr->filter, &need);
@@ -378,6 +398,8 @@ int main(int argc, char **argv)
 	tr->faults.rng = FAULTS_RNG_DEFAULT;
 	tr->tasks.pidfds_max = TASKS_PIDFDS_DEFAULT;
 	tr->main_status = -1;
+	handover_init(&tr->handover, &tr->later, -1);
+	pthread_mutex_init(&tr->later.lock, NULL);
 	int relay_base = 0;
 	static const int stdio_fds[] = { 0, 1, 2 };
 	struct program_start ps = { .keep = stdio_fds, .nkeep = 3 };
@@ -388,6 +410,7 @@ int main(int argc, char **argv)
 	task_put(&tr->tasks, tr->main_pid, tr->main_pid);
 	signals_target(tr->main_pid);
 	raise_fd_limit(&tr->tasks);
+	handover_start(&tr->handover);
 	wait_loop(tr, argv[prog]);
 
 	channel_flush(&tr->chan);

@@ -10,13 +10,13 @@
 #include "channel.h"
 #include "faults.h"
 #include "filter.h"
+#include "handover.h"
 #include "later.h"
 #include "rules.h"
 #include "tasks.h"
 #include "timers.h"
 
 struct ports {
-	uint16_t proxy4, proxy6; /* graft's proxy listeners (proxy6 0: none) */
 	/* loopback ports bound but never listening: a connect there is
 	 * refused by the kernel itself, so a non-blocking one reports it
 	 * through SO_ERROR */
@@ -30,6 +30,7 @@ struct tracer {
 	struct task_table tasks;
 	struct timers timers;
 	struct later later;
+	struct handover handover;
 	struct ports ports;
 	struct bpf_asm filter; /* built before the fork, installed by the child */
 	pid_t main_pid;

@@ -132,7 +132,7 @@ function withRoutingOptions(cmd: Command): Command {
     )
     .option('--seed <n>', 'seed for probabilistic faults: the same seed gives the same faults')
     .addOption(
-      new Option('--connect-timeout <duration>', 'give up dialing a destination after this long (default 10s; e.g. 500ms, 5s)').argParser(
+      new Option('--connect-timeout <duration>', 'fail a proxied connect with ETIMEDOUT after this long (default: as the network would, e.g. the kernel\'s SYN retries; e.g. 500ms, 5s)').argParser(
         durationArg('--connect-timeout'),
       ),
     );
@@ -200,8 +200,7 @@ export function parseCommandLine(argv: readonly string[], write: Output, env: No
       toxics: r.toxics,
       connectFaults: r.connectFaults,
       ...(r.seed !== undefined ? { seed: r.seed } : {}),
-      connectTimeoutMs: r.connectTimeoutMs,
-      registrationWaitMs: 5_000,
+      ...(r.connectTimeoutMs !== undefined ? { connectTimeoutMs: r.connectTimeoutMs } : {}),
       log: { terminal, level: o.logLevel ?? r.logLevel ?? 'info', ...(logFile !== undefined ? { file: logFile } : {}) },
     },
   };
@@ -275,6 +274,7 @@ function routingSettings(o: RawOptions, env: NodeJS.ProcessEnv): RoutingSettings
   const mode = o.mode ?? c?.mode ?? 'auto';
   if (toxics.length && mode === 'inplace') throw new UsageError('faults (toxics) act on the proxy path: they cannot be used with --mode inplace');
   if (o.seed !== undefined && !/^\d{1,10}$/.test(o.seed)) throw new UsageError(`--seed: '${o.seed}' is not a whole number`);
+  const connectTimeoutMs = o.connectTimeout ?? c?.connectTimeoutMs;
   return {
     egress,
     mode,
@@ -283,7 +283,7 @@ function routingSettings(o: RawOptions, env: NodeJS.ProcessEnv): RoutingSettings
     toxics,
     connectFaults,
     ...(o.seed !== undefined ? { seed: Number(o.seed) } : {}),
-    connectTimeoutMs: o.connectTimeout ?? c?.connectTimeoutMs ?? 10_000,
+    ...(connectTimeoutMs !== undefined ? { connectTimeoutMs } : {}),
     ...(c?.logFile !== undefined ? { logFile: c.logFile } : {}),
     ...(c?.logLevel !== undefined ? { logLevel: c.logLevel } : {}),
   };

@@ -42,8 +42,7 @@ export interface Plan {
   readonly connectFaults: readonly ConnectFault[];
   /** seeds the randomness of faults; random when absent */
   readonly seed?: number;
-  readonly connectTimeoutMs: number;
-  /** How long an accepted connection may wait for the tracer's record. */
-  readonly registrationWaitMs: number;
+  /** graft's own limit on dialing a destination (--connect-timeout); absent: the network's own, as the program would see natively */
+  readonly connectTimeoutMs?: number;
   readonly log: LogPlan;
 }

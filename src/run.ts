@@ -17,9 +17,6 @@ import { Routing } from './routing.js';
 import { systemNameservers } from './config/resolv.js';
 import { seededRandom } from './chaos/random.js';
 
-/** libuv reads a stream 64 KiB at a time. */
-const CHANNEL_READ_SIZE = 65536;
-
 export interface RunResult {
   readonly status: number;
   readonly connections: readonly ConnectionRecord[];
@@ -50,18 +47,18 @@ export async function runPlan(plan: Plan, logger: Logger, opts: RunOptions = {})
   const log = new ConnectionLog(logger);
   const connections: ConnectionRecord[] = [];
   if (opts.collect) log.onRecord((r) => connections.push(r));
-  const proxy = await startProxy({
+  const tracer = launchTracer(plan, routing, seed, opts);
+  const proxy = startProxy({
     routing,
     toxics: plan.toxics,
     random: seededRandom(seed),
     connectTimeoutMs: plan.connectTimeoutMs,
-    registrationWaitMs: plan.registrationWaitMs,
     logger,
     connections: log,
+    answer: tracer.control,
   });
-  const tracer = await launchTracer(plan, routing, proxy, seed, opts);
   const onRecord = recordHandler({ plan, routing, proxy, log, logger });
-  const channelDone = readChannel(tracer, proxy, new RecordDecoder(onRecord, (err) => logger.error({ err }, 'bad record from the tracer')));
+  const channelDone = readChannel(tracer, new RecordDecoder(onRecord, (err) => logger.error({ err }, 'bad record from the tracer')));
   const output = opts.capture ? captureOutput(tracer, opts.capture.input) : undefined;
   try {
     const status = await tracer.exited;
@@ -80,34 +77,24 @@ async function checkEveryEgress(plan: Plan): Promise<void> {
   for (const e of [plan.egress, ...plan.rules.flatMap((r) => (r.action.kind === 'route' ? [r.action.egress] : []))]) await checkEgress(e);
 }
 
-/** Starts the tracer with the program; a failed start closes the proxy. */
-async function launchTracer(plan: Plan, routing: Routing, proxy: Proxy, seed: number, opts: RunOptions): Promise<RunningTracer> {
-  try {
-    return startTracer({
-      program: plan.program,
-      args: plan.args,
-      proxy4: proxy.port4,
-      proxy6: proxy.port6,
-      table: encodeTable(routing.tracerRules(), plan.connectFaults),
-      seed,
-      stdio: opts.capture ? 'pipe' : 'inherit',
-      relaySignals: !opts.capture,
-      ...(opts.env ? { env: opts.env } : {}),
-      ...(opts.cwd ? { cwd: opts.cwd } : {}),
-      ...(opts.caller ? { caller: opts.caller } : {}),
-    });
-  } catch (err) {
-    await proxy.close();
-    throw err;
-  }
+/** Starts the tracer with the program. */
+function launchTracer(plan: Plan, routing: Routing, seed: number, opts: RunOptions): RunningTracer {
+  return startTracer({
+    program: plan.program,
+    args: plan.args,
+    table: encodeTable(routing.tracerRules(), plan.connectFaults),
+    seed,
+    stdio: opts.capture ? 'pipe' : 'inherit',
+    relaySignals: !opts.capture,
+    ...(opts.env ? { env: opts.env } : {}),
+    ...(opts.cwd ? { cwd: opts.cwd } : {}),
+    ...(opts.caller ? { caller: opts.caller } : {}),
+  });
 }
 
 /** Feeds the tracer's channel to the decoder; resolves when the tracer closes it. */
-function readChannel(tracer: RunningTracer, proxy: Proxy, decoder: RecordDecoder): Promise<void> {
-  tracer.channel.on('data', (chunk: Buffer) => {
-    proxy.noteChannelRead(chunk.length, CHANNEL_READ_SIZE);
-    decoder.push(chunk);
-  });
+function readChannel(tracer: RunningTracer, decoder: RecordDecoder): Promise<void> {
+  tracer.channel.on('data', (chunk: Buffer) => decoder.push(chunk));
   return new Promise<void>((resolve) => tracer.channel.once('close', resolve));
 }
 
@@ -137,9 +124,12 @@ function recordHandler({ plan, routing, proxy, log, logger }: RecordContext): (r
   const context = (ruleIndex: number) => routing.logContext(ruleIndex);
   return (rec) => {
     switch (rec.kind) {
-      case 'redirect':
-        proxy.expect(rec);
+      case 'redirect': {
+        const fault = rec.fault !== undefined ? faultText(plan, rec.fault) : undefined;
+        proxy.expect(rec, fault);
+        if (fault !== undefined) log.record({ event: 'delayed', ...who(rec), faults: [fault] });
         break;
+      }
       case 'inplace':
         log.record({ event: 'connection', action: 'inplace', ...who(rec), ...context(rec.rule) });
         break;
@@ -154,19 +144,18 @@ function recordHandler({ plan, routing, proxy, log, logger }: RecordContext): (r
       case 'failed':
         log.record({ event: 'refused', ...who(rec), ...context(rec.rule), errno: rec.error, ...refusal(rec, plan.connectFaults) });
         break;
-      case 'late-handshake':
-      case 'delayed': {
-        const fault = plan.connectFaults[rec.fault]?.text ?? `fault ${rec.fault}`;
-        if (rec.kind === 'late-handshake') proxy.completeLater(rec, fault);
-        log.record({ event: 'delayed', ...who(rec), faults: [fault] });
+      case 'delayed':
+        log.record({ event: 'delayed', ...who(rec), faults: [faultText(plan, rec.fault)] });
         break;
-      }
       case 'diagnostic':
         logger.debug({ pid: rec.pid, tid: rec.tid }, rec.message);
         break;
     }
   };
 }
+
+/** A connect fault as written. */
+const faultText = (plan: Plan, index: number): string => plan.connectFaults[index]?.text ?? `fault ${index}`;
 
 /** Why a connect was failed: the connect fault that refused it, if one did. */
 function refusal(rec: FailedRecord, connectFaults: Plan['connectFaults']): { reason: string; faults?: readonly string[] } {

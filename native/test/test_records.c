@@ -13,24 +13,17 @@ TEST(redirect_record)
 {
 	char line[RECORD_MAX];
 	union sa dst = addr_of("192.0.2.1", 443), peer = addr_of("127.0.0.1", 0);
-	size_t n = record_redirect(line, sizeof line, &who, &dst, &peer, 40000, 2);
-	CHECK_STR(line, "C 100 101 192.0.2.1 443 127.0.0.1 40000 2 /usr/bin/curl\n");
+	struct handover_record h = { .id = 7, .peer_port = 40000, .hole_port = 39999, .rule = 2, .fault = -1 };
+	size_t n = record_redirect(line, sizeof line, &who, &dst, &peer, &h);
+	CHECK_STR(line, "C 100 101 7 192.0.2.1 443 127.0.0.1 40000 39999 2 - 0 /usr/bin/curl\n");
 	CHECK_INT(n, strlen(line));
 	dst = addr_of("2001:db8::1", 80);
 	peer = addr_of("::ffff:127.0.0.1", 0);
-	record_redirect(line, sizeof line, &who, &dst, &peer, 40001, 0);
-	CHECK_STR(line, "C 100 101 2001:db8::1 80 ::ffff:127.0.0.1 40001 0 /usr/bin/curl\n");
+	h = (struct handover_record){ .id = 8, .peer_port = 40001, .hole_port = 39999, .rule = 0, .fault = 3, .delay_ms = 400 };
+	record_redirect(line, sizeof line, &who, &dst, &peer, &h);
+	CHECK_STR(line, "C 100 101 8 2001:db8::1 80 ::ffff:127.0.0.1 40001 39999 0 3 400 /usr/bin/curl\n");
 	/* must arrive whole */
-	CHECK_INT(record_redirect(line, 20, &who, &dst, &peer, 40001, 0), 0);
-}
-
-TEST(wait_record)
-{
-	char line[RECORD_MAX];
-	union sa dst = addr_of("192.0.2.1", 443), peer = addr_of("127.0.0.1", 0);
-	record_wait(line, sizeof line, &who, &dst, &peer, 40000, 1, 39999, 3, 400);
-	CHECK_STR(line, "W 100 101 192.0.2.1 443 127.0.0.1 40000 1 39999 3 400 /usr/bin/curl\n");
-	CHECK_INT(record_wait(line, 30, &who, &dst, &peer, 40000, 1, 39999, 3, 400), 0);
+	CHECK_INT(record_redirect(line, 20, &who, &dst, &peer, &h), 0);
 }
 
 TEST(inplace_held_failed_diag_records)
@@ -63,7 +56,8 @@ TEST(a_logged_record_too_long_gets_a_short_executable)
 	CHECK_INT(strncmp(line, "I 100 101 198.51.100.7 8080 4 %20", 33), 0);
 	/* a redirect must arrive whole: none is made that does not fit */
 	union sa peer = addr_of("127.0.0.1", 0);
-	CHECK_INT(record_redirect(line, 40, &who, &dst, &peer, 40000, 2), 0);
+	struct handover_record h = { .id = 1, .peer_port = 40000, .hole_port = 39999, .rule = 2, .fault = -1 };
+	CHECK_INT(record_redirect(line, 40, &who, &dst, &peer, &h), 0);
 }
 
 TEST(exe_is_percent_encoded)

@@ -21,8 +21,11 @@ export class DialTimeoutError extends Error {
   }
 }
 
-/** Async, so a failure to open or wrap the socket rejects like a failed connect. */
-export async function dialDirect(target: DialTarget, options: readonly SocketOption[], timeoutMs: number): Promise<net.Socket> {
+/**
+ * Async, so a failure to open or wrap the socket rejects like a failed
+ * connect. timeoutMs undefined: the kernel's own SYN retries decide.
+ */
+export async function dialDirect(target: DialTarget, options: readonly SocketOption[], timeoutMs: number | undefined): Promise<net.Socket> {
   const family = net.isIPv6(target.ip) ? AF_INET6 : AF_INET;
   const fd = openTcpSocket(family, options);
   let socket: net.Socket;
@@ -33,10 +36,13 @@ export async function dialDirect(target: DialTarget, options: readonly SocketOpt
     throw err;
   }
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      socket.destroy();
-      reject(new DialTimeoutError(timeoutMs));
-    }, timeoutMs);
+    const timer =
+      timeoutMs === undefined
+        ? undefined
+        : setTimeout(() => {
+            socket.destroy();
+            reject(new DialTimeoutError(timeoutMs));
+          }, timeoutMs);
     const onError = (err: Error): void => {
       clearTimeout(timer);
       socket.destroy();

@@ -55,19 +55,27 @@ export function takeCallerState(env: NodeJS.ProcessEnv = process.env): CallerSta
   return parseCallerState(text);
 }
 
+/** Where the tracer's descriptors go: the caller's at their numbers, graft's three pipes (records, rule table, control) at the lowest free ones. */
+export interface DescriptorPlan {
+  readonly stdio: ('pipe' | 'ignore' | 'inherit' | number)[];
+  readonly channelFd: number;
+  readonly rulesFd: number;
+  readonly controlFd: number;
+}
+
 /**
  * The tracer's stdio array and options for the caller's descriptors: each
  * of them at its own number, graft's two pipes (the channel and the rule
  * table) at the lowest numbers from 3 up the caller did not use, and
  * nothing else (a gap is closed).
  */
-export function descriptorPlan(callerFds: readonly number[]): { stdio: ('pipe' | 'ignore' | number)[]; channelFd: number; rulesFd: number } {
+export function descriptorPlan(callerFds: readonly number[]): DescriptorPlan {
   const used = new Set(callerFds);
   const free: number[] = [];
-  for (let n = 3; free.length < 2; n++) if (!used.has(n)) free.push(n);
-  const [channelFd, rulesFd] = free as [number, number];
-  const top = Math.max(rulesFd, ...callerFds);
+  for (let n = 3; free.length < 3; n++) if (!used.has(n)) free.push(n);
+  const [channelFd, rulesFd, controlFd] = free as [number, number, number];
+  const top = Math.max(controlFd, ...callerFds);
   const stdio: ('pipe' | 'ignore' | number)[] = [];
-  for (let n = 0; n <= top; n++) stdio.push(n === channelFd || n === rulesFd ? 'pipe' : used.has(n) ? n : 'ignore');
-  return { stdio, channelFd, rulesFd };
+  for (let n = 0; n <= top; n++) stdio.push(free.includes(n) ? 'pipe' : used.has(n) ? n : 'ignore');
+  return { stdio, channelFd, rulesFd, controlFd };
 }

@@ -14,7 +14,6 @@ export type {
   DiagnosticMessage as DiagnosticRecord,
   FailedMessage as FailedRecord,
   InplaceMessage as InplaceRecord,
-  LateHandshakeMessage as LateHandshakeRecord,
   RecordMessage as TracerRecord,
   RedirectMessage as RedirectRecord,
 } from './messages.js';

@@ -16,31 +16,19 @@ export type UdpAction = (typeof UDP_ACTION)[number];
 export const SELECT = ['all', 'prob', 'first', 'every', 'after'] as const;
 export type Select = (typeof SELECT)[number];
 
-/** C: a connect pointed at graft's proxy; peer_ip/peer_port: the program's end as the proxy will see it on accept */
+/** C: a connect handed to graft's proxy: the program's socket waits in SYN_SENT towards the black hole at hole_port (on the loopback address of peer_ip's family) until the proxy answers this id on the control fd; peer_ip/peer_port: the program's end of it; fault and delay_ms: a handshake delay fault (the proxy completes the handshake no sooner than delay_ms after this record) */
 export interface RedirectMessage {
   readonly kind: 'redirect';
   readonly pid: number;
   readonly tid: number;
+  readonly id: number;
   readonly dstIp: string;
   readonly dstPort: number;
   readonly peerIp: string;
   readonly peerPort: number;
-  readonly rule: number;
-  readonly exe: string;
-}
-
-/** W: a non-blocking connect a delay fault holds in the black hole at hole_port (on the peer's loopback address); the proxy completes it after delay_ms and relays it as rule says */
-export interface LateHandshakeMessage {
-  readonly kind: 'late-handshake';
-  readonly pid: number;
-  readonly tid: number;
-  readonly dstIp: string;
-  readonly dstPort: number;
-  readonly peerIp: string;
-  readonly peerPort: number;
-  readonly rule: number;
   readonly holePort: number;
-  readonly fault: number;
+  readonly rule: number;
+  readonly fault?: number;
   readonly delayMs: number;
   readonly exe: string;
 }
@@ -134,9 +122,23 @@ export interface FaultMessage {
   readonly prob: number;
 }
 
-export type RecordMessage = RedirectMessage | LateHandshakeMessage | InplaceMessage | KeptLocalMessage | FailedMessage | DelayedMessage | DiagnosticMessage;
+/** ok: the proxy completed the handshake with the program's socket: the tracer lets go of it */
+export interface ConnectedMessage {
+  readonly kind: 'connected';
+  readonly id: number;
+}
+
+/** fail: the destination (or an upstream proxy) did not accept: the program's connect fails with error, as the kernel would have failed it */
+export interface RefusedMessage {
+  readonly kind: 'refused';
+  readonly id: number;
+  readonly error: string;
+}
+
+export type RecordMessage = RedirectMessage | InplaceMessage | KeptLocalMessage | FailedMessage | DelayedMessage | DiagnosticMessage;
 export type TableMessage = RuleMessage | FaultMessage;
-export type Message = RecordMessage | TableMessage;
+export type ControlMessage = ConnectedMessage | RefusedMessage;
+export type Message = RecordMessage | TableMessage | ControlMessage;
 
 export const MESSAGES: { readonly [K in Message['kind']]: MessageSpec } = {
   'redirect': {
@@ -145,27 +147,14 @@ export const MESSAGES: { readonly [K in Message['kind']]: MessageSpec } = {
     fields: [
       { name: 'pid', type: 'int', optional: false },
       { name: 'tid', type: 'int', optional: false },
+      { name: 'id', type: 'uint', optional: false },
       { name: 'dstIp', type: 'addr', optional: false },
       { name: 'dstPort', type: 'port', optional: false },
       { name: 'peerIp', type: 'addr', optional: false },
       { name: 'peerPort', type: 'port', optional: false },
-      { name: 'rule', type: 'int', optional: false },
-      { name: 'exe', type: 'text', optional: false },
-    ],
-  },
-  'late-handshake': {
-    tag: 'W',
-    direction: 'records',
-    fields: [
-      { name: 'pid', type: 'int', optional: false },
-      { name: 'tid', type: 'int', optional: false },
-      { name: 'dstIp', type: 'addr', optional: false },
-      { name: 'dstPort', type: 'port', optional: false },
-      { name: 'peerIp', type: 'addr', optional: false },
-      { name: 'peerPort', type: 'port', optional: false },
-      { name: 'rule', type: 'int', optional: false },
       { name: 'holePort', type: 'port', optional: false },
-      { name: 'fault', type: 'int', optional: false },
+      { name: 'rule', type: 'int', optional: false },
+      { name: 'fault', type: 'int', optional: true },
       { name: 'delayMs', type: 'uint', optional: false },
       { name: 'exe', type: 'text', optional: false },
     ],
@@ -264,6 +253,21 @@ export const MESSAGES: { readonly [K in Message['kind']]: MessageSpec } = {
       { name: 'select', type: 'enum', optional: false, words: SELECT },
       { name: 'n', type: 'uint', optional: false },
       { name: 'prob', type: 'double', optional: false },
+    ],
+  },
+  'connected': {
+    tag: 'ok',
+    direction: 'control',
+    fields: [
+      { name: 'id', type: 'uint', optional: false },
+    ],
+  },
+  'refused': {
+    tag: 'fail',
+    direction: 'control',
+    fields: [
+      { name: 'id', type: 'uint', optional: false },
+      { name: 'error', type: 'errno', optional: false },
     ],
   },
 };

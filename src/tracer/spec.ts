@@ -12,6 +12,6 @@ export interface FieldSpec {
 export interface MessageSpec {
   readonly tag: string;
   /** records: tracer to Node; table: Node to tracer */
-  readonly direction: 'records' | 'table';
+  readonly direction: 'records' | 'table' | 'control';
   readonly fields: readonly FieldSpec[];
 }

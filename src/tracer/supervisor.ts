@@ -8,7 +8,9 @@ import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Readable, Writable } from 'node:stream';
-import { descriptorPlan, type CallerState } from './caller.js';
+import { descriptorPlan, type CallerState, type DescriptorPlan } from './caller.js';
+import { encodeMessage } from './codec.js';
+import type { ControlMessage } from './messages.js';
 
 /** In the tracer's order (native/signals.c, `forwarded`). */
 const RELAYED_SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH'];
@@ -31,8 +33,6 @@ export function tracerPath(): string {
 export interface TracerLaunch {
   readonly program: string;
   readonly args: readonly string[];
-  readonly proxy4: number;
-  readonly proxy6: number;
   /** the rule table the tracer decides by, encoded (tracer/table.ts) */
   readonly table: Buffer;
   /** seeds the tracer's choice of connect faults */
@@ -57,6 +57,8 @@ export interface RunningTracer {
   readonly child: ChildProcess;
   /** The channel the tracer writes its records to. */
   readonly channel: Readable;
+  /** Answers a redirected connect (by the id of its record): connected, or failed with an errno. */
+  readonly control: (msg: ControlMessage) => void;
   /** The program's exit status as a shell reports it (128+N for signal N). */
   readonly exited: Promise<number>;
 }
@@ -69,12 +71,16 @@ export function startTracer(launch: TracerLaunch): RunningTracer {
     throw new TracerMissingError(`the tracer binary is missing (${path}); run \`npm install\` in graft's directory to build it`);
   }
   const caller = launch.stdio === 'inherit' ? launch.caller : undefined;
-  const fds = caller ? descriptorPlan(caller.fds) : { stdio: [launch.stdio, launch.stdio, launch.stdio, 'pipe', 'pipe'] as const, channelFd: 3, rulesFd: 4 };
+  const fds: DescriptorPlan = caller
+    ? descriptorPlan(caller.fds)
+    : { stdio: [launch.stdio, launch.stdio, launch.stdio, 'pipe', 'pipe', 'pipe'], channelFd: 3, rulesFd: 4, controlFd: 5 };
   const argv = [
     '--channel-fd',
     String(fds.channelFd),
     '--rules-fd',
     String(fds.rulesFd),
+    '--control-fd',
+    String(fds.controlFd),
     '--keep-fds',
     caller ? caller.fds.join(',') : '0,1,2',
     ...(caller ? ['--sig-ignored', caller.sigIgnored, '--sig-blocked', caller.sigBlocked, '--nofile', caller.nofile] : []),
@@ -82,10 +88,6 @@ export function startTracer(launch: TracerLaunch): RunningTracer {
     String(RELAY_BASE),
     '--seed',
     String(launch.seed),
-    '--proxy4',
-    String(launch.proxy4),
-    '--proxy6',
-    String(launch.proxy6),
     '--',
     launch.program,
     ...launch.args,
@@ -99,6 +101,11 @@ export function startTracer(launch: TracerLaunch): RunningTracer {
   const rules = child.stdio[fds.rulesFd] as Writable;
   rules.on('error', () => {}); // the tracer died first: its exit says why
   rules.end(launch.table);
+  const controlPipe = child.stdio[fds.controlFd] as Writable;
+  controlPipe.on('error', () => {}); // the tracer is gone: nobody waits for answers
+  const control = (msg: ControlMessage): void => {
+    if (!controlPipe.destroyed) controlPipe.write(encodeMessage(msg));
+  };
 
   const relayers = (launch.relaySignals === false ? [] : RELAYED_SIGNALS).map((sig, i) => {
     const fn = (): void => {
@@ -120,5 +127,5 @@ export function startTracer(launch: TracerLaunch): RunningTracer {
       else reject(new Error(`the tracer was killed by ${signal ?? 'a signal'}`));
     });
   });
-  return { child, channel, exited };
+  return { child, channel, control, exited };
 }

@@ -1,9 +1,10 @@
 /**
- * The proxy at the program's exit, over loopback without a tracer: the
- * test plays the tracer (it registers connections with expect()) and the
- * program (it connects from the registered port), then closes the proxy as
- * run.ts does once the program has exited. Every registration must come
- * out with exactly one record, marked by where it stood at exit.
+ * The proxy over loopback without a tracer: the test plays the tracer (it
+ * hands connects over with expect() and collects the proxy's answers) and
+ * the program (a listener at the program's port stands in for its socket
+ * waiting in SYN_SENT: the proxy's handshake reaches both alike). Every
+ * handover must come out with exactly one answer to the tracer and one
+ * record, marked by where it stood when the program exited.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -15,6 +16,7 @@ import { ConnectionLog, type ConnectionRecord, type ProxiedConnection } from '..
 import { Routing } from '../../src/routing.js';
 import { seededRandom } from '../../src/chaos/random.js';
 import type { RedirectRecord } from '../../src/tracer/channel.js';
+import type { ControlMessage } from '../../src/tracer/messages.js';
 
 /** A loopback port nobody uses right now. */
 async function freePort(): Promise<number> {
@@ -26,43 +28,64 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-async function proxyWithLog(): Promise<{ proxy: Proxy; records: ConnectionRecord[] }> {
+interface Harness {
+  proxy: Proxy;
+  records: ConnectionRecord[];
+  answers: ControlMessage[];
+}
+
+async function proxyWithLog(): Promise<Harness> {
   const logger = pino({ level: 'silent' });
   const log = new ConnectionLog(logger);
   const records: ConnectionRecord[] = [];
+  const answers: ControlMessage[] = [];
   log.onRecord((r) => records.push(r));
   const routing = await Routing.create({ rules: [], chains: new Map(), egress: {}, mode: 'auto' });
-  const proxy = await startProxy({
+  const proxy = startProxy({
     routing,
     toxics: [],
     random: seededRandom(1),
-    connectTimeoutMs: 5000,
-    registrationWaitMs: 1000,
+    connectTimeoutMs: undefined,
     logger,
     connections: log,
+    answer: (m) => answers.push(m),
   });
-  return { proxy, records };
+  return { proxy, records, answers };
 }
 
-const redirect = (peerPort: number, dstPort: number): RedirectRecord => ({
+let nextId = 1;
+const handover = (peerPort: number, holePort: number, dstPort: number, delayMs = 0): RedirectRecord => ({
   kind: 'redirect',
   pid: 1,
   tid: 1,
+  id: nextId++,
   dstIp: '127.0.0.1',
   dstPort,
   peerIp: '127.0.0.1',
   peerPort,
+  holePort,
   rule: -1,
+  delayMs,
   exe: '/test',
 });
+
+/** The program's socket, waiting for the proxy's handshake: resolves with the connection. */
+async function programSocket(): Promise<{ port: number; connected: Promise<net.Socket>; close: () => void }> {
+  const server = net.createServer({ allowHalfOpen: true });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const connected = once(server, 'connection').then(([s]) => s as net.Socket);
+  return { port: (server.address() as net.AddressInfo).port, connected, close: () => server.close() };
+}
 
 const proxied = (records: readonly ConnectionRecord[]): ProxiedConnection[] =>
   records.filter((r): r is ProxiedConnection => r.event === 'connection' && r.action === 'proxy');
 
-describe('the proxy at the program exit', () => {
+describe('the proxy: answers to the tracer, and records at the program exit', () => {
   // the destination: accepts and keeps every connection open, says nothing
   let destination: net.Server;
   let dstPort: number;
+  let holePort: number;
   const held: net.Socket[] = [];
   before(async () => {
     destination = net.createServer((s) => {
@@ -72,57 +95,86 @@ describe('the proxy at the program exit', () => {
     destination.listen(0, '127.0.0.1');
     await once(destination, 'listening');
     dstPort = (destination.address() as net.AddressInfo).port;
+    holePort = await freePort();
   });
   after(() => {
     for (const s of held) s.destroy();
     destination.close();
   });
 
-  it('accepts what is still queued before it stops listening: no record goes missing', async () => {
-    for (let round = 0; round < 20; round++) {
+  it('completes the handshake once the destination accepted, and says so to the tracer', async () => {
+    const { proxy, records, answers } = await proxyWithLog();
+    const program = await programSocket();
+    const h = handover(program.port, holePort, dstPort);
+    proxy.expect(h);
+    const conn = await program.connected;
+    assert.equal(conn.remotePort, holePort, 'the handshake comes from the black hole');
+    while (!answers.length) await new Promise((r) => setTimeout(r, 5));
+    assert.deepEqual(answers, [{ kind: 'connected', id: h.id }]);
+    conn.end('hi');
+    await proxy.close();
+    program.close();
+    assert.equal(proxied(records).length, 1);
+  });
+
+  it('tells the tracer the errno when the destination refuses, and never opens the handshake', async () => {
+    const { proxy, records, answers } = await proxyWithLog();
+    const program = await programSocket();
+    let handshakes = 0;
+    void program.connected.then(() => handshakes++);
+    const h = handover(program.port, holePort, await freePort());
+    proxy.expect(h);
+    while (!answers.length) await new Promise((r) => setTimeout(r, 5));
+    assert.deepEqual(answers, [{ kind: 'refused', id: h.id, error: 'ECONNREFUSED' }]);
+    await proxy.close();
+    program.close();
+    assert.equal(handshakes, 0);
+    const [r] = proxied(records);
+    assert.match(r?.error ?? '', /ECONNREFUSED/);
+  });
+
+  it('records six data-less connections whose program exits at once, every time', async () => {
+    for (let round = 0; round < 5; round++) {
       const { proxy, records } = await proxyWithLog();
-      const ports = await Promise.all([freePort(), freePort(), freePort()]);
-      for (const p of ports) proxy.expect(redirect(p, dstPort));
-      // the program connects, closes and is gone; graft closes the proxy in
-      // the very turn it learns of that, as when the tracer's exit arrives
-      // together with the listener's readiness
-      const clients = ports.map((p) => net.connect({ host: '127.0.0.1', port: proxy.port4, localAddress: '127.0.0.1', localPort: p }));
-      await Promise.all(clients.map((c) => once(c, 'connect')));
-      for (const c of clients) c.destroy();
+      const programs = await Promise.all(Array.from({ length: 6 }, () => programSocket()));
+      for (const p of programs) proxy.expect(handover(p.port, holePort, dstPort));
+      // the program exits as soon as its connects returned
+      const conns = await Promise.all(programs.map((p) => p.connected));
+      for (const c of conns) c.destroy();
       await proxy.close();
+      for (const p of programs) p.close();
       const got = proxied(records);
-      assert.equal(got.length, 3, JSON.stringify(records));
-      assert.deepEqual(got.map((r) => r.local).sort(), ports.map((p) => `127.0.0.1:${p}`).sort());
-      for (const r of got) assert.notEqual(r.atExit, 'unaccepted', JSON.stringify(r));
+      assert.equal(got.length, 6, JSON.stringify(records));
+      assert.deepEqual(got.map((r) => r.local).sort(), programs.map((p) => `127.0.0.1:${p.port}`).sort());
     }
   });
 
-  it('records a registration whose connection never came as unaccepted', async () => {
+  it('records a connect still waiting for its handshake at exit as pending', async () => {
     const { proxy, records } = await proxyWithLog();
-    const port = await freePort();
-    proxy.expect(redirect(port, dstPort));
+    const program = await programSocket();
+    proxy.expect(handover(program.port, holePort, dstPort, 60_000)); // a handshake delay fault
+    await new Promise((r) => setTimeout(r, 20));
     await proxy.close();
+    program.close();
     const [r] = proxied(records);
     assert.equal(proxied(records).length, 1);
-    assert.equal(r?.atExit, 'unaccepted');
-    assert.equal(r?.local, `127.0.0.1:${port}`);
-    assert.match(r?.error ?? '', /never reached the proxy/);
+    assert.equal(r?.atExit, 'pending');
+    assert.equal(r?.local, `127.0.0.1:${program.port}`);
   });
 
   it('ends a connection still open at exit at once and records it as open, with its bytes', async () => {
     const { proxy, records } = await proxyWithLog();
-    const port = await freePort();
-    // the proxy dials the destination as soon as the tracer's record comes
+    const program = await programSocket();
     const arrived = new Promise<void>((resolve) => destination.once('connection', (s: net.Socket) => s.once('data', () => resolve())));
-    proxy.expect(redirect(port, dstPort));
-    const client = net.connect({ host: '127.0.0.1', port: proxy.port4, localAddress: '127.0.0.1', localPort: port });
-    await once(client, 'connect');
-    client.write('hello');
+    proxy.expect(handover(program.port, holePort, dstPort));
+    const conn = await program.connected;
+    conn.write('hello');
     await arrived;
-    client.destroy(); // the program exits
+    conn.destroy(); // the program exits
     const started = Date.now();
     await proxy.close();
     const took = Date.now() - started;
+    program.close();
     const [r] = proxied(records);
     assert.equal(r?.atExit, 'open', JSON.stringify(records));
     assert.equal(r?.bytesUp, 5);

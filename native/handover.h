@@ -1,0 +1,59 @@
+/* Connects handed to graft's proxy. The program's socket waits in SYN_SENT
+ * towards a black hole (later.h) while the proxy dials its destination, so
+ * the program sees what a real connect shows: no answer yet. The proxy
+ * then answers the connect's id on the control fd (spec: direction
+ * "control"):
+ *   ok:   it completed the handshake with the program's socket itself (a
+ *         simultaneous open from the black hole's address);
+ *   fail: the destination did not accept; the socket fails with the
+ *         errno the kernel would have given (later.h says how).
+ * Until then the tracer holds a duplicate of the socket. Holding it keeps
+ * the program's local port taken: no other socket (another local user's)
+ * can take that port and be handed the program's connection, even when
+ * the program closed its socket meanwhile.
+ *
+ * The control fd is read by a thread of its own, which only touches this
+ * table and the failed-socket table (both locked): waitpid cannot also
+ * wait for a pipe, and a signal-driven read could miss a wake-up between
+ * the loop's check and its wait. */
+#ifndef GRAFT_HANDOVER_H
+#define GRAFT_HANDOVER_H
+
+#include <pthread.h>
+#include <stddef.h>
+
+#include "later.h"
+
+struct handed {
+	unsigned id; /* 0: free slot */
+	int fd;      /* the tracer's duplicate of the program's socket */
+};
+
+struct handover {
+	pthread_mutex_t lock;
+	struct handed *slots; /* by id modulo cap (a power of two) */
+	size_t cap, n;
+	unsigned next_id;
+	struct later *later; /* where failed sockets are remembered */
+	int control_fd;      /* -1: none (no connect is handed over) */
+};
+
+void handover_init(struct handover *h, struct later *l, int control_fd);
+
+/* Holds a duplicate of socket `s` for a new handover. Returns its id, or
+ * 0 when it could not. */
+unsigned handover_add(struct handover *h, int s);
+
+/* Lets go of handover `id` without an answer (its record never reached
+ * the proxy). */
+void handover_drop(struct handover *h, unsigned id);
+
+/* Starts the thread that reads the control fd (after the program is
+ * forked: the child must not inherit a second thread's state). */
+void handover_start(struct handover *h);
+
+/* One control line (without its newline): what the thread does with it.
+ * Returns 0, or -1 with *why for a line it could not read. */
+int handover_answer(struct handover *h, const char *line, size_t len, const char **why);
+
+#endif
