@@ -169,7 +169,9 @@ export type FailureRowKey = keyof typeof REPLY_ERRNOS;
  * The socket errnos that pass through unchanged: what connect(2) itself can
  * end with for a reason on the path. Others describe the state of graft's
  * own socket (EMFILE, EBADF, EINVAL, EINPROGRESS, ...), which the program's
- * socket does not share: they take the 'socket-other' row.
+ * socket does not share: they take the 'socket-other' row. Each is in
+ * os.constants.errno, which the tracer boundary encodes errnos with (Node
+ * has no EHOSTDOWN or ENONET).
  */
 export const PASSTHROUGH: ReadonlySet<string> = new Set([
   'ECONNREFUSED',
@@ -183,8 +185,6 @@ export const PASSTHROUGH: ReadonlySet<string> = new Set([
   'ECONNRESET',
   'ECONNABORTED',
   'ENETDOWN',
-  'EHOSTDOWN',
-  'ENONET',
   'EPROTO',
 ]);
 

@@ -52,6 +52,9 @@ export function httpConnect(socket: net.Socket, host: string, port: number, auth
     const onEnd = (): void => fail('closed the connection during the CONNECT handshake', { kind: 'closed' });
     const onError = (err: NodeJS.ErrnoException): void => fail(`${err.code ?? err.message} during the CONNECT handshake`, { kind: 'closed' });
     socket.on('data', onData);
+    // an HTTP hop before this one left the socket paused, and a 'data'
+    // listener alone does not resume a paused socket
+    socket.resume();
     socket.once('end', onEnd);
     socket.once('close', onEnd);
     socket.once('error', onError);
