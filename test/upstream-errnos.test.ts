@@ -188,7 +188,7 @@ describe('the errno of a failed dial through real proxies', { skip: needs(...LAB
     it('names the first hop that failed: tinyproxy, then microsocks to a closed port', async () => {
       const r = await dial([tiny, ms], CLOSED);
       assert.deepEqual({ errno: r.errno, row: r.row, hop: r.hop }, { errno: 'ECONNREFUSED', row: 'socks5:0x05', hop: 2 }, r.message);
-      assert.match(String(r.message), new RegExp(`^socks5://${MS.addr.replaceAll('.', '\\.')}:1080 \\(hop 2 of 2\\): `));
+      assert.equal(r.message, `socks5://${MS.addr}:1080 (hop 2 of 2): SOCKS5 reply 0x05 (connection refused)`);
     });
     it('microsocks, then tinyproxy to an unreachable route: hop 2 (tinyproxy) fails', async () => {
       const r = await dial([ms, tiny], UNREACHABLE);

@@ -11,7 +11,7 @@ import { lookup } from 'node:dns/promises';
 import net from 'node:net';
 import { dialDirect } from '../egress/direct.js';
 import type { SocketOption } from '../egress/native-socket.js';
-import { ProxyHandshakeError, socksReplyReason, toDialFailure, type FailedHop, type HandshakeReason } from './failure.js';
+import { describeSocksReply, ProxyHandshakeError, socksReplyReason, toDialFailure, type FailedHop, type HandshakeReason } from './failure.js';
 import { httpConnect } from './http-connect.js';
 import type { UpstreamProxy } from './url.js';
 
@@ -82,6 +82,7 @@ async function handshake(socket: net.Socket, hop: UpstreamProxy, host: string, p
     const said = socksReplyReason(hop.kind === 'socks5' ? 'socks5' : 'socks4', Buffer.concat(replies));
     const reason: HandshakeReason = said ?? (closedEarly ? { kind: 'closed' } : socksUnanswered(err));
     if (!said && closedEarly) throw new ProxyHandshakeError(`${hop.display}: closed the connection during the SOCKS handshake`, reason);
+    if (reason.kind === 'socks5' || reason.kind === 'socks4') throw new ProxyHandshakeError(`${hop.display}: ${describeSocksReply(reason)}`, reason);
     // The socks package's messages name no credentials.
     throw new ProxyHandshakeError(`${hop.display}: ${(err as Error).message}`, reason);
   } finally {

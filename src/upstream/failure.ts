@@ -62,7 +62,7 @@ export const REPLY_ERRNOS = {
   socket: {
     reply: "the socket's own connect error (direct dial, or the connect to hop 1)",
     errno: 'passthrough',
-    why: 'the kernel already said what a native connect from here gets; passed on unchanged when it is one of PASSTHROUGH',
+    why: 'the kernel already said what a native connect from here gets: passed on unchanged when connect(2) ends with it for a reason on the path (PASSTHROUGH)',
   },
   'socket-other': {
     reply: 'any other error of the dial, or an error with no errno',
@@ -72,7 +72,7 @@ export const REPLY_ERRNOS = {
   'socks5:0x01': {
     reply: 'SOCKS5 0x01 general SOCKS server failure',
     errno: refused,
-    why: 'proxies send it when their own connect failed for a reason they do not classify; an immediate failure',
+    why: 'microsocks and dante send it when their own connect failed with an errno they do not map (EACCES from a prohibit route, in the lab): the cause is lost, an immediate failure is all that is known',
   },
   'socks5:0x02': {
     reply: 'SOCKS5 0x02 connection not allowed by ruleset',
@@ -85,7 +85,7 @@ export const REPLY_ERRNOS = {
   'socks5:0x06': {
     reply: 'SOCKS5 0x06 TTL expired',
     errno: 'ETIMEDOUT',
-    why: "proxies (microsocks, dante) send it when their connect timed out; the proxy's own connect ran out of time",
+    why: 'proxies use it for a connect of theirs that timed out (RFC 1928 has no other timeout code)',
   },
   'socks5:0x07': {
     reply: 'SOCKS5 0x07 command not supported',
@@ -101,7 +101,7 @@ export const REPLY_ERRNOS = {
   'socks4:0x5b': {
     reply: 'SOCKS4 0x5B request rejected or failed',
     errno: refused,
-    why: "SOCKS4's one failure code, for a refused, unreachable or forbidden destination alike; its most common cause is a refused connect",
+    why: "SOCKS4's one failure code: dante sends it for a refused, unroutable, unreachable and prohibited destination alike (in the lab); a refused connect is its most common cause",
   },
   'socks4:0x5c': {
     reply: 'SOCKS4 0x5C rejected: the server cannot reach identd on the client',
@@ -125,7 +125,7 @@ export const REPLY_ERRNOS = {
   'http:500': {
     reply: 'HTTP 500 Internal Server Error',
     errno: refused,
-    why: 'tinyproxy answers every failed connect to the destination with it ("Unable to connect"), whatever the socket\'s errno',
+    why: 'tinyproxy answers every failed connect with it (refused, unroutable, unreachable and prohibited alike, in the lab): nothing more is known',
   },
   'http:502': { reply: 'HTTP 502 Bad Gateway', errno: refused, why: 'the proxy could not connect to the destination' },
   'http:503': { reply: 'HTTP 503 Service Unavailable', errno: refused, why: 'squid and others answer a failed connect to the destination with it' },
@@ -207,6 +207,30 @@ export function rowFor(reason: HandshakeReason): FailureRowKey {
     default:
       return reason.kind;
   }
+}
+
+const SOCKS5_REPLIES: Readonly<Record<number, string>> = {
+  1: 'general SOCKS server failure',
+  2: 'connection not allowed by ruleset',
+  3: 'network unreachable',
+  4: 'host unreachable',
+  5: 'connection refused',
+  6: 'TTL expired',
+  7: 'command not supported',
+  8: 'address type not supported',
+};
+
+const SOCKS4_REPLIES: Readonly<Record<number, string>> = {
+  0x5b: 'request rejected or failed',
+  0x5c: 'cannot reach identd on the client',
+  0x5d: "identd's user id differs",
+};
+
+/** A SOCKS failure reply for the log: "SOCKS5 reply 0x05 (connection refused)". */
+export function describeSocksReply(reason: { readonly kind: 'socks4' | 'socks5'; readonly code: number }): string {
+  const name = (reason.kind === 'socks5' ? SOCKS5_REPLIES : SOCKS4_REPLIES)[reason.code];
+  const hex = `0x${reason.code.toString(16).padStart(2, '0').toUpperCase()}`;
+  return `${reason.kind === 'socks5' ? 'SOCKS5' : 'SOCKS4'} reply ${hex}${name ? ` (${name})` : ''}`;
 }
 
 /** Where a chain's dial failed. */

@@ -16,6 +16,7 @@ import { dialThroughChain } from '../../src/upstream/chain.js';
 import {
   DialFailure,
   PASSTHROUGH,
+  describeSocksReply,
   ProxyHandshakeError,
   REPLY_ERRNOS,
   hopName,
@@ -150,6 +151,12 @@ describe('DialFailure and its message', () => {
     assert.equal(toDialFailure(f, HOP), f);
   });
 
+  it('names SOCKS replies with their code and RFC name', () => {
+    assert.equal(describeSocksReply({ kind: 'socks5', code: 5 }), 'SOCKS5 reply 0x05 (connection refused)');
+    assert.equal(describeSocksReply({ kind: 'socks5', code: 0x2a }), 'SOCKS5 reply 0x2A');
+    assert.equal(describeSocksReply({ kind: 'socks4', code: 0x5b }), 'SOCKS4 reply 0x5B (request rejected or failed)');
+  });
+
   it('gives the HTTP status as a property of the handshake error', () => {
     assert.equal(new ProxyHandshakeError('x', { kind: 'http', status: 503 }).status, 503);
     assert.equal(new ProxyHandshakeError('x', { kind: 'closed' }).status, undefined);
@@ -190,14 +197,20 @@ describe('the docs have the same table', () => {
     const start = docs.indexOf('## Upstream replies and the errno the program gets');
     assert.ok(start >= 0, 'the section is in docs/design.md');
     const section = docs.slice(start, docs.indexOf('\n## ', start + 1) >>> 0);
-    const lines = section.split('\n').filter((l) => l.startsWith('|'));
+    // the first table of the section: reply | errno | why (cells trimmed: prettier may pad them)
+    const table = section.slice(section.indexOf('\n|')).split('\n\n')[0]!;
+    const rows = table
+      .split('\n')
+      .filter((l) => l.startsWith('|'))
+      .map((l) => l.split('|').map((c) => c.trim()));
     for (const row of Object.values(REPLY_ERRNOS)) {
-      const line = lines.find((l) => l.startsWith(`| ${row.reply} |`));
+      const line = rows.find((cells) => cells[1] === row.reply);
       assert.ok(line, `a table line for: ${row.reply}`);
       const errno = row.errno === 'passthrough' ? 'its own errno' : row.errno;
-      assert.ok(line.includes(`| ${errno} |`), `${row.reply}: ${errno} in\n${line}`);
+      assert.equal(line[2], errno, row.reply);
+      assert.equal(line[3], row.why, row.reply);
     }
-    assert.equal(lines.length - 2, Object.keys(REPLY_ERRNOS).length, 'no row the code lacks');
+    assert.equal(rows.length - 2, Object.keys(REPLY_ERRNOS).length, 'no row the code lacks');
   });
 });
 
@@ -255,7 +268,7 @@ describe('dialThroughChain against scripted proxies on loopback', () => {
         const f = await failureOf(dial([`socks5://127.0.0.1:${proxy.port}`]));
         assert.equal(f.errno, errno, f.message);
         assert.equal(f.hop, 1);
-        assert.match(f.message, new RegExp(`^socks5://127\\.0\\.0\\.1:${proxy.port}: `));
+        assert.match(f.message, new RegExp(`^socks5://127\\.0\\.0\\.1:${proxy.port}: SOCKS5 reply 0x${rep.toString(16).padStart(2, '0').toUpperCase()}`));
       } finally {
         proxy.close();
       }
