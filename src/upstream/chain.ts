@@ -11,7 +11,16 @@ import { lookup } from 'node:dns/promises';
 import net from 'node:net';
 import { dialDirect } from '../egress/direct.js';
 import type { SocketOption } from '../egress/native-socket.js';
-import { describeSocksReply, ProxyHandshakeError, socksReplyReason, toDialFailure, type FailedHop, type HandshakeReason } from './failure.js';
+import {
+  describeSocksReply,
+  DialFailure,
+  ProxyHandshakeError,
+  REPLY_ERRNOS,
+  socksReplyReason,
+  toDialFailure,
+  type FailedHop,
+  type HandshakeReason,
+} from './failure.js';
 import { httpConnect } from './http-connect.js';
 import type { UpstreamProxy } from './url.js';
 
@@ -74,7 +83,9 @@ async function handshake(socket: net.Socket, hop: UpstreamProxy, host: string, p
       destination: { host, port },
       command: 'connect',
       existing_socket: socket,
-      timeout: timeoutMs,
+      // past the chain's own timer (dialThroughChain), which fires first and
+      // is known for what it is, not by the socks package's message
+      timeout: timeoutMs + 1000,
     });
     return tunneled;
   } catch (err) {
@@ -93,8 +104,9 @@ async function handshake(socket: net.Socket, hop: UpstreamProxy, host: string, p
 
 /**
  * A SOCKS handshake that failed with no failure reply in the proxy's bytes:
- * the socks package's own timeout, or the connection closed or reset (the
- * socks package gives the socket's error message, or 'Socket closed').
+ * the connection closed or reset (the socks package gives the socket's error
+ * message, or 'Socket closed'), or, should it ever fire before the chain's
+ * own timer, the socks package's timeout (its exact message, the only sign).
  */
 function socksUnanswered(err: unknown): HandshakeReason {
   return (err as Error).message === 'Proxy connection timed out' ? { kind: 'timeout' } : { kind: 'closed' };
@@ -106,7 +118,7 @@ function socksUnanswered(err: unknown): HandshakeReason {
  */
 export async function dialThroughChain(d: ChainDial): Promise<net.Socket> {
   const [first, ...rest] = d.chain;
-  if (!first) throw new Error('empty proxy chain');
+  if (!first) throw new DialFailure(REPLY_ERRNOS['socket-other'].errno, undefined, 'empty proxy chain', 'socket-other');
   const hops = [first, ...rest];
   const at = (i: number): FailedHop => ({ index: i + 1, display: hops[i]!.display, of: hops.length });
   const deadline = Date.now() + d.timeoutMs;

@@ -352,6 +352,12 @@ describe('dialThroughChain against scripted proxies on loopback', () => {
     assert.equal(f.message, `socks5://127.0.0.1:${port} (hop 1 of 2): cannot connect to the proxy: ECONNREFUSED`);
   });
 
+  it('an empty chain rejects with a DialFailure too', async () => {
+    const f = await failureOf(dial([]));
+    assert.equal(f.errno, 'ECONNREFUSED');
+    assert.equal(f.hop, undefined);
+  });
+
   it('httpConnect rejects with the status as a property', async () => {
     const proxy = await scripted([Buffer.from('HTTP/1.0 403 Forbidden\r\n\r\n')]);
     const socket = net.connect(proxy.port, '127.0.0.1');
