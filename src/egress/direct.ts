@@ -1,6 +1,9 @@
 /**
  * Dials a destination directly through a koffi-made socket, with a connect
- * timeout. Resolves with a connected net.Socket or rejects with the reason.
+ * timeout. Resolves with a connected net.Socket or rejects with the reason:
+ * an Error whose `code` is the socket's errno (ETIMEDOUT for the timeout).
+ * toDialFailure (upstream/failure.ts) turns it into the errno the program's
+ * connect gets.
  */
 import net from 'node:net';
 import { AF_INET, AF_INET6, closeFd, openTcpSocket, type SocketOption } from './native-socket.js';

@@ -3,13 +3,25 @@
  * over an egress socket (so its mark, interface and source apply to the
  * connection to the proxy), then one handshake per hop over the same
  * socket, each asking for the next hop (the last asks for the destination).
- * Fails closed: any error rejects, nothing is dialed directly instead.
+ * Fails closed: any error rejects, nothing is dialed directly instead. It
+ * rejects only with a DialFailure (failure.ts): the errno the program's
+ * connect gets, and the hop that failed.
  */
 import { lookup } from 'node:dns/promises';
 import net from 'node:net';
 import { dialDirect } from '../egress/direct.js';
 import type { SocketOption } from '../egress/native-socket.js';
-import { httpConnect, ProxyHandshakeError } from './http-connect.js';
+import {
+  describeSocksReply,
+  DialFailure,
+  ProxyHandshakeError,
+  REPLY_ERRNOS,
+  socksReplyReason,
+  toDialFailure,
+  type FailedHop,
+  type HandshakeReason,
+} from './failure.js';
+import { httpConnect } from './http-connect.js';
 import type { UpstreamProxy } from './url.js';
 
 export interface ChainDial {
@@ -21,13 +33,13 @@ export interface ChainDial {
   readonly timeoutMs: number;
 }
 
-async function resolve(host: string, family?: 4): Promise<string> {
+async function resolve(host: string, display: string, family?: 4): Promise<string> {
   if (net.isIP(host)) return host;
   try {
     const { address } = await lookup(host, family ? { family } : {});
     return address;
   } catch (err) {
-    throw new ProxyHandshakeError(`cannot resolve '${host}': ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+    throw new ProxyHandshakeError(`${display}: cannot resolve '${host}': ${(err as NodeJS.ErrnoException).code ?? String(err)}`, { kind: 'unresolvable' });
   }
 }
 
@@ -38,8 +50,8 @@ async function handshake(socket: net.Socket, hop: UpstreamProxy, host: string, p
   }
   if (hop.kind === 'socks4') {
     // SOCKS4 proper takes an IPv4 address; resolving here is what SOCKS4 means.
-    if (net.isIPv6(host)) throw new ProxyHandshakeError(`${hop.display}: SOCKS4 cannot reach the IPv6 address ${host}`);
-    host = await resolve(host, 4);
+    if (net.isIPv6(host)) throw new ProxyHandshakeError(`${hop.display}: SOCKS4 cannot reach the IPv6 address ${host}`, { kind: 'family' });
+    host = await resolve(host, hop.display, 4);
   }
   // loaded on the first SOCKS hop (runs without one do not pay for it),
   // before the socket may flow again below
@@ -52,6 +64,11 @@ async function handshake(socket: net.Socket, hop: UpstreamProxy, host: string, p
     socket.destroy();
   };
   socket.once('end', onEnd);
+  // The socks package rejects with a message alone; the proxy's reply code
+  // is read from the bytes it sent (socksReplyReason).
+  const replies: Buffer[] = [];
+  const tap = (chunk: Buffer): void => void replies.push(chunk);
+  socket.on('data', tap);
   // An HTTP hop before this one left the socket paused; the SOCKS client
   // attaches its reader in createConnection, before this resume takes effect.
   socket.resume();
@@ -66,37 +83,58 @@ async function handshake(socket: net.Socket, hop: UpstreamProxy, host: string, p
       destination: { host, port },
       command: 'connect',
       existing_socket: socket,
-      timeout: timeoutMs,
+      // past the chain's own timer (dialThroughChain), which fires first and
+      // is known for what it is, not by the socks package's message
+      timeout: timeoutMs + 1000,
     });
     return tunneled;
   } catch (err) {
     if (err instanceof ProxyHandshakeError) throw err;
-    if (closedEarly) throw new ProxyHandshakeError(`${hop.display}: closed the connection during the SOCKS handshake`);
+    const said = socksReplyReason(hop.kind === 'socks5' ? 'socks5' : 'socks4', Buffer.concat(replies));
+    const reason: HandshakeReason = said ?? (closedEarly ? { kind: 'closed' } : socksUnanswered(err));
+    if (!said && closedEarly) throw new ProxyHandshakeError(`${hop.display}: closed the connection during the SOCKS handshake`, reason);
+    if (reason.kind === 'socks5' || reason.kind === 'socks4') throw new ProxyHandshakeError(`${hop.display}: ${describeSocksReply(reason)}`, reason);
     // The socks package's messages name no credentials.
-    throw new ProxyHandshakeError(`${hop.display}: ${(err as Error).message}`);
+    throw new ProxyHandshakeError(`${hop.display}: ${(err as Error).message}`, reason);
   } finally {
     socket.off('end', onEnd);
+    socket.off('data', tap);
   }
 }
 
+/**
+ * A SOCKS handshake that failed with no failure reply in the proxy's bytes:
+ * the connection closed or reset (the socks package gives the socket's error
+ * message, or 'Socket closed'), or, should it ever fire before the chain's
+ * own timer, the socks package's timeout (its exact message, the only sign).
+ */
+function socksUnanswered(err: unknown): HandshakeReason {
+  return (err as Error).message === 'Proxy connection timed out' ? { kind: 'timeout' } : { kind: 'closed' };
+}
+
+/**
+ * Rejects only with a DialFailure: hop is the 1-based index of the hop whose
+ * connect or handshake failed, and the message names it.
+ */
 export async function dialThroughChain(d: ChainDial): Promise<net.Socket> {
   const [first, ...rest] = d.chain;
-  if (!first) throw new Error('empty proxy chain');
+  if (!first) throw new DialFailure(REPLY_ERRNOS['socket-other'].errno, undefined, 'empty proxy chain', 'socket-other');
+  const hops = [first, ...rest];
+  const at = (i: number): FailedHop => ({ index: i + 1, display: hops[i]!.display, of: hops.length });
   const deadline = Date.now() + d.timeoutMs;
   const left = (): number => Math.max(1, deadline - Date.now());
-  const firstIp = await resolve(first.host);
-  const local = d.localAddressFor(firstIp);
-  if (local === null) throw new ProxyHandshakeError(`${first.display}: no --source address of this proxy's address family`);
   let socket: net.Socket;
   try {
+    const firstIp = await resolve(first.host, first.display);
+    const local = d.localAddressFor(firstIp);
+    if (local === null) throw new ProxyHandshakeError(`${first.display}: no --source address of this proxy's address family`, { kind: 'family' });
     socket = await dialDirect({ ip: firstIp, port: first.port, ...(local !== undefined ? { localAddress: local } : {}) }, d.socketOptions, left());
   } catch (err) {
-    const e = err as NodeJS.ErrnoException;
-    throw new ProxyHandshakeError(`${first.display}: cannot connect to the proxy: ${e.code ?? e.message}`);
+    throw toDialFailure(err, at(0));
   }
+  let i = 0;
   try {
-    const hops = [first, ...rest];
-    for (let i = 0; i < hops.length; i++) {
+    for (; i < hops.length; i++) {
       const next = hops[i + 1];
       const target = next ? { host: next.host, port: next.port } : d.destination;
       let timedOut = false;
@@ -107,7 +145,9 @@ export async function dialThroughChain(d: ChainDial): Promise<net.Socket> {
       try {
         socket = await handshake(socket, hops[i]!, target.host, target.port, left());
       } catch (err) {
-        if (timedOut) throw new ProxyHandshakeError(`${hops[i]!.display}: no answer to the handshake within the connect timeout (${d.timeoutMs} ms)`);
+        if (timedOut) {
+          throw new ProxyHandshakeError(`${hops[i]!.display}: no answer to the handshake within the connect timeout (${d.timeoutMs} ms)`, { kind: 'timeout' });
+        }
         throw err;
       } finally {
         clearTimeout(timer);
@@ -116,7 +156,7 @@ export async function dialThroughChain(d: ChainDial): Promise<net.Socket> {
     return socket;
   } catch (err) {
     socket.destroy();
-    throw err;
+    throw toDialFailure(err, at(Math.min(i, hops.length - 1)));
   }
 }
 
