@@ -132,9 +132,10 @@ function withRoutingOptions(cmd: Command): Command {
     )
     .option('--seed <n>', 'seed for probabilistic faults: the same seed gives the same faults')
     .addOption(
-      new Option('--connect-timeout <duration>', 'fail a proxied connect with ETIMEDOUT after this long (default: as the network would, e.g. the kernel\'s SYN retries; e.g. 500ms, 5s)').argParser(
-        durationArg('--connect-timeout'),
-      ),
+      new Option(
+        '--connect-timeout <duration>',
+        "fail a proxied connect with ETIMEDOUT after this long (default: as the network would, e.g. the kernel's SYN retries; e.g. 500ms, 5s)",
+      ).argParser(durationArg('--connect-timeout')),
     );
 }
 

@@ -32,7 +32,7 @@ import type { DialPlan, Routing } from '../routing.js';
 import { dialThroughChain, holdEarlyData } from '../upstream/chain.js';
 import { maskUrl } from '../upstream/url.js';
 import type { AtExit, ConnectionLog, ProxiedConnection } from '../records.js';
-import { dialErrno } from './dial-errno.js';
+import { DialFailure, toDialFailure } from '../upstream/failure.js';
 
 /**
  * After the program has exited, how long the bytes it sent may take to be
@@ -317,13 +317,13 @@ class LocalProxy implements Proxy {
     if (plan.kind === 'chain') {
       return dialChain(plan, rec, timeoutMs ?? UPSTREAM_ANSWER_LIMIT_MS).then(
         (socket) => this.dialed(socket),
-        (err: Error): DialOutcome => ({ ok: false, errno: dialErrno(err), error: maskUrl(err.message) }),
+        (err: unknown): DialOutcome => refusedBy(toDialFailure(err)),
       );
     }
     const source = sourceFor(plan.egress, rec.dstIp);
     if (source.kind === 'missing') {
       // Never from another address than asked: refuse this destination.
-      return Promise.resolve({ ok: false, errno: 'ENETUNREACH', error: `no IPv${source.family} --source address for this destination` });
+      return Promise.resolve(refusedBy(new DialFailure('ENETUNREACH', undefined, `no IPv${source.family} --source address for this destination`, 'family')));
     }
     // the rule's source (or interface) wins over the program's own bind
     const bound = source.kind === 'address' || plan.egress.interface !== undefined ? undefined : programSource(rec);
@@ -331,7 +331,7 @@ class LocalProxy implements Proxy {
     const target = { ip: rec.dstIp, port: rec.dstPort, ...(localAddress !== undefined ? { localAddress } : {}) };
     return dialDirect(target, plan.socketOptions, timeoutMs).then(
       (socket) => this.dialed(socket),
-      (err: NodeJS.ErrnoException): DialOutcome => ({ ok: false, errno: dialErrno(err), error: `connect: ${err.code ?? err.message}` }),
+      (err: unknown): DialOutcome => refusedBy(toDialFailure(err)),
     );
   }
 
@@ -358,6 +358,9 @@ class LocalProxy implements Proxy {
     if (this.live.size === 0) this.allRecorded?.();
   }
 }
+
+/** A dial that failed: the errno the program's connect fails with, and the log's words (URLs masked). */
+const refusedBy = (f: DialFailure): DialOutcome => ({ ok: false, errno: f.errno, error: maskUrl(f.message) });
 
 /** Closes the upstream connection dialed for a connection that will not be relayed. */
 function dropUpstream(h: Handover): void {
