@@ -18,8 +18,8 @@ struct task {
 	pid_t tgid; /* 0 until known */
 	enum awaited_exit awaiting_exit;
 	int exit_fd; /* EXIT_CONNECT: the connect's socket, in the task */
-	int pidfd;         /* cached pidfd_open(tid, PIDFD_THREAD), or -1 */
-	char *exe;         /* thread group leaders: cached /proc/PID/exe */
+	int pidfd;   /* cached pidfd_open(tid, PIDFD_THREAD), or -1 */
+	char *exe;   /* thread group leaders: cached /proc/PID/exe */
 };
 
 struct task_table {
