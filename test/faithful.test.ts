@@ -78,6 +78,19 @@ const seen = (p: Probe): Omit<Probe, 'connect_ms' | 'poll_ms'> => ({
   state: p.state,
 });
 
+/** Checks every row, all of them even after one fails (the report shows each), then fails with every failure. */
+async function everyRow<T>(rows: readonly T[], check: (row: T) => Promise<void>): Promise<void> {
+  const failures: string[] = [];
+  for (const row of rows) {
+    try {
+      await check(row);
+    } catch (err) {
+      failures.push((err as Error).message);
+    }
+  }
+  if (failures.length > 0) assert.fail(failures.join('\n---\n'));
+}
+
 const near = (got: number, want: number, tol: number, what: string): void => {
   assert.ok(Math.abs(got - want) <= tol, `${what}: ${got} ms under graft, ${want} ms natively (tolerance ${tol} ms)`);
 };
@@ -187,27 +200,27 @@ describe('a proxied connect behaves as a native one', { skip: needs(...LAB, 'nft
 
   describe('a silent host (SYNs dropped)', () => {
     it('blocking with SO_SNDTIMEO 1 s: connect() gives up with EINPROGRESS at 1 s, still SYN_SENT, not writable', async (t) => {
-      for (const addr of [SILENT4, SILENT6]) {
+      await everyRow([SILENT4, SILENT6], async (addr) => {
         const { native, graft } = await probeBoth(t, ['-s', '1000', addr, '7000']);
         assert.deepEqual(seen(native), { connect: 'EINPROGRESS', poll: '-', so_error: '0', writable: false, state: 'SYN_SENT' }, `native ${addr}`);
         assert.ok(native.connect_ms >= 990 && native.connect_ms < 1200, `native ${addr}: ${native.connect_ms} ms`);
         assert.deepEqual(seen(graft), seen(native), addr);
         near(graft.connect_ms, native.connect_ms, TOL.timeout, `${addr} connect()`);
-      }
+      });
     });
 
     it('non-blocking with poll 1 s: poll times out, the socket is not writable, SO_ERROR 0', async (t) => {
-      for (const addr of [SILENT4, SILENT6]) {
+      await everyRow([SILENT4, SILENT6], async (addr) => {
         const { native, graft } = await probeBoth(t, ['-n', '-p', '1000', addr, '7000']);
         assert.deepEqual(seen(native), { connect: 'EINPROGRESS', poll: 'none', so_error: '0', writable: false, state: 'SYN_SENT' }, `native ${addr}`);
         assert.deepEqual(seen(graft), seen(native), addr);
         assert.ok(graft.connect_ms < TOL.fast, `${addr}: connect() took ${graft.connect_ms} ms under graft`);
         near(graft.poll_ms, native.poll_ms, TOL.timeout, `${addr} poll()`);
-      }
+      });
     });
 
     it("Python's create_connection(timeout=2) raises its timeout at 2 s, the same exception", async (t) => {
-      for (const addr of [SILENT4, SILENT6]) {
+      await everyRow([SILENT4, SILENT6], async (addr) => {
         const native = JSON.parse((await world.native(pyConnect(addr, 7000, 2))).stdout) as { result: string; text: string; ms: number };
         assert.equal(native.result, 'TimeoutError', `native ${addr}: ${native.text}`);
         assert.ok(native.ms >= 1990 && native.ms < 2300, `native ${addr}: ${native.ms} ms`);
@@ -216,17 +229,18 @@ describe('a proxied connect behaves as a native one', { skip: needs(...LAB, 'nft
         t.diagnostic(`${addr}: natively ${JSON.stringify(native)}, under graft ${JSON.stringify(graft)}`);
         assert.deepEqual([graft.result, graft.text], [native.result, native.text], `${addr} (stderr ${run.stderr})`);
         near(graft.ms, native.ms, TOL.timeout, addr);
-      }
+      });
     });
   });
 
   describe('nc -z', () => {
     it('to an open, a closed port and a silent host (-w 1): the same exit status as natively, as fast', async (t) => {
-      for (const [target, want] of [
+      const rows = [
         [`${A4} 7000`, 0],
         [`${A4} ${CLOSED}`, 1],
         [`-w 1 ${SILENT4} 7000`, 1],
-      ] as const) {
+      ] as const;
+      await everyRow(rows, async ([target, want]) => {
         const cmd = `nc -z ${target}`;
         const native = parseTimed(await world.native(timed(cmd)));
         assert.equal(native.rc, want, `native ${cmd}`);
@@ -234,7 +248,7 @@ describe('a proxied connect behaves as a native one', { skip: needs(...LAB, 'nft
         t.diagnostic(`${cmd}: natively ${JSON.stringify(native)}, under graft ${JSON.stringify(graft)}`);
         assert.equal(graft.rc, native.rc, cmd);
         near(graft.ms, native.ms, target.startsWith('-w') ? TOL.timeout : TOL.fast + 50, cmd);
-      }
+      });
     });
 
     it('a readiness loop `until nc -z`: ends once the server listens (started 1 s late), not before, within 0.5 s', async (t) => {
@@ -311,22 +325,22 @@ describe('a proxied connect behaves as a native one', { skip: needs(...LAB, 'nft
     ] as const;
 
     it('blocking: the same errno from connect() as natively, as fast', async (t) => {
-      for (const [label, addr] of targets) {
+      await everyRow(targets, async ([label, addr]) => {
         const { native, graft } = await probeBoth(t, [addr, '7000']);
         assert.notEqual(native.connect, '0', `native ${label}`);
         assert.ok(native.connect_ms < 500, `native ${label}: ${native.connect_ms} ms`);
         assert.deepEqual(seen(graft), seen(native), label);
         near(graft.connect_ms, native.connect_ms, TOL.fast, label);
-      }
+      });
     });
 
     it('non-blocking: the same answer (connect, poll, SO_ERROR) as natively, as fast', async (t) => {
-      for (const [label, addr] of targets) {
+      await everyRow(targets, async ([label, addr]) => {
         const { native, graft } = await probeBoth(t, ['-n', '-p', '3000', addr, '7000']);
         assert.ok(native.connect !== 'EINPROGRESS' || native.so_error !== '0', `native ${label}: ${JSON.stringify(native)}`);
         assert.deepEqual(seen(graft), seen(native), label);
         near(graft.poll_ms, native.poll_ms, TOL.fast, label);
-      }
+      });
     });
   });
 
