@@ -152,6 +152,8 @@ describe('a proxied connect behaves as a native one', { skip: needs(...LAB, 'nft
       const rules = world.path('faithful.nft');
       writeFileSync(rules, NFT_RULES);
       world.host.run('nft', '-f', rules);
+      // every rejected SYN gets its ICMP answer (the default limit, one a second per peer, would make the answer come with a retransmission a second later)
+      world.host.run('sysctl', '-qw', 'net.ipv4.icmp_ratelimit=0', 'net.ipv4.icmp_msgs_per_sec=100000');
       world.lab.route(world.client, 'unreachable', `${LOCAL_UNREACH4}/32`);
       world.lab.route(world.client, 'prohibit', `${LOCAL_PROHIBIT4}/32`);
       world.client.ip('-6', 'route', 'add', 'unreachable', `${LOCAL_UNREACH6}/128`);
@@ -313,32 +315,48 @@ describe('a proxied connect behaves as a native one', { skip: needs(...LAB, 'nft
   });
 
   describe('unreachable destinations', () => {
-    // a route in the client namespace answers connect() at once; an ICMP
-    // error from the host answers it a round trip later
+    // A route in the client namespace answers connect() at once, and the
+    // whole answer (poll's flags, the socket's state) is compared. An ICMP
+    // error from the host comes back while connect() still holds the socket
+    // (in the lab the veth delivers it within the sending call): natively a
+    // non-blocking connect then polls ERR at once with the socket still
+    // SYN_SENT, and a blocking one learns the error only from the
+    // retransmitted SYN's ICMP, a second later. For those rows what is
+    // compared is the errno the program learns (connect()'s, else
+    // SO_ERROR's), and graft may not be slower than native (it may be
+    // faster: its own dial sees the first ICMP).
     const targets = [
-      ['ip route unreachable', LOCAL_UNREACH4],
-      ['ip route prohibit', LOCAL_PROHIBIT4],
-      ['ip -6 route unreachable', LOCAL_UNREACH6],
-      ['ICMP host unreachable', ICMP_HOST4],
-      ['ICMP net unreachable', ICMP_NET4],
-      ['ICMP admin prohibited', ICMP_ADMIN4],
+      ['ip route unreachable', LOCAL_UNREACH4, 'local'],
+      ['ip route prohibit', LOCAL_PROHIBIT4, 'local'],
+      ['ip -6 route unreachable', LOCAL_UNREACH6, 'local'],
+      ['ICMP host unreachable', ICMP_HOST4, 'icmp'],
+      ['ICMP net unreachable', ICMP_NET4, 'icmp'],
+      ['ICMP admin prohibited', ICMP_ADMIN4, 'icmp'],
     ] as const;
+    /** the errno the program learns: connect()'s own, else SO_ERROR's */
+    const learned = (p: Probe): string => (p.connect !== '0' && p.connect !== 'EINPROGRESS' ? p.connect : p.so_error);
+    const compare = (native: Probe, graft: Probe, how: 'local' | 'icmp', label: string): void => {
+      if (how === 'local') assert.deepEqual(seen(graft), seen(native), label);
+      else assert.deepEqual([graft.connect === 'EINPROGRESS', learned(graft)], [native.connect === 'EINPROGRESS', learned(native)], label);
+    };
 
     it('blocking: the same errno from connect() as natively, as fast', async (t) => {
-      await everyRow(targets, async ([label, addr]) => {
+      await everyRow(targets, async ([label, addr, how]) => {
         const { native, graft } = await probeBoth(t, [addr, '7000']);
         assert.notEqual(native.connect, '0', `native ${label}`);
-        assert.ok(native.connect_ms < 500, `native ${label}: ${native.connect_ms} ms`);
-        assert.deepEqual(seen(graft), seen(native), label);
-        near(graft.connect_ms, native.connect_ms, TOL.fast, label);
+        assert.ok(native.connect_ms < (how === 'local' ? 500 : 1500), `native ${label}: ${native.connect_ms} ms`);
+        compare(native, graft, how, label);
+        if (how === 'local') near(graft.connect_ms, native.connect_ms, TOL.fast, label);
+        else assert.ok(graft.connect_ms <= native.connect_ms + TOL.fast, `${label}: ${graft.connect_ms} ms under graft, ${native.connect_ms} ms natively`);
       });
     });
 
-    it('non-blocking: the same answer (connect, poll, SO_ERROR) as natively, as fast', async (t) => {
-      await everyRow(targets, async ([label, addr]) => {
+    it('non-blocking: the same answer (connect, then poll and SO_ERROR) as natively, as fast', async (t) => {
+      await everyRow(targets, async ([label, addr, how]) => {
         const { native, graft } = await probeBoth(t, ['-n', '-p', '3000', addr, '7000']);
-        assert.ok(native.connect !== 'EINPROGRESS' || native.so_error !== '0', `native ${label}: ${JSON.stringify(native)}`);
-        assert.deepEqual(seen(graft), seen(native), label);
+        assert.notEqual(learned(native), '0', `native ${label}: ${JSON.stringify(native)}`);
+        assert.ok(native.poll_ms < 500, `native ${label}: ${native.poll_ms} ms`);
+        compare(native, graft, how, label);
         near(graft.poll_ms, native.poll_ms, TOL.fast, label);
       });
     });
