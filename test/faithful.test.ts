@@ -15,6 +15,10 @@
  * A closed port is A4:7999 (the host has the address, nothing listens: RST).
  * Nothing leaves the machine: every address is a documentation address
  * inside the lab's namespaces.
+ *
+ * FAITHFUL_SELF_CHECK=1 runs the graft side in graft's in-place mode (the
+ * program's own socket goes to the destination: native already), to check
+ * the comparisons themselves; the upstream-proxy rows are skipped then.
  */
 import { after, before, describe, it, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
@@ -37,6 +41,9 @@ const LOCAL_PROHIBIT4 = '203.0.113.51';
 const LOCAL_UNREACH6 = '2001:db8:3::50';
 /** a name with a silent IPv6 address (listed first) and a working IPv4 one */
 const HE_NAME = 'he.test';
+
+const SELF_CHECK = process.env.FAITHFUL_SELF_CHECK === '1';
+const SELF_CHECK_ARGS = SELF_CHECK ? ['--mode', 'inplace', '--mark', '0x10'] : [];
 
 /** how far graft's times may be from native's (ms) */
 const TOL = {
@@ -178,7 +185,10 @@ describe('a proxied connect behaves as a native one', { skip: needs(...LAB, 'nft
     const what = `connprobe ${args.join(' ')}`;
     const native = parseProbe(await world.native([connprobe, ...args]), `${what} natively`);
     t.diagnostic(`${what} natively: ${JSON.stringify(native)}`);
-    const graft = parseProbe(await world.graft([connprobe, ...args], { graftArgs: [...graftArgs] }), `${what} under graft ${graftArgs.join(' ')}`);
+    const graft = parseProbe(
+      await world.graft([connprobe, ...args], { graftArgs: [...SELF_CHECK_ARGS, ...graftArgs] }),
+      `${what} under graft ${graftArgs.join(' ')}`,
+    );
     t.diagnostic(`${what} under graft ${graftArgs.join(' ')}: ${JSON.stringify(graft)}`);
     return { native, graft };
   };
@@ -226,7 +236,7 @@ describe('a proxied connect behaves as a native one', { skip: needs(...LAB, 'nft
         const native = JSON.parse((await world.native(pyConnect(addr, 7000, 2))).stdout) as { result: string; text: string; ms: number };
         assert.equal(native.result, 'TimeoutError', `native ${addr}: ${native.text}`);
         assert.ok(native.ms >= 1990 && native.ms < 2300, `native ${addr}: ${native.ms} ms`);
-        const run = await world.graft(pyConnect(addr, 7000, 2));
+        const run = await world.graft(pyConnect(addr, 7000, 2), { graftArgs: SELF_CHECK_ARGS });
         const graft = JSON.parse(run.stdout || '{}') as { result?: string; text?: string; ms: number };
         t.diagnostic(`${addr}: natively ${JSON.stringify(native)}, under graft ${JSON.stringify(graft)}`);
         assert.deepEqual([graft.result, graft.text], [native.result, native.text], `${addr} (stderr ${run.stderr})`);
@@ -246,7 +256,7 @@ describe('a proxied connect behaves as a native one', { skip: needs(...LAB, 'nft
         const cmd = `nc -z ${target}`;
         const native = parseTimed(await world.native(timed(cmd)));
         assert.equal(native.rc, want, `native ${cmd}`);
-        const graft = parseTimed(await world.graft(timed(cmd)));
+        const graft = parseTimed(await world.graft(timed(cmd), { graftArgs: SELF_CHECK_ARGS }));
         t.diagnostic(`${cmd}: natively ${JSON.stringify(native)}, under graft ${JSON.stringify(graft)}`);
         assert.equal(graft.rc, native.rc, cmd);
         near(graft.ms, native.ms, target.startsWith('-w') ? TOL.timeout : TOL.fast + 50, cmd);
@@ -278,7 +288,7 @@ describe('a proxied connect behaves as a native one', { skip: needs(...LAB, 'nft
       };
       const native = await measure(() => world.native(loop, { timeoutMs: 20_000 }));
       assert.ok(native.lag >= 0 && native.lag <= TOL.run, `natively the loop ended ${native.lag} ms after the server listened`);
-      const graft = await measure(() => world.graft(loop, { timeoutMs: 20_000 }));
+      const graft = await measure(() => world.graft(loop, { graftArgs: SELF_CHECK_ARGS, timeoutMs: 20_000 }));
       t.diagnostic(`the loop ended after the server listened by: natively ${native.lag} ms, under graft ${graft.lag} ms`);
       assert.equal(graft.out.code, 0, graft.out.stderr);
       assert.ok(graft.lag >= 0, `under graft the loop ended ${-graft.lag} ms BEFORE the server listened (natively ${native.lag} ms after)`);
@@ -292,7 +302,7 @@ describe('a proxied connect behaves as a native one', { skip: needs(...LAB, 'nft
       const native = await world.native(timed(cmd));
       assert.equal(parseTimed(native).rc, 0, native.stderr);
       assert.match(native.stdout, /^name=A path=\/he\n /);
-      const graft = await world.graft(timed(cmd));
+      const graft = await world.graft(timed(cmd), { graftArgs: SELF_CHECK_ARGS });
       t.diagnostic(
         `curl natively ${JSON.stringify(parseTimed(native))} ${JSON.stringify(native.stdout)}, under graft ${JSON.stringify(parseTimed(graft))} ${JSON.stringify(graft.stdout)} ${JSON.stringify(graft.stderr)}`,
       );
@@ -306,7 +316,7 @@ describe('a proxied connect behaves as a native one', { skip: needs(...LAB, 'nft
       const native = await world.native(timed(cmd), { timeoutMs: 30_000 });
       assert.equal(parseTimed(native).rc, 0, native.stderr);
       assert.equal(native.stdout, 'A\n');
-      const graft = await world.graft(timed(cmd), { timeoutMs: 30_000 });
+      const graft = await world.graft(timed(cmd), { graftArgs: SELF_CHECK_ARGS, timeoutMs: 30_000 });
       t.diagnostic(`goclient natively ${JSON.stringify(parseTimed(native))}, under graft ${JSON.stringify(parseTimed(graft))} ${JSON.stringify(graft.stderr)}`);
       assert.equal(parseTimed(graft).rc, parseTimed(native).rc, graft.stderr);
       assert.equal(graft.stdout, native.stdout);
@@ -363,7 +373,7 @@ describe('a proxied connect behaves as a native one', { skip: needs(...LAB, 'nft
   });
 
   for (const up of UPSTREAMS) {
-    describe(`through an upstream proxy: ${up.label}`, { skip: needs(up.need) }, () => {
+    describe(`through an upstream proxy: ${up.label}`, { skip: SELF_CHECK ? 'FAITHFUL_SELF_CHECK: in-place mode has no upstream' : needs(up.need) }, () => {
       let graftArgs: string[];
       before(async () => {
         const proxies = new ProxyHost(world.lab, world.host, (n) => world.path(n));
