@@ -29,6 +29,7 @@ const PACKAGES = {
   ip: 'iproute2',
   iperf3: 'iperf3',
   microsocks: 'microsocks',
+  nc: 'netcat-openbsd',
   nft: 'nftables',
   openssl: 'openssl',
   python3: 'python3',
