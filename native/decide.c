@@ -490,7 +490,7 @@ void decide_socket_exit(struct tracer *tr, pid_t tid)
 void decide_connect_exit(struct tracer *tr, pid_t tid, int fd)
 {
 	long rv;
-	if (arch_exit_value(tid, &rv) < 0 || rv != -ECONNRESET)
+	if (arch_exit_value(tid, &rv) < 0 || (rv != -ECONNRESET && rv != -EPIPE))
 		return;
 	int s = grab_socket(&tr->tasks, tid, fd);
 	if (s < 0)

@@ -251,9 +251,17 @@ int later_connect_again(struct later *l, const struct call *c, int s)
 
 long later_connect_returned(struct later *l, int s, long rv)
 {
+	/* The blocked connect woke to graft's disconnect: ECONNRESET, or EPIPE
+	 * from kernels that tell a disconnect during connect apart (6.6+). */
+	if (rv != -ECONNRESET && rv != -EPIPE)
+		return rv;
 	pthread_mutex_lock(&l->lock);
-	struct failed *f = rv == -ECONNRESET ? failed_socket(l, s) : NULL;
+	struct failed *f = failed_socket(l, s);
 	if (f) {
+		/* natively the connect takes the error: none stays pending */
+		int pending = 0;
+		socklen_t len = sizeof pending;
+		getsockopt(s, SOL_SOCKET, SO_ERROR, &pending, &len);
 		if (f->unread)
 			rv = -f->err;
 		forget_failed(l, (int)(f - l->failed));

@@ -13,6 +13,7 @@ import { RecordDecoder, type FailedRecord, type TracerRecord } from './tracer/ch
 import { encodeTable } from './tracer/table.js';
 import { formatEndpoint } from './address.js';
 import { checkEgress } from './egress/checks.js';
+import { preloadNativeSockets } from './egress/native-socket.js';
 import { Routing } from './routing.js';
 import { systemNameservers } from './config/resolv.js';
 import { seededRandom } from './chaos/random.js';
@@ -48,6 +49,8 @@ export async function runPlan(plan: Plan, logger: Logger, opts: RunOptions = {})
   const connections: ConnectionRecord[] = [];
   if (opts.collect) log.onRecord((r) => connections.push(r));
   const tracer = launchTracer(plan, routing, seed, opts);
+  // while the program starts
+  if (routing.tracerRules().some((r) => r.tcp === 'redirect')) setImmediate(preloadNativeSockets);
   const proxy = startProxy({
     routing,
     toxics: plan.toxics,

@@ -84,21 +84,14 @@ export function closeFd(fd: number): void {
   libc().close(fd);
 }
 
-const IPPROTO_TCP = 6;
-const TCP_INFO = 11;
 /** struct tcp_info: eight one-byte fields, then u32 rto, ato, snd_mss, rcv_mss, unacked */
-const TCPI_UNACKED_OFFSET = 24;
-
 /**
- * How many connections wait in a listening socket's accept queue (for a
- * listener, the kernel reports its accept backlog in tcpi_unacked); -1 when
- * it cannot be read.
+ * Binds libc now: every proxied connection needs it (its handshake with
+ * the program's socket takes SO_REUSEPORT), and the first one should not
+ * wait the tens of milliseconds loading koffi takes.
  */
-export function acceptQueueLength(fd: number): number {
-  const info = Buffer.alloc(104);
-  const len = [info.length];
-  if ((libc().getsockopt(fd, IPPROTO_TCP, TCP_INFO, info, len) as number) < 0 || (len[0] ?? 0) < TCPI_UNACKED_OFFSET + 4) return -1;
-  return info.readUInt32LE(TCPI_UNACKED_OFFSET);
+export function preloadNativeSockets(): void {
+  libc();
 }
 
 export const SOCKET_LEVEL = { SOL_SOCKET } as const;
