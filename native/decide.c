@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "arch/arch.h"
+#include "names.h"
 #include "records.h"
 #include "tracee.h"
 #include "util.h"
@@ -163,6 +164,7 @@ static void redirect_to_proxy(struct stop *st, int s, const struct sockinfo *si,
 		answer_call(st->c->tid, -ECONNREFUSED, "fail a connect");
 		return;
 	}
+	names_remember(st->tr, s, &peer, sa_port(&local), dst, st->rule, &local);
 	if (arch_point_addr(st->c, &to) < 0 && errno != ESRCH)
 		fail_call(st, dst, ENETUNREACH, "cannot rewrite the connect arguments");
 }
@@ -469,6 +471,12 @@ struct outcome decide_seccomp_stop(struct tracer *tr, pid_t tid)
 		break;
 	case CALL_GETSOCKOPT_SO_ERROR:
 		later_so_error(&tr->later, &tr->tasks, &c);
+		break;
+	case CALL_GETPEERNAME:
+		names_getpeername(tr, &c);
+		break;
+	case CALL_GETSOCKNAME:
+		names_getsockname(tr, &c);
 		break;
 	case CALL_SOCKET: {
 		struct task *task = task_get(&tr->tasks, tid);

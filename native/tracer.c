@@ -189,6 +189,19 @@ static void check_mark_allowed(const struct rule_table *rt)
 	}
 }
 
+/* Whether a connect may be redirected: a redirect rule, or a handshake
+ * delay fault (a non-blocking connect then waits for the proxy). */
+static int redirects(const struct tracer *tr)
+{
+	for (int r = 0; r < tr->rules.n; r++)
+		if (tr->rules.rules[r].tcp == TCP_REDIRECT)
+			return 1;
+	for (int f = 0; f < tr->faults.n; f++)
+		if (!tr->faults.faults[f].err)
+			return 1;
+	return 0;
+}
+
 static struct filter_needs filter_needs_of(const struct tracer *tr)
 {
 	const struct rule_table *rt = &tr->rules;
@@ -199,6 +212,7 @@ static struct filter_needs filter_needs_of(const struct tracer *tr)
 			rt->dgram_mode == DGRAM_PER_DEST || (uniform && (rt->dgram_egress->iface[0] || egress_sources(rt->dgram_egress))),
 		.binds = uniform && egress_sources(rt->dgram_egress),
 		.so_error = tr->later.so_error_trapped,
+		.names = redirects(tr),
 	};
 }
 
