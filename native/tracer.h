@@ -32,7 +32,7 @@ struct tracer {
 	struct timers timers;
 	struct later later;
 	struct ports ports;
-	struct peers peers; /* the sockets redirected, for getpeername/getsockname (names.h) */
+	struct peers peers;    /* the sockets redirected, for getpeername/getsockname (names.h) */
 	struct bpf_asm filter; /* built before the fork, installed by the child */
 	pid_t main_pid;
 	int main_status; /* wait status of the main process, -1 while it runs */

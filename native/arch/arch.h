@@ -21,7 +21,7 @@ enum call_kind {
 	CALL_SENDMSG,  /* addr/addrlen from the msghdr (0 when unreadable) */
 	CALL_SENDMMSG, /* ... from the first mmsghdr */
 	CALL_GETSOCKOPT_SO_ERROR,
-	CALL_SOCKET, /* socket() at entry: see its return at syscall-exit */
+	CALL_SOCKET,      /* socket() at entry: see its return at syscall-exit */
 	CALL_GETPEERNAME, /* addr, and addrlen the address of its socklen_t */
 	CALL_GETSOCKNAME, /* ... */
 };
