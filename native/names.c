@@ -45,8 +45,9 @@ static const struct peer *entry_of(const struct tracer *tr, int s, union sa *loc
 static void answer_name(const struct call *c, const union sa *a)
 {
 	uint32_t actual = sa_len(a), copy;
-	int32_t ulen;
-	int rc = peers_copy_len(peek(c->tid, c->addrlen, &ulen, sizeof ulen) == 0, ulen, actual, &copy);
+	int32_t ulen = 0;
+	int have_len = peek(c->tid, c->addrlen, &ulen, sizeof ulen) == 0;
+	int rc = peers_copy_len(have_len, ulen, actual, &copy);
 	if (rc == 0 && copy && poke(c->tid, c->addr, a, copy) < 0)
 		rc = -EFAULT;
 	if (rc == 0 && poke(c->tid, c->addrlen, &actual, sizeof actual) < 0)
