@@ -96,9 +96,37 @@ static int route_source(const struct rule *r, const union sa *dst, union sa *out
 	return rc;
 }
 
+static int same_dst(const union sa *a, const union sa *b)
+{
+	if (a->sa.sa_family != b->sa.sa_family || sa_port(a) != sa_port(b))
+		return 0;
+	if (a->sa.sa_family == AF_INET)
+		return a->in4.sin_addr.s_addr == b->in4.sin_addr.s_addr;
+	return !memcmp(&a->in6.sin6_addr, &b->in6.sin6_addr, sizeof a->in6.sin6_addr) && a->in6.sin6_scope_id == b->in6.sin6_scope_id;
+}
+
+/* route_source, remembered a short while (peers.h: PEERS_ROUTE_MS). */
+static int route_source_memo(struct peers *p, const struct rule *r, int rule, const union sa *dst, union sa *out)
+{
+	uint64_t now = now_ms();
+	for (int i = 0; i < PEERS_ROUTES; i++) {
+		const struct peer_route *m = &p->routes[i];
+		if (m->dst.sa.sa_family && m->rule == rule && now - m->at < PEERS_ROUTE_MS && same_dst(&m->dst, dst)) {
+			*out = m->src;
+			return 0;
+		}
+	}
+	if (route_source(r, dst, out) < 0)
+		return -1;
+	struct peer_route *m = &p->routes[p->next_route];
+	p->next_route = (p->next_route + 1) % PEERS_ROUTES;
+	*m = (struct peer_route){ *dst, rule, *out, now };
+	return 0;
+}
+
 /* The source address the kernel would have given the socket (in its own
  * family) for the connect to its destination. */
-static int source_of(const struct tracer *tr, const struct peer *e, int domain, union sa *src)
+static int source_of(struct tracer *tr, const struct peer *e, int domain, union sa *src)
 {
 	if (e->bind.sa.sa_family) {
 		peers_in_family(&e->bind, domain, src);
@@ -108,7 +136,7 @@ static int source_of(const struct tracer *tr, const struct peer *e, int domain, 
 	if (r && egress_source_for(&r->eg, domain, sa_is_v4(&e->dst), src) == 0)
 		return 0;
 	union sa routed;
-	if (route_source(r, &e->dst, &routed) < 0)
+	if (route_source_memo(&tr->peers, r, e->rule, &e->dst, &routed) < 0)
 		return -1;
 	peers_in_family(&routed, domain, src);
 	return 0;

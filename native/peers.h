@@ -35,10 +35,24 @@ struct peer {
 	uint64_t seq; /* age, for eviction */
 };
 
+/* The source address the route gave for a destination (names.c asks the
+ * kernel, a few system calls), kept PEERS_ROUTE_MS for the next
+ * getsockname of a socket to the same destination by the same rule. */
+#define PEERS_ROUTES 16
+#define PEERS_ROUTE_MS 1000
+struct peer_route {
+	union sa dst; /* family 0: unused */
+	int rule;
+	union sa src;
+	uint64_t at;
+};
+
 struct peers {
 	struct peer *slot; /* PEERS_SLOTS, or NULL until the first entry */
 	uint64_t seq;
 	int count;
+	struct peer_route routes[PEERS_ROUTES];
+	int next_route;
 };
 
 /* Remembers a redirected socket: `local` its local address and port once
