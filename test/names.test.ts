@@ -99,7 +99,10 @@ describe('getpeername and getsockname under graft', { skip: needs(...LAB) }, () 
     // completes it from there)
     const native = await world.native([nameprobe, 'connecting', BLACKHOLE4, '80', '300']);
     ok(native);
-    assert.match(native.stdout, new RegExp(`^connect EINPROGRESS\npeer ENOTCONN\nlocal AF_INET ${CLIENT4.replace(/\./g, '\\.')} \\d+ len 16\nstill connecting\n$`));
+    assert.match(
+      native.stdout,
+      new RegExp(`^connect EINPROGRESS\npeer ENOTCONN\nlocal AF_INET ${CLIENT4.replace(/\./g, '\\.')} \\d+ len 16\nstill connecting\n$`),
+    );
     const run = await world.graft([nameprobe, 'connecting', A4, '7000', '5000'], { graftArgs: ['--fault', 'delay time=400ms'] });
     ok(run);
     const port = proxiedPort(run);
