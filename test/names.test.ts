@@ -112,6 +112,30 @@ describe('getpeername and getsockname under graft', { skip: needs(...LAB) }, () 
     );
   });
 
+  it('a 32-bit program: through socketcall and through the direct calls', { skip: needs('i386-exec') }, async () => {
+    for (const [variant, flags] of [
+      ['i386-socketcall', ['-m32']],
+      ['i386-direct', ['-m32', '-DI386_DIRECT']],
+    ] as const) {
+      const probe = buildC('nameprobe', flags, variant);
+      for (const name of ['v4', 'mapped', 'small']) {
+        const native = await world.native([probe, name]);
+        ok(native);
+        const run = await world.graft([probe, name]);
+        ok(run);
+        if (name === 'small') {
+          assert.equal(run.stdout, native.stdout, `${variant} ${name}`);
+          continue;
+        }
+        const [got, want] = [namesOf(run.stdout), namesOf(native.stdout)];
+        assert.equal(got.peer, want.peer, `${variant} ${name}`);
+        const [g, w] = [got.local as Exclude<Names['local'], string>, want.local as Exclude<Names['local'], string>];
+        assert.deepEqual([g.family, g.addr, g.len], [w.family, w.addr, w.len], `${variant} ${name}`);
+        assert.equal(g.port, proxiedPort(run), `${variant} ${name}`);
+      }
+    }
+  });
+
   describe('a static Go client', { skip: needs('go') }, () => {
     let goclient: string;
     before(() => {
