@@ -8,13 +8,14 @@
  * not within a run (a counter hands them out). A later redirect with the
  * same local address and port replaces the entry.
  *
- * Bounded: PEERS_SLOTS entries of about 120 bytes (under 500 KB), allocated
+ * Bounded: PEERS_SLOTS entries of 408 bytes on x86-64 (1.6 MB), allocated
  * at the first redirect. The table is a hash of PEERS_SLOTS slots probed
  * PEERS_PROBE at a time; a new entry whose probe window is full replaces
  * the oldest entry in it. No entry is removed otherwise: a closed socket's
  * entry stays until replaced, and matches no later socket (its inode
- * differs). A program holding more than PEERS_SLOTS redirected sockets at
- * once may see the loopback address again on the oldest of them. */
+ * differs). A program holding thousands of redirected sockets at once may
+ * see the loopback address again on an old one (eviction can begin before
+ * the table is full, when the PEERS_PROBE slots a key hashes to are taken). */
 #ifndef GRAFT_PEERS_H
 #define GRAFT_PEERS_H
 
