@@ -107,7 +107,7 @@ describe('egress: mark, interface, source', { skip: needs(...LAB, 'curl', 'go') 
     assert.equal(connections(run)[0]?.egress, 'mark 0x10');
   });
 
-  it("the program sees its real peer and the marked route's source, in place and through the proxy", async () => {
+  it('the program sees its real peer and its source (marked route, --source), in place and through the proxy', async () => {
     const code = `import socket; s = socket.create_connection(('${DEST4}', 7000)); print(s.recv(16).decode().strip(), s.getpeername()[0], s.getsockname()[0])`;
     const inplace = await lab.graft(['python3', '-c', code], { graftArgs: ['--mark', '0x10', '--mode', 'inplace'] });
     assert.equal(inplace.stdout, `B ${DEST4} ${SRC_B4}\n`, inplace.stderr);
