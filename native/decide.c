@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "arch/arch.h"
+#include "names.h"
 #include "records.h"
 #include "tracee.h"
 #include "util.h"
@@ -196,6 +197,7 @@ static void hand_to_proxy(struct stop *st, int s, const struct sockinfo *si, con
 		handover_drop(&tr->handover, id);
 		return;
 	}
+	names_remember(tr, s, &peer, sa_port(&local), dst, st->rule, &local);
 	if (arch_point_addr(st->c, &to) < 0 && errno != ESRCH) {
 		fail_call(st, dst, ENETUNREACH, "cannot rewrite the connect arguments");
 		return; /* the proxy's handshake finds no socket waiting and lets go */
@@ -520,6 +522,12 @@ struct outcome decide_seccomp_stop(struct tracer *tr, pid_t tid)
 		break;
 	case CALL_GETSOCKOPT_SO_ERROR:
 		later_so_error(&tr->later, &tr->tasks, &c);
+		break;
+	case CALL_GETPEERNAME:
+		names_getpeername(tr, &c);
+		break;
+	case CALL_GETSOCKNAME:
+		names_getsockname(tr, &c);
 		break;
 	case CALL_SOCKET: {
 		struct task *task = task_get(&tr->tasks, tid);

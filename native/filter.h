@@ -18,6 +18,9 @@
  *   connect faults answered later
  *                 getsockopt(SOL_SOCKET, SO_ERROR), to answer it for a
  *                 socket graft failed (later.h)
+ *   redirects     getpeername and getsockname (all ABIs), to show a
+ *                 redirected socket its destination and source (names.h):
+ *                 in runs with a redirect rule or a fault that redirects
  * io_uring_setup fails with ENOSYS, as under many container runtimes:
  * IORING_OP_CONNECT would bypass connect(2); programs fall back. */
 #ifndef GRAFT_FILTER_H
@@ -31,6 +34,7 @@ struct filter_needs {
 	int datagram_sends; /* trap unconnected sends */
 	int binds;          /* trap bind() */
 	int so_error;       /* trap getsockopt(SOL_SOCKET, SO_ERROR) */
+	int names;          /* trap getpeername and getsockname */
 };
 
 #define FILTER_MAX_INSNS 96

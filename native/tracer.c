@@ -144,10 +144,15 @@ static int parse_args(struct tracer *tr, struct program_start *ps, int argc, cha
 	return i;
 }
 
-static int redirects_any(const struct rule_table *rt)
+/* Whether connects may be handed to the proxy: a rule redirects, or a
+ * handshake delay fault hands a connect over. */
+static int hands_over(const struct tracer *tr)
 {
-	for (int r = 0; r < rt->n; r++)
-		if (rt->rules[r].tcp == TCP_REDIRECT)
+	for (int r = 0; r < tr->rules.n; r++)
+		if (tr->rules.rules[r].tcp == TCP_REDIRECT)
+			return 1;
+	for (int f = 0; f < tr->faults.n; f++)
+		if (!tr->faults.faults[f].err)
 			return 1;
 	return 0;
 }
@@ -160,14 +165,14 @@ static int redirects_any(const struct rule_table *rt)
 static void plan_loopback_ports(struct tracer *tr)
 {
 	struct later *l = &tr->later;
-	int redirects = redirects_any(&tr->rules);
-	if (redirects || tr->faults.n) {
+	int handing = hands_over(tr);
+	if (handing || tr->faults.n) {
 		l->hole4 = black_hole(AF_INET);
 		l->hole6 = black_hole(AF_INET6);
 		if (!l->hole4)
 			die(2, "cannot set up a loopback listener on 127.0.0.1: %s", strerror(errno));
 	}
-	l->so_error_trapped = redirects;
+	l->so_error_trapped = handing;
 	for (int f = 0; f < tr->faults.n; f++) {
 		const struct fault *fault = &tr->faults.faults[f];
 		if (fault->err == ECONNREFUSED && !tr->ports.refuse4) {
@@ -204,6 +209,8 @@ static void check_mark_allowed(const struct rule_table *rt)
 	}
 }
 
+/* Whether a connect may be redirected: a redirect rule, or a handshake
+ * delay fault (a non-blocking connect then waits for the proxy). */
 static struct filter_needs filter_needs_of(const struct tracer *tr)
 {
 	const struct rule_table *rt = &tr->rules;
@@ -214,6 +221,7 @@ static struct filter_needs filter_needs_of(const struct tracer *tr)
 			rt->dgram_mode == DGRAM_PER_DEST || (uniform && (rt->dgram_egress->iface[0] || egress_sources(rt->dgram_egress))),
 		.binds = uniform && egress_sources(rt->dgram_egress),
 		.so_error = tr->later.so_error_trapped,
+		.names = hands_over(tr),
 	};
 }
 

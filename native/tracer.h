@@ -12,6 +12,7 @@
 #include "filter.h"
 #include "handover.h"
 #include "later.h"
+#include "peers.h"
 #include "rules.h"
 #include "tasks.h"
 #include "timers.h"
@@ -32,6 +33,7 @@ struct tracer {
 	struct later later;
 	struct handover handover;
 	struct ports ports;
+	struct peers peers;    /* the sockets redirected, for getpeername/getsockname (names.h) */
 	struct bpf_asm filter; /* built before the fork, installed by the child */
 	pid_t main_pid;
 	int main_status; /* wait status of the main process, -1 while it runs */

@@ -51,6 +51,7 @@ const pure = [
   'filter.c',
   'tracee.c',
   'tasks.c',
+  'peers.c',
 ];
 
 function unitTests() {

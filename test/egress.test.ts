@@ -107,12 +107,15 @@ describe('egress: mark, interface, source', { skip: needs(...LAB, 'curl', 'go') 
     assert.equal(connections(run)[0]?.egress, 'mark 0x10');
   });
 
-  it('in place, the program sees its real peer; through the proxy, the proxy', async () => {
-    const code = `import socket; s = socket.create_connection(('${DEST4}', 7000)); print(s.recv(16).decode().strip(), s.getpeername()[0])`;
+  it('the program sees its real peer and its source (marked route, --source), in place and through the proxy', async () => {
+    const code = `import socket; s = socket.create_connection(('${DEST4}', 7000)); print(s.recv(16).decode().strip(), s.getpeername()[0], s.getsockname()[0])`;
     const inplace = await lab.graft(['python3', '-c', code], { graftArgs: ['--mark', '0x10', '--mode', 'inplace'] });
-    assert.equal(inplace.stdout, `B ${DEST4}\n`, inplace.stderr);
+    assert.equal(inplace.stdout, `B ${DEST4} ${SRC_B4}\n`, inplace.stderr);
     const proxied = await lab.graft(['python3', '-c', code], { graftArgs: ['--mark', '0x10', '--mode', 'proxy'] });
-    assert.equal(proxied.stdout, 'B 127.0.0.1\n', proxied.stderr);
+    assert.equal(proxied.stdout, `B ${DEST4} ${SRC_B4}\n`, proxied.stderr);
+    // the rule's source address, through the proxy
+    const sourced = await lab.graft(['python3', '-c', code], { graftArgs: ['--source', SRC_A4_ALT, '--mode', 'proxy'] });
+    assert.equal(sourced.stdout, `A ${DEST4} ${SRC_A4_ALT}\n`, sourced.stderr);
   });
 
   it('an ungrafted program running at the same time still goes via A', async () => {

@@ -42,12 +42,14 @@ describe('proxy relay', { skip: needs(...LAB) }, () => {
   });
 
   it('resets a local connection nobody registered (no open relay)', async () => {
-    // A program under graft reveals the proxy's port through getpeername;
-    // a second, untraced process then tries to use that port directly.
+    // A program under graft finds the proxy's port in /proc/net/tcp (its
+    // socket's peer as the kernel has it; getpeername shows the
+    // destination); a second process then tries to use that port directly.
     const probe = [
-      'import socket, subprocess, sys',
+      'import os, socket, subprocess, sys',
       `s = socket.create_connection(('${A4}', 7000))`,
-      'port = s.getpeername()[1]',
+      'ino = str(os.fstat(s.fileno()).st_ino)',
+      'port = [int(f[2].split(":")[1], 16) for f in (l.split() for l in open("/proc/net/tcp").readlines()[1:]) if f[9] == ino][0]',
       's.recv(16)',
       'code = "import socket\\ntry:\\n  c = socket.create_connection((\'127.0.0.1\', %d), timeout=5)\\n  print(repr(c.recv(16)))\\nexcept OSError as e:\\n  print(type(e).__name__)" % port',
       // env -i keeps the child out of nothing: it IS traced, but its connect

@@ -21,7 +21,9 @@ enum call_kind {
 	CALL_SENDMSG,  /* addr/addrlen from the msghdr (0 when unreadable) */
 	CALL_SENDMMSG, /* ... from the first mmsghdr */
 	CALL_GETSOCKOPT_SO_ERROR,
-	CALL_SOCKET, /* socket() at entry: see its return at syscall-exit */
+	CALL_SOCKET,      /* socket() at entry: see its return at syscall-exit */
+	CALL_GETPEERNAME, /* addr, and addrlen the address of its socklen_t */
+	CALL_GETSOCKNAME, /* ... */
 };
 
 /* Where the call came from, for rewriting it: arch-private meaning. */
@@ -35,7 +37,7 @@ struct call {
 	enum call_kind kind;
 	pid_t tid;
 	int fd;
-	uint64_t addr, addrlen;  /* the sockaddr (connect, bind, sends) */
+	uint64_t addr, addrlen;  /* the sockaddr (connect, bind, sends; getpeername/getsockname: addrlen points at the length) */
 	uint64_t flags;          /* send flags */
 	uint64_t optval, optlen; /* getsockopt(SO_ERROR) */
 	struct call_site site;

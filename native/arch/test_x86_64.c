@@ -120,3 +120,33 @@ TEST(filter_i386)
 	CHECK_INT(call(&none, AUDIT_ARCH_I386, 425, 0, 0, 0, 0, 0), NOSYS);
 	CHECK_INT(call(&none, AUDIT_ARCH_I386, 42, 0, 0, 0, 0, 0), ALLOW); /* 42 is not connect on i386 */
 }
+
+TEST(filter_names)
+{
+	struct filter_needs none = { 0 }, names = { .names = 1 }, all = { 1, 1, 1, 1, 1 };
+	const struct filter_needs *with[] = { &names, &all };
+	for (int i = 0; i < 2; i++) {
+		const struct filter_needs *n = with[i];
+		CHECK_INT(call(n, AUDIT_ARCH_X86_64, 51, 3, 0x1000, 0x1010, 0, 0), TRACE);       /* getsockname */
+		CHECK_INT(call(n, AUDIT_ARCH_X86_64, 52, 3, 0x1000, 0x1010, 0, 0), TRACE);       /* getpeername */
+		CHECK_INT(call(n, AUDIT_ARCH_X86_64, X32 | 51, 3, 0x1000, 0x1010, 0, 0), TRACE); /* x32 */
+		CHECK_INT(call(n, AUDIT_ARCH_X86_64, X32 | 52, 3, 0x1000, 0x1010, 0, 0), TRACE);
+		CHECK_INT(call(n, AUDIT_ARCH_I386, 367, 3, 0x1000, 0x1010, 0, 0), TRACE); /* i386 getsockname */
+		CHECK_INT(call(n, AUDIT_ARCH_I386, 368, 3, 0x1000, 0x1010, 0, 0), TRACE); /* i386 getpeername */
+		CHECK_INT(call(n, AUDIT_ARCH_I386, 102, SYS_GETSOCKNAME, 0x1000, 0, 0, 0), TRACE);
+		CHECK_INT(call(n, AUDIT_ARCH_I386, 102, SYS_GETPEERNAME, 0x1000, 0, 0, 0), TRACE);
+		CHECK_INT(call(n, AUDIT_ARCH_I386, 102, SYS_CONNECT, 0x1000, 0, 0, 0), TRACE);
+		CHECK_INT(call(n, AUDIT_ARCH_I386, 102, SYS_SENDTO, 0x1000, 0, 0, 0), ALLOW);
+		CHECK_INT(call(n, AUDIT_ARCH_X86_64, 42, 3, 0x1000, 16, 0, 0), TRACE); /* connect still */
+		CHECK_INT(call(n, AUDIT_ARCH_X86_64, 0, 3, 0, 0, 0, 0), ALLOW);
+		CHECK_INT(call(n, AUDIT_ARCH_I386, 51, 3, 0, 0, 0, 0), ALLOW); /* 51 is acct on i386 */
+	}
+	CHECK_INT(call(&all, AUDIT_ARCH_I386, 102, SYS_GETSOCKOPT, 0x1000, 0, 0, 0), TRACE);
+	/* without redirects: untouched, every ABI */
+	CHECK_INT(call(&none, AUDIT_ARCH_X86_64, 51, 3, 0x1000, 0x1010, 0, 0), ALLOW);
+	CHECK_INT(call(&none, AUDIT_ARCH_X86_64, 52, 3, 0x1000, 0x1010, 0, 0), ALLOW);
+	CHECK_INT(call(&none, AUDIT_ARCH_X86_64, X32 | 52, 3, 0x1000, 0x1010, 0, 0), ALLOW);
+	CHECK_INT(call(&none, AUDIT_ARCH_I386, 368, 3, 0x1000, 0x1010, 0, 0), ALLOW);
+	CHECK_INT(call(&none, AUDIT_ARCH_I386, 102, SYS_GETPEERNAME, 0x1000, 0, 0, 0), ALLOW);
+	CHECK_INT(call(&none, AUDIT_ARCH_I386, 102, SYS_GETSOCKNAME, 0x1000, 0, 0, 0), ALLOW);
+}

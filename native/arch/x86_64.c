@@ -47,12 +47,16 @@ struct syscall_info {
 #define NR64_BIND 49
 #define NR64_SENDMMSG 307
 #define NR64_GETSOCKOPT 55
+#define NR64_GETSOCKNAME 51 /* (x32: the same, with X32_BIT) */
+#define NR64_GETPEERNAME 52
 #define NR_X32_GETSOCKOPT 542 /* x32 has its own number, with X32_BIT */
 #define NR_IO_URING_SETUP 425 /* same number on x86_64 and i386 */
 /* i386 */
 #define NR32_SOCKETCALL 102
 #define NR32_CONNECT 362
 #define NR32_GETSOCKOPT 365
+#define NR32_GETSOCKNAME 367
+#define NR32_GETPEERNAME 368
 
 /* How the trapped syscall passes its arguments, so the rewrite can point
  * the right register (or socketcall argument block) at the scratch copy. */
@@ -107,35 +111,82 @@ static void decode_64(pid_t tid, uint64_t nr, const uint64_t *a, struct call *c)
 	case NR64_SOCKET:
 		c->kind = CALL_SOCKET;
 		break;
+	case NR64_GETPEERNAME:
+	case NR64_GETSOCKNAME:
+		c->kind = nr == NR64_GETPEERNAME ? CALL_GETPEERNAME : CALL_GETSOCKNAME;
+		c->addr = a[1];
+		c->addrlen = a[2];
+		break;
 	}
+}
+
+/* The i386 socketcall calls the tracer handles, and their argument counts. */
+static size_t socketcall_args(uint32_t call)
+{
+	switch (call) {
+	case SYS_CONNECT:
+	case SYS_GETSOCKNAME:
+	case SYS_GETPEERNAME:
+		return 3;
+	case SYS_GETSOCKOPT:
+		return 5;
+	}
+	return 0;
+}
+
+/* An i386 direct call as the socketcall call it stands for, or 0. */
+static uint32_t as_socketcall(uint64_t nr)
+{
+	switch (nr) {
+	case NR32_CONNECT:
+		return SYS_CONNECT;
+	case NR32_GETSOCKOPT:
+		return SYS_GETSOCKOPT;
+	case NR32_GETSOCKNAME:
+		return SYS_GETSOCKNAME;
+	case NR32_GETPEERNAME:
+		return SYS_GETPEERNAME;
+	}
+	return 0;
 }
 
 /* An i386 call: direct, or through socketcall with its arguments in memory. */
 static void decode_i386(pid_t tid, uint64_t nr, const uint64_t *a, struct call *c)
 {
 	int sc = nr == NR32_SOCKETCALL;
+	uint32_t call = sc ? (uint32_t)a[0] : as_socketcall(nr);
+	size_t n = socketcall_args(call);
+	if (!n)
+		return;
 	uint32_t g[5]; /* the call's own arguments: fd, then its others */
 	for (int k = 0; k < 5; k++)
 		g[k] = (uint32_t)a[k];
-	if (sc && (g[0] == SYS_CONNECT || g[0] == SYS_GETSOCKOPT)) {
-		size_t n = g[0] == SYS_CONNECT ? 3 : 5;
+	if (sc) {
 		c->site.args_mem = (uint32_t)a[1];
 		if (peek(tid, c->site.args_mem, g, n * sizeof g[0]) < 0)
 			return; /* EFAULT natively */
-	} else if (sc || (nr != NR32_CONNECT && nr != NR32_GETSOCKOPT)) {
-		return;
 	}
-	int connect = sc ? (uint32_t)a[0] == SYS_CONNECT : nr == NR32_CONNECT;
 	c->site.abi = sc ? ABI_I386_SOCKETCALL : ABI_I386;
 	c->fd = (int)g[0];
-	if (connect) {
+	switch (call) {
+	case SYS_CONNECT:
 		c->kind = CALL_CONNECT;
 		c->addr = g[1];
 		c->addrlen = g[2];
-	} else if (g[1] == SOL_SOCKET && g[2] == SO_ERROR) {
-		c->kind = CALL_GETSOCKOPT_SO_ERROR;
-		c->optval = g[3];
-		c->optlen = g[4];
+		break;
+	case SYS_GETSOCKNAME:
+	case SYS_GETPEERNAME:
+		c->kind = call == SYS_GETPEERNAME ? CALL_GETPEERNAME : CALL_GETSOCKNAME;
+		c->addr = g[1];
+		c->addrlen = g[2];
+		break;
+	case SYS_GETSOCKOPT:
+		if (g[1] == SOL_SOCKET && g[2] == SO_ERROR) {
+			c->kind = CALL_GETSOCKOPT_SO_ERROR;
+			c->optval = g[3];
+			c->optlen = g[4];
+		}
+		break;
 	}
 }
 
@@ -232,6 +283,12 @@ static void filter_64(struct bpf_asm *a, const struct filter_needs *need)
 		bpf_jeq(a, NR64_GETSOCKOPT, L_SO_ERROR, L_NEXT);
 		bpf_jeq(a, X32_BIT | NR_X32_GETSOCKOPT, L_SO_ERROR, L_NEXT);
 	}
+	if (need->names) {
+		bpf_jeq(a, NR64_GETSOCKNAME, L_TRACE, L_NEXT);
+		bpf_jeq(a, NR64_GETPEERNAME, L_TRACE, L_NEXT);
+		bpf_jeq(a, X32_BIT | NR64_GETSOCKNAME, L_TRACE, L_NEXT);
+		bpf_jeq(a, X32_BIT | NR64_GETPEERNAME, L_TRACE, L_NEXT);
+	}
 	if (need->datagram_sends) {
 		bpf_jeq(a, NR64_SENDMSG, L_TRACE, L_NEXT);
 		bpf_jeq(a, NR64_SENDMMSG, L_TRACE, L_NEXT);
@@ -243,8 +300,9 @@ static void filter_64(struct bpf_asm *a, const struct filter_needs *need)
 	bpf_ret(a, SECCOMP_RET_ALLOW);
 }
 
-/* i386: connect, socketcall(SYS_CONNECT); egress for datagram sockets is
- * not handled for 32-bit programs */
+/* i386: connect, socketcall(SYS_CONNECT), and getsockopt, getsockname,
+ * getpeername (direct and through socketcall) when needed; egress for
+ * datagram sockets is not handled for 32-bit programs */
 static void filter_i386(struct bpf_asm *a, const struct filter_needs *need)
 {
 	bpf_ld_nr(a);
@@ -252,12 +310,21 @@ static void filter_i386(struct bpf_asm *a, const struct filter_needs *need)
 	bpf_jeq(a, NR_IO_URING_SETUP, L_NOSYS, L_NEXT);
 	if (need->so_error)
 		bpf_jeq(a, NR32_GETSOCKOPT, L_SO_ERROR, L_NEXT);
+	if (need->names) {
+		bpf_jeq(a, NR32_GETSOCKNAME, L_TRACE, L_NEXT);
+		bpf_jeq(a, NR32_GETPEERNAME, L_TRACE, L_NEXT);
+	}
 	bpf_jeq(a, NR32_SOCKETCALL, L_NEXT, L_ALLOW);
 	bpf_ld_arg(a, 0, 0);
-	bpf_jeq(a, SYS_CONNECT, L_TRACE, need->so_error ? L_NEXT : L_ALLOW);
+	bpf_jeq(a, SYS_CONNECT, L_TRACE, L_NEXT);
 	/* socketcall's arguments are in memory: the tracer checks them */
 	if (need->so_error)
-		bpf_jeq(a, SYS_GETSOCKOPT, L_TRACE, L_ALLOW);
+		bpf_jeq(a, SYS_GETSOCKOPT, L_TRACE, L_NEXT);
+	if (need->names) {
+		bpf_jeq(a, SYS_GETSOCKNAME, L_TRACE, L_NEXT);
+		bpf_jeq(a, SYS_GETPEERNAME, L_TRACE, L_NEXT);
+	}
+	bpf_ret(a, SECCOMP_RET_ALLOW);
 }
 
 void arch_filter(struct bpf_asm *a, const struct filter_needs *need)
