@@ -119,7 +119,7 @@ struct bnd_diagnostic {
 	char message[BND_TEXT_MAX + 1];
 };
 
-/* rule: family any: every destination (net absent); explicit: the rule names a network, the only kind that may match a loopback destination; error: what refuse fails with, and what a datagram to a proxy-only destination gets */
+/* rule: family any: every destination (net absent); explicit: the rule names a network, the only kind that may match a loopback destination; direct: a redirect the proxy dials itself, without an upstream proxy, so the local routing's answer for the destination (no route, prohibited) is the connect's, at once; error: what refuse fails with, and what a datagram to a proxy-only destination gets */
 struct bnd_rule {
 	enum bnd_family family;
 	int has_net;
@@ -130,6 +130,7 @@ struct bnd_rule {
 	int explicit;
 	enum bnd_tcp_action tcp;
 	enum bnd_udp_action udp;
+	int direct;
 	int has_error;
 	int error;
 	int has_mark;

@@ -183,6 +183,12 @@ static void hand_to_proxy(struct stop *st, int s, const struct sockinfo *si, con
 	case TARGET_OK:
 		break;
 	}
+	/* a connect the local routing refuses fails at once, as natively */
+	int no_route = tr->rules.rules[st->rule].direct ? names_route_error(tr, st->rule, dst) : 0;
+	if (no_route) {
+		fail_call(st, dst, no_route, "the local routing has no way to this destination");
+		return;
+	}
 	int wildcard = sa_is_wildcard(&local);
 	if (bind_local_port(st, s, dst, &to, &local, &wildcard) < 0)
 		return;

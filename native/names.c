@@ -92,7 +92,9 @@ static int route_source(const struct rule *r, const union sa *dst, union sa *out
 		setsockopt(u, SOL_SOCKET, SO_BINDTODEVICE, r->eg.iface, (socklen_t)strlen(r->eg.iface));
 	socklen_t l = sizeof *out;
 	int rc = connect(u, &to.sa, sa_len(&to)) == 0 && getsockname(u, &out->sa, &l) == 0 ? 0 : -1;
+	int err = errno;
 	close(u);
+	errno = err;
 	return rc;
 }
 
@@ -158,4 +160,21 @@ void names_getsockname(struct tracer *tr, const struct call *c)
 		answer_name(c, &src);
 	}
 	close(s);
+}
+
+int names_route_error(struct tracer *tr, int rule, const union sa *dst)
+{
+	union sa src;
+	if (route_source_memo(&tr->peers, &tr->rules.rules[rule], rule, dst, &src) == 0)
+		return 0;
+	switch (errno) {
+	case ENETUNREACH:
+	case EHOSTUNREACH:
+	case EACCES:
+	case EPERM:
+	case EINVAL:
+		return errno;
+	default:
+		return 0; /* graft's own trouble: the proxy's dial answers */
+	}
 }

@@ -25,4 +25,10 @@ void names_getpeername(struct tracer *tr, const struct call *c);
 /* getsockname(fd, addr, addrlen) trapped: likewise. */
 void names_getsockname(struct tracer *tr, const struct call *c);
 
+/* What the local routing answers a connect to `dst` under rule `rule`
+ * (its mark and interface): 0 when there is a route, else the errno a
+ * connect gets at once natively (ENETUNREACH, EHOSTUNREACH, EACCES for a
+ * prohibit route, EPERM, EINVAL). Routes found are remembered a second. */
+int names_route_error(struct tracer *tr, int rule, const union sa *dst);
+
 #endif

@@ -23,7 +23,8 @@ struct rule {
 	struct match where;
 	enum tcp_action tcp;
 	enum udp_action udp;
-	int err; /* for refuse */
+	int direct; /* redirect: the proxy dials the destination itself (the local routing applies) */
+	int err;    /* for refuse */
 	struct egress eg;
 };
 

@@ -67,6 +67,7 @@ int table_rule(const struct bnd_rule *b, struct rule *r)
 		return -1;
 	r->tcp = (enum tcp_action)b->tcp;
 	r->udp = (enum udp_action)b->udp;
+	r->direct = b->direct;
 	r->err = b->has_error ? b->error : 0;
 	return egress_of(b, &r->eg);
 }

@@ -168,16 +168,18 @@ export class Routing {
 
   /** The rules the tracer decides by, in order, as boundary messages (tracer/table.ts encodes them). */
   tracerRules(): readonly RuleMessage[] {
-    return this.table.rules.map((r) => {
+    return this.table.rules.map((r, index) => {
       const a = r.action;
       const e = this.egressOf(a);
       // a datagram to a destination only a proxy may reach is refused ENETUNREACH
       const error = a.kind === 'refuse' ? a.errno : a.kind === 'proxy' ? 'ENETUNREACH' : undefined;
+      const tcp = this.tcpFor(a);
       return {
         kind: 'rule',
         ...matchFields(r.match),
-        tcp: this.tcpFor(a),
+        tcp,
         udp: this.udpFor(a),
+        direct: tcp === 'redirect' && this.dialFor(index).kind === 'direct',
         ...(error !== undefined ? { error } : {}),
         ...(e.mark !== undefined ? { mark: e.mark } : {}),
         ...(e.interface !== undefined ? { iface: e.interface } : {}),

@@ -46,8 +46,8 @@ export const startup: BenchCase = {
       variant('graft-mark', `graft --mark ${mark} -- true`, () => lab.graft(['--mark', mark], ['true'])),
       variant('node', 'node -e 0', () => lab.native(['node', '-e', '0'])),
       variant('graft-version', 'graft --version', () => lab.native([graftBin, '--version'])),
-      variant('tracer', "echo 'rule any - 0 0 65535 0 pass pass - - - - -' | graft-tracer --channel-fd 2 --rules-fd 0 -- true", () =>
-        lab.native(['sh', '-c', `echo 'rule any - 0 0 65535 0 pass pass - - - - -' | exec "$0" --channel-fd 2 --rules-fd 0 -- true`, tracerBin]),
+      variant('tracer', "echo 'rule any - 0 0 65535 0 pass pass 0 - - - - -' | graft-tracer --channel-fd 2 --rules-fd 0 -- true", () =>
+        lab.native(['sh', '-c', `echo 'rule any - 0 0 65535 0 pass pass 0 - - - - -' | exec "$0" --channel-fd 2 --rules-fd 0 -- true`, tracerBin]),
       ),
     ];
     const show = (v: Record<string, number>): string => `${v.wall?.toFixed(1)} ms`;

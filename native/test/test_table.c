@@ -13,7 +13,7 @@
 TEST(rule_line_redirect)
 {
 	struct rule r;
-	CHECK_INT(parse_rule("rule ip4 10.0.0.0 8 0 65535 1 redirect refuse ENETUNREACH - - - -\n", &r), 0);
+	CHECK_INT(parse_rule("rule ip4 10.0.0.0 8 0 65535 1 redirect refuse 0 ENETUNREACH - - - -\n", &r), 0);
 	CHECK_INT(r.where.family, 4);
 	CHECK_INT(r.where.prefix, 8);
 	CHECK(r.where.net[0] == 10 && r.where.net[1] == 0);
@@ -29,7 +29,7 @@ TEST(rule_line_redirect)
 TEST(rule_line_with_egress)
 {
 	struct rule r;
-	CHECK_INT(parse_rule("rule any - 0 443 443 0 inplace egress - 16 wg0 192.0.2.5 2001:db8::5", &r), 0);
+	CHECK_INT(parse_rule("rule any - 0 443 443 0 inplace egress 0 - 16 wg0 192.0.2.5 2001:db8::5", &r), 0);
 	CHECK_INT(r.where.family, 0);
 	CHECK_INT(r.where.port_lo, 443);
 	CHECK_INT(r.tcp, TCP_INPLACE);
@@ -40,12 +40,12 @@ TEST(rule_line_with_egress)
 	CHECK(r.eg.has_src4 && r.eg.has_src6);
 	CHECK_STR(inet_ntop(AF_INET, &r.eg.src4, text, sizeof text), "192.0.2.5");
 	CHECK_STR(inet_ntop(AF_INET6, &r.eg.src6, text, sizeof text), "2001:db8::5");
-	CHECK_INT(parse_rule("rule ip6 2001:db8:: 32 0 65535 1 pass pass - 4294967295 - - -", &r), 0);
+	CHECK_INT(parse_rule("rule ip6 2001:db8:: 32 0 65535 1 pass pass 0 - 4294967295 - - -", &r), 0);
 	CHECK_INT(r.where.family, 6);
 	CHECK_INT(r.tcp, TCP_PASS);
 	CHECK_INT(r.udp, UDP_PASS);
 	CHECK(r.eg.mark == 4294967295u);
-	CHECK_INT(parse_rule("rule ip4 192.0.2.0 24 0 65535 1 refuse refuse ECONNREFUSED 16 - - -", &r), 0);
+	CHECK_INT(parse_rule("rule ip4 192.0.2.0 24 0 65535 1 refuse refuse 0 ECONNREFUSED 16 - - -", &r), 0);
 	CHECK_INT(r.tcp, TCP_REFUSE);
 	CHECK(r.eg.mark == 16);
 }
@@ -54,21 +54,21 @@ TEST(bad_rule_lines)
 {
 	const char *bad[] = {
 		"",
-		"rule ip4 10.0.0.0 8 0 65535 1 redirect refuse ENETUNREACH - - -",     /* a field short */
-		"rule ip5 10.0.0.0 8 0 65535 1 redirect refuse ENETUNREACH - - - -",   /* family */
-		"rule ip4 10.0.0.300 8 0 65535 1 redirect refuse ENETUNREACH - - - -", /* address */
-		"rule ip6 10.0.0.0 8 0 65535 1 redirect refuse ENETUNREACH - - - -",   /* v4 address, family 6 */
-		"rule ip4 10.0.0.0 33 0 65535 1 redirect refuse ENETUNREACH - - - -",  /* prefix */
-		"rule any 10.0.0.0 0 0 65535 1 redirect refuse ENETUNREACH - - - -",   /* a network with family any */
-		"rule ip4 10.0.0.0 8 0 65535 1 forward refuse ENETUNREACH - - - -",    /* tcp action */
-		"rule ip4 10.0.0.0 8 0 65535 1 redirect drop ENETUNREACH - - - -",     /* udp action */
-		"rule ip4 10.0.0.0 8 0 65535 1 redirect refuse 101 - - - -",           /* errno */
-		"rule any - 0 0 65535 0 inplace egress - 4294967296 - - -",            /* mark too big */
-		"rule any - 0 0 65535 0 inplace egress - 0x10 - - -",                  /* mark */
-		"rule any - 0 0 65535 0 inplace egress - - abcdefghijklmnop - -",      /* interface name too long */
-		"rule any - 0 0 65535 0 inplace egress - - - 2001:db8::1 -",           /* source4 */
-		"rule any - 0 0 65535 0 inplace egress - - - - 192.0.2.1",             /* source6 */
-		"fault any - 0 0 65535 0 - 0 all 0 0",                                 /* a fault */
+		"rule ip4 10.0.0.0 8 0 65535 1 redirect refuse 0 ENETUNREACH - - -",     /* a field short */
+		"rule ip5 10.0.0.0 8 0 65535 1 redirect refuse ENETUNREACH - - - -",     /* family */
+		"rule ip4 10.0.0.300 8 0 65535 1 redirect refuse 0 ENETUNREACH - - - -", /* address */
+		"rule ip6 10.0.0.0 8 0 65535 1 redirect refuse 0 ENETUNREACH - - - -",   /* v4 address, family 6 */
+		"rule ip4 10.0.0.0 33 0 65535 1 redirect refuse 0 ENETUNREACH - - - -",  /* prefix */
+		"rule any 10.0.0.0 0 0 65535 1 redirect refuse 0 ENETUNREACH - - - -",   /* a network with family any */
+		"rule ip4 10.0.0.0 8 0 65535 1 forward refuse 0 ENETUNREACH - - - -",    /* tcp action */
+		"rule ip4 10.0.0.0 8 0 65535 1 redirect drop 0 ENETUNREACH - - - -",     /* udp action */
+		"rule ip4 10.0.0.0 8 0 65535 1 redirect refuse 0 101 - - - -",           /* errno */
+		"rule any - 0 0 65535 0 inplace egress 0 - 4294967296 - - -",            /* mark too big */
+		"rule any - 0 0 65535 0 inplace egress 0 - 0x10 - - -",                  /* mark */
+		"rule any - 0 0 65535 0 inplace egress 0 - - abcdefghijklmnop - -",      /* interface name too long */
+		"rule any - 0 0 65535 0 inplace egress 0 - - - 2001:db8::1 -",           /* source4 */
+		"rule any - 0 0 65535 0 inplace egress 0 - - - - 192.0.2.1",             /* source6 */
+		"fault any - 0 0 65535 0 - 0 all 0 0",                                   /* a fault */
 	};
 	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
 		struct rule r;
@@ -123,9 +123,9 @@ TEST(whole_table)
 	struct rule_table rt;
 	struct fault_table ft;
 	char err[1024];
-	const char *text = "rule ip4 10.0.0.0 8 0 65535 1 refuse refuse ECONNREFUSED - - - -\n"
+	const char *text = "rule ip4 10.0.0.0 8 0 65535 1 refuse refuse 0 ECONNREFUSED - - - -\n"
 			   "fault any - 0 0 65535 0 ETIMEDOUT 100 all 0 0\n"
-			   "rule any - 0 0 65535 0 redirect refuse ENETUNREACH - - - -\n";
+			   "rule any - 0 0 65535 0 redirect refuse 0 ENETUNREACH - - - -\n";
 	CHECK_INT(read_text(text, &rt, &ft, err, sizeof err), 0);
 	CHECK_INT(rt.n, 2);
 	CHECK_INT(ft.n, 1);
@@ -134,7 +134,7 @@ TEST(whole_table)
 	free(rt.rules);
 	free(ft.faults);
 
-	CHECK_INT(read_text("rule any - 0 0 65535 0 redirect refuse ENETUNREACH - - - -\nnonsense\n", &rt, &ft, err, sizeof err), -1);
+	CHECK_INT(read_text("rule any - 0 0 65535 0 redirect refuse 0 ENETUNREACH - - - -\nnonsense\n", &rt, &ft, err, sizeof err), -1);
 	CHECK_STR(err, "internal error: bad rule table line 2 (unknown message): nonsense\n");
 	free(rt.rules);
 	CHECK_INT(read_text("fault any - 0 0 65535 0 ETIMEDOUT 100 never 0 0\n", &rt, &ft, err, sizeof err), -1);

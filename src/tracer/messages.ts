@@ -88,7 +88,7 @@ export interface DiagnosticMessage {
   readonly message: string;
 }
 
-/** rule: family any: every destination (net absent); explicit: the rule names a network, the only kind that may match a loopback destination; error: what refuse fails with, and what a datagram to a proxy-only destination gets */
+/** rule: family any: every destination (net absent); explicit: the rule names a network, the only kind that may match a loopback destination; direct: a redirect the proxy dials itself, without an upstream proxy, so the local routing's answer for the destination (no route, prohibited) is the connect's, at once; error: what refuse fails with, and what a datagram to a proxy-only destination gets */
 export interface RuleMessage {
   readonly kind: 'rule';
   readonly family: Family;
@@ -99,6 +99,7 @@ export interface RuleMessage {
   readonly explicit: boolean;
   readonly tcp: TcpAction;
   readonly udp: UdpAction;
+  readonly direct: boolean;
   readonly error?: string;
   readonly mark?: number;
   readonly iface?: string;
@@ -231,6 +232,7 @@ export const MESSAGES: { readonly [K in Message['kind']]: MessageSpec } = {
       { name: 'explicit', type: 'bool', optional: false },
       { name: 'tcp', type: 'enum', optional: false, words: TCP_ACTION },
       { name: 'udp', type: 'enum', optional: false, words: UDP_ACTION },
+      { name: 'direct', type: 'bool', optional: false },
       { name: 'error', type: 'errno', optional: true },
       { name: 'mark', type: 'uint', optional: true },
       { name: 'iface', type: 'text', optional: true },

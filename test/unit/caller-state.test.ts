@@ -35,12 +35,13 @@ describe('GRAFT_CALLER', () => {
 
 describe('descriptor plan', () => {
   it("puts graft's pipes at the lowest numbers the caller left free, the caller's at theirs", () => {
-    assert.deepEqual(descriptorPlan([0, 1, 2]), { stdio: [0, 1, 2, 'pipe', 'pipe'], channelFd: 3, rulesFd: 4 });
-    assert.deepEqual(descriptorPlan([0, 1, 2, 3, 5]), { stdio: [0, 1, 2, 3, 'pipe', 5, 'pipe'], channelFd: 4, rulesFd: 6 });
+    assert.deepEqual(descriptorPlan([0, 1, 2]), { stdio: [0, 1, 2, 'pipe', 'pipe', 'pipe'], channelFd: 3, rulesFd: 4, controlFd: 5 });
+    assert.deepEqual(descriptorPlan([0, 1, 2, 3, 5]), { stdio: [0, 1, 2, 3, 'pipe', 5, 'pipe', 'pipe'], channelFd: 4, rulesFd: 6, controlFd: 7 });
     assert.deepEqual(descriptorPlan([1, 2, 9]), {
-      stdio: ['ignore', 1, 2, 'pipe', 'pipe', 'ignore', 'ignore', 'ignore', 'ignore', 9],
+      stdio: ['ignore', 1, 2, 'pipe', 'pipe', 'pipe', 'ignore', 'ignore', 'ignore', 9],
       channelFd: 3,
       rulesFd: 4,
+      controlFd: 5,
     });
   });
 });

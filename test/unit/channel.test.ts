@@ -23,27 +23,41 @@ describe('tracer records', () => {
   it('decodes each kind of record, v4-mapped addresses as IPv4', () => {
     const { got, bad } = decodeAll(
       [
-        'C 10 11 198.51.100.7 443 ::ffff:127.0.0.1 40000 2 /usr/bin/curl',
+        'C 10 11 5 198.51.100.7 443 ::ffff:127.0.0.1 40000 39999 2 - 0 /usr/bin/curl',
         'I 10 10 ::FFFF:198.51.100.7 80 0 /bin/my%20app',
         'F 10 12 2001:db8::1 22 ENETUNREACH -1 - /x no%20source%20for%20IPv6',
         'F 10 12 192.0.2.1 22 ETIMEDOUT 0 1 /x connect%20fault',
         'H 10 10 198.51.100.7 80 1 /x',
-        'W 10 10 198.51.100.7 80 127.0.0.1 40001 3 39999 0 400 /x',
+        'C 10 10 6 198.51.100.7 80 127.0.0.1 40001 39999 3 0 400 /x',
         'D 10 10 something%20to%20say',
         '',
       ].join('\n'),
     );
     assert.deepEqual(bad, []);
     assert.deepEqual(got, [
-      { kind: 'redirect', pid: 10, tid: 11, dstIp: '198.51.100.7', dstPort: 443, peerIp: '127.0.0.1', peerPort: 40000, rule: 2, exe: '/usr/bin/curl' },
+      {
+        kind: 'redirect',
+        pid: 10,
+        tid: 11,
+        id: 5,
+        dstIp: '198.51.100.7',
+        dstPort: 443,
+        peerIp: '127.0.0.1',
+        peerPort: 40000,
+        holePort: 39999,
+        rule: 2,
+        delayMs: 0,
+        exe: '/usr/bin/curl',
+      },
       { kind: 'inplace', pid: 10, tid: 10, dstIp: '198.51.100.7', dstPort: 80, rule: 0, exe: '/bin/my app' },
       { kind: 'failed', pid: 10, tid: 12, dstIp: '2001:db8::1', dstPort: 22, error: 'ENETUNREACH', rule: -1, exe: '/x', reason: 'no source for IPv6' },
       { kind: 'failed', pid: 10, tid: 12, dstIp: '192.0.2.1', dstPort: 22, error: 'ETIMEDOUT', rule: 0, fault: 1, exe: '/x', reason: 'connect fault' },
       { kind: 'delayed', pid: 10, tid: 10, dstIp: '198.51.100.7', dstPort: 80, fault: 1, exe: '/x' },
       {
-        kind: 'late-handshake',
+        kind: 'redirect',
         pid: 10,
         tid: 10,
+        id: 6,
         dstIp: '198.51.100.7',
         dstPort: 80,
         peerIp: '127.0.0.1',
@@ -59,7 +73,7 @@ describe('tracer records', () => {
   });
 
   it('reports a bad line and goes on; a table message is no record', () => {
-    const { got, bad } = decodeAll('D 1 1 h%C3%A9llo\nZ 0 0\nrule any - 0 0 65535 0 pass pass - - - - -\nI 1 1 10.0.0.1 80 0 /x\nD 2 2 tail');
+    const { got, bad } = decodeAll('D 1 1 h%C3%A9llo\nZ 0 0\nrule any - 0 0 65535 0 pass pass 0 - - - - -\nI 1 1 10.0.0.1 80 0 /x\nD 2 2 tail');
     assert.deepEqual(
       got.map((r) => r.kind),
       ['diagnostic', 'inplace'],
