@@ -26,13 +26,11 @@ interface ConnectionBase {
  * otherwise):
  * - 'open': relayed and still open; graft passed on what the program had
  *   sent, then closed both sides without waiting for the destination;
- * - 'pending': the proxy had the program's connection but was still
- *   dialing the destination (or its upstream proxy); the dial was dropped;
- * - 'unaccepted': the tracer redirected the connect but the connection
- *   never reached the proxy (the program exited or closed the socket in
- *   the middle of connecting); `error` says so.
+ * - 'pending': the program's connect was still waiting for the destination
+ *   (or its upstream proxy, or a handshake delay fault); the dial was
+ *   dropped.
  */
-export type AtExit = 'open' | 'pending' | 'unaccepted';
+export type AtExit = 'open' | 'pending';
 
 export interface ProxiedConnection extends ConnectionBase {
   readonly event: 'connection';

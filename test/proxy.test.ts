@@ -41,29 +41,47 @@ describe('proxy relay', { skip: needs(...LAB) }, () => {
     assert.equal(conn?.bytesDown, 'got 100000\n'.length);
   });
 
-  it('resets a local connection nobody registered (no open relay)', async () => {
-    // A program under graft finds the proxy's port in /proc/net/tcp (its
-    // socket's peer as the kernel has it; getpeername shows the
-    // destination); a second process then tries to use that port directly.
+  it("relays only the program's own socket: another local user can neither take its port nor reach the relay", { skip: needs('setpriv') }, async () => {
+    // The program starts a connect (a handshake delay fault holds it 1.5 s),
+    // finds its socket's local port and graft's black hole port in
+    // /proc/net/tcp, and gives the connect up (closes the socket). Another
+    // user then tries what would hijack the connection: take the program's
+    // port, and connect to graft's black hole.
+    const attacker = [
+      'import errno, socket, sys',
+      'port, hole = int(sys.argv[1]), int(sys.argv[2])',
+      'b = socket.socket()',
+      'try:',
+      '    b.bind(("127.0.0.1", port)); print("bound")',
+      'except OSError as e:',
+      '    print(errno.errorcode[e.errno])',
+      'try:',
+      '    c = socket.create_connection(("127.0.0.1", hole), timeout=3); print(repr(c.recv(16)))',
+      'except OSError as e:',
+      '    print(type(e).__name__)',
+    ].join('\n');
     const probe = [
       'import os, socket, subprocess, sys',
-      `s = socket.create_connection(('${A4}', 7000))`,
+      's = socket.socket()',
+      's.setblocking(False)',
+      `s.connect_ex(('${A4}', 7000))`,
       'ino = str(os.fstat(s.fileno()).st_ino)',
-      'port = [int(f[2].split(":")[1], 16) for f in (l.split() for l in open("/proc/net/tcp").readlines()[1:]) if f[9] == ino][0]',
-      's.recv(16)',
-      'code = "import socket\\ntry:\\n  c = socket.create_connection((\'127.0.0.1\', %d), timeout=5)\\n  print(repr(c.recv(16)))\\nexcept OSError as e:\\n  print(type(e).__name__)" % port',
-      // env -i keeps the child out of nothing: it IS traced, but its connect
-      // goes to loopback, which graft passes untouched, so the proxy sees an
-      // unregistered peer.
-      'print(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip())',
+      'f = [f for f in (l.split() for l in open("/proc/net/tcp").readlines()[1:]) if f[9] == ino][0]',
+      'port, hole = int(f[1].split(":")[1], 16), int(f[2].split(":")[1], 16)',
+      's.close()',
+      'cmd = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-c", sys.argv[1], str(port), str(hole)]',
+      'print(subprocess.run(cmd, capture_output=True, text=True).stdout.strip())',
     ].join('\n');
-    const run = await world.graft(['python3', '-c', probe], { graftArgs: ['--log-level', 'debug'] });
+    const mark = world.events.length;
+    const run = await world.graft(['python3', '-c', probe, attacker], { graftArgs: ['--fault', `delay time=1500ms on ${A4}:7000`] });
     assert.equal(run.code, 0, run.stderr);
-    assert.ok(['ConnectionResetError', "b''"].includes(run.stdout.trim()), `got ${run.stdout}`);
-    assert.ok(
-      run.records.some((r) => r.event === 'unregistered'),
-      'the proxy logs the unregistered peer',
-    );
+    // the port stays the program's socket's (graft holds it until the proxy
+    // is done), and graft's black hole answers nobody
+    assert.deepEqual(run.stdout.trim().split('\n'), ['EADDRINUSE', 'TimeoutError'], run.stdout);
+    const [conn] = connections(run);
     assert.equal(connections(run).length, 1);
+    assert.equal(conn?.bytesUp, 0);
+    // the destination saw graft's one dial for the program's connect, nothing more
+    assert.equal(world.since(mark).length, 1, JSON.stringify(world.since(mark)));
   });
 });

@@ -66,6 +66,10 @@ describe('the tracer decides exactly as the rule table', { skip: needs(...LAB) }
       timeoutMs: 60_000,
     });
     assert.equal(r.code, 0, r.stderr);
+    // what the same connects give natively: a destination graft does not
+    // refuse gets exactly that (a network the lab cannot route fails at once)
+    const native = await world.native(['python3', '-c', probe, JSON.stringify(dests)]);
+    const nativeLines = native.stdout.trim().split('\n');
     const lines = r.stdout.trim().split('\n');
     assert.equal(lines.length, dests.length);
     const errnos: Record<string, number> = { ECONNREFUSED: 111, ETIMEDOUT: 110, ENETUNREACH: 101, EHOSTUNREACH: 113, ECONNRESET: 104, EACCES: 13, EPERM: 1 };
@@ -77,13 +81,18 @@ describe('the tracer decides exactly as the rule table', { skip: needs(...LAB) }
       if (action?.kind === 'refuse') {
         assert.equal(got, errnos[action.errno], `${ip}:${port} should be refused by ${decision!.rule.text}`);
       } else {
-        // passed or redirected: a non-blocking connect in progress (or done)
-        assert.ok(got === 115 || got === 0 || got === 111, `${ip}:${port} (${decision?.rule.text ?? 'loopback'}) got errno ${got}`);
+        // passed or redirected: as natively (in progress, done, or the local routing's answer)
+        const nativeGot = Number(nativeLines[i]!.split(' ')[2]);
+        const inProgress = (e: number): boolean => e === 115 || e === 0 || e === 111;
+        assert.ok(
+          got === nativeGot || (inProgress(got) && inProgress(nativeGot)),
+          `${ip}:${port} (${decision?.rule.text ?? 'loopback'}) got errno ${got}, natively ${nativeGot}`,
+        );
       }
       checked++;
     }
     assert.equal(checked, 300);
-    const refusedByGraft = r.records.filter((x) => x.event === 'refused').length;
+    const refusedByGraft = r.records.filter((x) => x.event === 'refused' && x.reason === 'refused by rule').length;
     assert.equal(refusedByGraft, dests.filter(([ip, port]) => routing.decide(ip, port)?.rule.action.kind === 'refuse').length);
   });
 });

@@ -27,8 +27,15 @@ export class DialTimeoutError extends Error {
 /**
  * Async, so a failure to open or wrap the socket rejects like a failed
  * connect. timeoutMs undefined: the kernel's own SYN retries decide.
+ * `track` sees the socket before it connects (its owner may destroy it,
+ * and the promise then never settles).
  */
-export async function dialDirect(target: DialTarget, options: readonly SocketOption[], timeoutMs: number | undefined): Promise<net.Socket> {
+export async function dialDirect(
+  target: DialTarget,
+  options: readonly SocketOption[],
+  timeoutMs: number | undefined,
+  track?: (s: net.Socket) => void,
+): Promise<net.Socket> {
   const family = net.isIPv6(target.ip) ? AF_INET6 : AF_INET;
   const fd = openTcpSocket(family, options);
   let socket: net.Socket;
@@ -38,6 +45,7 @@ export async function dialDirect(target: DialTarget, options: readonly SocketOpt
     closeFd(fd);
     throw err;
   }
+  track?.(socket);
   return new Promise((resolve, reject) => {
     const timer =
       timeoutMs === undefined

@@ -143,7 +143,7 @@ function connectionRecord(h: Handover, outcome: Outcome, routing: Routing): Prox
 }
 
 /** Dials the destination through an upstream proxy chain. */
-function dialChain(plan: Extract<DialPlan, { kind: 'chain' }>, rec: RedirectRecord, timeoutMs: number): Promise<net.Socket> {
+function dialChain(plan: Extract<DialPlan, { kind: 'chain' }>, rec: RedirectRecord, timeoutMs: number, track: (s: net.Socket) => void): Promise<net.Socket> {
   const localAddressFor = (ip: string): string | undefined | null => {
     const s = sourceFor(plan.egress, ip);
     return s.kind === 'any' ? undefined : s.kind === 'address' ? s.address : null;
@@ -154,6 +154,7 @@ function dialChain(plan: Extract<DialPlan, { kind: 'chain' }>, rec: RedirectReco
     socketOptions: plan.socketOptions,
     localAddressFor,
     timeoutMs,
+    track,
   });
 }
 
@@ -315,7 +316,7 @@ class LocalProxy implements Proxy {
     const plan = this.opts.routing.dialFor(rec.rule);
     const timeoutMs = this.opts.connectTimeoutMs;
     if (plan.kind === 'chain') {
-      return dialChain(plan, rec, timeoutMs ?? UPSTREAM_ANSWER_LIMIT_MS).then(
+      return dialChain(plan, rec, timeoutMs ?? UPSTREAM_ANSWER_LIMIT_MS, this.trackDial).then(
         (socket) => this.dialed(socket),
         (err: unknown): DialOutcome => refusedBy(toDialFailure(err)),
       );
@@ -329,15 +330,17 @@ class LocalProxy implements Proxy {
     const bound = source.kind === 'address' || plan.egress.interface !== undefined ? undefined : programSource(rec);
     const localAddress = source.kind === 'address' ? source.address : bound;
     const target = { ip: rec.dstIp, port: rec.dstPort, ...(localAddress !== undefined ? { localAddress } : {}) };
-    return dialDirect(target, plan.socketOptions, timeoutMs).then(
+    return dialDirect(target, plan.socketOptions, timeoutMs, this.trackDial).then(
       (socket) => this.dialed(socket),
       (err: unknown): DialOutcome => refusedBy(toDialFailure(err)),
     );
   }
 
-  /** An upstream socket that connected: tracked, and holding what arrives before the relay. */
+  /** A dial's socket, from before it connects: the shutdown ends dials still under way. */
+  private readonly trackDial = (s: net.Socket): void => this.track(s);
+
+  /** An upstream socket that connected: holding what arrives before the relay. */
   private dialed(socket: net.Socket): DialOutcome {
-    this.track(socket);
     socket.on('error', () => {}); // before the relay: seen there as a closed upstream
     return { ok: true, socket, takeEarly: holdEarlyData(socket) };
   }

@@ -31,6 +31,8 @@ export interface ChainDial {
   /** source address for the connection to the first hop, by its family */
   readonly localAddressFor: (ip: string) => string | undefined | null;
   readonly timeoutMs: number;
+  /** sees the socket to the first hop before it connects (see dialDirect) */
+  readonly track?: (s: net.Socket) => void;
 }
 
 async function resolve(host: string, display: string, family?: 4): Promise<string> {
@@ -128,7 +130,7 @@ export async function dialThroughChain(d: ChainDial): Promise<net.Socket> {
     const firstIp = await resolve(first.host, first.display);
     const local = d.localAddressFor(firstIp);
     if (local === null) throw new ProxyHandshakeError(`${first.display}: no --source address of this proxy's address family`, { kind: 'family' });
-    socket = await dialDirect({ ip: firstIp, port: first.port, ...(local !== undefined ? { localAddress: local } : {}) }, d.socketOptions, left());
+    socket = await dialDirect({ ip: firstIp, port: first.port, ...(local !== undefined ? { localAddress: local } : {}) }, d.socketOptions, left(), d.track);
   } catch (err) {
     throw toDialFailure(err, at(0));
   }
