@@ -4,6 +4,7 @@
  * it creates itself. The fd is handed to net.Socket, which connects it.
  */
 import { createRequire } from 'node:module';
+import net from 'node:net';
 import { constants as osConstants } from 'node:os';
 
 type Koffi = typeof import('koffi');
@@ -17,6 +18,10 @@ const libc = (() => {
         close: (...a: unknown[]) => unknown;
         setsockopt: (...a: unknown[]) => unknown;
         getsockopt: (...a: unknown[]) => unknown;
+        bind: (...a: unknown[]) => unknown;
+        connect: (...a: unknown[]) => unknown;
+        getpeername: (...a: unknown[]) => unknown;
+        inetPton: (...a: unknown[]) => unknown;
       }
     | undefined;
   return () => {
@@ -29,6 +34,10 @@ const libc = (() => {
         close: lib.func('int close(int fd)'),
         setsockopt: lib.func('int setsockopt(int fd, int level, int name, const void *value, uint32_t len)'),
         getsockopt: lib.func('int getsockopt(int fd, int level, int name, void *value, _Inout_ uint32_t *len)'),
+        bind: lib.func('int bind(int fd, const void *addr, uint32_t len)'),
+        connect: lib.func('int connect(int fd, const void *addr, uint32_t len)'),
+        getpeername: lib.func('int getpeername(int fd, void *addr, _Inout_ uint32_t *len)'),
+        inetPton: lib.func('int inet_pton(int af, const char *src, void *dst)'),
       };
     }
     return bound;
@@ -83,6 +92,49 @@ export function openTcpSocket(family: typeof AF_INET | typeof AF_INET6, options:
 export function closeFd(fd: number): void {
   libc().close(fd);
 }
+
+const SO_ERROR = 4;
+const EINPROGRESS = osConstants.errno.EINPROGRESS;
+
+/** struct sockaddr_in or sockaddr_in6 for an address and port (libc's inet_pton reads the address). */
+function sockaddr(ip: string, port: number): Buffer {
+  const v6 = net.isIPv6(ip);
+  const a = Buffer.alloc(v6 ? 28 : 16);
+  a.writeUInt16LE(v6 ? AF_INET6 : AF_INET, 0);
+  a.writeUInt16BE(port, 2);
+  const addr = Buffer.alloc(v6 ? 16 : 4);
+  if ((libc().inetPton(v6 ? AF_INET6 : AF_INET, ip, addr) as number) !== 1) throw new Error(`not an IP address: ${ip}`);
+  addr.copy(a, v6 ? 8 : 4);
+  return a;
+}
+
+/**
+ * Binds socket `fd` (non-blocking) to `from` and connects it to `to`, both
+ * on this machine. Over loopback the kernel has usually finished the
+ * handshake by the time connect() returns, so the caller need not wait for
+ * the event loop's next turn. Returns 'connected', 'pending' (still
+ * connecting), or the errno name of a failure.
+ */
+export function connectLocal(fd: number, from: { ip: string; port: number }, to: { ip: string; port: number }): string {
+  const c = libc();
+  const local = sockaddr(from.ip, from.port);
+  if ((c.bind(fd, local, local.length) as number) < 0) return errnoName(c.koffi.errno());
+  const remote = sockaddr(to.ip, to.port);
+  if ((c.connect(fd, remote, remote.length) as number) < 0 && c.koffi.errno() !== EINPROGRESS) return errnoName(c.koffi.errno());
+  return connectState(fd);
+}
+
+/** Where a connect started by connectLocal stands now (see there). */
+export function connectState(fd: number): string {
+  const c = libc();
+  const err = Buffer.alloc(4);
+  if ((c.getsockopt(fd, SOL_SOCKET, SO_ERROR, err, [4]) as number) < 0) return errnoName(c.koffi.errno());
+  if (err.readInt32LE(0) !== 0) return errnoName(err.readInt32LE(0));
+  const peer = Buffer.alloc(128);
+  return (c.getpeername(fd, peer, [peer.length]) as number) === 0 ? 'connected' : 'pending';
+}
+
+const errnoName = (n: number): string => errnoNames.get(n) ?? `errno ${n}`;
 
 /** struct tcp_info: eight one-byte fields, then u32 rto, ato, snd_mss, rcv_mss, unacked */
 /**

@@ -26,7 +26,7 @@ import type { Random } from '../chaos/random.js';
 import { toxicStage } from '../chaos/toxics.js';
 import { destinationMatcher } from '../rules/table.js';
 import { dialDirect } from '../egress/direct.js';
-import { SOCKET_LEVEL, type SocketOption } from '../egress/native-socket.js';
+import { AF_INET, AF_INET6, SOCKET_LEVEL, closeFd, connectLocal, connectState, openTcpSocket, type SocketOption } from '../egress/native-socket.js';
 import { sourceFor } from '../egress/options.js';
 import type { DialPlan, Routing } from '../routing.js';
 import { dialThroughChain, holdEarlyData } from '../upstream/chain.js';
@@ -60,6 +60,8 @@ const UPSTREAM_ANSWER_LIMIT_MS = 130_000;
  */
 const HANDSHAKE_RETRY_MS = 2;
 const HANDSHAKE_TRIES = 50;
+/** Event-loop turns a handshake over loopback may stay pending (it completes within connect() nearly always). */
+const HANDSHAKE_PENDING_TURNS = 1000;
 
 const SO_REUSEPORT = 15;
 const REUSE_PORT: readonly SocketOption[] = [
@@ -165,6 +167,42 @@ function toxicStages(toxics: readonly ScopedToxic[], random: Random): (control: 
       toxics.filter((t) => t.direction === dir || t.direction === 'both').flatMap((t) => toxicStage(t.spec, random, control) ?? []);
     return { up: stage('upstream'), down: stage('downstream') };
   };
+}
+
+/**
+ * Starts the handshake with the program's socket, synchronously: over
+ * loopback it has usually completed before connect() returns, which saves
+ * the program's connect an event-loop turn. Returns the socket's fd, or
+ * the errno name of a failure (ECONNREFUSED: the program's socket is not
+ * waiting, or not yet).
+ */
+function handshakeNow(from: { ip: string; port: number }, to: { ip: string; port: number }): number | string {
+  let fd: number;
+  try {
+    fd = openTcpSocket(net.isIPv6(to.ip) ? AF_INET6 : AF_INET, REUSE_PORT);
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+  }
+  const state = connectLocal(fd, from, to);
+  if (state === 'connected' || state === 'pending') return fd;
+  closeFd(fd);
+  return state;
+}
+
+/** The handshake's socket as a net.Socket once connected (a moment's wait when still pending), or why it failed. */
+async function connectedSocket(fd: number): Promise<net.Socket | string> {
+  let state = connectState(fd);
+  for (let turn = 0; state === 'pending' && turn < HANDSHAKE_PENDING_TURNS; turn++) {
+    await new Promise((resolve) => setImmediate(resolve));
+    state = connectState(fd);
+  }
+  if (state !== 'connected') {
+    closeFd(fd);
+    return state === 'pending' ? 'ETIMEDOUT' : state;
+  }
+  const socket = new net.Socket({ fd, allowHalfOpen: true, readable: true, writable: true });
+  socket.setNoDelay(true);
+  return socket;
 }
 
 /** The loopback address of the black hole a program's socket of this family waits at. */
@@ -296,18 +334,20 @@ class LocalProxy implements Proxy {
   private async openHandshake(rec: RedirectRecord): Promise<net.Socket | string> {
     // the black hole listens on the loopback address of the peer's family
     // (a program's socket bound to another address still reached it there)
-    const from = { ip: rec.peerIp, port: rec.peerPort, localAddress: blackHoleFor(rec.peerIp), localPort: rec.holePort };
+    const from = { ip: blackHoleFor(rec.peerIp), port: rec.holePort };
+    const to = { ip: rec.peerIp, port: rec.peerPort };
     for (let attempt = 1; ; attempt++) {
-      try {
-        const program = await dialDirect(from, REUSE_PORT, undefined);
-        this.track(program);
-        program.on('error', () => {}); // reported through the relay
-        return program;
-      } catch (err) {
-        const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
-        if (code !== 'ECONNREFUSED' || attempt === HANDSHAKE_TRIES || this.exiting) return code;
-        await sleep(HANDSHAKE_RETRY_MS);
+      const result = handshakeNow(from, to);
+      if (typeof result !== 'string') {
+        const outcome = await connectedSocket(result);
+        if (outcome instanceof net.Socket) {
+          this.track(outcome);
+          outcome.on('error', () => {}); // reported through the relay
+        }
+        return outcome;
       }
+      if (result !== 'ECONNREFUSED' || attempt === HANDSHAKE_TRIES || this.exiting) return result;
+      await sleep(HANDSHAKE_RETRY_MS);
     }
   }
 
