@@ -100,10 +100,6 @@ static const struct bnd_field fault_fields[] = {
 	{ "prob", BND_T_DOUBLE, offsetof(struct bnd_fault, prob), BND_REQUIRED, NULL },
 };
 
-static const struct bnd_field connected_fields[] = {
-	{ "id", BND_T_UINT, offsetof(struct bnd_connected, id), BND_REQUIRED, NULL },
-};
-
 static const struct bnd_field refused_fields[] = {
 	{ "id", BND_T_UINT, offsetof(struct bnd_refused, id), BND_REQUIRED, NULL },
 	{ "error", BND_T_ERRNO, offsetof(struct bnd_refused, error), BND_REQUIRED, NULL },
@@ -118,6 +114,5 @@ const struct bnd_message bnd_messages[BND_KINDS] = {
 	[BND_DIAGNOSTIC] = { "D", "diagnostic", diagnostic_fields, 3, sizeof(struct bnd_diagnostic) },
 	[BND_RULE] = { "rule", "rule", rule_fields, 14, sizeof(struct bnd_rule) },
 	[BND_FAULT] = { "fault", "fault", fault_fields, 11, sizeof(struct bnd_fault) },
-	[BND_CONNECTED] = { "ok", "connected", connected_fields, 1, sizeof(struct bnd_connected) },
 	[BND_REFUSED] = { "fail", "refused", refused_fields, 2, sizeof(struct bnd_refused) },
 };

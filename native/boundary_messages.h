@@ -46,7 +46,6 @@ enum bnd_kind {
 	BND_DIAGNOSTIC,
 	BND_RULE,
 	BND_FAULT,
-	BND_CONNECTED,
 	BND_REFUSED,
 	BND_KINDS
 };
@@ -160,11 +159,6 @@ struct bnd_fault {
 	double prob;
 };
 
-/* ok: the proxy completed the handshake with the program's socket: the tracer lets go of it */
-struct bnd_connected {
-	uint32_t id;
-};
-
 /* fail: the destination (or an upstream proxy) did not accept: the program's connect fails with error, as the kernel would have failed it */
 struct bnd_refused {
 	uint32_t id;
@@ -181,7 +175,6 @@ union bnd_any {
 	struct bnd_diagnostic diagnostic;
 	struct bnd_rule rule;
 	struct bnd_fault fault;
-	struct bnd_connected connected;
 	struct bnd_refused refused;
 };
 

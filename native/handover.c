@@ -3,21 +3,27 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/tcp.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <unistd.h>
 
 #include "boundary.h"
+#include "tracee.h"
 #include "util.h"
 
 #define HANDOVER_MIN_CAP 64
+/* The epoll key of the control fd (ids start at 1). */
+#define CONTROL_KEY 0
 
 void handover_init(struct handover *h, struct later *l, int control_fd)
 {
 	pthread_mutex_init(&h->lock, NULL);
 	h->later = l;
 	h->control_fd = control_fd;
+	h->epfd = -1;
 	h->next_id = 1;
 }
 
@@ -65,6 +71,11 @@ unsigned handover_add(struct handover *h, int s)
 	*slot(h, id) = (struct handed){ id, fd };
 	h->n++;
 	pthread_mutex_unlock(&h->lock);
+	/* edge-triggered: the socket reports itself once connected (or
+	 * failed); the event it gives at once, unconnected, is ignored */
+	struct epoll_event ev = { .events = EPOLLOUT | EPOLLET, .data.u64 = id };
+	if (h->epfd >= 0)
+		epoll_ctl(h->epfd, EPOLL_CTL_ADD, fd, &ev);
 	return id;
 }
 
@@ -80,6 +91,10 @@ static int take(struct handover *h, unsigned id)
 		h->n--;
 	}
 	pthread_mutex_unlock(&h->lock);
+	/* the program holds the socket too: closing ours alone would leave it
+	 * registered */
+	if (fd >= 0 && h->epfd >= 0)
+		epoll_ctl(h->epfd, EPOLL_CTL_DEL, fd, NULL);
 	return fd;
 }
 
@@ -92,50 +107,84 @@ void handover_drop(struct handover *h, unsigned id)
 
 int handover_answer(struct handover *h, const char *line, size_t len, const char **why)
 {
-	union {
-		struct bnd_connected ok;
-		struct bnd_refused fail;
-	} m;
+	struct bnd_refused m;
 	int kind = bnd_decode(line, len, &m, sizeof m, why);
-	if (kind != BND_CONNECTED && kind != BND_REFUSED) {
+	if (kind != BND_REFUSED) {
 		if (kind >= 0)
 			*why = "not a control message";
 		return -1;
 	}
-	int fd = take(h, kind == BND_CONNECTED ? m.ok.id : m.fail.id);
+	int fd = take(h, m.id);
 	if (fd < 0)
-		return 0; /* answered twice, or dropped: nothing held */
-	if (kind == BND_REFUSED)
-		later_fail_handed(h->later, fd, m.fail.error);
+		return 0; /* connected or failed already: nothing held */
+	later_fail_handed(h->later, fd, m.error);
 	close(fd);
 	return 0;
 }
 
-/* Reads control lines until Node closes the fd. A line that cannot be
- * read is an internal error: said once on stderr, skipped. */
-static void *control_loop(void *arg)
+/* Reads the control lines available; returns -1 once Node closed the fd.
+ * A line that cannot be read is an internal error: said on stderr, skipped. */
+static int read_answers(struct handover *h, char *buf, size_t cap, size_t *len)
 {
-	struct handover *h = arg;
-	char buf[2 * BND_LINE_MAX];
-	size_t len = 0;
 	for (;;) {
-		ssize_t n = read(h->control_fd, buf + len, sizeof buf - len);
+		ssize_t n = read(h->control_fd, buf + *len, cap - *len);
 		if (n < 0 && errno == EINTR)
 			continue;
+		if (n < 0 && errno == EAGAIN)
+			return 0;
 		if (n <= 0)
-			break;
-		len += (size_t)n;
+			return -1;
+		*len += (size_t)n;
 		char *start = buf, *nl;
-		while ((nl = memchr(start, '\n', len - (size_t)(start - buf)))) {
+		while ((nl = memchr(start, '\n', *len - (size_t)(start - buf)))) {
 			const char *why = "";
 			if (handover_answer(h, start, (size_t)(nl - start), &why) < 0)
 				note("unreadable control message (%s)", why);
 			start = nl + 1;
 		}
-		len -= (size_t)(start - buf);
-		memmove(buf, start, len);
-		if (len == sizeof buf)
-			len = 0; /* no newline in a whole buffer: drop it */
+		*len -= (size_t)(start - buf);
+		memmove(buf, start, *len);
+		if (*len == cap)
+			*len = 0; /* no newline in a whole buffer: drop it */
+	}
+}
+
+/* A held socket reported itself: once it has connected (the proxy's
+ * handshake), or ended on its own (the kernel's SYN retries ran out), the
+ * tracer lets it go. One that has not started its connect yet (the event
+ * at registration) or still waits stays held. */
+static void socket_ready(struct handover *h, unsigned id)
+{
+	pthread_mutex_lock(&h->lock);
+	struct handed *s = h->cap ? slot(h, id) : NULL;
+	int fd = s && s->id == id ? s->fd : -1;
+	struct sockinfo si;
+	int waiting =
+		fd >= 0 && inspect_socket(fd, &si) == 0 && (si.state == TCP_SYN_SENT || (si.state == TCP_CLOSE && later_not_started(fd)));
+	pthread_mutex_unlock(&h->lock);
+	if (fd >= 0 && !waiting)
+		handover_drop(h, id);
+}
+
+/* The control thread: the proxy's answers, and sockets that connected. */
+static void *control_loop(void *arg)
+{
+	struct handover *h = arg;
+	char buf[2 * BND_LINE_MAX];
+	size_t len = 0;
+	struct epoll_event events[64];
+	for (;;) {
+		int n = epoll_wait(h->epfd, events, 64, -1);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			break;
+		for (int i = 0; i < n; i++) {
+			if (events[i].data.u64 != CONTROL_KEY)
+				socket_ready(h, (unsigned)events[i].data.u64);
+			else if (read_answers(h, buf, sizeof buf, &len) < 0)
+				return NULL; /* Node is gone: the tracer follows shortly */
+		}
 	}
 	return NULL;
 }
@@ -144,6 +193,12 @@ void handover_start(struct handover *h)
 {
 	if (h->control_fd < 0)
 		return;
+	h->epfd = epoll_create1(EPOLL_CLOEXEC);
+	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = CONTROL_KEY };
+	int flags = fcntl(h->control_fd, F_GETFL);
+	if (h->epfd < 0 || flags < 0 || fcntl(h->control_fd, F_SETFL, flags | O_NONBLOCK) < 0 ||
+	    epoll_ctl(h->epfd, EPOLL_CTL_ADD, h->control_fd, &ev) < 0)
+		die(2, "cannot watch the control fd: %s", strerror(errno));
 	/* signals are the main thread's: it relays and forwards them */
 	sigset_t all, old;
 	sigfillset(&all);

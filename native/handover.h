@@ -1,21 +1,22 @@
 /* Connects handed to graft's proxy. The program's socket waits in SYN_SENT
  * towards a black hole (later.h) while the proxy dials its destination, so
- * the program sees what a real connect shows: no answer yet. The proxy
- * then answers the connect's id on the control fd (spec: direction
- * "control"):
- *   ok:   it completed the handshake with the program's socket itself (a
- *         simultaneous open from the black hole's address);
- *   fail: the destination did not accept; the socket fails with the
- *         errno the kernel would have given (later.h says how).
- * Until then the tracer holds a duplicate of the socket. Holding it keeps
+ * the program sees what a real connect shows: no answer yet. Then either
+ * the proxy completes the handshake with the program's socket itself (a
+ * simultaneous open from the black hole's address, which only graft's
+ * user can bind: SO_REUSEPORT groups are per user), and the socket,
+ * watched with epoll, reports itself connected; or the proxy answers the
+ * connect's id on the control fd (spec: direction "control") with
+ * "fail", and the socket fails with the errno the kernel would have given
+ * (later.h says how). Until then the tracer holds a duplicate of the
+ * socket. Holding it keeps
  * the program's local port taken: no other socket (another local user's)
  * can take that port and be handed the program's connection, even when
  * the program closed its socket meanwhile.
  *
- * The control fd is read by a thread of its own, which only touches this
- * table and the failed-socket table (both locked): waitpid cannot also
- * wait for a pipe, and a signal-driven read could miss a wake-up between
- * the loop's check and its wait. */
+ * The control fd and the held sockets are watched by a thread of its own,
+ * which only touches this table and the failed-socket table (both
+ * locked): waitpid cannot also wait for a pipe, and a signal-driven read
+ * could miss a wake-up between the loop's check and its wait. */
 #ifndef GRAFT_HANDOVER_H
 #define GRAFT_HANDOVER_H
 
@@ -36,6 +37,7 @@ struct handover {
 	unsigned next_id;
 	struct later *later; /* where failed sockets are remembered */
 	int control_fd;      /* -1: none (no connect is handed over) */
+	int epfd;            /* the control fd and the held sockets */
 };
 
 void handover_init(struct handover *h, struct later *l, int control_fd);
@@ -44,8 +46,8 @@ void handover_init(struct handover *h, struct later *l, int control_fd);
  * 0 when it could not. */
 unsigned handover_add(struct handover *h, int s);
 
-/* Lets go of handover `id` without an answer (its record never reached
- * the proxy). */
+/* Lets go of handover `id` (connected, or its record never reached the
+ * proxy). */
 void handover_drop(struct handover *h, unsigned id);
 
 /* Starts the thread that reads the control fd (after the program is

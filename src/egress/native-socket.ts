@@ -96,15 +96,29 @@ export function closeFd(fd: number): void {
 const SO_ERROR = 4;
 const EINPROGRESS = osConstants.errno.EINPROGRESS;
 
-/** struct sockaddr_in or sockaddr_in6 for an address and port (libc's inet_pton reads the address). */
+/** Address bytes by text: a run connects to the same few loopback addresses over and over. */
+const addressBytes = new Map<string, Buffer>();
+const ADDRESS_CACHE_MAX = 256;
+
+/** The bytes of an IPv4 or IPv6 address (libc's inet_pton reads it). */
+function addressOf(ip: string, v6: boolean): Buffer {
+  let bytes = addressBytes.get(ip);
+  if (!bytes) {
+    bytes = Buffer.alloc(v6 ? 16 : 4);
+    if ((libc().inetPton(v6 ? AF_INET6 : AF_INET, ip, bytes) as number) !== 1) throw new Error(`not an IP address: ${ip}`);
+    if (addressBytes.size >= ADDRESS_CACHE_MAX) addressBytes.clear();
+    addressBytes.set(ip, bytes);
+  }
+  return bytes;
+}
+
+/** struct sockaddr_in or sockaddr_in6 for an address and port. */
 function sockaddr(ip: string, port: number): Buffer {
   const v6 = net.isIPv6(ip);
   const a = Buffer.alloc(v6 ? 28 : 16);
   a.writeUInt16LE(v6 ? AF_INET6 : AF_INET, 0);
   a.writeUInt16BE(port, 2);
-  const addr = Buffer.alloc(v6 ? 16 : 4);
-  if ((libc().inetPton(v6 ? AF_INET6 : AF_INET, ip, addr) as number) !== 1) throw new Error(`not an IP address: ${ip}`);
-  addr.copy(a, v6 ? 8 : 4);
+  addressOf(ip, v6).copy(a, v6 ? 8 : 4);
   return a;
 }
 
@@ -127,11 +141,11 @@ export function connectLocal(fd: number, from: { ip: string; port: number }, to:
 /** Where a connect started by connectLocal stands now (see there). */
 export function connectState(fd: number): string {
   const c = libc();
+  const peer = Buffer.alloc(128);
+  if ((c.getpeername(fd, peer, [peer.length]) as number) === 0) return 'connected';
   const err = Buffer.alloc(4);
   if ((c.getsockopt(fd, SOL_SOCKET, SO_ERROR, err, [4]) as number) < 0) return errnoName(c.koffi.errno());
-  if (err.readInt32LE(0) !== 0) return errnoName(err.readInt32LE(0));
-  const peer = Buffer.alloc(128);
-  return (c.getpeername(fd, peer, [peer.length]) as number) === 0 ? 'connected' : 'pending';
+  return err.readInt32LE(0) !== 0 ? errnoName(err.readInt32LE(0)) : 'pending';
 }
 
 const errnoName = (n: number): string => errnoNames.get(n) ?? `errno ${n}`;

@@ -11,9 +11,9 @@
  *   now, and relays the two;
  * - not accepted: it tells the tracer the errno (control fd), and the
  *   tracer fails the program's connect with it.
- * Either way it answers the tracer, which holds the program's socket until
- * then (native/handover.h). Nothing listens for the program: no other
- * local user can reach the relay.
+ * The tracer holds the program's socket until it has connected or failed
+ * (native/handover.h). Nothing listens for the program: no other local
+ * user can reach the relay.
  */
 import net from 'node:net';
 import type { Logger } from 'pino';
@@ -77,7 +77,7 @@ export interface ProxyOptions {
   readonly connectTimeoutMs: number | undefined;
   readonly logger: Logger;
   readonly connections: ConnectionLog;
-  /** tells the tracer how a handed-over connect ended */
+  /** tells the tracer a handed-over connect failed, and its errno */
   readonly answer: (msg: ControlMessage) => void;
 }
 
@@ -313,7 +313,6 @@ class LocalProxy implements Proxy {
       this.finish(h, failed(`the program's connect ended before the destination answered (${program})`));
       return;
     }
-    this.opts.answer({ kind: 'connected', id });
     const toxics = this.toxicsFor(h.record);
     const relaying = relay(program, outcome.socket, outcome.takeEarly(), toxics.length ? toxicStages(toxics, this.opts.random) : undefined);
     h.relaying = relaying;

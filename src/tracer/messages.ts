@@ -123,12 +123,6 @@ export interface FaultMessage {
   readonly prob: number;
 }
 
-/** ok: the proxy completed the handshake with the program's socket: the tracer lets go of it */
-export interface ConnectedMessage {
-  readonly kind: 'connected';
-  readonly id: number;
-}
-
 /** fail: the destination (or an upstream proxy) did not accept: the program's connect fails with error, as the kernel would have failed it */
 export interface RefusedMessage {
   readonly kind: 'refused';
@@ -138,7 +132,7 @@ export interface RefusedMessage {
 
 export type RecordMessage = RedirectMessage | InplaceMessage | KeptLocalMessage | FailedMessage | DelayedMessage | DiagnosticMessage;
 export type TableMessage = RuleMessage | FaultMessage;
-export type ControlMessage = ConnectedMessage | RefusedMessage;
+export type ControlMessage = RefusedMessage;
 export type Message = RecordMessage | TableMessage | ControlMessage;
 
 export const MESSAGES: { readonly [K in Message['kind']]: MessageSpec } = {
@@ -255,13 +249,6 @@ export const MESSAGES: { readonly [K in Message['kind']]: MessageSpec } = {
       { name: 'select', type: 'enum', optional: false, words: SELECT },
       { name: 'n', type: 'uint', optional: false },
       { name: 'prob', type: 'double', optional: false },
-    ],
-  },
-  'connected': {
-    tag: 'ok',
-    direction: 'control',
-    fields: [
-      { name: 'id', type: 'uint', optional: false },
     ],
   },
   'refused': {
