@@ -122,17 +122,22 @@ function sockaddr(ip: string, port: number): Buffer {
   return a;
 }
 
-/**
- * Binds socket `fd` (non-blocking) to `from` and connects it to `to`, both
- * on this machine. Over loopback the kernel has usually finished the
- * handshake by the time connect() returns, so the caller need not wait for
- * the event loop's next turn. Returns 'connected', 'pending' (still
- * connecting), or the errno name of a failure.
- */
-export function connectLocal(fd: number, from: { ip: string; port: number }, to: { ip: string; port: number }): string {
+/** Binds socket `fd` to `at`; returns '' or the errno name of a failure. */
+export function bindTo(fd: number, at: { ip: string; port: number }): string {
   const c = libc();
-  const local = sockaddr(from.ip, from.port);
-  if ((c.bind(fd, local, local.length) as number) < 0) return errnoName(c.koffi.errno());
+  const local = sockaddr(at.ip, at.port);
+  return (c.bind(fd, local, local.length) as number) < 0 ? errnoName(c.koffi.errno()) : '';
+}
+
+/**
+ * Connects socket `fd` (non-blocking) to `to` on this machine. Over
+ * loopback the kernel has usually finished the handshake by the time
+ * connect() returns, so the caller need not wait for the event loop's
+ * next turn. Returns 'connected', 'pending' (still connecting), or the
+ * errno name of a failure.
+ */
+export function connectLocal(fd: number, to: { ip: string; port: number }): string {
+  const c = libc();
   const remote = sockaddr(to.ip, to.port);
   if ((c.connect(fd, remote, remote.length) as number) < 0 && c.koffi.errno() !== EINPROGRESS) return errnoName(c.koffi.errno());
   return connectState(fd);

@@ -26,7 +26,7 @@ import type { Random } from '../chaos/random.js';
 import { toxicStage } from '../chaos/toxics.js';
 import { destinationMatcher } from '../rules/table.js';
 import { dialDirect } from '../egress/direct.js';
-import { AF_INET, AF_INET6, SOCKET_LEVEL, closeFd, connectLocal, connectState, openTcpSocket, type SocketOption } from '../egress/native-socket.js';
+import { AF_INET, AF_INET6, SOCKET_LEVEL, bindTo, closeFd, connectLocal, connectState, openTcpSocket, type SocketOption } from '../egress/native-socket.js';
 import { sourceFor } from '../egress/options.js';
 import type { DialPlan, Routing } from '../routing.js';
 import { dialThroughChain, holdEarlyData } from '../upstream/chain.js';
@@ -169,21 +169,39 @@ function toxicStages(toxics: readonly ScopedToxic[], random: Random): (control: 
   };
 }
 
+/** Where a handshake with the program's socket comes from, and goes to. */
+interface HandshakeEnds {
+  readonly from: { readonly ip: string; readonly port: number };
+  readonly to: { readonly ip: string; readonly port: number };
+}
+
 /**
- * Starts the handshake with the program's socket, synchronously: over
- * loopback it has usually completed before connect() returns, which saves
- * the program's connect an event-loop turn. Returns the socket's fd, or
- * the errno name of a failure (ECONNREFUSED: the program's socket is not
- * waiting, or not yet).
+ * A socket bound to the black hole's address, ready to open the handshake
+ * (made while the destination is dialed: only the connect is left for
+ * when it answers). Returns its fd, or the errno name of a failure.
  */
-function handshakeNow(from: { ip: string; port: number }, to: { ip: string; port: number }): number | string {
+function handshakeSocket(ends: HandshakeEnds): number | string {
   let fd: number;
   try {
-    fd = openTcpSocket(net.isIPv6(to.ip) ? AF_INET6 : AF_INET, REUSE_PORT);
+    fd = openTcpSocket(net.isIPv6(ends.to.ip) ? AF_INET6 : AF_INET, REUSE_PORT);
   } catch (err) {
     return (err as NodeJS.ErrnoException).code ?? (err as Error).message;
   }
-  const state = connectLocal(fd, from, to);
+  const bound = bindTo(fd, ends.from);
+  if (bound === '') return fd;
+  closeFd(fd);
+  return bound;
+}
+
+/**
+ * Opens the handshake with the program's socket from socket `fd`,
+ * synchronously: over loopback it has usually completed before connect()
+ * returns, which saves the program's connect an event-loop turn. Returns
+ * the fd, or the errno name of a failure (ECONNREFUSED: the program's
+ * socket is not waiting, or not yet), the fd then closed.
+ */
+function startHandshake(fd: number, ends: HandshakeEnds): number | string {
+  const state = connectLocal(fd, ends.to);
   if (state === 'connected' || state === 'pending') return fd;
   closeFd(fd);
   return state;
@@ -293,7 +311,13 @@ class LocalProxy implements Proxy {
   /** Ends the program's connect as the dial ended, then relays. */
   private async serve(h: Handover): Promise<void> {
     const id = h.record.id;
+    // the black hole listens on the loopback address of the peer's family
+    // (a program's socket bound to another address still reached it there)
+    const ends = { from: { ip: blackHoleFor(h.record.peerIp), port: h.record.holePort }, to: { ip: h.record.peerIp, port: h.record.peerPort } };
+    const prepared = handshakeSocket(ends);
     const outcome = await this.awaitDial(h);
+    if (outcome !== 'exit' && outcome.ok) return this.complete(h, outcome, ends, prepared);
+    if (typeof prepared === 'number') closeFd(prepared);
     if (outcome === 'exit') {
       // the program is gone: nobody is left to relay the destination to
       dropUpstream(h);
@@ -301,12 +325,14 @@ class LocalProxy implements Proxy {
       this.finish(h, failed('the program exited while its destination was being dialed'));
       return;
     }
-    if (!outcome.ok) {
-      this.opts.answer({ kind: 'refused', id, error: outcome.errno });
-      this.finish(h, failed(outcome.error));
-      return;
-    }
-    const program = await this.openHandshake(h.record);
+    this.opts.answer({ kind: 'refused', id, error: outcome.errno });
+    this.finish(h, failed(outcome.error));
+  }
+
+  /** The destination accepted: completes the program's connect, then relays. */
+  private async complete(h: Handover, outcome: Extract<DialOutcome, { ok: true }>, ends: HandshakeEnds, prepared: number | string): Promise<void> {
+    const id = h.record.id;
+    const program = await this.openHandshake(ends, prepared);
     if (!(program instanceof net.Socket)) {
       outcome.socket.destroy();
       this.opts.answer({ kind: 'refused', id, error: 'ECONNABORTED' });
@@ -330,13 +356,10 @@ class LocalProxy implements Proxy {
    * program's socket, which waits in SYN_SENT for that address. Resolves
    * with the connection, or with why there is none.
    */
-  private async openHandshake(rec: RedirectRecord): Promise<net.Socket | string> {
-    // the black hole listens on the loopback address of the peer's family
-    // (a program's socket bound to another address still reached it there)
-    const from = { ip: blackHoleFor(rec.peerIp), port: rec.holePort };
-    const to = { ip: rec.peerIp, port: rec.peerPort };
+  private async openHandshake(ends: HandshakeEnds, prepared: number | string): Promise<net.Socket | string> {
+    let ready = prepared;
     for (let attempt = 1; ; attempt++) {
-      const result = handshakeNow(from, to);
+      const result = typeof ready === 'number' ? startHandshake(ready, ends) : ready;
       if (typeof result !== 'string') {
         const outcome = await connectedSocket(result);
         if (outcome instanceof net.Socket) {
@@ -347,6 +370,7 @@ class LocalProxy implements Proxy {
       }
       if (result !== 'ECONNREFUSED' || attempt === HANDSHAKE_TRIES || this.exiting) return result;
       await sleep(HANDSHAKE_RETRY_MS);
+      ready = handshakeSocket(ends);
     }
   }
 
