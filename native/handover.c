@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -11,7 +12,6 @@
 #include <unistd.h>
 
 #include "boundary.h"
-#include "tracee.h"
 #include "util.h"
 
 #define HANDOVER_MIN_CAP 64
@@ -153,14 +153,22 @@ static int read_answers(struct handover *h, char *buf, size_t cap, size_t *len)
  * handshake), or ended on its own (the kernel's SYN retries ran out), the
  * tracer lets it go. One that has not started its connect yet (the event
  * at registration) or still waits stays held. */
+static int still_waiting(int fd)
+{
+	struct tcp_info ti;
+	socklen_t len = sizeof ti;
+	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) < 0)
+		return 0;
+	/* a connect sets the advertised MSS: 0 in TCP_CLOSE is one not started */
+	return ti.tcpi_state == TCP_SYN_SENT || (ti.tcpi_state == TCP_CLOSE && ti.tcpi_advmss == 0);
+}
+
 static void socket_ready(struct handover *h, unsigned id)
 {
 	pthread_mutex_lock(&h->lock);
 	struct handed *s = h->cap ? slot(h, id) : NULL;
 	int fd = s && s->id == id ? s->fd : -1;
-	struct sockinfo si;
-	int waiting =
-		fd >= 0 && inspect_socket(fd, &si) == 0 && (si.state == TCP_SYN_SENT || (si.state == TCP_CLOSE && later_not_started(fd)));
+	int waiting = fd >= 0 && still_waiting(fd);
 	pthread_mutex_unlock(&h->lock);
 	if (fd >= 0 && !waiting)
 		handover_drop(h, id);

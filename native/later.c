@@ -43,35 +43,40 @@ static int drop_every_syn(int s, int family, uint16_t port)
 	return 0; /* the filler stays open for the run */
 }
 
+/* A loopback TCP socket of graft's, set up by `prepare` (or NULL) and bound
+ * to port 0; its address in `a`. Returns the socket, or -1. */
+static int bound_loopback(int family, int (*prepare)(int s, int family), union sa *a)
+{
+	sa_loopback(a, family, 0, 0);
+	int s = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (s < 0)
+		return -1;
+	socklen_t l = sizeof *a;
+	if ((prepare && prepare(s, family) < 0) || bind(s, &a->sa, sa_len(a)) < 0 || getsockname(s, &a->sa, &l) < 0) {
+		close(s);
+		return -1;
+	}
+	return s;
+}
+
+/* (Both kept open for the run: the port stays graft's.) */
 uint16_t black_hole(int family)
 {
 	union sa a;
-	sa_loopback(&a, family, 0, 0);
-	int s = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int s = bound_loopback(family, prepare_hole, &a);
 	if (s < 0)
 		return 0;
-	socklen_t l = sizeof a;
-	if (prepare_hole(s, family) < 0 || bind(s, &a.sa, sa_len(&a)) < 0 || getsockname(s, &a.sa, &l) < 0 ||
-	    drop_every_syn(s, family, (uint16_t)sa_port(&a)) < 0) {
+	if (drop_every_syn(s, family, (uint16_t)sa_port(&a)) < 0) {
 		close(s);
 		return 0;
 	}
-	return (uint16_t)sa_port(&a); /* kept open for the run: the port stays ours */
+	return (uint16_t)sa_port(&a);
 }
 
 uint16_t closed_port(int family)
 {
 	union sa a;
-	sa_loopback(&a, family, 0, 0);
-	int s = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (s < 0)
-		return 0;
-	socklen_t l = sizeof a;
-	if (bind(s, &a.sa, sa_len(&a)) < 0 || getsockname(s, &a.sa, &l) < 0) {
-		close(s);
-		return 0;
-	}
-	return (uint16_t)sa_port(&a); /* kept open for the run: the port stays ours */
+	return bound_loopback(family, NULL, &a) < 0 ? 0 : (uint16_t)sa_port(&a);
 }
 
 /* A timeout or a reset always comes from the far end; a refusal or an

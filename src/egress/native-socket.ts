@@ -22,6 +22,7 @@ const libc = (() => {
         connect: (...a: unknown[]) => unknown;
         getpeername: (...a: unknown[]) => unknown;
         inetPton: (...a: unknown[]) => unknown;
+        getsockname: (...a: unknown[]) => unknown;
       }
     | undefined;
   return () => {
@@ -38,6 +39,7 @@ const libc = (() => {
         connect: lib.func('int connect(int fd, const void *addr, uint32_t len)'),
         getpeername: lib.func('int getpeername(int fd, void *addr, _Inout_ uint32_t *len)'),
         inetPton: lib.func('int inet_pton(int af, const char *src, void *dst)'),
+        getsockname: lib.func('int getsockname(int fd, void *addr, _Inout_ uint32_t *len)'),
       };
     }
     return bound;
@@ -127,6 +129,12 @@ export function bindTo(fd: number, at: { ip: string; port: number }): string {
   const c = libc();
   const local = sockaddr(at.ip, at.port);
   return (c.bind(fd, local, local.length) as number) < 0 ? errnoName(c.koffi.errno()) : '';
+}
+
+/** The port socket `fd` is bound to (sockaddr_in and sockaddr_in6 keep it at the same place), or -1. */
+export function boundPort(fd: number): number {
+  const a = Buffer.alloc(128);
+  return (libc().getsockname(fd, a, [a.length]) as number) < 0 ? -1 : a.readUInt16BE(2);
 }
 
 /**
