@@ -183,8 +183,10 @@ static void hand_to_proxy(struct stop *st, int s, const struct sockinfo *si, con
 	case TARGET_OK:
 		break;
 	}
-	/* a connect the local routing refuses fails at once, as natively */
-	int no_route = tr->rules.rules[st->rule].direct ? names_route_error(tr, st->rule, dst) : 0;
+	/* a connect the local routing refuses fails at once, as natively; the
+	 * source it gives is the one the proxy dials from */
+	union sa src = { .sa.sa_family = AF_UNSPEC };
+	int no_route = tr->rules.rules[st->rule].direct ? names_route(tr, st->rule, dst, &src) : 0;
 	if (no_route) {
 		fail_call(st, dst, no_route, "the local routing has no way to this destination");
 		return;
@@ -198,7 +200,9 @@ static void hand_to_proxy(struct stop *st, int s, const struct sockinfo *si, con
 		return;
 	}
 	union sa peer = wildcard ? to : local;
-	struct handover_record h = { id, sa_port(&local), sa_port(&to), st->rule, delay->fault, delay->delay_ms };
+	/* the program's own bind wins: the proxy dials from it */
+	const union sa *dial_from = wildcard || sa_is_local(&local) ? &src : NULL;
+	struct handover_record h = { id, sa_port(&local), sa_port(&to), dial_from, st->rule, delay->fault, delay->delay_ms };
 	if (announce_handover(st, dst, &peer, &h) < 0) {
 		handover_drop(&tr->handover, id);
 		return;
