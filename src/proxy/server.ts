@@ -421,10 +421,11 @@ class LocalProxy implements Proxy {
         (err: unknown): DialOutcome => refusedBy(toDialFailure(err)),
       );
     if (!from.localPort) return dialed(plan.socketOptions, target);
-    // the program's port may be taken on that address by a socket of
-    // another program: then any port
+    // the program's port may be taken on that address by another socket,
+    // or the connection from it to this destination still be closing (an
+    // earlier one of the program's from the same port): then any port
     return dialed([...plan.socketOptions, REUSE_ADDRESS], target).then((o) =>
-      !o.ok && o.errno === 'EADDRINUSE' ? dialed(plan.socketOptions, { ...target, localPort: 0 }) : o,
+      !o.ok && (o.errno === 'EADDRINUSE' || o.errno === 'EADDRNOTAVAIL') ? dialed(plan.socketOptions, { ...target, localPort: 0 }) : o,
     );
   }
 
