@@ -18,7 +18,6 @@ static const struct bnd_field redirect_fields[] = {
 	{ "peer_ip", BND_T_ADDR, offsetof(struct bnd_redirect, peer_ip), BND_REQUIRED, NULL },
 	{ "peer_port", BND_T_PORT, offsetof(struct bnd_redirect, peer_port), BND_REQUIRED, NULL },
 	{ "hole_port", BND_T_PORT, offsetof(struct bnd_redirect, hole_port), BND_REQUIRED, NULL },
-	{ "src_ip", BND_T_ADDR, offsetof(struct bnd_redirect, src_ip), offsetof(struct bnd_redirect, has_src_ip), NULL },
 	{ "rule", BND_T_INT, offsetof(struct bnd_redirect, rule), BND_REQUIRED, NULL },
 	{ "fault", BND_T_INT, offsetof(struct bnd_redirect, fault), offsetof(struct bnd_redirect, has_fault), NULL },
 	{ "delay_ms", BND_T_UINT, offsetof(struct bnd_redirect, delay_ms), BND_REQUIRED, NULL },
@@ -107,7 +106,7 @@ static const struct bnd_field refused_fields[] = {
 };
 
 const struct bnd_message bnd_messages[BND_KINDS] = {
-	[BND_REDIRECT] = { "C", "redirect", redirect_fields, 13, sizeof(struct bnd_redirect) },
+	[BND_REDIRECT] = { "C", "redirect", redirect_fields, 12, sizeof(struct bnd_redirect) },
 	[BND_INPLACE] = { "I", "inplace", inplace_fields, 6, sizeof(struct bnd_inplace) },
 	[BND_KEPT_LOCAL] = { "K", "kept-local", kept_local_fields, 6, sizeof(struct bnd_kept_local) },
 	[BND_FAILED] = { "F", "failed", failed_fields, 9, sizeof(struct bnd_failed) },

@@ -50,7 +50,7 @@ enum bnd_kind {
 	BND_KINDS
 };
 
-/* C: a connect handed to graft's proxy: the program's socket waits in SYN_SENT towards the black hole at hole_port (on the loopback address of peer_ip's family) until the proxy answers this id on the control fd; peer_ip/peer_port: the program's end of it; src_ip: for a direct dial, the source address the kernel would give the program's socket for this destination (what getsockname shows; the proxy dials from it, and from peer_port); fault and delay_ms: a handshake delay fault (the proxy completes the handshake no sooner than delay_ms after this record) */
+/* C: a connect handed to graft's proxy: the program's socket waits in SYN_SENT towards the black hole at hole_port (on the loopback address of peer_ip's family) until the proxy answers this id on the control fd; peer_ip/peer_port: the program's end of it; fault and delay_ms: a handshake delay fault (the proxy completes the handshake no sooner than delay_ms after this record) */
 struct bnd_redirect {
 	int32_t pid;
 	int32_t tid;
@@ -60,8 +60,6 @@ struct bnd_redirect {
 	char peer_ip[BND_ADDR_MAX];
 	uint16_t peer_port;
 	uint16_t hole_port;
-	int has_src_ip;
-	char src_ip[BND_ADDR_MAX];
 	int32_t rule;
 	int has_fault;
 	int32_t fault;

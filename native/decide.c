@@ -183,8 +183,7 @@ static void hand_to_proxy(struct stop *st, int s, const struct sockinfo *si, con
 	case TARGET_OK:
 		break;
 	}
-	/* a connect the local routing refuses fails at once, as natively; the
-	 * source it gives is the one the proxy dials from */
+	/* a connect the local routing refuses fails at once, as natively */
 	union sa src = { .sa.sa_family = AF_UNSPEC };
 	int no_route = tr->rules.rules[st->rule].direct ? names_route(tr, st->rule, dst, &src) : 0;
 	if (no_route) {
@@ -200,9 +199,7 @@ static void hand_to_proxy(struct stop *st, int s, const struct sockinfo *si, con
 		return;
 	}
 	union sa peer = wildcard ? to : local;
-	/* the program's own bind wins: the proxy dials from it */
-	const union sa *dial_from = wildcard || sa_is_local(&local) ? &src : NULL;
-	struct handover_record h = { id, sa_port(&local), sa_port(&to), dial_from, st->rule, delay->fault, delay->delay_ms };
+	struct handover_record h = { id, sa_port(&local), sa_port(&to), st->rule, delay->fault, delay->delay_ms };
 	if (announce_handover(st, dst, &peer, &h) < 0) {
 		handover_drop(&tr->handover, id);
 		return;

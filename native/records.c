@@ -63,10 +63,6 @@ size_t record_redirect(char *line, size_t cap, const struct rec_who *w, const un
 	uint16_t unused;
 	set_addr(m.dst_ip, &m.dst_port, dst);
 	set_addr(m.peer_ip, &unused, peer);
-	if (h->src && h->src->sa.sa_family != AF_UNSPEC) {
-		m.has_src_ip = 1;
-		set_addr(m.src_ip, &unused, h->src);
-	}
 	set_text(m.exe, w->exe, BND_TEXT_MAX);
 	return encode(BND_REDIRECT, &m, line, cap);
 }

@@ -26,12 +26,11 @@ struct rec_who {
 #define RECORD_MAX BND_LINE_MAX
 
 /* A connect handed to the proxy (the C record): its id, the program's
- * port, the black hole it waits at, the source of a direct dial, its rule, and a handshake delay fault
+ * port, the black hole it waits at, its rule, and a handshake delay fault
  * (-1: none) with its delay. */
 struct handover_record {
 	unsigned id;
 	unsigned peer_port, hole_port;
-	const union sa *src; /* the source for a direct dial, or NULL */
 	int rule;
 	int fault;
 	unsigned delay_ms;

@@ -13,16 +13,15 @@ TEST(redirect_record)
 {
 	char line[RECORD_MAX];
 	union sa dst = addr_of("192.0.2.1", 443), peer = addr_of("127.0.0.1", 0);
-	union sa src = addr_of("203.0.113.5", 0);
-	struct handover_record h = { .id = 7, .peer_port = 40000, .hole_port = 39999, .src = &src, .rule = 2, .fault = -1 };
+	struct handover_record h = { .id = 7, .peer_port = 40000, .hole_port = 39999, .rule = 2, .fault = -1 };
 	size_t n = record_redirect(line, sizeof line, &who, &dst, &peer, &h);
-	CHECK_STR(line, "C 100 101 7 192.0.2.1 443 127.0.0.1 40000 39999 203.0.113.5 2 - 0 /usr/bin/curl\n");
+	CHECK_STR(line, "C 100 101 7 192.0.2.1 443 127.0.0.1 40000 39999 2 - 0 /usr/bin/curl\n");
 	CHECK_INT(n, strlen(line));
 	dst = addr_of("2001:db8::1", 80);
 	peer = addr_of("::ffff:127.0.0.1", 0);
 	h = (struct handover_record){ .id = 8, .peer_port = 40001, .hole_port = 39999, .rule = 0, .fault = 3, .delay_ms = 400 };
 	record_redirect(line, sizeof line, &who, &dst, &peer, &h);
-	CHECK_STR(line, "C 100 101 8 2001:db8::1 80 ::ffff:127.0.0.1 40001 39999 - 0 3 400 /usr/bin/curl\n");
+	CHECK_STR(line, "C 100 101 8 2001:db8::1 80 ::ffff:127.0.0.1 40001 39999 0 3 400 /usr/bin/curl\n");
 	/* must arrive whole */
 	CHECK_INT(record_redirect(line, 20, &who, &dst, &peer, &h), 0);
 }

@@ -25,8 +25,7 @@ import type { ScopedToxic } from '../chaos/parse.js';
 import type { Random } from '../chaos/random.js';
 import { toxicStage } from '../chaos/toxics.js';
 import { destinationMatcher } from '../rules/table.js';
-import { dialDirect, type DialTarget } from '../egress/direct.js';
-import type { Egress } from '../egress/model.js';
+import { dialDirect } from '../egress/direct.js';
 import { AF_INET, AF_INET6, SOCKET_LEVEL, bindTo, closeFd, connectLocal, connectState, openTcpSocket, type SocketOption } from '../egress/native-socket.js';
 import { sourceFor } from '../egress/options.js';
 import type { DialPlan, Routing } from '../routing.js';
@@ -65,14 +64,6 @@ const HANDSHAKE_TRIES = 50;
 const HANDSHAKE_PENDING_TURNS = 1000;
 
 const SO_REUSEPORT = 15;
-const SO_REUSEADDR = 2;
-/** A dial from the program's port: past a connection of graft's from it still in TIME_WAIT. */
-const REUSE_ADDRESS: SocketOption = {
-  name: 'SO_REUSEADDR',
-  level: SOCKET_LEVEL.SOL_SOCKET,
-  option: SO_REUSEADDR,
-  value: Buffer.from(new Int32Array([1]).buffer),
-};
 const REUSE_PORT: readonly SocketOption[] = [
   { name: 'SO_REUSEPORT', level: SOCKET_LEVEL.SOL_SOCKET, option: SO_REUSEPORT, value: Buffer.from(new Int32Array([1]).buffer) },
 ];
@@ -238,21 +229,6 @@ const blackHoleFor = (peerIp: string): string => (net.isIPv6(peerIp) ? '::1' : '
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
- * Where a direct dial leaves from: the source the tracer worked out (what
- * the program's getsockname shows: the rule's source, else the route's)
- * and the program's own port, so the destination sees the address and
- * port the program sees; a source address the program bound (its port is
- * its socket's own, connected to graft's black hole); or the rule's source.
- */
-function dialSource(rec: RedirectRecord, egress: Egress, source: ReturnType<typeof sourceFor>): { localAddress?: string; localPort?: number } {
-  if (rec.srcIp !== undefined && !rec.srcIp.includes('%')) return { localAddress: rec.srcIp, localPort: rec.peerPort };
-  // the rule's source (or interface) wins over the program's own bind
-  const bound = source.kind === 'address' || egress.interface !== undefined ? undefined : programSource(rec);
-  const localAddress = source.kind === 'address' ? source.address : bound;
-  return localAddress !== undefined ? { localAddress } : {};
-}
-
-/**
  * The source address the program bound its socket to, when it bound one
  * (a loopback address is graft's own bind, or the program's choice of a
  * destination only loopback reaches; neither is a source for the dial).
@@ -413,19 +389,16 @@ class LocalProxy implements Proxy {
       // Never from another address than asked: refuse this destination.
       return Promise.resolve(refusedBy(new DialFailure('ENETUNREACH', undefined, `no IPv${source.family} --source address for this destination`, 'family')));
     }
-    const from = dialSource(rec, plan.egress, source);
-    const target = { ip: rec.dstIp, port: rec.dstPort, ...from };
-    const dialed = (options: readonly SocketOption[], to: DialTarget): Promise<DialOutcome> =>
-      dialDirect(to, options, timeoutMs, this.trackDial).then(
-        (socket) => this.dialed(socket),
-        (err: unknown): DialOutcome => refusedBy(toDialFailure(err)),
-      );
-    if (!from.localPort) return dialed(plan.socketOptions, target);
-    // the program's port may be taken on that address by another socket,
-    // or the connection from it to this destination still be closing (an
-    // earlier one of the program's from the same port): then any port
-    return dialed([...plan.socketOptions, REUSE_ADDRESS], target).then((o) =>
-      !o.ok && (o.errno === 'EADDRINUSE' || o.errno === 'EADDRNOTAVAIL') ? dialed(plan.socketOptions, { ...target, localPort: 0 }) : o,
+    // the rule's source (or interface) wins over the program's own bind;
+    // otherwise the route picks the source the program's getsockname shows
+    // (binding it, and the program's port, cost 10-15 % of connects/s:
+    // docs/benchmarks.md)
+    const bound = source.kind === 'address' || plan.egress.interface !== undefined ? undefined : programSource(rec);
+    const localAddress = source.kind === 'address' ? source.address : bound;
+    const target = { ip: rec.dstIp, port: rec.dstPort, ...(localAddress !== undefined ? { localAddress } : {}) };
+    return dialDirect(target, plan.socketOptions, timeoutMs, this.trackDial).then(
+      (socket) => this.dialed(socket),
+      (err: unknown): DialOutcome => refusedBy(toDialFailure(err)),
     );
   }
 

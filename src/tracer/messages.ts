@@ -16,7 +16,7 @@ export type UdpAction = (typeof UDP_ACTION)[number];
 export const SELECT = ['all', 'prob', 'first', 'every', 'after'] as const;
 export type Select = (typeof SELECT)[number];
 
-/** C: a connect handed to graft's proxy: the program's socket waits in SYN_SENT towards the black hole at hole_port (on the loopback address of peer_ip's family) until the proxy answers this id on the control fd; peer_ip/peer_port: the program's end of it; src_ip: for a direct dial, the source address the kernel would give the program's socket for this destination (what getsockname shows; the proxy dials from it, and from peer_port); fault and delay_ms: a handshake delay fault (the proxy completes the handshake no sooner than delay_ms after this record) */
+/** C: a connect handed to graft's proxy: the program's socket waits in SYN_SENT towards the black hole at hole_port (on the loopback address of peer_ip's family) until the proxy answers this id on the control fd; peer_ip/peer_port: the program's end of it; fault and delay_ms: a handshake delay fault (the proxy completes the handshake no sooner than delay_ms after this record) */
 export interface RedirectMessage {
   readonly kind: 'redirect';
   readonly pid: number;
@@ -27,7 +27,6 @@ export interface RedirectMessage {
   readonly peerIp: string;
   readonly peerPort: number;
   readonly holePort: number;
-  readonly srcIp?: string;
   readonly rule: number;
   readonly fault?: number;
   readonly delayMs: number;
@@ -149,7 +148,6 @@ export const MESSAGES: { readonly [K in Message['kind']]: MessageSpec } = {
       { name: 'peerIp', type: 'addr', optional: false },
       { name: 'peerPort', type: 'port', optional: false },
       { name: 'holePort', type: 'port', optional: false },
-      { name: 'srcIp', type: 'addr', optional: true },
       { name: 'rule', type: 'int', optional: false },
       { name: 'fault', type: 'int', optional: true },
       { name: 'delayMs', type: 'uint', optional: false },

@@ -23,12 +23,12 @@ describe('tracer records', () => {
   it('decodes each kind of record, v4-mapped addresses as IPv4', () => {
     const { got, bad } = decodeAll(
       [
-        'C 10 11 5 198.51.100.7 443 ::ffff:127.0.0.1 40000 39999 ::ffff:203.0.113.5 2 - 0 /usr/bin/curl',
+        'C 10 11 5 198.51.100.7 443 ::ffff:127.0.0.1 40000 39999 2 - 0 /usr/bin/curl',
         'I 10 10 ::FFFF:198.51.100.7 80 0 /bin/my%20app',
         'F 10 12 2001:db8::1 22 ENETUNREACH -1 - /x no%20source%20for%20IPv6',
         'F 10 12 192.0.2.1 22 ETIMEDOUT 0 1 /x connect%20fault',
         'H 10 10 198.51.100.7 80 1 /x',
-        'C 10 10 6 198.51.100.7 80 127.0.0.1 40001 39999 - 3 0 400 /x',
+        'C 10 10 6 198.51.100.7 80 127.0.0.1 40001 39999 3 0 400 /x',
         'D 10 10 something%20to%20say',
         '',
       ].join('\n'),
@@ -45,7 +45,6 @@ describe('tracer records', () => {
         peerIp: '127.0.0.1',
         peerPort: 40000,
         holePort: 39999,
-        srcIp: '203.0.113.5',
         rule: 2,
         delayMs: 0,
         exe: '/usr/bin/curl',
