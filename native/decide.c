@@ -184,8 +184,7 @@ static void hand_to_proxy(struct stop *st, int s, const struct sockinfo *si, con
 		break;
 	}
 	/* a connect the local routing refuses fails at once, as natively */
-	union sa src = { .sa.sa_family = AF_UNSPEC };
-	int no_route = tr->rules.rules[st->rule].direct ? names_route(tr, st->rule, dst, &src) : 0;
+	int no_route = tr->rules.rules[st->rule].direct ? names_route_error(tr, st->rule, dst) : 0;
 	if (no_route) {
 		fail_call(st, dst, no_route, "the local routing has no way to this destination");
 		return;

@@ -162,7 +162,9 @@ static void fail_now(struct later *l, int fd, ino_t ino, int err, uint64_t now)
 	connect(fd, &unspec, sizeof unspec);
 }
 
-int later_not_started(int fd)
+/* Whether a socket in TCP_CLOSE has not started its connect yet, rather
+ * than ended one: a connect sets the advertised MSS, which stays. */
+static int not_started(int fd)
 {
 	struct tcp_info ti;
 	socklen_t len = sizeof ti;
@@ -188,7 +190,7 @@ void later_fail_handed(struct later *l, int fd, int err)
 			fail_now(l, fd, st.st_ino, err, now_ms());
 			return;
 		}
-		if (si.state != TCP_CLOSE || !later_not_started(fd) || tries == HANDED_WAIT_TRIES)
+		if (si.state != TCP_CLOSE || !not_started(fd) || tries == HANDED_WAIT_TRIES)
 			return;
 		usleep(HANDED_WAIT_US);
 	}

@@ -93,10 +93,6 @@ uint64_t later_fail_due(struct later *l, struct channel *ch, uint64_t now);
  * kernel already failed (its own timeout) keeps the kernel's error. */
 void later_fail_handed(struct later *l, int fd, int err);
 
-/* Whether a socket in TCP_CLOSE has not started its connect yet, rather
- * than ended one: a connect sets the advertised MSS, which stays. */
-int later_not_started(int fd);
-
 /* A blocking connect on socket `s` returned `rv` (-errno): the value the
  * program gets (the failure's errno for a socket graft failed). */
 long later_connect_returned(struct later *l, int s, long rv);

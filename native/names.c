@@ -162,14 +162,11 @@ void names_getsockname(struct tracer *tr, const struct call *c)
 	close(s);
 }
 
-int names_route(struct tracer *tr, int rule, const union sa *dst, union sa *src)
+int names_route_error(struct tracer *tr, int rule, const union sa *dst)
 {
-	const struct rule *r = &tr->rules.rules[rule];
-	if (egress_source_for(&r->eg, sa_is_v4(dst) ? AF_INET : AF_INET6, sa_is_v4(dst), src) == 0)
+	union sa src;
+	if (route_source_memo(&tr->peers, &tr->rules.rules[rule], rule, dst, &src) == 0)
 		return 0;
-	if (route_source_memo(&tr->peers, r, rule, dst, src) == 0)
-		return 0;
-	src->sa.sa_family = AF_UNSPEC;
 	switch (errno) {
 	case ENETUNREACH:
 	case EHOSTUNREACH:

@@ -26,12 +26,10 @@ void names_getpeername(struct tracer *tr, const struct call *c);
 void names_getsockname(struct tracer *tr, const struct call *c);
 
 /* What the local routing answers a connect to `dst` under rule `rule`
- * (its mark and interface): 0 and the source address the kernel would
- * use (the rule's source, else the route's) in `src`; else the errno a
+ * (its mark and interface): 0 when there is a route (or graft itself
+ * could not tell: the proxy's dial answers then), else the errno a
  * connect gets at once natively (ENETUNREACH, EHOSTUNREACH, EACCES for a
- * prohibit route, EPERM, EINVAL), or 0 with no source (`src` AF_UNSPEC:
- * graft's own trouble, the proxy's dial answers). Routes found are
- * remembered a second. */
-int names_route(struct tracer *tr, int rule, const union sa *dst, union sa *src);
+ * prohibit route, EPERM, EINVAL). Routes found are remembered a second. */
+int names_route_error(struct tracer *tr, int rule, const union sa *dst);
 
 #endif
