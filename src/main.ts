@@ -11,6 +11,7 @@ import { loadConfig } from './config/file.js';
 import { Routing } from './routing.js';
 import { systemNameservers } from './config/resolv.js';
 import { describeChain } from './upstream/url.js';
+import { NO_SETTINGS, resolveSettings } from './settings/resolve.js';
 
 function say(text: string): void {
   writeSync(2, text.endsWith('\n') ? text : `${text}\n`);
@@ -66,19 +67,18 @@ async function explain(routing: RoutingSettings, ip: string, port: number | unde
   return (await Routing.create({ ...routing, nameservers: systemNameservers() })).explain(ip, port);
 }
 
-/** Validates a config file as a run would use it (proxy names, rules). */
+/** Checks a config file exactly as a run with --config would (the same layer, src/settings), and shows what it sets. */
 async function checkConfig(path: string): Promise<string> {
-  const c = loadConfig(path);
-  const chains = new Map(c.chains);
-  if (c.proxy) chains.set('', c.proxy);
-  const routing = await Routing.create({ rules: c.rules, chains, egress: {}, mode: c.mode ?? 'auto' });
-  const named = [...c.chains.keys()];
+  const s = resolveSettings(NO_SETTINGS, loadConfig(path));
+  const routing = await Routing.create(s);
+  const named = [...s.chains.keys()].filter(Boolean);
+  const fallback = s.chains.get('');
   return [
     `${path}: ok`,
-    `  proxies: ${named.length ? named.map((n) => `${n} (${describeChain(c.chains.get(n)!)})`).join(', ') : 'none'}`,
-    `  default: ${c.proxy ? `proxy ${describeChain(c.proxy)}` : 'direct'}`,
-    `  faults: ${c.toxics.length} toxic(s), ${c.connectFaults.length} connect fault(s)`,
-    `  rules: ${c.rules.length}`,
+    `  proxies: ${named.length ? named.map((n) => `${n} (${describeChain(s.chains.get(n)!)})`).join(', ') : 'none'}`,
+    `  default: ${fallback ? `proxy ${describeChain(fallback)}` : 'direct'}`,
+    `  faults: ${s.toxics.length} toxic(s), ${s.connectFaults.length} connect fault(s)`,
+    `  rules: ${s.rules.length}`,
     ...routing.table.rules.map((r, i) => `    ${i + 1}. ${r.text}   [${r.origin}]`),
   ].join('\n');
 }

@@ -83,18 +83,8 @@ export class Routing {
     return { kind: 'direct', egress, socketOptions: egressSocketOptions(egress) };
   }
 
-  /** Resolves the proxies' host names (their addresses pass untouched) and checks every rule's proxy name exists. */
+  /** Resolves the proxies' host names (their addresses pass untouched); every rule's proxy name exists (src/settings checked it). */
   static async create(input: RoutingInput): Promise<Routing> {
-    for (const r of input.rules) {
-      if (r.action.kind === 'proxy' && !input.chains.has(r.action.name ?? '')) {
-        const known = [...input.chains.keys()].filter(Boolean);
-        throw new UsageError(
-          r.action.name === undefined
-            ? `${r.origin}: rule '${r.text}': 'proxy' without a name needs --proxy`
-            : `${r.origin}: rule '${r.text}': no proxy named '${r.action.name}'${known.length ? ` (named proxies: ${known.join(', ')})` : ''}`,
-        );
-      }
-    }
     const passFirst: Rule[] = [];
     for (const [name, chain] of input.chains) {
       const first = chain[0];

@@ -304,11 +304,13 @@ describe('egress: mark, interface, source', { skip: needs(...LAB, 'curl', 'go') 
 
     it('bad values', async () => {
       for (const [args, msg] of [
-        [['--mark', '0x1g'], /--mark <value>' argument '0x1g' is invalid\. '0x1g' is not a 32-bit mark/],
+        [['--mark', '0x1g'], /^graft: --mark: '0x1g' is not a 32-bit mark/],
         [['--mark', '4294967296'], /is not a 32-bit mark/],
         [['--source', 'example.org'], /'example\.org' is not an IPv4 or IPv6 address/],
         [['--source', SRC_B4, '--source', SRC_A4], /--source: give at most one IPv4 and one IPv6 address/],
-        [['--mode', 'fast'], /--mode <mode>' argument 'fast' is invalid\. Allowed choices are auto, proxy, inplace/],
+        [['--mode', 'fast'], /^graft: --mode: 'fast' is not one of auto, proxy, inplace\n$/],
+        [['--source', '::1%lo'], /^graft: --source: '::1%lo': an IPv6 zone \(%IF\) is not accepted/],
+        [['--interface', 'a/b'], /^graft: --interface: 'a\/b' is not an interface name/],
       ] as const) {
         const run = await lab.graft(['true'], { graftArgs: [...args] });
         assert.equal(run.code, 2, args.join(' '));

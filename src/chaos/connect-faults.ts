@@ -21,11 +21,14 @@ export interface ConnectFault {
   readonly text: string;
 }
 
+/** first/every/after counts: the tracer counts connects in 32 bits. */
+export const MAX_COUNT = 0xffffffff;
+
 /** The tracer holds a connect at most this long (the proxy's registrations outlive it). */
 const MAX_DELAY_MS = 8000;
 
 export function parseConnectFault(text: string, origin: string): ConnectFault {
-  const { kind, values, match, fail } = splitFault(text, origin, 'fault');
+  const { kind, values, match, fail } = splitFault(text, 'fault');
   if (kind !== 'refuse' && kind !== 'delay') return fail(`'${kind ?? ''}' is not a connect fault (refuse, delay)`);
   const allowed = kind === 'refuse' ? ['errno', 'delay', 'probability', 'first', 'every', 'after'] : ['time', 'probability', 'first', 'every', 'after'];
   for (const k of values.keys()) if (!allowed.includes(k)) fail(`'${k}' is not a setting of ${kind} (${allowed.join(', ')})`);
@@ -39,7 +42,9 @@ export function parseConnectFault(text: string, origin: string): ConnectFault {
     select = { kind: 'prob', p };
   } else if (sel !== undefined) {
     const n = Number(values.get(sel));
-    if (!Number.isInteger(n) || n < (sel === 'after' ? 0 : 1)) fail(`${sel} '${values.get(sel)}' is not a whole number${sel === 'after' ? '' : ' from 1'}`);
+    if (!Number.isInteger(n) || n < (sel === 'after' ? 0 : 1) || n > MAX_COUNT) {
+      fail(`${sel} '${values.get(sel)}' is not a whole number from ${sel === 'after' ? 0 : 1} to ${MAX_COUNT}`);
+    }
     select = { kind: sel as 'first' | 'every' | 'after', n };
   }
   let errno: RefuseErrno | undefined;
@@ -48,9 +53,9 @@ export function parseConnectFault(text: string, origin: string): ConnectFault {
     const e = (values.get('errno') ?? 'ECONNREFUSED').toUpperCase();
     if (!(REFUSE_ERRNOS as readonly string[]).includes(e)) fail(`'${values.get('errno')}' is not an errno graft can refuse with (${REFUSE_ERRNOS.join(', ')})`);
     errno = e as RefuseErrno;
-    delayMs = values.has('delay') ? parseDuration(values.get('delay')!, `${origin}: fault '${text}': delay`) : 0;
+    delayMs = values.has('delay') ? parseDuration(values.get('delay')!, `fault '${text}': delay`) : 0;
   } else {
-    delayMs = parseDuration(values.get('time') ?? fail('delay needs time='), `${origin}: fault '${text}': time`);
+    delayMs = parseDuration(values.get('time') ?? fail('delay needs time='), `fault '${text}': time`);
   }
   if (delayMs > MAX_DELAY_MS) fail(`a delay of at most ${MAX_DELAY_MS / 1000}s`);
   return { ...(errno ? { errno } : {}), delayMs, select, match, origin, text: text.trim() };

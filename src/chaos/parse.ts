@@ -9,7 +9,7 @@
  */
 import type { Match } from '../rules/model.js';
 import { splitFault } from './spec.js';
-import { parseDuration, parseRate, parseSize } from '../units.js';
+import { MAX_DURATION_MS, MAX_DURATION_TEXT, parseDuration, parseRate, parseSize } from '../units.js';
 import type { Direction, Toxic, ToxicSpec } from './toxics.js';
 
 export interface ScopedToxic extends Toxic {
@@ -28,7 +28,7 @@ const KEYS: Record<ToxicSpec['type'], readonly string[]> = {
 };
 
 export function parseToxic(text: string, origin: string): ScopedToxic {
-  const { kind: type, values, match, fail } = splitFault(text, origin, 'toxic');
+  const { kind: type, values, match, fail } = splitFault(text, 'toxic');
   if (!type || !(type in KEYS)) return fail(`'${type ?? ''}' is not a toxic (${Object.keys(KEYS).join(', ')})`);
   const t = type as ToxicSpec['type'];
   const allowed = [...KEYS[t], 'direction', 'toxicity'];
@@ -36,16 +36,17 @@ export function parseToxic(text: string, origin: string): ScopedToxic {
   const need = (k: string): string => values.get(k) ?? fail(`${t} needs ${k}=`);
   const dur = (k: string, dflt?: number): number => {
     const v = values.get(k);
-    if (v === undefined) return dflt ?? parseDuration(need(k), `${origin}: ${k}`);
-    return parseDuration(v, `${origin}: toxic '${text}': ${k}`);
+    if (v === undefined) return dflt ?? parseDuration(need(k), `toxic '${text}': ${k}`);
+    return parseDuration(v, `toxic '${text}': ${k}`);
   };
   let spec: ToxicSpec;
   switch (t) {
     case 'latency':
       spec = { type: t, latencyMs: dur('latency'), jitterMs: dur('jitter', 0) };
+      if (spec.latencyMs + spec.jitterMs > MAX_DURATION_MS) fail(`latency plus jitter must be at most ${MAX_DURATION_TEXT}`);
       break;
     case 'bandwidth':
-      spec = { type: t, bytesPerSecond: parseRate(need('rate'), `${origin}: toxic '${text}': rate`) };
+      spec = { type: t, bytesPerSecond: parseRate(need('rate'), `toxic '${text}': rate`) };
       break;
     case 'slow_close':
       spec = { type: t, delayMs: dur('delay') };
@@ -59,14 +60,14 @@ export function parseToxic(text: string, origin: string): ScopedToxic {
     case 'slicer':
       spec = {
         type: t,
-        averageSize: parseSize(need('average_size'), `${origin}: average_size`),
-        sizeVariation: parseSize(values.get('size_variation') ?? '0', `${origin}: size_variation`),
+        averageSize: parseSize(need('average_size'), `toxic '${text}': average_size`),
+        sizeVariation: parseSize(values.get('size_variation') ?? '0', `toxic '${text}': size_variation`),
         delayMs: dur('delay', 0),
       };
       if (spec.averageSize < 1) fail('average_size must be at least 1');
       break;
     case 'limit_data':
-      spec = { type: t, bytes: parseSize(need('bytes'), `${origin}: toxic '${text}': bytes`) };
+      spec = { type: t, bytes: parseSize(need('bytes'), `toxic '${text}': bytes`) };
       break;
   }
   const dirText = values.get('direction') ?? (t === 'reset_peer' || t === 'timeout' ? 'both' : 'downstream');

@@ -1,6 +1,7 @@
 /**
  * The shape both kinds of fault are written in: `KIND [key=value ...] [on
- * MATCH]`. Splits it and reports mistakes with the fault's origin and text.
+ * MATCH]`. Splits it and reports mistakes with the fault's text (src/settings
+ * adds where it came from).
  */
 import { UsageError } from '../errors.js';
 import type { Match } from '../rules/model.js';
@@ -14,9 +15,9 @@ export interface FaultWords {
   readonly fail: (why: string) => never;
 }
 
-export function splitFault(text: string, origin: string, noun: 'toxic' | 'fault'): FaultWords {
+export function splitFault(text: string, noun: 'toxic' | 'fault'): FaultWords {
   const fail = (why: string): never => {
-    throw new UsageError(`${origin}: ${noun} '${text}': ${why}`);
+    throw new UsageError(`${noun} '${text}': ${why}`);
   };
   const words = text.trim().split(/\s+/).filter(Boolean);
   const onAt = words.indexOf('on');
@@ -24,7 +25,7 @@ export function splitFault(text: string, origin: string, noun: 'toxic' | 'fault'
   const matchText = onAt < 0 ? 'all' : words.slice(onAt + 1).join(' ');
   let match: Match;
   try {
-    match = parseRule(`${matchText} pass`, origin).match;
+    match = parseRule(`${matchText} pass`, '').match;
   } catch {
     return fail(`'${matchText}' is not a MATCH (all, ADDR/CIDR[:PORT], port N)`);
   }

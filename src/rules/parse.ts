@@ -3,16 +3,18 @@
  *   MATCH   all | ADDR[/PREFIX][:PORT|:LO-HI] | [IPv6[/PREFIX]][:PORT...] | port N[-M]
  *   ACTION  proxy [NAME] | direct | pass | refuse [ERRNO]
  *           | mark N | interface IF | source ADDR   (these three combine)
- * Errors are UsageErrors naming the rule's origin and the bad word.
+ * Errors are UsageErrors naming the rule and the bad word (src/settings adds where it came from).
  */
-import { BlockList, isIP } from 'node:net';
+import { BlockList } from 'node:net';
+import { addressFamily, notAnAddress, ZONE_HINT } from '../address.js';
 import { UsageError } from '../errors.js';
-import { parseMark } from '../units.js';
+import { INTERFACE_HINT, isInterfaceName, parseMark } from '../units.js';
 import type { Egress } from '../egress/model.js';
 import { REFUSE_ERRNOS, type Action, type Match, type PortRange, type RefuseErrno, type Rule } from './model.js';
 
-function fail(origin: string, text: string, why: string): never {
-  throw new UsageError(`${origin}: rule '${text}': ${why}`);
+/** The origin is the rule's data, not part of the message: the settings layer says where the rule came from. */
+function fail(_origin: string, text: string, why: string): never {
+  throw new UsageError(`rule '${text}': ${why}`);
 }
 
 function parsePorts(spec: string, origin: string, text: string): PortRange {
@@ -35,8 +37,8 @@ function parseNet(word: string, origin: string, text: string): Match {
     [addrPart, portPart] = word.split(':') as [string, string];
   }
   const [address = '', prefixText] = addrPart.split('/');
-  const family = isIP(address);
-  if (family === 0) fail(origin, text, `'${word}' is not an IP address, CIDR, 'all' or 'port N'`);
+  const family = addressFamily(address);
+  if (family === 0) fail(origin, text, address.includes('%') ? `'${word}': ${ZONE_HINT}` : `'${word}' is not an IP address, CIDR, 'all' or 'port N'`);
   const max = family === 4 ? 32 : 128;
   const prefix = prefixText === undefined ? max : Number(prefixText);
   if (!/^\d+$/.test(prefixText ?? String(max)) || prefix > max) fail(origin, text, `'/${prefixText}' is not a prefix length for IPv${family} (0-${max})`);
@@ -47,7 +49,7 @@ function parseNet(word: string, origin: string, text: string): Match {
   }
   return {
     kind: 'net',
-    family: family as 4 | 6,
+    family: family,
     address,
     prefix,
     ...(portPart !== undefined ? { ports: parsePorts(portPart, origin, text) } : {}),
@@ -102,10 +104,11 @@ function parseRoute(words: string[], origin: string, text: string): Egress {
       e.mark = mark;
     } else if (key === 'interface') {
       if (e.interface !== undefined) fail(origin, text, `'interface' given twice`);
+      if (!isInterfaceName(value)) fail(origin, text, `'${value}' is ${INTERFACE_HINT}`);
       e.interface = value;
     } else if (key === 'source') {
-      const family = isIP(value);
-      if (family === 0) fail(origin, text, `'${value}' is not an IP address`);
+      const family = addressFamily(value);
+      if (family === 0) fail(origin, text, notAnAddress(value));
       if ((family === 4 ? e.source4 : e.source6) !== undefined) fail(origin, text, `two IPv${family} source addresses`);
       if (family === 4) e.source4 = value;
       else e.source6 = value;

@@ -8,6 +8,10 @@ import { join } from 'node:path';
 import { repoRoot } from '../lab/paths.js';
 import { findConfig, loadConfig, parseConfig } from '../../src/config/file.js';
 import { UsageError } from '../../src/errors.js';
+import { NO_SETTINGS, resolveSettings } from '../../src/settings/resolve.js';
+
+/** A config file's text as a run would take it (no command-line settings). */
+const read = (text: string, path: string) => resolveSettings(NO_SETTINGS, parseConfig(text, path));
 
 const graft = join(repoRoot, 'bin/graft');
 const dir = mkdtempSync(join(tmpdir(), 'graft-config-'));
@@ -71,7 +75,7 @@ describe('graft config check', { concurrency: true }, () => {
     [
       'an unknown key',
       'proxies: {}\nrulez:\n  - all direct\n',
-      /^graft: .*unknown\.yaml:2: rulez: unknown key \(known: proxies, proxy, rules, toxics, faults, mark, interface, source, mode, connect-timeout, log\)\n$/,
+      /^graft: .*unknown\.yaml:2: rulez: unknown key \(known: proxies, proxy, rules, toxics, faults, latency, bandwidth, reset-after, refuse, seed, mark, interface, source, mode, connect-timeout, log\)\n$/,
     ],
     ['an unknown log key', 'log:\n  path: /tmp/x\n', /^graft: .*logkey\.yaml:2: log\.path: unknown key \(known: file, level\)\n$/],
     [
@@ -95,9 +99,9 @@ describe('graft config check', { concurrency: true }, () => {
       'rules:\n  - all proxy corp\n',
       /^graft: .*rulename\.yaml:2: rules\[0\]: rule 'all proxy corp': no proxy named 'corp'\n$/,
     ],
-    ['a bad mode', 'mode: fast\n', /^graft: .*mode\.yaml:1: mode: 'fast' is not auto, proxy or inplace\n$/],
+    ['a bad mode', 'mode: fast\n', /^graft: .*mode\.yaml:1: mode: 'fast' is not one of auto, proxy, inplace\n$/],
     ['a bad duration', 'connect-timeout: soon\n', /^graft: .*dur\.yaml:1: connect-timeout: 'soon' is not a duration/],
-    ['not a mapping', '- all direct\n', /^graft: .*seq\.yaml:1: config: the file must be a mapping/],
+    ['not a mapping', '- all direct\n', /^graft: .*seq\.yaml:1: the file must be a mapping/],
   ];
   const names = ['bad', 'unknown', 'logkey', 'cidr', 'url', 'scheme', 'name', 'rulename', 'mode', 'dur', 'seq'];
   // some through bin/graft; the rest in this process (the same message, without the 'graft: ' prefix)
@@ -115,7 +119,7 @@ describe('graft config check', { concurrency: true }, () => {
       it(`rejects ${what}: file, line and field named`, () => {
         const bare = new RegExp(want.source.replace(/^\^graft: /, '^').replace(/\\n\$$/, '$'));
         assert.throws(
-          () => loadConfig(file(`${name}.yaml`, text)),
+          () => resolveSettings(NO_SETTINGS, loadConfig(file(`${name}.yaml`, text))),
           (err: unknown) => err instanceof UsageError && bare.test(err.message) && !err.message.includes('s3cret'),
         );
       });
@@ -125,7 +129,7 @@ describe('graft config check', { concurrency: true }, () => {
   it('a missing file', async () => {
     const r = await run(['config', 'check', join(dir, 'nope.yaml')]);
     assert.equal(r.status, 2);
-    assert.equal(r.stderr, `graft: config ${join(dir, 'nope.yaml')}: cannot read it (ENOENT)\n`);
+    assert.equal(r.stderr, `graft: config '${join(dir, 'nope.yaml')}': cannot read it: no such file (ENOENT)\n`);
   });
 });
 
@@ -146,19 +150,19 @@ describe('parsing a config file', () => {
       'mark: 0x10',
       'interface: wg0',
       'source: [192.0.2.10, 2001:db8::10]',
-      'mode: inplace',
+      'mode: proxy',
       'connect-timeout: 1.5s',
       'log: { file: /tmp/graft.ndjson, level: warn }',
       '',
     ].join('\n');
-    const c = parseConfig(text, 'c.yaml');
-    assert.deepEqual([...c.chains.keys()], ['corp', 'twohop']);
+    const c = read(text, 'c.yaml');
+    assert.deepEqual([...c.chains.keys()], ['corp', 'twohop', '']);
     assert.deepEqual(
       c.chains.get('corp')?.map((p) => [p.kind, p.host, p.port, p.auth?.user, p.auth?.password]),
       [['socks5', '192.0.2.60', 1080, 'alice', 's3cret']],
     );
     assert.deepEqual(
-      c.proxy?.map((p) => p.display),
+      c.chains.get('')?.map((p) => p.display),
       ['http://192.0.2.61:3128', 'socks4a://bob@192.0.2.62:1080'],
     );
     assert.deepEqual(
@@ -173,10 +177,8 @@ describe('parsing a config file', () => {
       ['latency latency=200ms on 198.51.100.0/24'],
     );
     assert.equal(c.connectFaults.length, 1);
-    assert.equal(c.mark, 16);
-    assert.equal(c.interface, 'wg0');
-    assert.deepEqual(c.sources, ['192.0.2.10', '2001:db8::10']);
-    assert.equal(c.mode, 'inplace');
+    assert.deepEqual(c.egress, { mark: 16, interface: 'wg0', source4: '192.0.2.10', source6: '2001:db8::10' });
+    assert.equal(c.mode, 'proxy');
     assert.equal(c.connectTimeoutMs, 1500);
     assert.equal(c.logFile, '/tmp/graft.ndjson');
     assert.equal(c.logLevel, 'warn');
@@ -184,8 +186,8 @@ describe('parsing a config file', () => {
 
   it('an empty file is no settings', () => {
     for (const text of ['', '# only a comment\n']) {
-      const c = parseConfig(text, 'e.yaml');
-      assert.deepEqual([c.rules, c.sources, c.toxics, c.connectFaults, c.chains.size, c.proxy], [[], [], [], [], 0, undefined]);
+      const c = read(text, 'e.yaml');
+      assert.deepEqual([c.rules, c.egress, c.toxics, c.connectFaults, c.chains.size], [[], {}, [], [], 0]);
     }
   });
 
@@ -201,7 +203,7 @@ describe('parsing a config file', () => {
     ];
     for (const [text, want] of cases) {
       assert.throws(
-        () => parseConfig(text, 'm.yaml'),
+        () => read(text, 'm.yaml'),
         (err: unknown) => err instanceof UsageError && want.test(err.message),
         JSON.stringify(text),
       );

@@ -232,7 +232,7 @@ async function scripted(script: readonly (Buffer | 'close')[]): Promise<{ port: 
 
 const dial = (urls: readonly string[], timeoutMs = 3000) =>
   dialThroughChain({
-    chain: urls.map((u) => parseProxyUrl(u, 'test')),
+    chain: urls.map((u) => parseProxyUrl(u)),
     destination: { host: '198.51.100.7', port: 443 },
     socketOptions: [],
     localAddressFor: () => undefined,

@@ -111,7 +111,7 @@ describe('bytes that arrive with the last handshake reply', () => {
     try {
       await new Promise((r) => setTimeout(r, 300));
       {
-        const chain = [parseProxyUrl(`socks5://127.0.0.1:${socksPort}`, 'test')];
+        const chain = [parseProxyUrl(`socks5://127.0.0.1:${socksPort}`)];
         const socket = await dialThroughChain({
           chain,
           destination: { host: '127.0.0.1', port },

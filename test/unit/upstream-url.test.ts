@@ -23,24 +23,26 @@ describe('proxy URLs', () => {
         { kind: 'http', host: '2001:db8::1', port: 3128, auth: { user: 'u@corp', password: 'p:ss' }, display: 'http://u%40corp:***@[2001:db8::1]:3128' },
       ],
     ];
-    for (const [text, want] of cases) assert.deepEqual(parseProxyUrl(text, '--proxy 1'), want, text);
+    for (const [text, want] of cases) assert.deepEqual(parseProxyUrl(text), want, text);
   });
 
   it('rejects what is not a proxy URL, naming it with the password masked', () => {
     const cases: [string, RegExp][] = [
-      ['not a url', /^--proxy 1: 'not a url' is not a proxy URL/],
-      ['ftp://192.0.2.1:21', /^--proxy 1: 'ftp:\/\/192\.0\.2\.1:21': unsupported scheme 'ftp:' \(socks5, socks4, socks4a or http\)$/],
+      ['not a url', /^'not a url' is not a proxy URL/],
+      ['ftp://192.0.2.1:21', /^'ftp:\/\/192\.0\.2\.1:21': unsupported scheme 'ftp:' \(socks5, socks4, socks4a or http\)$/],
       ['https://192.0.2.1:443', /unsupported scheme 'https:'/],
-      ['socks5://alice:s3cret@192.0.2.1', /^--proxy 1: 'socks5:\/\/alice:\*\*\*@192\.0\.2\.1': no port \(e\.g\. socks5:\/\/192\.0\.2\.1:1080\)$/],
+      ['socks5://alice:s3cret@192.0.2.1', /^'socks5:\/\/alice:\*\*\*@192\.0\.2\.1': no port \(e\.g\. socks5:\/\/192\.0\.2\.1:1080\)$/],
       ['http://192.0.2.1', /no port \(e\.g\. http:\/\/192\.0\.2\.1:3128\)$/],
       ['http://192.0.2.1:3128/path', /a proxy URL has no path$/],
       ['http://192.0.2.1:3128/?q=1', /a proxy URL has no query or fragment$/],
       ['socks4://bob:s3cret@192.0.2.1:1080', /SOCKS4 has a user id but no password$/],
       ['socks5://:s3cret@192.0.2.1:1080', /a password needs a user name$/],
+      ['socks5://%zz:s3cret@192.0.2.1:1080', /the user name has a bad %-escape/],
+      ['http://u:%E0%A4%A@192.0.2.1:3128', /the password has a bad %-escape/],
     ];
     for (const [text, want] of cases) {
       assert.throws(
-        () => parseProxyUrl(text, '--proxy 1'),
+        () => parseProxyUrl(text),
         (err: unknown) => err instanceof UsageError && want.test(err.message) && !err.message.includes('s3cret'),
         text,
       );
@@ -50,7 +52,7 @@ describe('proxy URLs', () => {
   it('masks passwords in any text and shows chains in order', () => {
     assert.equal(maskUrl('via socks5://a:b@h:1 and http://c:d@[::1]:2'), 'via socks5://a:***@h:1 and http://c:***@[::1]:2');
     assert.equal(maskUrl('socks5://alice@h:1'), 'socks5://alice@h:1');
-    const chain = ['http://192.0.2.61:3128', 'socks5://u:p@192.0.2.62:1080'].map((u, i) => parseProxyUrl(u, `--proxy ${i + 1}`));
+    const chain = ['http://192.0.2.61:3128', 'socks5://u:p@192.0.2.62:1080'].map((u) => parseProxyUrl(u));
     assert.equal(describeChain(chain), 'http://192.0.2.61:3128 -> socks5://u:***@192.0.2.62:1080');
   });
 });
