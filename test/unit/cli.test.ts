@@ -181,6 +181,78 @@ describe('fault options', { concurrency: true }, () => {
   });
 });
 
+/** A usage error is exactly one line on stderr, exit 2, and the program never ran. */
+function assertOneLine(run: GraftRun, want: RegExp, what: string): void {
+  assert.equal(run.code, 2, `${what}: ${run.stderr}`);
+  assert.equal(run.stdout, '', what);
+  assert.match(run.stderr, /^graft: [^\n]+\n$/, `${what}: one line`);
+  assert.match(run.stderr, want, what);
+}
+
+// The rows of issue 17's table: each input once gave a hang, a stack or a silent misreading.
+describe('bad input: one line naming it, exit 2', { concurrency: true }, () => {
+  it('an endless config file stops at the size cap; a pipe (process substitution) still works', async () => {
+    for (const args of [
+      ['--config', '/dev/zero'],
+      ['config', 'check', '/dev/zero'],
+    ]) {
+      const run =
+        args[0] === 'config'
+          ? await local.graft(args.slice(1), { graftArgs: ['config'], timeoutMs: 20_000 })
+          : await local.graft(['true'], { graftArgs: args, timeoutMs: 20_000 });
+      assertOneLine(run, /'\/dev\/zero': longer than 1048576 bytes/, args.join(' '));
+    }
+    const piped = await runCollect(
+      'bash',
+      ['-c', `${join(repoRoot, 'bin/graft')} --config <(printf 'mode: proxy\\nseed: 7\\n') -- sh -c 'echo ran'`],
+      {},
+      undefined,
+    );
+    assert.equal(piped.code, 0, piped.stderr);
+    assert.equal(piped.stdout, 'ran\n');
+  });
+
+  it('a log file that is a directory or empty is refused, on the command line, in the file and by config check', async () => {
+    const dirConfig = local.path('logdir.yaml');
+    writeFileSync(dirConfig, `log: { file: ${tmp} }\n`);
+    const cases: [string[], string[], RegExp][] = [
+      [['--log-file', tmp], ['true'], /^graft: --log-file: '.*': cannot write the log there: it is a directory\n$/],
+      [['--log-file', ''], ['true'], /^graft: --log-file: '' is not a file name/],
+      [['--log-file', '/dev/null/x.ndjson'], ['true'], /^graft: --log-file: '\/dev\/null\/x\.ndjson': cannot write the log there: a part of the path is not a directory \(ENOTDIR\)\n$/],
+      [['--config', dirConfig], ['true'], /^graft: .*logdir\.yaml:1: log\.file: '.*': cannot write the log there: it is a directory\n$/],
+      [['config', 'check'], [dirConfig], /^graft: .*logdir\.yaml:1: log\.file: .*it is a directory\n$/],
+    ];
+    await Promise.all(
+      cases.map(async ([args, program, want]) => {
+        const run =
+          args[0] === 'config'
+            ? await local.graft(program, { graftArgs: args.slice(0, 1).concat(args.slice(1)) })
+            : await local.graft(program, { graftArgs: args });
+        assertOneLine(run, want, args.join(' '));
+      }),
+    );
+  });
+
+  it('bad %-escapes in a proxy URL, IPv6 zones and durations past a timer are refused; good escapes decode', async () => {
+    const cases: [string[], RegExp][] = [
+      [['--proxy', 'socks5://%zz:pw@192.0.2.1:1080'], /^graft: --proxy: 'socks5:\/\/%zz:\*\*\*@192\.0\.2\.1:1080': the user name has a bad %-escape/],
+      [['--proxy', 'http://u:%E0%A4%A@192.0.2.1:3128'], /the password has a bad %-escape/],
+      [['--rule', 'fe80::1%eth0 pass'], /^graft: --rule 1: rule 'fe80::1%eth0 pass': 'fe80::1%eth0': an IPv6 zone \(%IF\) is not accepted/],
+      [['--source', '::1%lo'], /^graft: --source 1: '::1%lo': an IPv6 zone/],
+      [['--reset-after', '99999999999h'], /^graft: --reset-after: .*'99999999999h' is too long \(at most 2147483647ms, about 24\.8 days\)/],
+      [['--connect-timeout', '3000000h'], /^graft: --connect-timeout: '3000000h' is too long \(at most 2147483647ms/],
+      [['--latency', '99999999999h'], /^graft: --latency: .*is too long/],
+      [['--toxic', 'latency latency=2000000000ms jitter=200000000ms'], /latency plus jitter must be at most 2147483647ms/],
+      [['--seed', '4294967296'], /^graft: --seed: '4294967296' is not a whole number from 0 to 4294967295/],
+    ];
+    await Promise.all(cases.map(async ([args, want]) => assertOneLine(await local.graft(['true'], { graftArgs: args }), want, args.join(' '))));
+    // the longest duration is honoured, not turned into 1 ms: the connect still completes
+    const ok = await local.graft(['true'], { graftArgs: ['--connect-timeout', '2147483647ms', '--reset-after', '596h'] });
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.equal(ok.stderr, '');
+  });
+});
+
 describe('a run over loopback, no lab', () => {
   it("a loopback port a rule names goes through graft's proxy; others pass untouched", async () => {
     const server = net.createServer((s) => s.end(`hello ${s.remotePort}\n`));
