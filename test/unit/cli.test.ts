@@ -218,7 +218,11 @@ describe('bad input: one line naming it, exit 2', { concurrency: true }, () => {
     const cases: [string[], string[], RegExp][] = [
       [['--log-file', tmp], ['true'], /^graft: --log-file: '.*': cannot write the log there: it is a directory\n$/],
       [['--log-file', ''], ['true'], /^graft: --log-file: '' is not a file name/],
-      [['--log-file', '/dev/null/x.ndjson'], ['true'], /^graft: --log-file: '\/dev\/null\/x\.ndjson': cannot write the log there: a part of the path is not a directory \(ENOTDIR\)\n$/],
+      [
+        ['--log-file', '/dev/null/x.ndjson'],
+        ['true'],
+        /^graft: --log-file: '\/dev\/null\/x\.ndjson': cannot write the log there: a part of the path is not a directory \(ENOTDIR\)\n$/,
+      ],
       [['--config', dirConfig], ['true'], /^graft: .*logdir\.yaml:1: log\.file: '.*': cannot write the log there: it is a directory\n$/],
       [['config', 'check'], [dirConfig], /^graft: .*logdir\.yaml:1: log\.file: .*it is a directory\n$/],
     ];
