@@ -1,11 +1,12 @@
 /** The system's DNS servers, from /etc/resolv.conf (the program's view of it). */
-import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
+import { readCappedFile } from '../settings/files.js';
 
 export function systemNameservers(path = '/etc/resolv.conf'): string[] {
   let text: string;
   try {
-    text = readFileSync(path, 'utf8');
+    // capped like every file graft reads; a resolver that cannot read it has no servers either
+    text = readCappedFile(path, 1 << 20, 'resolv.conf');
   } catch {
     return [];
   }
