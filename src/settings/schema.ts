@@ -154,6 +154,9 @@ const refuse = (message: string): never => {
   throw new UsageError(message);
 };
 
+/** A name under `proxies`: what --proxy or proxy: may give instead of URLs. */
+const PROXY_NAME = /^[A-Za-z0-9_.-]+$/;
+
 /** The default chain: proxy URLs in order, or the name of one under `proxies`. */
 export type ChainChoice =
   { readonly kind: 'urls'; readonly chain: readonly UpstreamProxy[] } | { readonly kind: 'name'; readonly name: string; readonly origin: string };
@@ -169,7 +172,7 @@ function chain(locate: Locate, path: SettingPath, named: boolean) {
         return NEVER;
       }
       const only = items[0]!;
-      if (named && items.length === 1 && !only.text.includes('://')) return { kind: 'name', name: only.text, origin: only.origin };
+      if (named && items.length === 1 && PROXY_NAME.test(only.text)) return { kind: 'name', name: only.text, origin: only.origin };
       const urls: UpstreamProxy[] = [];
       items.forEach(({ text }, i) => {
         try {
@@ -185,8 +188,6 @@ function chain(locate: Locate, path: SettingPath, named: boolean) {
     }),
   );
 }
-
-const PROXY_NAME = /^[A-Za-z0-9_.-]+$/;
 
 function duration(locate: Locate, path: SettingPath) {
   return scalar(locate, path, (text) => {
