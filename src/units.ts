@@ -17,7 +17,8 @@ export const MAX_DURATION_TEXT = '2147483647ms, about 24.8 days';
 /** "250ms", "5s", "1.5m", "2h"; a bare number is seconds; 0 up to MAX_DURATION_MS. */
 export function parseDuration(text: string, what?: string): number {
   const at = prefix(what);
-  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$/.exec(text);
+  // trimmed first: blanks on both sides of an optional unit made the pattern backtrack (quadratic in their length)
+  const m = /^(\d+(?:\.\d+)?)[ \t]*(ms|s|m|h)?$/.exec(text.trim());
   if (!m) throw new UsageError(`${at}'${text}' is not a duration (e.g. 500ms, 5s, 2m)`);
   const value = Math.round(Number(m[1]) * DURATION_UNITS[m[2] ?? 's']!);
   if (!(value <= MAX_DURATION_MS)) throw new UsageError(`${at}'${text}' is too long (at most ${MAX_DURATION_TEXT})`);
@@ -41,7 +42,7 @@ const SIZE_UNITS: Record<string, number> = { '': 1, b: 1, k: 1000, kb: 1000, m: 
 
 /** "4096", "64KB", "1MiB" -> bytes. */
 export function parseSize(text: string, what: string): number {
-  const m = /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(text);
+  const m = /^(\d+(?:\.\d+)?)[ \t]*([a-z]*)$/i.exec(text.trim());
   const unit = SIZE_UNITS[(m?.[2] ?? '').toLowerCase()];
   if (!m || unit === undefined) throw new UsageError(`${what}: '${text}' is not a size (e.g. 4096, 64KB, 1MiB)`);
   const bytes = Math.round(Number(m[1]) * unit);
@@ -51,7 +52,7 @@ export function parseSize(text: string, what: string): number {
 
 /** "1MB/s", "500KiB/s", "8Mbit/s" -> bytes per second. */
 export function parseRate(text: string, what: string): number {
-  const m = /^\s*(\d+(?:\.\d+)?)\s*([kmg]?)(bit|i?b)\/s\s*$/i.exec(text);
+  const m = /^(\d+(?:\.\d+)?)[ \t]*([kmg]?)(bit|i?b)\/s$/i.exec(text.trim());
   if (!m) throw new UsageError(`${what}: '${text}' is not a rate (e.g. 1MB/s, 500KiB/s, 8Mbit/s)`);
   const prefix = (m[2] ?? '').toLowerCase();
   const binary = (m[3] ?? '').toLowerCase() === 'ib';
