@@ -2,7 +2,8 @@
  * What a benchmark case is, and the runner they share: every repeat runs
  * each variant once, in the same order (native, inplace, proxy, native,
  * inplace, proxy, ...), so drift in the machine hits all variants alike.
- * Nothing here asserts on the figures: a case fails only when a run fails.
+ * Nothing here asserts on the figures: a case fails when a run fails, or
+ * when it returns failed checks (only soak has checks).
  */
 import type { BenchLab } from './lab.js';
 import { summarize } from './stats.js';
@@ -41,6 +42,8 @@ export interface Variant {
 export interface BenchContext {
   readonly lab: BenchLab;
   readonly quick: boolean;
+  /** --seconds N: how long a timed case (soak) runs, when given */
+  readonly seconds?: number;
   progress(line: string): void;
 }
 
@@ -48,6 +51,10 @@ export interface CaseResult {
   readonly rows: Row[];
   readonly variants: { name: string; command: string }[];
   readonly settings: Record<string, unknown>;
+  /** the case's own report, printed after the table */
+  readonly report?: string;
+  /** checks that failed (soak asserts; the other cases only measure): the case fails, its figures are kept */
+  readonly failed?: readonly string[];
 }
 
 export interface BenchCase {

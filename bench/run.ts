@@ -3,12 +3,15 @@
  *
  * Builds the two-uplink lab (bench/lab.ts), runs each case with its variants
  * interleaved (bench/case.ts), prints a table and writes everything to
- * bench/results/latest.json. Reports figures, never judges them: the exit
- * status is 1 only when a case could not run (a run failed), 2 for bad
- * options or a machine that cannot run the lab.
+ * bench/results/latest.json. Reports figures, never judges them, except
+ * the soak case, which checks graft's memory, descriptors and records after
+ * its churn: the exit status is 1 when a case could not run (a run failed)
+ * or a soak check failed, 2 for bad options or a machine that cannot run
+ * the lab.
  *
- *   --quick      a short smoke run (one repeat, small sizes): what CI runs
- *   --only NAME  run only this case (repeat or comma-separate for several)
+ *   --quick        a short smoke run (one repeat, small sizes, a 15 s soak): what CI runs
+ *   --only NAME    run only this case (repeat or comma-separate for several)
+ *   --seconds N    how long the soak churns (default 300, 15 with --quick)
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -23,23 +26,26 @@ import { startup } from './cases/startup.js';
 import { goconnects } from './cases/goconnects.js';
 import { proxychains } from './cases/proxychains.js';
 import { placement } from './cases/placement.js';
+import { soak } from './cases/soak.js';
 import { throughput } from './cases/throughput.js';
 import { BenchLab } from './lab.js';
 
-const CASES: readonly BenchCase[] = [throughput, connects, goconnects, placement, proxychains, overhead, startup, concurrency];
+const CASES: readonly BenchCase[] = [throughput, connects, goconnects, placement, proxychains, overhead, startup, concurrency, soak];
 const resultsFile = join(repoRoot, 'bench', 'results', 'latest.json');
 
 interface Options {
   readonly quick: boolean;
   readonly only: readonly string[];
+  readonly seconds?: number;
 }
 
 function usage(): string {
-  return `usage: node dist/bench/run.js [--quick] [--only NAME[,NAME...]]...\ncases: ${CASES.map((c) => c.name).join(', ')}\n`;
+  return `usage: node dist/bench/run.js [--quick] [--only NAME[,NAME...]]... [--seconds N]\ncases: ${CASES.map((c) => c.name).join(', ')}\n--seconds N: how long the soak churns (default 300, 15 with --quick)\n`;
 }
 
 function parseArgs(argv: readonly string[]): Options {
   let quick = false;
+  let seconds: number | undefined;
   const only: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
@@ -48,6 +54,10 @@ function parseArgs(argv: readonly string[]): Options {
       const value = a === '--only' ? argv[++i] : a.slice('--only='.length);
       if (!value) throw new Error('--only needs a case name');
       only.push(...value.split(',').filter(Boolean));
+    } else if (a === '--seconds' || a.startsWith('--seconds=')) {
+      const value = a === '--seconds' ? argv[++i] : a.slice('--seconds='.length);
+      seconds = Number(value);
+      if (!value || !Number.isFinite(seconds) || seconds < 5) throw new Error('--seconds needs a number of seconds, at least 5');
     } else if (a === '-h' || a === '--help') {
       process.stdout.write(usage());
       process.exit(0);
@@ -55,7 +65,7 @@ function parseArgs(argv: readonly string[]): Options {
   }
   const unknown = only.filter((n) => !CASES.some((c) => c.name === n));
   if (unknown.length) throw new Error(`no such case: ${unknown.join(', ')}`);
-  return { quick, only };
+  return { quick, only, ...(seconds !== undefined ? { seconds } : {}) };
 }
 
 interface Machine {
@@ -140,7 +150,15 @@ async function main(): Promise<number> {
   process.stdout.write(`${head}\n\n`);
 
   const progress = (line: string): void => void process.stderr.write(`  ${line}\n`);
-  const results: { name: string; summary: string; variants?: unknown; settings?: unknown; error?: string; seconds: number }[] = [];
+  const results: {
+    name: string;
+    summary: string;
+    variants?: unknown;
+    settings?: unknown;
+    report?: string;
+    error?: string;
+    seconds: number;
+  }[] = [];
   const rows: Row[] = [];
 
   let lab: BenchLab | undefined;
@@ -162,9 +180,19 @@ async function main(): Promise<number> {
       const started = Date.now();
       process.stderr.write(`${c.name}: ${c.summary}\n`);
       try {
-        const r = await c.run({ lab, quick: opts.quick, progress });
+        const r = await c.run({ lab, quick: opts.quick, ...(opts.seconds !== undefined ? { seconds: opts.seconds } : {}), progress });
         rows.push(...r.rows);
-        results.push({ name: c.name, summary: c.summary, variants: r.variants, settings: r.settings, seconds: (Date.now() - started) / 1000 });
+        const failed = r.failed?.length ? { error: `${r.failed.length} check(s) failed: ${r.failed.join('; ')}` } : {};
+        if (failed.error) process.stderr.write(`${c.name}: FAILED: ${failed.error}\n`);
+        results.push({
+          name: c.name,
+          summary: c.summary,
+          variants: r.variants,
+          settings: r.settings,
+          ...(r.report ? { report: r.report } : {}),
+          ...failed,
+          seconds: (Date.now() - started) / 1000,
+        });
       } catch (err) {
         if (interrupted) break;
         const message = err instanceof Error ? err.message : String(err);
@@ -180,15 +208,17 @@ async function main(): Promise<number> {
   process.stdout.write(`\n${rows.length ? table(rows) : '(no results)'}\n`);
   process.stdout.write('\nratio: median / native median of the same run; added: median - native median\n');
   for (const r of results) {
-    if (r.error) {
+    if (r.error && !r.settings) {
       process.stdout.write(`${r.name}: FAILED: ${r.error.split('\n')[0]}\n`);
       continue;
     }
     process.stdout.write(`${r.name} (${r.seconds.toFixed(1)} s): ${JSON.stringify(r.settings)}\n`);
     for (const v of (r.variants ?? []) as { name: string; command: string }[]) process.stdout.write(`  ${v.name.padEnd(8)} ${v.command}\n`);
+    if (r.report) process.stdout.write(`${r.report}\n`);
+    if (r.error) process.stdout.write(`${r.name}: FAILED: ${r.error}\n`);
   }
   mkdirSync(join(repoRoot, 'bench', 'results'), { recursive: true });
-  const json = { date, quick: opts.quick, only: opts.only, machine: m, cases: results, rows };
+  const json = { date, quick: opts.quick, only: opts.only, ...(opts.seconds !== undefined ? { seconds: opts.seconds } : {}), machine: m, cases: results, rows };
   writeFileSync(resultsFile, `${JSON.stringify(json, null, 2)}\n`);
   process.stdout.write(`\nwritten to bench/results/latest.json\n`);
   return results.some((r) => r.error) ? 1 : 0;

@@ -94,13 +94,13 @@ function countersSince(ns: string, before: Record<string, number>): Record<strin
   return diff;
 }
 
-function statusKb(pid: number, field: 'VmRSS' | 'VmHWM'): number {
+export function statusKb(pid: number, field: 'VmRSS' | 'VmHWM'): number {
   const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   if (!m) throw new Error(`no ${field} in /proc/${pid}/status`);
   return Number(m[1]);
 }
 
-function fdCount(pid: number): number {
+export function fdCount(pid: number): number {
   return readdirSync(`/proc/${pid}/fd`).length;
 }
 
@@ -141,7 +141,7 @@ interface Run {
 }
 
 /** Reads a child's stdout line by line: waits, with a timeout, for the next line `want` accepts. */
-function lineReader(child: ChildProcess, who: string): (want: (line: string) => boolean, what: string, ms: number) => Promise<string> {
+export function lineReader(child: ChildProcess, who: string): (want: (line: string) => boolean, what: string, ms: number) => Promise<string> {
   const queue: string[] = [];
   let waiting: (() => void) | undefined;
   let ended = false;
