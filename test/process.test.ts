@@ -10,6 +10,8 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { World } from './lab/world.js';
 import { repoRoot } from './lab/paths.js';
@@ -20,6 +22,7 @@ const graftBin = join(repoRoot, 'bin/graft');
 const fixture = (name: string): string => join(repoRoot, 'test', 'fixtures', name);
 const sigcount = fixture('sigcount.py');
 const ticker = fixture('ticker.py');
+const sigtree = fixture('sigtree.py');
 
 /** The bin/graft process is a node process running bin/graft.mjs (ip netns exec execs bin/graft in place, which execs node). */
 function isGraft(pid: number): boolean {
@@ -109,6 +112,81 @@ describe('graft as a process', { skip: needs(...LAB) }, () => {
     }
   });
 
+  describe('ending signals reach every traced process', () => {
+    it("SIGTERM after the program exited: its background child gets it, graft exits with the program's 0", async () => {
+      let killedAt = 0;
+      const send = whenPrinted('\n', (child) => {
+        // bash has printed the child's pid and exits; graft stays for the child
+        setTimeout(() => {
+          killedAt = Date.now();
+          child.kill('SIGTERM');
+        }, 500);
+      });
+      const run = await world.graft(['bash', '-c', 'sleep 60 >/dev/null 2>&1 & echo $!; exit 0'], {
+        onSpawn: send.onSpawn,
+        timeoutMs: 20_000,
+      });
+      if (send.error()) throw send.error();
+      const took = Date.now() - killedAt;
+      const bg = Number(run.stdout.trim());
+      assert.ok(killedAt > 0, 'graft still ran 500 ms after the program exited');
+      assert.equal(run.signal, null);
+      assert.equal(run.code, 0, run.stderr);
+      assert.ok(took < 1000, `graft exited ${took} ms after the SIGTERM`);
+      assert.ok(bg > 0 && !alive(bg), `the background sleep (${bg}) is gone`);
+    });
+
+    it('a second SIGTERM, ignored by the tree, ends it with SIGKILL; the first does not', async () => {
+      let ended = false;
+      let secondAt = 0;
+      let stillThere = false;
+      const send = whenPrinted('ready\n', (child) => {
+        child.kill('SIGTERM');
+        setTimeout(() => {
+          stillThere = !ended && descendants(child.pid!).some((p) => p.comm === 'sleep');
+          secondAt = Date.now();
+          child.kill('SIGTERM');
+        }, 1000);
+      });
+      const run = await world
+        .graft(['bash', '-c', 'trap "" TERM; echo ready; sleep 30'], { onSpawn: send.onSpawn, timeoutMs: 20_000 })
+        .finally(() => (ended = true));
+      if (send.error()) throw send.error();
+      const took = Date.now() - secondAt;
+      assert.ok(stillThere, 'the first SIGTERM is ignored: graft and the sleep still run a second later');
+      assert.equal(run.code, 128 + 9, run.stderr);
+      assert.ok(took < 1000, `graft exited ${took} ms after the second SIGTERM`);
+    });
+
+    it('a second SIGTERM to a program that handles it is delivered, not escalated', async () => {
+      const send = whenPrinted('ready\n', (child) => {
+        child.kill('SIGTERM');
+        setTimeout(() => child.kill('SIGTERM'), 300);
+      });
+      const run = await world.graft(['python3', sigcount, 'SIGTERM', '7'], { onSpawn: send.onSpawn, timeoutMs: 20_000 });
+      if (send.error()) throw send.error();
+      assert.equal(run.code, 7, run.stderr);
+      assert.equal(run.stdout, 'ready\ngot TERM\ngot TERM\ncount 2\n');
+    });
+
+    for (const sig of ['SIGINT', 'SIGHUP', 'SIGQUIT', 'SIGTERM'] as const) {
+      it(`${sig}: the program and its child both get it`, async () => {
+        const dir = mkdtempSync(join(tmpdir(), 'graft-sigtree-'));
+        try {
+          const send = whenPrinted('ready\n', (child) => child.kill(sig));
+          const run = await world.graft(['python3', sigtree, sig, dir], { onSpawn: send.onSpawn, timeoutMs: 20_000 });
+          if (send.error()) throw send.error();
+          assert.equal(run.code, 7, run.stderr);
+          assert.equal(run.stdout, 'ready\n');
+          assert.equal(readFileSync(join(dir, 'parent'), 'utf8'), sig.slice(3));
+          assert.equal(readFileSync(join(dir, 'child'), 'utf8'), sig.slice(3));
+        } finally {
+          rmSync(dir, { recursive: true, force: true });
+        }
+      });
+    }
+  });
+
   describe('on a terminal', () => {
     it('^C: the program gets one SIGINT (the terminal sends it to the whole group)', async () => {
       const r = await onPty('act', ['key:03'], ['python3', sigcount, 'SIGINT', '7']);
@@ -136,6 +214,15 @@ describe('graft as a process', { skip: needs(...LAB) }, () => {
       assert.equal(r.error, undefined, r.output);
       assert.equal(screen(r.output), 'ready\ngot INT\ngot INT\ncount 2\n');
       assert.equal(r.status, 7);
+    });
+
+    it('a second ^C ends a background child that ignores SIGINT (the first does not)', async () => {
+      // a non-interactive shell's background job ignores SIGINT; bash itself has exited by the first ^C
+      const program = ['bash', '-c', '(sleep 1; echo alive; sleep 60) & echo ready; exit 0'];
+      const r = await onPty('act', ['sleep:0.5', 'key:03', 'sleep:1.5', 'key:03'], program);
+      assert.equal(r.error, undefined, r.output);
+      assert.equal(screen(r.output), 'ready\nalive\n');
+      assert.equal(r.status, 0);
     });
 
     it('a terminal resize: the program gets one SIGWINCH', async () => {
