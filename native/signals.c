@@ -29,8 +29,9 @@ static volatile uint64_t credit_at[65];
 /* per signal: forwards owed; ending signals the terminal already delivered */
 static volatile sig_atomic_t owed[65], heard[65];
 
-/* The loop's own record, kept between calls of signals_act. */
-static int ended_before, escalated;
+/* The loop's own record, kept between calls of signals_act: each ending
+ * signal received before (by number), and whether the tree was killed. */
+static int received[65], escalated;
 
 static int is_ending(int sig)
 {
@@ -143,16 +144,21 @@ static void kill_each(const pid_t *groups, size_t n, int sig)
 		kill(groups[i], sig);
 }
 
-/* An ending signal, `times` times to forward, `events` times received in
- * all (with those the terminal delivered). */
-static void act_ending(struct task_table *tt, int sig, int times, int events)
+/* An ending signal: `times` to forward, `heard` the terminal delivered.
+ * main_gone: the first program has exited. */
+static void act_ending(struct task_table *tt, int sig, int times, int heard, int main_gone)
 {
 	pid_t *groups;
 	size_t n = thread_groups(tt, &groups);
-	/* only a second one escalates: the first may be ignored by design
-	 * (nohup, a shell's background job and ^C) */
+	/* Only the same signal again escalates: the first may be ignored by
+	 * design (nohup, a shell's background job and ^C), another signal
+	 * may mean something else (a reload's SIGHUP, a REPL's ^C). A
+	 * terminal's key reached the program itself, which decides what it
+	 * does with it (an interactive shell ignores ^\); once it has exited,
+	 * graft waits only for what natively would be left in the background. */
+	int again = received[sig] > 0 || times + heard > 1;
+	int may_escalate = !escalated && again && (times > 0 || main_gone);
 	int ignored = 0;
-	int may_escalate = (ended_before || events > 1) && !escalated;
 	for (size_t i = 0; may_escalate && i < n && !ignored; i++)
 		ignored = ignores(groups[i], sig);
 	if (escalated || ignored) {
@@ -162,7 +168,7 @@ static void act_ending(struct task_table *tt, int sig, int times, int events)
 		for (int k = 0; k < times; k++)
 			kill_each(groups, n, sig);
 	}
-	ended_before = 1;
+	received[sig] += times + heard;
 	free(groups);
 }
 
@@ -182,7 +188,7 @@ void signals_act(struct task_table *tt, pid_t main_pid)
 	for (int i = 0; i < SIGNALS_FORWARDED; i++) {
 		int sig = forwarded[i];
 		if (is_ending(sig) && owed_now[i] + heard_now[i] > 0)
-			act_ending(tt, sig, owed_now[i], owed_now[i] + heard_now[i]);
+			act_ending(tt, sig, owed_now[i], heard_now[i], main_pid == 0);
 		else
 			for (int k = 0; k < owed_now[i] && main_pid > 0; k++)
 				kill(main_pid, sig);

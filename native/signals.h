@@ -1,5 +1,5 @@
-/* Signals sent to graft reach the program once. A terminal's ^C or ^\ goes
- * to the whole foreground process group, so the program already has it.
+/* Signals sent to graft reach the traced processes once. A terminal's ^C
+ * or ^\ goes to the whole foreground process group, so it already has it.
  * graft's Node side relays every signal it gets, as a real-time signal of
  * its own (relay_base + the signal's index in the forwarded list, which
  * src/supervisor.ts keeps in the same order): real-time signals queue
@@ -18,11 +18,12 @@
  * - SIGUSR1, SIGUSR2, SIGWINCH to the first program only, while it runs:
  *   their meaning is the program's (the default action of SIGUSR1 ends a
  *   process), and a terminal resize already reaches its whole group.
- * An ending signal while an earlier one was already received, when a
- * traced process ignores it, ends every traced process with SIGKILL: the
- * tree would otherwise keep graft running with the signal ignored. A
- * process that handles the signal is left to do so (a second ^C to a
- * REPL, a server's graceful shutdown). */
+ * The same ending signal a second time, when a traced process ignores it,
+ * ends every traced process with SIGKILL: the tree would otherwise keep
+ * graft running with the signal ignored. A process that handles the
+ * signal is left to do so (a REPL's ^C, a server's graceful shutdown);
+ * ^C and ^\ escalate only once the first program has exited (see
+ * act_ending). */
 #ifndef GRAFT_SIGNALS_H
 #define GRAFT_SIGNALS_H
 

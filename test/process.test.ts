@@ -158,6 +158,18 @@ describe('graft as a process', { skip: needs(...LAB) }, () => {
       assert.ok(took < 1000, `graft exited ${took} ms after the second SIGTERM`);
     });
 
+    it('a signal the tree ignores, after a different one, is forwarded, not escalated', async () => {
+      const send = whenPrinted('ready\n', (child) => {
+        child.kill('SIGHUP');
+        setTimeout(() => child.kill('SIGTERM'), 300);
+      });
+      const script = 'trap "" TERM; trap "echo hup" HUP; echo ready; for i in 1 2 3 4 5 6 7 8; do sleep 0.2; done; echo done';
+      const run = await world.graft(['bash', '-c', script], { onSpawn: send.onSpawn, timeoutMs: 20_000 });
+      if (send.error()) throw send.error();
+      assert.equal(run.code, 0, run.stderr);
+      assert.equal(run.stdout, 'ready\nhup\ndone\n');
+    });
+
     it('a second SIGTERM to a program that handles it is delivered, not escalated', async () => {
       const send = whenPrinted('ready\n', (child) => {
         child.kill('SIGTERM');
