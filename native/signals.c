@@ -26,12 +26,11 @@ static volatile sig_atomic_t relay_base;
 /* terminal-sent signals not yet matched by Node's relay, and when */
 static volatile sig_atomic_t credits[65];
 static volatile uint64_t credit_at[65];
-/* per signal: forwards owed; ending signals the terminal already delivered */
-static volatile sig_atomic_t owed[65], heard[65];
-
-/* The loop's own record, kept between calls of signals_act: each ending
- * signal received before (by number), and whether the tree was killed. */
-static int received[65], escalated;
+/* per signal: forwards owed; forwards owed for a signal sent to the tracer
+ * itself while Node relays (a kill of graft's process group also reaches
+ * Node, whose relay is the one counted towards escalation); ending signals
+ * the terminal already delivered */
+static volatile sig_atomic_t owed[65], direct[65], heard[65];
 
 static int is_ending(int sig)
 {
@@ -63,7 +62,7 @@ static void on_signal(int sig, siginfo_t *info, void *ctx)
 		if (is_ending(sig))
 			record(&heard[sig]);
 	} else {
-		record(&owed[sig]);
+		record(relay_base ? &direct[sig] : &owed[sig]);
 	}
 	errno = saved;
 }
@@ -144,9 +143,10 @@ static void kill_each(const pid_t *groups, size_t n, int sig)
 		kill(groups[i], sig);
 }
 
-/* An ending signal: `times` to forward, `heard` the terminal delivered.
- * main_gone: the first program has exited. */
-static void act_ending(struct task_table *tt, int sig, int times, int heard, int main_gone)
+/* An ending signal: `times` to forward, `count` received (sent to graft,
+ * or by the terminal), `keyed` of those by the terminal. main_gone: the
+ * first program has exited. */
+static void act_ending(struct forwarding *fw, struct task_table *tt, int sig, int times, int count, int keyed, int main_gone)
 {
 	pid_t *groups;
 	size_t n = thread_groups(tt, &groups);
@@ -156,41 +156,43 @@ static void act_ending(struct task_table *tt, int sig, int times, int heard, int
 	 * terminal's key reached the program itself, which decides what it
 	 * does with it (an interactive shell ignores ^\); once it has exited,
 	 * graft waits only for what natively would be left in the background. */
-	int again = received[sig] > 0 || times + heard > 1;
-	int may_escalate = !escalated && again && (times > 0 || main_gone);
+	int again = fw->received[sig] > 0 || count > 1;
+	int may_escalate = !fw->escalated && again && (count > keyed || main_gone);
 	int ignored = 0;
 	for (size_t i = 0; may_escalate && i < n && !ignored; i++)
 		ignored = ignores(groups[i], sig);
-	if (escalated || ignored) {
-		escalated = 1;
+	if (fw->escalated || ignored) {
+		fw->escalated = 1;
 		kill_each(groups, n, SIGKILL);
 	} else {
 		for (int k = 0; k < times; k++)
 			kill_each(groups, n, sig);
 	}
-	received[sig] += times + heard;
+	fw->received[sig] += count;
 	free(groups);
 }
 
-void signals_act(struct task_table *tt, pid_t main_pid)
+void signals_act(struct forwarding *fw, struct task_table *tt, pid_t main_pid)
 {
-	int owed_now[SIGNALS_FORWARDED], heard_now[SIGNALS_FORWARDED];
+	int owed_now[SIGNALS_FORWARDED], direct_now[SIGNALS_FORWARDED], heard_now[SIGNALS_FORWARDED];
 	sigset_t all, old;
 	sigfillset(&all);
 	sigprocmask(SIG_BLOCK, &all, &old);
 	signals_due = 0;
 	for (int i = 0; i < SIGNALS_FORWARDED; i++) {
-		owed_now[i] = owed[forwarded[i]];
-		heard_now[i] = heard[forwarded[i]];
-		owed[forwarded[i]] = heard[forwarded[i]] = 0;
+		int sig = forwarded[i];
+		owed_now[i] = owed[sig];
+		direct_now[i] = direct[sig];
+		heard_now[i] = heard[sig];
+		owed[sig] = direct[sig] = heard[sig] = 0;
 	}
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	for (int i = 0; i < SIGNALS_FORWARDED; i++) {
-		int sig = forwarded[i];
-		if (is_ending(sig) && owed_now[i] + heard_now[i] > 0)
-			act_ending(tt, sig, owed_now[i], heard_now[i], main_pid == 0);
+		int sig = forwarded[i], times = owed_now[i] + direct_now[i];
+		if (is_ending(sig) && times + heard_now[i] > 0)
+			act_ending(fw, tt, sig, times, owed_now[i] + heard_now[i], heard_now[i], main_pid == 0);
 		else
-			for (int k = 0; k < owed_now[i] && main_pid > 0; k++)
+			for (int k = 0; k < times && main_pid > 0; k++)
 				kill(main_pid, sig);
 	}
 }

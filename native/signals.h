@@ -44,10 +44,16 @@ extern volatile sig_atomic_t signals_due;
  * SIGPIPE (a gone proxy is seen as a failed write). */
 void signals_setup(int relay_base);
 
+/* What signals_act remembers between calls. */
+struct forwarding {
+	int received[65]; /* ending signals received so far, by number */
+	int escalated;    /* the tree was sent SIGKILL */
+};
+
 /* In the wait loop: forwards what the handler recorded to the traced
  * processes in `tt` (their thread groups; the first program is main_pid,
  * 0 once it has exited), or kills them all (see above). */
-void signals_act(struct task_table *tt, pid_t main_pid);
+void signals_act(struct forwarding *fw, struct task_table *tt, pid_t main_pid);
 
 /* In the child before exec: every signal default but those the caller
  * ignored (bit N-1 for signal N), so the program starts as it would

@@ -353,7 +353,7 @@ static void wait_loop(struct tracer *tr, const char *prog)
 		if (alarm_fired)
 			run_due_work(tr);
 		if (signals_due)
-			signals_act(&tr->tasks, tr->main_status < 0 ? tr->main_pid : 0);
+			signals_act(&tr->forwarding, &tr->tasks, tr->main_status < 0 ? tr->main_pid : 0);
 		pid_t tid = waitpid(-1, &st, __WALL);
 		if (tid < 0) {
 			if (errno == EINTR)
