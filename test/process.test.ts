@@ -181,6 +181,20 @@ describe('graft as a process', { skip: needs(...LAB) }, () => {
       assert.equal(run.stdout, 'ready\ngot TERM\ngot TERM\ncount 2\n');
     });
 
+    it('a program with threads gets SIGTERM once (one kill per process)', async () => {
+      const send = whenPrinted('ready\n', (child) => child.kill('SIGTERM'));
+      const threaded = [
+        'import runpy, sys, threading, time',
+        'for _ in range(4): threading.Thread(target=time.sleep, args=(30,), daemon=True).start()',
+        `sys.argv = ['sigcount.py', 'SIGTERM', '7']`,
+        `runpy.run_path(${JSON.stringify(sigcount)}, run_name='__main__')`,
+      ].join('\n');
+      const run = await world.graft(['python3', '-c', threaded], { onSpawn: send.onSpawn, timeoutMs: 20_000 });
+      if (send.error()) throw send.error();
+      assert.equal(run.code, 7, run.stderr);
+      assert.equal(run.stdout, 'ready\ngot TERM\ncount 1\n');
+    });
+
     for (const sig of ['SIGINT', 'SIGHUP', 'SIGQUIT', 'SIGTERM'] as const) {
       it(`${sig}: the program and its child both get it`, async () => {
         const dir = mkdtempSync(join(tmpdir(), 'graft-sigtree-'));
