@@ -243,9 +243,9 @@ describe('graft as a process', { skip: needs(...LAB) }, () => {
     });
 
     it('a second ^C ends a background child that ignores SIGINT (the first does not)', async () => {
-      // a non-interactive shell's background job ignores SIGINT; bash itself has exited by the first ^C
-      const program = ['bash', '-c', '(sleep 1; echo alive; sleep 60) & echo ready; exit 0'];
-      const r = await onPty('act', ['sleep:0.5', 'key:03', 'sleep:1.5', 'key:03'], program);
+      // a non-interactive shell's background job ignores SIGINT; bash has exited before it prints ready
+      const program = ['bash', '-c', '(sleep 0.5; echo ready; sleep 1; echo alive; sleep 60) & exit 0'];
+      const r = await onPty('act', ['sleep:0.3', 'key:03', 'sleep:1.5', 'key:03'], program);
       assert.equal(r.error, undefined, r.output);
       assert.equal(screen(r.output), 'ready\nalive\n');
       assert.equal(r.status, 0);
