@@ -9,7 +9,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -168,6 +168,24 @@ describe('graft as a process', { skip: needs(...LAB) }, () => {
       if (send.error()) throw send.error();
       assert.equal(run.code, 0, run.stderr);
       assert.equal(run.stdout, 'ready\nhup\ndone\n');
+    });
+
+    it("one kill of graft's process group (as `kill %1`) is not an escalation", async () => {
+      // setsid: graft leads a process group of its own, which the kill reaches whole (node, tracer, program)
+      const child = spawn('setsid', [graftBin, '--', 'bash', '-c', 'trap "" TERM; echo ready; sleep 1.5; echo done'], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let stdout = '';
+      let stderr = '';
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      child.stdout.on('data', (d: Buffer) => {
+        const before = stdout;
+        stdout += d.toString();
+        if (!before.includes('ready') && stdout.includes('ready')) process.kill(-child.pid!, 'SIGTERM');
+      });
+      const code = await new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c)));
+      assert.equal(code, 0, stderr);
+      assert.equal(stdout, 'ready\ndone\n');
     });
 
     it('a second SIGTERM to a program that handles it is delivered, not escalated', async () => {
