@@ -96,27 +96,60 @@ static int by_pid(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
+struct pids {
+	pid_t *v;
+	size_t n, cap;
+};
+
+static void pids_add(struct pids *p, pid_t pid)
+{
+	if (p->n == p->cap) {
+		p->cap = p->cap ? p->cap * 2 : 64;
+		p->v = realloc(p->v, p->cap * sizeof *p->v);
+		if (!p->v)
+			die(2, "out of memory");
+	}
+	p->v[p->n++] = pid;
+}
+
+/* The children of task `tid`: a fork the loop has not seen yet is traced
+ * already (auto-attached) and should hear the signal too, as it would
+ * from a kill of a process group. */
+static void add_children(struct pids *p, pid_t tid)
+{
+	char path[64];
+	snprintf(path, sizeof path, "/proc/%d/task/%d/children", tid, tid);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return; /* gone, or a kernel without CONFIG_PROC_CHILDREN */
+	int pid;
+	while (fscanf(f, "%d", &pid) == 1)
+		pids_add(p, pid);
+	fclose(f);
+}
+
 /* The traced processes: each thread group once (a kill of any thread
  * reaches its whole group, so one per group). Returns how many; *out is
  * malloc'd. */
 static size_t thread_groups(struct task_table *tt, pid_t **out)
 {
-	pid_t *g = malloc((tt->len + 1) * sizeof *g);
-	if (!g)
-		die(2, "out of memory");
-	size_t n = 0;
+	struct pids p = { 0 };
 	/* the tids first: task_tgid may add to the table */
-	for (size_t i = 0; i < tt->cap && n < tt->len; i++)
+	for (size_t i = 0; i < tt->cap && p.n < tt->len; i++)
 		if (tt->tasks[i].tid > 0)
-			g[n++] = tt->tasks[i].tid;
-	for (size_t i = 0; i < n; i++)
-		g[i] = task_tgid(tt, g[i]);
-	qsort(g, n, sizeof *g, by_pid);
+			pids_add(&p, tt->tasks[i].tid);
+	size_t ntasks = p.n;
+	for (size_t i = 0; i < ntasks; i++) {
+		add_children(&p, p.v[i]);
+		p.v[i] = task_tgid(tt, p.v[i]);
+	}
+	pids_add(&p, 0); /* *out is never NULL */
+	qsort(p.v, p.n, sizeof *p.v, by_pid);
 	size_t k = 0;
-	for (size_t i = 0; i < n; i++)
-		if (g[i] > 0 && (k == 0 || g[k - 1] != g[i]))
-			g[k++] = g[i];
-	*out = g;
+	for (size_t i = 0; i < p.n; i++)
+		if (p.v[i] > 0 && (k == 0 || p.v[k - 1] != p.v[i]))
+			p.v[k++] = p.v[i];
+	*out = p.v;
 	return k;
 }
 
