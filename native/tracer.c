@@ -384,8 +384,9 @@ static void set_up(struct tracer *tr, int relay_base)
 		exit(2);
 
 	check_kernel();
-	signals_setup(relay_base);
+	/* the alarm's handler first: a signal's handler arms the alarm */
 	timers_setup();
+	signals_setup(relay_base);
 	if (tr->rules.n == 0)
 		die(2, "internal error: no rule table (--rules-fd)");
 	rules_plan_datagrams(&tr->rules);
