@@ -41,6 +41,11 @@ void timers_setup(void);
 void wake_at(struct timers *tm, uint64_t at_ms);
 /* Disarms the timer (nothing is due). */
 void stop_alarm(struct timers *tm);
+/* Async-signal-safe, for other handlers: the alarm fires within a
+ * millisecond and repeats, so the loop wakes even when the handler ran
+ * just before it waited; the loop then re-arms or stops the timer by its
+ * own state (alarm_at is left alone, the loop's work recomputes it). */
+void timers_nudge(void);
 
 /* Keeps task `tid` stopped until `due`; then it resumes and `record`
  * (from record_keep, or NULL) is sent. */

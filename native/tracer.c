@@ -269,7 +269,6 @@ static void on_task_gone(struct tracer *tr, pid_t tid, int st, const char *prog)
 	forget_held(&tr->timers, tid);
 	if (tid == tr->main_pid && tr->main_status < 0) {
 		tr->main_status = st;
-		signals_target(0);
 		if (!tr->main_execed)
 			explain_start_failure(tr->errfd, prog);
 	}
@@ -345,20 +344,20 @@ static void on_stop(struct tracer *tr, pid_t tid, int st)
 		note("resuming task %d: %s", tid, strerror(errno));
 }
 
-/* Waits for stops until no traced task is left. */
+/* Waits for stops until no traced task is left. The alarm interrupts the
+ * wait (EINTR); a signal to forward sets the alarm too (timers_nudge). */
 static void wait_loop(struct tracer *tr, const char *prog)
 {
 	for (;;) {
 		int st;
 		if (alarm_fired)
 			run_due_work(tr);
+		if (signals_due)
+			signals_act(&tr->forwarding, &tr->tasks, tr->main_status < 0 ? tr->main_pid : 0);
 		pid_t tid = waitpid(-1, &st, __WALL);
 		if (tid < 0) {
-			if (errno == EINTR) {
-				if (alarm_fired)
-					run_due_work(tr);
+			if (errno == EINTR)
 				continue;
-			}
 			if (errno == ECHILD)
 				break;
 			die(2, "waitpid: %s", strerror(errno));
@@ -385,8 +384,9 @@ static void set_up(struct tracer *tr, int relay_base)
 		exit(2);
 
 	check_kernel();
-	signals_setup(relay_base);
+	/* the alarm's handler first: a signal's handler arms the alarm */
 	timers_setup();
+	signals_setup(relay_base);
 	if (tr->rules.n == 0)
 		die(2, "internal error: no rule table (--rules-fd)");
 	rules_plan_datagrams(&tr->rules);
@@ -416,7 +416,6 @@ int main(int argc, char **argv)
 
 	tr->main_pid = start_program(argv + prog, &tr->filter, &ps, &tr->errfd);
 	task_put(&tr->tasks, tr->main_pid, tr->main_pid);
-	signals_target(tr->main_pid);
 	raise_fd_limit(&tr->tasks);
 	handover_start(&tr->handover);
 	wait_loop(tr, argv[prog]);

@@ -14,6 +14,7 @@
 #include "later.h"
 #include "peers.h"
 #include "rules.h"
+#include "signals.h"
 #include "tasks.h"
 #include "timers.h"
 
@@ -33,8 +34,9 @@ struct tracer {
 	struct later later;
 	struct handover handover;
 	struct ports ports;
-	struct peers peers;    /* the sockets redirected, for getpeername/getsockname (names.h) */
-	struct bpf_asm filter; /* built before the fork, installed by the child */
+	struct peers peers;           /* the sockets redirected, for getpeername/getsockname (names.h) */
+	struct bpf_asm filter;        /* built before the fork, installed by the child */
+	struct forwarding forwarding; /* signals sent to graft (signals.h) */
 	pid_t main_pid;
 	int main_status; /* wait status of the main process, -1 while it runs */
 	int main_execed;

@@ -9,7 +9,9 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { World } from './lab/world.js';
 import { repoRoot } from './lab/paths.js';
@@ -20,6 +22,7 @@ const graftBin = join(repoRoot, 'bin/graft');
 const fixture = (name: string): string => join(repoRoot, 'test', 'fixtures', name);
 const sigcount = fixture('sigcount.py');
 const ticker = fixture('ticker.py');
+const sigtree = fixture('sigtree.py');
 
 /** The bin/graft process is a node process running bin/graft.mjs (ip netns exec execs bin/graft in place, which execs node). */
 function isGraft(pid: number): boolean {
@@ -109,6 +112,125 @@ describe('graft as a process', { skip: needs(...LAB) }, () => {
     }
   });
 
+  describe('ending signals reach every traced process', () => {
+    it("SIGTERM after the program exited: its background child gets it, graft exits with the program's 0", async () => {
+      let killedAt = 0;
+      const send = whenPrinted('\n', (child) => {
+        // bash has printed the child's pid and exits; graft stays for the child
+        setTimeout(() => {
+          killedAt = Date.now();
+          child.kill('SIGTERM');
+        }, 500);
+      });
+      const run = await world.graft(['bash', '-c', 'sleep 60 >/dev/null 2>&1 & echo $!; exit 0'], {
+        onSpawn: send.onSpawn,
+        timeoutMs: 20_000,
+      });
+      if (send.error()) throw send.error();
+      const took = Date.now() - killedAt;
+      const bg = Number(run.stdout.trim());
+      assert.ok(killedAt > 0, 'graft still ran 500 ms after the program exited');
+      assert.equal(run.signal, null);
+      assert.equal(run.code, 0, run.stderr);
+      assert.ok(took < 1000, `graft exited ${took} ms after the SIGTERM`);
+      assert.ok(bg > 0 && !alive(bg), `the background sleep (${bg}) is gone`);
+    });
+
+    it('a second SIGTERM, ignored by the tree, ends it with SIGKILL; the first does not', async () => {
+      let ended = false;
+      let secondAt = 0;
+      let stillThere = false;
+      const send = whenPrinted('ready\n', (child) => {
+        child.kill('SIGTERM');
+        setTimeout(() => {
+          stillThere = !ended && descendants(child.pid!).some((p) => p.comm === 'sleep');
+          secondAt = Date.now();
+          child.kill('SIGTERM');
+        }, 1000);
+      });
+      const run = await world
+        .graft(['bash', '-c', 'trap "" TERM; echo ready; sleep 30'], { onSpawn: send.onSpawn, timeoutMs: 20_000 })
+        .finally(() => (ended = true));
+      if (send.error()) throw send.error();
+      const took = Date.now() - secondAt;
+      assert.ok(stillThere, 'the first SIGTERM is ignored: graft and the sleep still run a second later');
+      assert.equal(run.code, 128 + 9, run.stderr);
+      assert.ok(took < 1000, `graft exited ${took} ms after the second SIGTERM`);
+    });
+
+    it('a signal the tree ignores, after a different one, is forwarded, not escalated', async () => {
+      const send = whenPrinted('ready\n', (child) => {
+        child.kill('SIGHUP');
+        setTimeout(() => child.kill('SIGTERM'), 300);
+      });
+      const script = 'trap "" TERM; trap "echo hup" HUP; echo ready; for i in 1 2 3 4 5 6 7 8; do sleep 0.2; done; echo done';
+      const run = await world.graft(['bash', '-c', script], { onSpawn: send.onSpawn, timeoutMs: 20_000 });
+      if (send.error()) throw send.error();
+      assert.equal(run.code, 0, run.stderr);
+      assert.equal(run.stdout, 'ready\nhup\ndone\n');
+    });
+
+    it("one kill of graft's process group (as `kill %1`) is not an escalation", async () => {
+      // setsid: graft leads a process group of its own, which the kill reaches whole (node, tracer, program)
+      const child = spawn('setsid', [graftBin, '--', 'bash', '-c', 'trap "" TERM; echo ready; sleep 1.5; echo done'], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let stdout = '';
+      let stderr = '';
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      child.stdout.on('data', (d: Buffer) => {
+        const before = stdout;
+        stdout += d.toString();
+        if (!before.includes('ready') && stdout.includes('ready')) process.kill(-child.pid!, 'SIGTERM');
+      });
+      const code = await new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c)));
+      assert.equal(code, 0, stderr);
+      assert.equal(stdout, 'ready\ndone\n');
+    });
+
+    it('a second SIGTERM to a program that handles it is delivered, not escalated', async () => {
+      const send = whenPrinted('ready\n', (child) => {
+        child.kill('SIGTERM');
+        setTimeout(() => child.kill('SIGTERM'), 300);
+      });
+      const run = await world.graft(['python3', sigcount, 'SIGTERM', '7'], { onSpawn: send.onSpawn, timeoutMs: 20_000 });
+      if (send.error()) throw send.error();
+      assert.equal(run.code, 7, run.stderr);
+      assert.equal(run.stdout, 'ready\ngot TERM\ngot TERM\ncount 2\n');
+    });
+
+    it('a program with threads gets SIGTERM once (one kill per process)', async () => {
+      const send = whenPrinted('ready\n', (child) => child.kill('SIGTERM'));
+      const threaded = [
+        'import runpy, sys, threading, time',
+        'for _ in range(4): threading.Thread(target=time.sleep, args=(30,), daemon=True).start()',
+        `sys.argv = ['sigcount.py', 'SIGTERM', '7']`,
+        `runpy.run_path(${JSON.stringify(sigcount)}, run_name='__main__')`,
+      ].join('\n');
+      const run = await world.graft(['python3', '-c', threaded], { onSpawn: send.onSpawn, timeoutMs: 20_000 });
+      if (send.error()) throw send.error();
+      assert.equal(run.code, 7, run.stderr);
+      assert.equal(run.stdout, 'ready\ngot TERM\ncount 1\n');
+    });
+
+    for (const sig of ['SIGINT', 'SIGHUP', 'SIGQUIT', 'SIGTERM'] as const) {
+      it(`${sig}: the program and its child both get it`, async () => {
+        const dir = mkdtempSync(join(tmpdir(), 'graft-sigtree-'));
+        try {
+          const send = whenPrinted('ready\n', (child) => child.kill(sig));
+          const run = await world.graft(['python3', sigtree, sig, dir], { onSpawn: send.onSpawn, timeoutMs: 20_000 });
+          if (send.error()) throw send.error();
+          assert.equal(run.code, 7, run.stderr);
+          assert.equal(run.stdout, 'ready\n');
+          assert.equal(readFileSync(join(dir, 'parent'), 'utf8'), sig.slice(3));
+          assert.equal(readFileSync(join(dir, 'child'), 'utf8'), sig.slice(3));
+        } finally {
+          rmSync(dir, { recursive: true, force: true });
+        }
+      });
+    }
+  });
+
   describe('on a terminal', () => {
     it('^C: the program gets one SIGINT (the terminal sends it to the whole group)', async () => {
       const r = await onPty('act', ['key:03'], ['python3', sigcount, 'SIGINT', '7']);
@@ -136,6 +258,15 @@ describe('graft as a process', { skip: needs(...LAB) }, () => {
       assert.equal(r.error, undefined, r.output);
       assert.equal(screen(r.output), 'ready\ngot INT\ngot INT\ncount 2\n');
       assert.equal(r.status, 7);
+    });
+
+    it('a second ^C ends a background child that ignores SIGINT (the first does not)', async () => {
+      // a non-interactive shell's background job ignores SIGINT; bash has exited before it prints ready
+      const program = ['bash', '-c', '(sleep 0.5; echo ready; sleep 1; echo alive; sleep 60) & exit 0'];
+      const r = await onPty('act', ['sleep:0.3', 'key:03', 'sleep:1.5', 'key:03'], program);
+      assert.equal(r.error, undefined, r.output);
+      assert.equal(screen(r.output), 'ready\nalive\n');
+      assert.equal(r.status, 0);
     });
 
     it('a terminal resize: the program gets one SIGWINCH', async () => {

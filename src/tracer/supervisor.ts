@@ -1,6 +1,6 @@
 /**
  * Runs the native tracer, which runs the program. Relays the signals graft
- * gets to the tracer (it decides which reach the program, see native/signals.h) and
+ * gets to the tracer (it decides which traced processes get them, see native/signals.h) and
  * reports how the tracer ended.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
