@@ -1,7 +1,7 @@
 /** Turns graft's command line into a Plan. Usage errors throw UsageError. */
 import { Command, CommanderError, Option } from 'commander';
 import { readFileSync } from 'node:fs';
-import { UsageError } from './errors.js';
+import { oneLine, UsageError } from './errors.js';
 import { addressFamily, notAnAddress } from './address.js';
 import type { Plan, TerminalVerbosity } from './plan.js';
 import { findConfig, loadConfig } from './config/file.js';
@@ -83,8 +83,13 @@ function withSettingsOptions(cmd: Command, flags: readonly FlagSpec[]): Command 
 
 const ROUTING_FLAGS = FLAGS.filter((f) => !f.runOnly);
 
+/** commander's own usage errors, as graft's: one line ("Did you mean" joined on), the user's text escaped. */
+function commanderError(str: string): string {
+  return `graft: ${oneLine(str.trim().replace(/^error: /, '').replace(/\n(?=\(Did you mean)/, ' '))}\n`;
+}
+
 function configured(cmd: Command, out: Output): Command {
-  return cmd.exitOverride().configureOutput({ writeOut: out.out, writeErr: out.err, outputError: (str, w) => w(`graft: ${str.replace(/^error: /, '')}`) });
+  return cmd.exitOverride().configureOutput({ writeOut: out.out, writeErr: out.err, outputError: (str, w) => w(commanderError(str)) });
 }
 
 /** Runs commander; undefined when it printed help/version or a usage error (the status is returned). */

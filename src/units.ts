@@ -38,12 +38,24 @@ export function isInterfaceName(text: string): boolean {
 
 export const INTERFACE_HINT = 'not an interface name (1-15 bytes, no /, : or space)';
 
+/** A probability, 0 to 1, written as a plain decimal ("0.3", ".5", "1"); undefined when not one. */
+export function parseProbability(text: string): number | undefined {
+  return /^(?:\d+(?:\.\d*)?|\.\d+)$/.test(text) && Number(text) <= 1 ? Number(text) : undefined;
+}
+
+/** A whole number written in decimal digits, within [min, max]; undefined when not one. */
+export function parseCount(text: string, min: number, max: number): number | undefined {
+  const n = /^\d{1,16}$/.test(text) ? Number(text) : NaN;
+  return n >= min && n <= max ? n : undefined;
+}
+
 const SIZE_UNITS: Record<string, number> = { '': 1, b: 1, k: 1000, kb: 1000, m: 1e6, mb: 1e6, g: 1e9, gb: 1e9, kib: 1024, mib: 1 << 20, gib: 1 << 30 };
 
 /** "4096", "64KB", "1MiB" -> bytes. */
 export function parseSize(text: string, what: string): number {
   const m = /^(\d+(?:\.\d+)?)[ \t]*([a-z]*)$/i.exec(text.trim());
-  const unit = SIZE_UNITS[(m?.[2] ?? '').toLowerCase()];
+  const unitText = (m?.[2] ?? '').toLowerCase();
+  const unit = Object.hasOwn(SIZE_UNITS, unitText) ? SIZE_UNITS[unitText] : undefined;
   if (!m || unit === undefined) throw new UsageError(`${what}: '${text}' is not a size (e.g. 4096, 64KB, 1MiB)`);
   const bytes = Math.round(Number(m[1]) * unit);
   if (!Number.isSafeInteger(bytes)) throw new UsageError(`${what}: '${text}' is too large (at most ${Number.MAX_SAFE_INTEGER} bytes)`);

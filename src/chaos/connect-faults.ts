@@ -6,7 +6,7 @@
  */
 import { REFUSE_ERRNOS, type Match, type RefuseErrno } from '../rules/model.js';
 import { splitFault } from './spec.js';
-import { parseDuration } from '../units.js';
+import { parseCount, parseDuration, parseProbability } from '../units.js';
 
 export type Selector =
   { readonly kind: 'all' } | { readonly kind: 'prob'; readonly p: number } | { readonly kind: 'first' | 'every' | 'after'; readonly n: number };
@@ -37,14 +37,11 @@ export function parseConnectFault(text: string, origin: string): ConnectFault {
   let select: Selector = { kind: 'all' };
   const sel = selectors[0];
   if (sel === 'probability') {
-    const p = Number(values.get(sel));
-    if (!(p >= 0 && p <= 1)) fail(`probability '${values.get(sel)}' is not between 0 and 1`);
+    const p = parseProbability(values.get(sel)!) ?? fail(`probability '${values.get(sel)}' is not between 0 and 1`);
     select = { kind: 'prob', p };
   } else if (sel !== undefined) {
-    const n = Number(values.get(sel));
-    if (!Number.isInteger(n) || n < (sel === 'after' ? 0 : 1) || n > MAX_COUNT) {
-      fail(`${sel} '${values.get(sel)}' is not a whole number from ${sel === 'after' ? 0 : 1} to ${MAX_COUNT}`);
-    }
+    const min = sel === 'after' ? 0 : 1;
+    const n = parseCount(values.get(sel)!, min, MAX_COUNT) ?? fail(`${sel} '${values.get(sel)}' is not a whole number from ${min} to ${MAX_COUNT}`);
     select = { kind: sel as 'first' | 'every' | 'after', n };
   }
   let errno: RefuseErrno | undefined;

@@ -9,7 +9,7 @@
  */
 import type { Match } from '../rules/model.js';
 import { splitFault } from './spec.js';
-import { MAX_DURATION_MS, MAX_DURATION_TEXT, parseDuration, parseRate, parseSize } from '../units.js';
+import { MAX_DURATION_MS, MAX_DURATION_TEXT, parseDuration, parseProbability, parseRate, parseSize } from '../units.js';
 import type { Direction, Toxic, ToxicSpec } from './toxics.js';
 
 export interface ScopedToxic extends Toxic {
@@ -29,7 +29,7 @@ const KEYS: Record<ToxicSpec['type'], readonly string[]> = {
 
 export function parseToxic(text: string, origin: string): ScopedToxic {
   const { kind: type, values, match, fail } = splitFault(text, 'toxic');
-  if (!type || !(type in KEYS)) return fail(`'${type ?? ''}' is not a toxic (${Object.keys(KEYS).join(', ')})`);
+  if (!type || !Object.hasOwn(KEYS, type)) return fail(`'${type ?? ''}' is not a toxic (${Object.keys(KEYS).join(', ')})`);
   const t = type as ToxicSpec['type'];
   const allowed = [...KEYS[t], 'direction', 'toxicity'];
   for (const k of values.keys()) if (!allowed.includes(k)) fail(`'${k}' is not a setting of ${t} (${allowed.join(', ')})`);
@@ -71,14 +71,14 @@ export function parseToxic(text: string, origin: string): ScopedToxic {
       break;
   }
   const dirText = values.get('direction') ?? (t === 'reset_peer' || t === 'timeout' ? 'both' : 'downstream');
-  const direction = ({ up: 'upstream', upstream: 'upstream', down: 'downstream', downstream: 'downstream', both: 'both' } as Record<string, Direction>)[
-    dirText
-  ];
+  const direction = Object.hasOwn(DIRECTIONS, dirText) ? DIRECTIONS[dirText] : undefined;
   if (!direction) fail(`direction '${dirText}' is not upstream, downstream or both`);
-  const tox = Number(values.get('toxicity') ?? '1');
-  if (!(tox >= 0 && tox <= 1)) fail(`toxicity '${values.get('toxicity')}' is not a probability (0 to 1)`);
-  return { spec, direction: direction!, toxicity: tox, match, origin, text: text.trim() };
+  const tox = parseProbability(values.get('toxicity') ?? '1');
+  if (tox === undefined) fail(`toxicity '${values.get('toxicity')}' is not a probability (0 to 1)`);
+  return { spec, direction: direction!, toxicity: tox!, match, origin, text: text.trim() };
 }
+
+const DIRECTIONS: Record<string, Direction> = { up: 'upstream', upstream: 'upstream', down: 'downstream', downstream: 'downstream', both: 'both' };
 
 /** --latency 200ms[±50ms] (also +-50ms) */
 export function latencyShorthand(text: string): string {

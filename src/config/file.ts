@@ -61,10 +61,13 @@ export function loadConfig(path: string): SettingsSource {
 export function parseConfig(text: string, path: string): SettingsSource {
   const yaml = loadYaml();
   const lines = new yaml.LineCounter();
-  const doc = yaml.parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+  // failsafe: every scalar stays the text the user wrote (0x10, 1e3, yes), read by graft's own parsers
+  const doc = yaml.parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true, schema: 'failsafe' });
   const lineOf = (offset: number): number => lines.linePos(offset).line;
-  if (doc.errors.length) {
-    const e = doc.errors[0]!;
+  // warnings too: an unknown tag (!custom) would otherwise be dropped silently
+  const problems = [...doc.errors, ...doc.warnings];
+  if (problems.length) {
+    const e = problems[0]!;
     throw new UsageError(`${path}:${lineOf(e.pos[0])}: not valid YAML: ${e.message.split('\n')[0]}`);
   }
   let raw: unknown;

@@ -108,11 +108,8 @@ function usageMessage(err: unknown): string {
   throw err;
 }
 
-/** A scalar as YAML or the command line gives it: text, or a number YAML read. */
-const TEXT = v.pipe(
-  v.union([v.string(), v.number()], 'must be a single value (a string)'),
-  v.transform((x) => String(x)),
-);
+/** A scalar: the command line's text, or the YAML's (read with the failsafe schema, every scalar is a string). */
+const TEXT = v.string('must be a single value (a string)');
 
 /** Reads a scalar with `parse`, which gets the value's origin and throws UsageError on bad input. */
 function scalar<T>(locate: Locate, path: SettingPath, parse: (text: string, origin: string) => T) {
@@ -134,8 +131,9 @@ function list<T>(locate: Locate, path: SettingPath, noun: string, parse: (text: 
   return v.pipe(
     v.union([TEXT, v.array(TEXT)], `must be a list of ${noun}`),
     v.rawTransform<string | string[], T[]>(({ dataset, addIssue, NEVER }) => {
+      // a key with no value (`rules:`) is an empty list; one value alone, a list of one
       const single = typeof dataset.value === 'string';
-      const items: string[] = typeof dataset.value === 'string' ? [dataset.value] : dataset.value;
+      const items: string[] = typeof dataset.value !== 'string' ? dataset.value : dataset.value === '' ? [] : [dataset.value];
       const out: T[] = [];
       items.forEach((text, i) => {
         try {

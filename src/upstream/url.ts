@@ -56,6 +56,7 @@ export function parseProxyUrl(text: string): UpstreamProxy {
   if (url.search || url.hash) throw new UsageError(`'${shown}': a proxy URL has no query or fragment`);
   if (!url.hostname) throw new UsageError(`'${shown}': no host`);
   if (!url.port) throw new UsageError(`'${shown}': no port (e.g. ${kind}://${url.hostname}:${kind === 'http' ? 3128 : 1080})`);
+  if (Number(url.port) === 0) throw new UsageError(`'${shown}': port 0 is not a port (1-65535)`);
   const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
   const user = decodePart(url.username);
   const password = decodePart(url.password);
