@@ -99,6 +99,16 @@ export const duration: Arb<string> = oneof(
   },
   { arbitrary: oddString, weight: 1 },
   { arbitrary: hugeString, weight: 1 },
+  {
+    // a number, a long run of blanks, then something else: slow for a pattern like /\d+\s*(unit)?\s*$/
+    arbitrary: tuple(
+      constantFrom('1', '1.5', '10'),
+      integer({ min: 1_000, max: 80_000 }),
+      constantFrom(' ', '\t', ' \t'),
+      constantFrom('x', 'sx', '\n', 'ms x', '1'),
+    ).map(([n, len, blank, tail]) => n + blank.repeat(Math.ceil(len / blank.length)) + tail),
+    weight: 1,
+  },
 );
 
 export const size: Arb<string> = oneof(
@@ -588,13 +598,13 @@ export const pathologicalYaml: Arb<string> = oneof(
     for (let i = 1; i < depth; i++) levels.push(`a${i}: &a${i} {${Array.from({ length: width }, (_, j) => `k${j}: *a${i - 1}`).join(', ')}}`);
     return `log: {file: x, level: info}\nproxies:\n  ${levels.join('\n  ')}\n  m: {<<: *a${depth - 1}}\n`;
   }),
-  tuple(integer({ min: 1, max: 20_000 }), constantFrom('[', '{', '- ', '{a: ', '[[', '? ', '!!seq [', '&a [')).map(([n, open]) => {
+  tuple(integer({ min: 1, max: 10_000 }), constantFrom('[', '{', '- ', '{a: ', '[[', '? ', '!!seq [', '&a [')).map(([n, open]) => {
     const close = open.includes('{') ? '}' : open.includes('[') ? ']' : '';
     const body =
       open === '- ' ? Array.from({ length: Math.min(n, 2000) }, (_, i) => ' '.repeat(i * 2) + '- ').join('\n') + 'x' : open.repeat(n) + close.repeat(n);
     return `rules: ${body}\n`;
   }),
-  tuple(integer({ min: 1, max: 20_000 }), constantFrom('rules', 'proxy', 'mark', 'connect-timeout', 'toxics', 'faults')).map(
+  tuple(integer({ min: 1, max: 10_000 }), constantFrom('rules', 'proxy', 'mark', 'connect-timeout', 'toxics', 'faults')).map(
     ([n, key]) => `${key}: [${Array(n).fill('*a').join(', ')}]\n`,
   ),
   tuple(hugeString, constantFrom('rules', 'proxy', 'mark', 'connect-timeout', 'interface', 'source', 'mode', 'toxics', 'faults')).map(
