@@ -7,7 +7,8 @@ import assert from 'node:assert/strict';
 import { isIP } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { parseCommandLine, type CliOutcome, type RoutingSettings } from '../../src/cli.js';
-import { parseConfig, type ConfigSettings } from '../../src/config/file.js';
+import { parseConfig } from '../../src/config/file.js';
+import { NO_SETTINGS, resolveSettings } from '../../src/settings/resolve.js';
 import { UsageError } from '../../src/errors.js';
 
 /** How long one input may take to parse (GRAFT_FUZZ_LIMIT_MS, default 2 s). */
@@ -72,12 +73,16 @@ export function cli(argv: readonly string[], env: NodeJS.ProcessEnv, lenient = f
   return outcome;
 }
 
-/** parseConfig on text: the settings when it succeeds, undefined after a (checked) usage error (any failure when lenient). */
-export function config(text: string, lenient = false): ConfigSettings | undefined {
+/**
+ * A config file's text as `graft config check` and `--config` take it (the
+ * same path: read, then merged and cross-checked): the settings when it
+ * succeeds, undefined after a (checked) usage error (any failure when lenient).
+ */
+export function config(text: string, lenient = false): RoutingSettings | undefined {
   const what = `parseConfig(${show(text)})`;
   const t0 = performance.now();
   try {
-    const settings = parseConfig(text, 'fuzz.yaml');
+    const settings = resolveSettings(NO_SETTINGS, parseConfig(text, 'fuzz.yaml'));
     if (!lenient) assertQuick(t0, what);
     return settings;
   } catch (e) {
@@ -88,12 +93,7 @@ export function config(text: string, lenient = false): ConfigSettings | undefine
   }
 }
 
-export type Sane = Partial<Pick<RoutingSettings, 'egress' | 'rules' | 'chains' | 'toxics' | 'connectFaults' | 'seed' | 'connectTimeoutMs'>> & {
-  readonly mark?: number | undefined;
-  readonly interface?: string | undefined;
-  readonly sources?: readonly string[];
-  readonly proxy?: ConfigSettings['proxy'];
-};
+export type Sane = Partial<Pick<RoutingSettings, 'egress' | 'rules' | 'chains' | 'toxics' | 'connectFaults' | 'seed' | 'connectTimeoutMs'>>;
 
 /** What is wrong with the values a successful parse gave; empty when they are all usable. */
 export function insanities(s: Sane): string[] {
@@ -122,11 +122,8 @@ export function insanities(s: Sane): string[] {
 
   check(s.connectTimeoutMs === undefined || int(s.connectTimeoutMs, 1, TIMER_MAX), `connectTimeoutMs (1..${TIMER_MAX} ms)`, s.connectTimeoutMs);
   check(s.seed === undefined || int(s.seed, 0, 0xffffffff), 'seed (0..2^32-1: the PRNG keeps 32 bits)', s.seed);
-  check(s.mark === undefined || int(s.mark, 0, 0xffffffff), 'mark', s.mark);
-  ifname(s.interface, 'interface');
-  for (const a of s.sources ?? []) address(a, 'source');
   egress(s.egress, 'egress');
-  for (const [name, chain] of [...(s.chains ?? []), ['(proxy)', s.proxy ?? []] as const]) {
+  for (const [name, chain] of s.chains ?? []) {
     for (const p of chain) {
       check(int(p.port, 1, 65535), `proxy ${name} port`, p.port);
       check(p.host !== '' && !/[\s\r\n]/.test(p.host), `proxy ${name} host`, p.host);
