@@ -171,29 +171,17 @@ static int not_started(int fd)
 	return getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0 && ti.tcpi_advmss == 0;
 }
 
-/* How long the control thread waits for a task to run the connect it was
- * resumed into a moment ago (the proxy answered first: a fast refusal,
- * a busy machine). */
-#define HANDED_WAIT_TRIES 100
-#define HANDED_WAIT_US 1000
-
-void later_fail_handed(struct later *l, int fd, int err)
+int later_fail_handed(struct later *l, int fd, int err)
 {
 	struct stat st;
-	if (fstat(fd, &st) < 0)
-		return;
-	for (int tries = 0;; tries++) {
-		struct sockinfo si;
-		if (inspect_socket(fd, &si) < 0)
-			return;
-		if (si.state == TCP_SYN_SENT) {
-			fail_now(l, fd, st.st_ino, err, now_ms());
-			return;
-		}
-		if (si.state != TCP_CLOSE || !not_started(fd) || tries == HANDED_WAIT_TRIES)
-			return;
-		usleep(HANDED_WAIT_US);
+	struct sockinfo si;
+	if (fstat(fd, &st) < 0 || inspect_socket(fd, &si) < 0)
+		return 0;
+	if (si.state == TCP_SYN_SENT) {
+		fail_now(l, fd, st.st_ino, err, now_ms());
+		return 0;
 	}
+	return si.state == TCP_CLOSE && not_started(fd);
 }
 
 /* A socket still in TCP_CLOSE is one whose task has not run its connect

@@ -88,10 +88,12 @@ int later_doom(struct later *l, struct channel *ch, int s, uint64_t due, int err
 uint64_t later_fail_due(struct later *l, struct channel *ch, uint64_t now);
 
 /* Fails socket `fd` (a duplicate of a program's socket the proxy could
- * not connect) with `err` now, from the control thread. A socket whose
- * task has not run its connect yet is waited for, briefly; one the
- * kernel already failed (its own timeout) keeps the kernel's error. */
-void later_fail_handed(struct later *l, int fd, int err);
+ * not connect) with `err` now, from the control thread. Returns 1 when
+ * the socket's task has not run its connect yet (the proxy answered
+ * first: a fast refusal, a busy machine): the caller tries again shortly.
+ * One the kernel already failed (its own timeout) keeps the kernel's
+ * error. */
+int later_fail_handed(struct later *l, int fd, int err);
 
 /* A blocking connect on socket `s` returned `rv` (-errno): the value the
  * program gets (the failure's errno for a socket graft failed). */
