@@ -196,12 +196,8 @@ static int read_answers(struct handover *h, char *buf, size_t cap, size_t *len)
  * at registration) or still waits stays held. */
 static int still_waiting(int fd)
 {
-	struct tcp_info ti;
-	socklen_t len = sizeof ti;
-	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) < 0)
-		return 0;
-	/* a connect sets the advertised MSS: 0 in TCP_CLOSE is one not started */
-	return ti.tcpi_state == TCP_SYN_SENT || (ti.tcpi_state == TCP_CLOSE && ti.tcpi_advmss == 0);
+	int started, state = later_tcp_state(fd, &started);
+	return state == TCP_SYN_SENT || (state == TCP_CLOSE && !started);
 }
 
 static void socket_ready(struct handover *h, unsigned id)

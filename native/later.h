@@ -87,6 +87,16 @@ int later_doom(struct later *l, struct channel *ch, int s, uint64_t due, int err
  * nothing waits). */
 uint64_t later_fail_due(struct later *l, struct channel *ch, uint64_t now);
 
+/* A TCP socket's state (-1: unreadable), and in `started` whether a
+ * connect has run on it (a connect sets the advertised MSS, which stays:
+ * a socket in TCP_CLOSE without one has not started its connect yet).
+ * TCP_INFO reads the state before it takes the socket's lock and the MSS
+ * after: while the program's task is inside connect(), which holds the
+ * lock, one read can give the state from before the connect (TCP_CLOSE)
+ * with the MSS from after, as if the connect had already ended. So that
+ * combination is read again; the first read waited for the lock. */
+int later_tcp_state(int fd, int *started);
+
 /* Fails socket `fd` (a duplicate of a program's socket the proxy could
  * not connect) with `err` now, from the control thread. Returns 1 when
  * the socket's task has not run its connect yet (the proxy answered

@@ -40,6 +40,25 @@ describe('graft out of resources', { skip: needs(...LAB) }, () => {
     return runCollect('ip', ['netns', 'exec', world.client.name, 'prlimit', '--nofile=1024:1024', ...argv], { timeoutMs: 120_000 }, logFile);
   }
 
+  it('the program keeps the open-files limits it was given; the tracer and Node run with the hard limit', async () => {
+    // the program prints its own limits, its parent's (the tracer) and its grandparent's (graft's Node)
+    const program = [
+      'python3',
+      '-c',
+      [
+        'import os, resource',
+        'def soft(pid):',
+        "    line = [l for l in open('/proc/%d/limits' % pid) if l.startswith('Max open files')][0]",
+        '    return int(line.split()[3])',
+        "tracer = os.getppid(); node = int(open('/proc/%d/stat' % tracer).read().rsplit(')', 1)[1].split()[1])",
+        'print(*resource.getrlimit(resource.RLIMIT_NOFILE), soft(tracer), soft(node))',
+      ].join('\n'),
+    ];
+    const r = await runCollect('ip', ['netns', 'exec', world.client.name, 'prlimit', '--nofile=1000:1024', GRAFT, '--', ...program], {}, undefined);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout.trim(), '1000 1024 1024 1024');
+  });
+
   it('700 connections held at once under ulimit -n 1024: most work, every other fails at connect, recorded and counted', async () => {
     const program = ['python3', HOLD, A4, '7007', '700'];
     const native = JSON.parse((await withLimit(program)).stdout) as Held;
@@ -52,6 +71,8 @@ describe('graft out of resources', { skip: needs(...LAB) }, () => {
     const failed = 700 - held.connected;
     process.stdout.write(`# under graft: ${held.echoed} of 700 echoed; failed at connect: ${JSON.stringify(held.failedConnect)}\n`);
     assert.deepEqual(held.brokenAfter, {}, 'no connection may break after it connected');
+    // each failed at once, with the errno graft gives a connect it cannot serve (none left waiting)
+    assert.deepEqual(Object.keys(held.failedConnect), failed > 0 ? ['ECONNREFUSED'] : [], JSON.stringify(held.failedConnect));
     assert.equal(held.echoed, held.connected);
     assert.ok(held.echoed >= 450, `only ${held.echoed} of 700 worked`);
 
