@@ -299,13 +299,20 @@ static int fail_later(struct stop *st, int s, const struct sockinfo *si, const u
 	loopback_for(&to, si, dst, tr->later.hole4, tr->later.hole6);
 	if (!sa_port(&to))
 		return 0;
-	if (arch_point_addr(st->c, &to) == 0) {
-		uint64_t due = now_ms() + delay_ms;
-		if (later_doom(&tr->later, &tr->chan, s, due, err, failed_record(st, dst, err, why)) == 0)
-			wake_at(&tr->timers, due);
-	} else if (errno != ESRCH) {
-		fail_call(st, dst, err, why);
+	/* the duplicate first: without one (out of descriptors) the socket
+	 * could not be failed later and would wait at the black hole until
+	 * the kernel's SYN retries end it; the call fails now instead (the
+	 * fault's record has gone out) */
+	uint64_t due = now_ms() + delay_ms;
+	if (later_doom(&tr->later, &tr->chan, s, due, err, failed_record(st, dst, err, why)) < 0) {
+		answer_call(st->c->tid, -err, "fail a call");
+		return 1;
 	}
+	wake_at(&tr->timers, due);
+	/* (the task gone: nothing to answer; otherwise the call fails now and
+	 * the doomed socket, never connected, sends the record shortly) */
+	if (arch_point_addr(st->c, &to) < 0 && errno != ESRCH)
+		answer_call(st->c->tid, -err, "fail a call");
 	return 1;
 }
 

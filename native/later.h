@@ -80,7 +80,8 @@ int answered_later(int err, unsigned delay_ms);
 
 /* Fails socket `s` (a duplicate, kept) with `err` at `due`, then sends
  * `record`. Returns 0 when it waits (the caller wakes the loop at `due`);
- * -1 when it could not, and the record went out now. */
+ * -1 when it could not (no descriptor for the duplicate), and the record
+ * went out now. */
 int later_doom(struct later *l, struct channel *ch, int s, uint64_t due, int err, char *record);
 
 /* Fails the sockets whose time has come. Returns when to come back (0:
