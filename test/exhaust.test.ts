@@ -121,4 +121,17 @@ describe('graft out of resources', { skip: needs(...LAB) }, () => {
     assert.equal(Number(summary[1]), 5, 'one record per connection, each lost');
     assert.equal(r.stderr.trim().split('\n').length, 2, r.stderr);
   });
+
+  it('runGraft with logFile /dev/full: the run completes, lost counts the records, nothing is said', async () => {
+    const program = `import socket\ns = socket.create_connection(('${A4}', 7007))\ns.sendall(b'x\\n')\nprint(s.recv(10).decode().strip())`;
+    const options = { program: 'python3', args: ['-c', program], logFile: '/dev/full' };
+    const run = await world.native([process.execPath, join(repoRoot, 'test/fixtures/api-run.mjs'), JSON.stringify(options), join(repoRoot, 'dist/src/api.js')]);
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal(run.stderr, '');
+    const r = JSON.parse(run.stdout) as { status: number; stdout: string; connections: unknown[]; lost: { connections: number; records: number } };
+    assert.equal(r.status, 0);
+    assert.equal(r.stdout, 'x\n');
+    assert.equal(r.connections.length, 1);
+    assert.deepEqual(r.lost, { connections: 0, records: 1 });
+  });
 });
