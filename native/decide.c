@@ -6,6 +6,7 @@
 #include <netinet/tcp.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -60,6 +61,29 @@ static void fail_call(struct stop *st, const union sa *dst, int err, const char 
 {
 	report_failed(st, dst, err, why);
 	answer_call(st->c->tid, -err, "fail a call");
+}
+
+/* Whether a failed call's errno says the tracer is out of descriptors. */
+static int out_of_fds(int err)
+{
+	return err == EMFILE || err == ENFILE;
+}
+
+/* A connect the tracer cannot serve for lack of file descriptors fails
+ * with ECONNREFUSED, as one graft's proxy cannot serve does (README,
+ * "Limits"). The reason begins "graft is out of file descriptors": Node
+ * counts such records as lost connections (src/run.ts). */
+static void fail_out_of_fds(struct stop *st, const union sa *dst, int err)
+{
+	char why[128];
+	struct rlimit rl;
+	if (err == ENFILE)
+		snprintf(why, sizeof why, "graft is out of file descriptors (ENFILE: the system's table is full)");
+	else if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+		snprintf(why, sizeof why, "graft is out of file descriptors (the tracer's limit %llu)", (unsigned long long)rl.rlim_cur);
+	else
+		snprintf(why, sizeof why, "graft is out of file descriptors (the tracer's)");
+	fail_call(st, dst, ECONNREFUSED, why);
 }
 
 /* A record only logged: it may wait (channel_defer). */
@@ -194,7 +218,7 @@ static void hand_to_proxy(struct stop *st, int s, const struct sockinfo *si, con
 		return;
 	unsigned id = handover_add(&tr->handover, s);
 	if (!id) {
-		fail_call(st, dst, ENETUNREACH, "cannot hold the socket for the proxy (out of file descriptors)");
+		fail_out_of_fds(st, dst, errno);
 		return;
 	}
 	union sa peer = wildcard ? to : local;
@@ -275,13 +299,20 @@ static int fail_later(struct stop *st, int s, const struct sockinfo *si, const u
 	loopback_for(&to, si, dst, tr->later.hole4, tr->later.hole6);
 	if (!sa_port(&to))
 		return 0;
-	if (arch_point_addr(st->c, &to) == 0) {
-		uint64_t due = now_ms() + delay_ms;
-		if (later_doom(&tr->later, &tr->chan, s, due, err, failed_record(st, dst, err, why)) == 0)
-			wake_at(&tr->timers, due);
-	} else if (errno != ESRCH) {
-		fail_call(st, dst, err, why);
+	/* the duplicate first: without one (out of descriptors) the socket
+	 * could not be failed later and would wait at the black hole until
+	 * the kernel's SYN retries end it; the call fails now instead (the
+	 * fault's record has gone out) */
+	uint64_t due = now_ms() + delay_ms;
+	if (later_doom(&tr->later, &tr->chan, s, due, err, failed_record(st, dst, err, why)) < 0) {
+		answer_call(st->c->tid, -err, "fail a call");
+		return 1;
 	}
+	wake_at(&tr->timers, due);
+	/* (the task gone: nothing to answer; otherwise the call fails now and
+	 * the doomed socket, never connected, sends the record shortly) */
+	if (arch_point_addr(st->c, &to) < 0 && errno != ESRCH)
+		answer_call(st->c->tid, -err, "fail a call");
 	return 1;
 }
 
@@ -384,7 +415,9 @@ static void handle_connect(struct stop *st)
 		return; /* loopback: untouched */
 	int s = grab_socket(&tr->tasks, st->c->tid, st->c->fd);
 	if (s < 0) {
-		if (s != -EBADF && s != -ESRCH) /* EBADF natively / the task is gone */
+		if (out_of_fds(-s))
+			fail_out_of_fds(st, &dst, -s);
+		else if (s != -EBADF && s != -ESRCH) /* EBADF natively / the task is gone */
 			fail_call(st, &dst, ENETUNREACH, "cannot inspect the socket");
 		return;
 	}

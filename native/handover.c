@@ -57,6 +57,30 @@ static void grow(struct handover *h)
 	free(old);
 }
 
+/* A failure answered before the program's task ran its connect is tried
+ * again this often, for this long: the task runs it once scheduled (a
+ * machine busy with hundreds of the program's threads can take a while),
+ * unless the program gave the connect up (then nothing waits). Before,
+ * the thread waited 100 ms and gave up, and a connect that started later
+ * waited at the black hole until the kernel's SYN retries ended it. */
+#define UNSTARTED_RETRY_MS 5
+#define UNSTARTED_GIVE_UP_MS 30000
+
+static void keep_unstarted(struct handover *h, int fd, int err)
+{
+	if (h->nunstarted == h->capunstarted) {
+		size_t cap = h->capunstarted ? h->capunstarted * 2 : 16;
+		struct unstarted *u = realloc(h->unstarted, cap * sizeof *u);
+		if (!u) {
+			close(fd);
+			return;
+		}
+		h->unstarted = u;
+		h->capunstarted = cap;
+	}
+	h->unstarted[h->nunstarted++] = (struct unstarted){ fd, err, now_ms() + UNSTARTED_GIVE_UP_MS };
+}
+
 unsigned handover_add(struct handover *h, int s)
 {
 	int fd = fcntl(s, F_DUPFD_CLOEXEC, 0);
@@ -117,9 +141,26 @@ int handover_answer(struct handover *h, const char *line, size_t len, const char
 	int fd = take(h, m.id);
 	if (fd < 0)
 		return 0; /* connected or failed already: nothing held */
-	later_fail_handed(h->later, fd, m.error);
-	close(fd);
+	if (later_fail_handed(h->later, fd, m.error))
+		keep_unstarted(h, fd, m.error);
+	else
+		close(fd);
 	return 0;
+}
+
+/* Tries the failures whose connect had not started again; returns the
+ * epoll timeout until the next try (-1: none waits). */
+static int retry_unstarted(struct handover *h)
+{
+	uint64_t now = now_ms();
+	for (size_t i = 0; i < h->nunstarted; i++) {
+		struct unstarted *u = &h->unstarted[i];
+		if (u->until > now && later_fail_handed(h->later, u->fd, u->err))
+			continue;
+		close(u->fd);
+		h->unstarted[i--] = h->unstarted[--h->nunstarted];
+	}
+	return h->nunstarted ? UNSTARTED_RETRY_MS : -1;
 }
 
 /* Reads the control lines available; returns -1 once Node closed the fd.
@@ -155,12 +196,8 @@ static int read_answers(struct handover *h, char *buf, size_t cap, size_t *len)
  * at registration) or still waits stays held. */
 static int still_waiting(int fd)
 {
-	struct tcp_info ti;
-	socklen_t len = sizeof ti;
-	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) < 0)
-		return 0;
-	/* a connect sets the advertised MSS: 0 in TCP_CLOSE is one not started */
-	return ti.tcpi_state == TCP_SYN_SENT || (ti.tcpi_state == TCP_CLOSE && ti.tcpi_advmss == 0);
+	int started, state = later_tcp_state(fd, &started);
+	return state == TCP_SYN_SENT || (state == TCP_CLOSE && !started);
 }
 
 static void socket_ready(struct handover *h, unsigned id)
@@ -181,8 +218,9 @@ static void *control_loop(void *arg)
 	char buf[2 * BND_LINE_MAX];
 	size_t len = 0;
 	struct epoll_event events[64];
+	int timeout = -1;
 	for (;;) {
-		int n = epoll_wait(h->epfd, events, 64, -1);
+		int n = epoll_wait(h->epfd, events, 64, timeout);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
@@ -193,6 +231,7 @@ static void *control_loop(void *arg)
 			else if (read_answers(h, buf, sizeof buf, &len) < 0)
 				return NULL; /* Node is gone: the tracer follows shortly */
 		}
+		timeout = h->nunstarted ? retry_unstarted(h) : -1;
 	}
 	return NULL;
 }

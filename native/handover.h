@@ -22,6 +22,7 @@
 
 #include <pthread.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "later.h"
 
@@ -30,20 +31,30 @@ struct handed {
 	int fd;      /* the tracer's duplicate of the program's socket */
 };
 
+/* A failure the proxy answered before the program's task ran its connect
+ * (the control thread's own: tried again until the connect has started). */
+struct unstarted {
+	int fd; /* the tracer's duplicate */
+	int err;
+	uint64_t until; /* then given up: the program gave the connect up */
+};
+
 struct handover {
 	pthread_mutex_t lock;
 	struct handed *slots; /* by id modulo cap (a power of two) */
 	size_t cap, n;
 	unsigned next_id;
-	struct later *later; /* where failed sockets are remembered */
-	int control_fd;      /* -1: none (no connect is handed over) */
-	int epfd;            /* the control fd and the held sockets */
+	struct later *later;         /* where failed sockets are remembered */
+	int control_fd;              /* -1: none (no connect is handed over) */
+	int epfd;                    /* the control fd and the held sockets */
+	struct unstarted *unstarted; /* the control thread's only */
+	size_t nunstarted, capunstarted;
 };
 
 void handover_init(struct handover *h, struct later *l, int control_fd);
 
 /* Holds a duplicate of socket `s` for a new handover. Returns its id, or
- * 0 when it could not. */
+ * 0 (errno set: EMFILE, ENFILE) when it could not. */
 unsigned handover_add(struct handover *h, int s);
 
 /* Lets go of handover `id` (connected, or its record never reached the

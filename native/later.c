@@ -162,38 +162,31 @@ static void fail_now(struct later *l, int fd, ino_t ino, int err, uint64_t now)
 	connect(fd, &unspec, sizeof unspec);
 }
 
-/* Whether a socket in TCP_CLOSE has not started its connect yet, rather
- * than ended one: a connect sets the advertised MSS, which stays. */
-static int not_started(int fd)
+int later_tcp_state(int fd, int *started)
 {
 	struct tcp_info ti;
-	socklen_t len = sizeof ti;
-	return getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0 && ti.tcpi_advmss == 0;
+	for (int read = 0; read < 2; read++) {
+		socklen_t len = sizeof ti;
+		if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) < 0)
+			return -1;
+		if (ti.tcpi_state != TCP_CLOSE || !ti.tcpi_advmss)
+			break; /* consistent: only a torn read shows CLOSE with an MSS */
+	}
+	*started = ti.tcpi_advmss != 0;
+	return ti.tcpi_state;
 }
 
-/* How long the control thread waits for a task to run the connect it was
- * resumed into a moment ago (the proxy answered first: a fast refusal,
- * a busy machine). */
-#define HANDED_WAIT_TRIES 100
-#define HANDED_WAIT_US 1000
-
-void later_fail_handed(struct later *l, int fd, int err)
+int later_fail_handed(struct later *l, int fd, int err)
 {
 	struct stat st;
-	if (fstat(fd, &st) < 0)
-		return;
-	for (int tries = 0;; tries++) {
-		struct sockinfo si;
-		if (inspect_socket(fd, &si) < 0)
-			return;
-		if (si.state == TCP_SYN_SENT) {
-			fail_now(l, fd, st.st_ino, err, now_ms());
-			return;
-		}
-		if (si.state != TCP_CLOSE || !not_started(fd) || tries == HANDED_WAIT_TRIES)
-			return;
-		usleep(HANDED_WAIT_US);
+	int started, state = later_tcp_state(fd, &started);
+	if (state < 0 || fstat(fd, &st) < 0)
+		return 0;
+	if (state == TCP_SYN_SENT) {
+		fail_now(l, fd, st.st_ino, err, now_ms());
+		return 0;
 	}
+	return state == TCP_CLOSE && !started;
 }
 
 /* A socket still in TCP_CLOSE is one whose task has not run its connect

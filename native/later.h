@@ -80,18 +80,31 @@ int answered_later(int err, unsigned delay_ms);
 
 /* Fails socket `s` (a duplicate, kept) with `err` at `due`, then sends
  * `record`. Returns 0 when it waits (the caller wakes the loop at `due`);
- * -1 when it could not, and the record went out now. */
+ * -1 when it could not (no descriptor for the duplicate), and the record
+ * went out now. */
 int later_doom(struct later *l, struct channel *ch, int s, uint64_t due, int err, char *record);
 
 /* Fails the sockets whose time has come. Returns when to come back (0:
  * nothing waits). */
 uint64_t later_fail_due(struct later *l, struct channel *ch, uint64_t now);
 
+/* A TCP socket's state (-1: unreadable), and in `started` whether a
+ * connect has run on it (a connect sets the advertised MSS, which stays:
+ * a socket in TCP_CLOSE without one has not started its connect yet).
+ * TCP_INFO reads the state before it takes the socket's lock and the MSS
+ * after: while the program's task is inside connect(), which holds the
+ * lock, one read can give the state from before the connect (TCP_CLOSE)
+ * with the MSS from after, as if the connect had already ended. So that
+ * combination is read again; the first read waited for the lock. */
+int later_tcp_state(int fd, int *started);
+
 /* Fails socket `fd` (a duplicate of a program's socket the proxy could
- * not connect) with `err` now, from the control thread. A socket whose
- * task has not run its connect yet is waited for, briefly; one the
- * kernel already failed (its own timeout) keeps the kernel's error. */
-void later_fail_handed(struct later *l, int fd, int err);
+ * not connect) with `err` now, from the control thread. Returns 1 when
+ * the socket's task has not run its connect yet (the proxy answered
+ * first: a fast refusal, a busy machine): the caller tries again shortly.
+ * One the kernel already failed (its own timeout) keeps the kernel's
+ * error. */
+int later_fail_handed(struct later *l, int fd, int err);
 
 /* A blocking connect on socket `s` returned `rv` (-errno): the value the
  * program gets (the failure's errno for a socket graft failed). */

@@ -225,8 +225,12 @@ static struct filter_needs filter_needs_of(const struct tracer *tr)
 	};
 }
 
-/* Room for the pidfd cache; only once the program runs, so it keeps the
- * limits it would have had without graft. */
+/* Room for the pidfd cache and the sockets held for the proxy; only once
+ * the program runs, so it keeps the limits it would have had without
+ * graft (the child restores the caller's soft limit, spawn.c). Under a low
+ * hard limit the cache takes at most a quarter of it: a program with many
+ * threads must not leave no room to hold their connects (each waiting
+ * one holds a descriptor). */
 static void raise_fd_limit(struct task_table *tt)
 {
 	struct rlimit rl;
@@ -236,6 +240,8 @@ static void raise_fd_limit(struct task_table *tt)
 		getrlimit(RLIMIT_NOFILE, &rl);
 		if (rl.rlim_cur > 1024)
 			tt->pidfds_max = (long)(rl.rlim_cur > 1 << 20 ? 1 << 19 : rl.rlim_cur / 2);
+		else if ((long)rl.rlim_cur / 4 < tt->pidfds_max)
+			tt->pidfds_max = (long)rl.rlim_cur / 4;
 	}
 }
 

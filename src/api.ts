@@ -20,7 +20,10 @@ import { UsageError } from './errors.js';
 import type { ModeChoice } from './plan.js';
 import type { ConnectionRecord } from './records.js';
 import { runPlan } from './run.js';
+import { logFileStream } from './log.js';
+import { Losses, type LostCounts } from './summary.js';
 
+export type { LostCounts } from './summary.js';
 export type { AtExit, ConnectionRecord, ProxiedConnection, InplaceConnection, RefusedConnect } from './records.js';
 export { UsageError as GraftUsageError } from './errors.js';
 
@@ -57,6 +60,13 @@ export interface GraftRunResult {
   readonly stdout: string;
   readonly stderr: string;
   readonly connections: readonly ConnectionRecord[];
+  /**
+   * What graft lost for lack of its own resources: connects it could not
+   * serve (out of file descriptors; each failed at connect and has a
+   * record with `lost`), and records it could not write to `logFile`
+   * (a full disk). Both 0 in a complete run.
+   */
+  readonly lost: LostCounts;
 }
 
 function argvOf(o: GraftRunOptions): string[] {
@@ -83,13 +93,14 @@ export async function runGraft(options: GraftRunOptions): Promise<GraftRunResult
   const outcome = parseCommandLine(argvOf(options), { out: () => {}, err: (s) => (usage += s) }, {});
   if (outcome.kind !== 'run') throw new UsageError(usage.trim().replace(/^graft: /, '') || 'bad options');
   const plan = outcome.plan;
-  const logger =
-    plan.log.file !== undefined ? pino({ level: plan.log.level }, pino.destination({ dest: plan.log.file, sync: true })) : pino({ level: 'silent' });
+  const losses = new Losses();
+  const logger = plan.log.file !== undefined ? pino({ level: plan.log.level }, logFileStream(plan.log.file, losses)) : pino({ level: 'silent' });
   const result = await runPlan(plan, logger, {
+    losses,
     collect: true,
     capture: { ...(options.input !== undefined ? { input: options.input } : {}) },
     ...(options.env ? { env: options.env } : {}),
     ...(options.cwd ? { cwd: options.cwd } : {}),
   });
-  return { status: result.status, stdout: result.stdout ?? '', stderr: result.stderr ?? '', connections: result.connections };
+  return { status: result.status, stdout: result.stdout ?? '', stderr: result.stderr ?? '', connections: result.connections, lost: result.lost };
 }

@@ -12,6 +12,7 @@ import { Routing } from './routing.js';
 import { systemNameservers } from './config/resolv.js';
 import { describeChain } from './upstream/url.js';
 import { NO_SETTINGS, resolveSettings } from './settings/resolve.js';
+import { Losses } from './summary.js';
 
 function say(text: string): void {
   writeSync(2, text.endsWith('\n') ? text : `${text}\n`);
@@ -47,9 +48,10 @@ async function main(): Promise<number> {
       break;
   }
 
-  const { logger, flush } = createLogger(outcome.plan.log);
+  const losses = new Losses(); // said at exit, also with -q (src/summary.ts)
+  const { logger, flush } = createLogger(outcome.plan.log, losses, say);
   try {
-    const result = await runPlan(outcome.plan, logger, caller ? { caller } : {});
+    const result = await runPlan(outcome.plan, logger, { losses, ...(caller ? { caller } : {}) });
     return result.status;
   } catch (err) {
     if (err instanceof TracerMissingError || err instanceof UsageError) {
@@ -60,6 +62,8 @@ async function main(): Promise<number> {
     return EXIT.internal;
   } finally {
     flush();
+    const summary = losses.summaryLine();
+    if (summary) say(summary);
   }
 }
 

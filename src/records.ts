@@ -7,6 +7,14 @@
  * API, tests).
  */
 import type { Logger } from 'pino';
+import type { Losses } from './summary.js';
+
+/**
+ * Set on the record of a connect graft could not serve for lack of its own
+ * resources (the program's connect failed, as a refused one does); such
+ * records are logged at error level and counted for the exit summary.
+ */
+export type Lost = 'descriptors';
 
 interface ConnectionBase {
   readonly pid: number;
@@ -49,6 +57,8 @@ export interface ProxiedConnection extends ConnectionBase {
   readonly error?: string;
   /** present when the program exited before this connection ended */
   readonly atExit?: AtExit;
+  /** present when graft could not serve it (its connect failed) */
+  readonly lost?: Lost;
 }
 
 export interface InplaceConnection extends ConnectionBase {
@@ -69,6 +79,8 @@ export interface RefusedConnect extends ConnectionBase {
   /** the errno the program's call failed with, e.g. "ENETUNREACH" */
   readonly errno: string;
   readonly reason: string;
+  /** present when graft could not serve it (the tracer was out of file descriptors) */
+  readonly lost?: Lost;
 }
 
 /**
@@ -87,14 +99,20 @@ export type ConnectionRecord = ProxiedConnection | InplaceConnection | RefusedCo
 export class ConnectionLog {
   private readonly listeners: ((r: ConnectionRecord) => void)[] = [];
 
-  constructor(private readonly logger: Logger) {}
+  constructor(
+    private readonly logger: Logger,
+    private readonly losses?: Losses,
+  ) {}
 
   onRecord(listener: (r: ConnectionRecord) => void): void {
     this.listeners.push(listener);
   }
 
   record(r: ConnectionRecord): void {
-    if (r.event === 'refused') this.logger.warn(r, 'connect failed by graft');
+    if ((r.event === 'refused' || r.event === 'connection') && 'lost' in r && r.lost !== undefined) {
+      this.losses?.connectionLost();
+      this.logger.error(r, 'connection lost: graft could not serve it');
+    } else if (r.event === 'refused') this.logger.warn(r, 'connect failed by graft');
     else if (r.event === 'delayed') this.logger.info(r, 'connect delayed by a fault');
     else if (r.event === 'kept-local') this.logger.info(r, 'datagrams kept on this machine');
     else if (r.action === 'proxy' && r.error !== undefined) this.logger.warn(r, 'connection failed');

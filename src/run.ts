@@ -17,6 +17,7 @@ import { preloadNativeSockets } from './egress/native-socket.js';
 import { Routing } from './routing.js';
 import { systemNameservers } from './config/resolv.js';
 import { seededRandom } from './chaos/random.js';
+import { Losses, type LostCounts } from './summary.js';
 
 export interface RunResult {
   readonly status: number;
@@ -24,6 +25,8 @@ export interface RunResult {
   /** the program's output, when captured */
   readonly stdout?: string;
   readonly stderr?: string;
+  /** what graft could not serve or write for lack of its own resources */
+  readonly lost: LostCounts;
 }
 
 export interface RunOptions {
@@ -35,6 +38,8 @@ export interface RunOptions {
   readonly cwd?: string;
   /** what graft's own caller gave it, for the program (the CLI) */
   readonly caller?: CallerState;
+  /** counts what graft loses (the CLI's exit summary); a fresh one otherwise */
+  readonly losses?: Losses;
 }
 
 function who(rec: { pid: number; tid: number; exe: string; dstIp: string; dstPort: number }) {
@@ -45,7 +50,8 @@ export async function runPlan(plan: Plan, logger: Logger, opts: RunOptions = {})
   const routing = await Routing.create({ ...plan, nameservers: systemNameservers() });
   const seed = plan.seed ?? Math.floor(Math.random() * 2 ** 31);
   await checkEveryEgress(plan);
-  const log = new ConnectionLog(logger);
+  const losses = opts.losses ?? new Losses();
+  const log = new ConnectionLog(logger, losses);
   const connections: ConnectionRecord[] = [];
   if (opts.collect) log.onRecord((r) => connections.push(r));
   const tracer = launchTracer(plan, routing, seed, opts);
@@ -69,7 +75,7 @@ export async function runPlan(plan: Plan, logger: Logger, opts: RunOptions = {})
     // The whole tree has exited and every record of the tracer's is read:
     // end the proxied connections; each has its record once this resolves.
     await proxy.close();
-    return { status, connections, ...captured };
+    return { status, connections, ...captured, lost: losses.lost };
   } finally {
     await proxy.close();
   }
@@ -160,8 +166,15 @@ function recordHandler({ plan, routing, proxy, log, logger }: RecordContext): (r
 /** A connect fault as written. */
 const faultText = (plan: Plan, index: number): string => plan.connectFaults[index]?.text ?? `fault ${index}`;
 
-/** Why a connect was failed: the connect fault that refused it, if one did. */
-function refusal(rec: FailedRecord, connectFaults: Plan['connectFaults']): { reason: string; faults?: readonly string[] } {
+/**
+ * How the tracer's reasons begin when it failed a connect because it was
+ * out of file descriptors (native/decide.c, OUT_OF_FDS).
+ */
+const TRACER_OUT_OF_FDS = 'graft is out of file descriptors';
+
+/** Why a connect was failed: the connect fault that refused it, if one did; a loss when graft lacked descriptors. */
+function refusal(rec: FailedRecord, connectFaults: Plan['connectFaults']): { reason: string; faults?: readonly string[]; lost?: 'descriptors' } {
   const text = rec.fault !== undefined ? connectFaults[rec.fault]?.text : undefined;
-  return text !== undefined ? { reason: `fault: ${text}`, faults: [text] } : { reason: rec.reason };
+  if (text !== undefined) return { reason: `fault: ${text}`, faults: [text] };
+  return rec.reason.startsWith(TRACER_OUT_OF_FDS) ? { reason: rec.reason, lost: 'descriptors' } : { reason: rec.reason };
 }

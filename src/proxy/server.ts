@@ -31,8 +31,9 @@ import { sourceFor } from '../egress/options.js';
 import type { DialPlan, Routing } from '../routing.js';
 import { dialThroughChain, holdEarlyData } from '../upstream/chain.js';
 import { maskUrl } from '../upstream/url.js';
-import type { AtExit, ConnectionLog, ProxiedConnection } from '../records.js';
+import type { AtExit, ConnectionLog, Lost, ProxiedConnection } from '../records.js';
 import { DialFailure, toDialFailure } from '../upstream/failure.js';
+import { descriptorShortage, outOfDescriptors } from '../summary.js';
 
 /**
  * After the program has exited, how long the bytes it sent may take to be
@@ -81,10 +82,22 @@ export interface ProxyOptions {
   readonly answer: (msg: ControlMessage) => void;
 }
 
+/**
+ * The errno a connect graft cannot serve fails with (it is out of file
+ * descriptors). The program's socket still waits in SYN_SENT when graft
+ * finds out, so the failure reaches it as an asynchronous one: ECONNREFUSED
+ * is what a non-blocking connect natively learns that way without delay,
+ * every client handles it (and tries its next address), and no byte has
+ * moved, so nothing is lost that a retry cannot redo. EADDRNOTAVAIL, the
+ * kernel's own word for a local shortage, only ever comes from connect()
+ * itself, never later through SO_ERROR.
+ */
+const UNSERVED_ERRNO = 'ECONNREFUSED';
+
 /** How the dial of a handed-over connect ended. */
 type DialOutcome =
   | { readonly ok: true; readonly socket: net.Socket; readonly takeEarly: () => Buffer[] }
-  | { readonly ok: false; readonly errno: string; readonly error: string };
+  | { readonly ok: false; readonly errno: string; readonly error: string; readonly lost?: Lost };
 
 /** A connect the tracer handed over, from its record until its own record is written. */
 interface Handover {
@@ -117,10 +130,26 @@ export interface Proxy {
 interface Outcome extends RelayResult {
   /** the toxics it got, as written */
   readonly toxics?: readonly string[];
+  /** graft could not serve it */
+  readonly lost?: Lost;
 }
 
 /** A connection that failed before any byte moved. */
-const failed = (error: string): Outcome => ({ bytesUp: 0, bytesDown: 0, error });
+const failed = (error: string, lost?: Lost): Outcome => ({ bytesUp: 0, bytesDown: 0, error, ...(lost ? { lost } : {}) });
+
+/** A connection that failed because graft is out of file descriptors (`code`: EMFILE or ENFILE). */
+const unserved = (code: string, detail: string): Outcome => failed(`${descriptorShortage(code)}: ${detail}`, 'descriptors');
+
+/** The errno name of a shortage of file descriptors behind a dial's error, if that is what it was. */
+function shortageOf(err: unknown): string | undefined {
+  for (let e: unknown = err, depth = 0; e instanceof Error && depth < 4; e = e.cause, depth++) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (outOfDescriptors(code)) return code;
+    const named = /\b(EMFILE|ENFILE)\b/.exec(e.message);
+    if (named) return named[1];
+  }
+  return undefined;
+}
 
 /** The record of one proxied connection. */
 function connectionRecord(h: Handover, outcome: Outcome, routing: Routing): ProxiedConnection {
@@ -141,6 +170,7 @@ function connectionRecord(h: Handover, outcome: Outcome, routing: Routing): Prox
     durationMs: Date.now() - started,
     ...(outcome.error !== undefined ? { error: outcome.error } : {}),
     ...(h.atExit !== undefined ? { atExit: h.atExit } : {}),
+    ...(outcome.lost !== undefined ? { lost: outcome.lost } : {}),
   };
 }
 
@@ -326,13 +356,20 @@ class LocalProxy implements Proxy {
       return;
     }
     this.opts.answer({ kind: 'refused', id, error: outcome.errno });
-    this.finish(h, failed(outcome.error));
+    this.finish(h, failed(outcome.error, outcome.lost));
   }
 
   /** The destination accepted: completes the program's connect, then relays. */
   private async complete(h: Handover, outcome: Extract<DialOutcome, { ok: true }>, ends: HandshakeEnds, prepared: number | string): Promise<void> {
     const id = h.record.id;
     const program = await this.openHandshake(ends, prepared);
+    if (typeof program === 'string' && outOfDescriptors(program)) {
+      // the program's socket still waits: its connect fails, cleanly
+      outcome.socket.destroy();
+      this.opts.answer({ kind: 'refused', id, error: UNSERVED_ERRNO });
+      this.finish(h, unserved(program, 'no socket for the handshake with the program'));
+      return;
+    }
     if (!(program instanceof net.Socket)) {
       outcome.socket.destroy();
       this.opts.answer({ kind: 'refused', id, error: 'ECONNABORTED' });
@@ -357,7 +394,9 @@ class LocalProxy implements Proxy {
    * with the connection, or with why there is none.
    */
   private async openHandshake(ends: HandshakeEnds, prepared: number | string): Promise<net.Socket | string> {
-    let ready = prepared;
+    // made while the dial was under way, when descriptors may have been
+    // short: the dial's end may have freed some
+    let ready = typeof prepared === 'string' && outOfDescriptors(prepared) ? handshakeSocket(ends) : prepared;
     for (let attempt = 1; ; attempt++) {
       const result = typeof ready === 'number' ? startHandshake(ready, ends) : ready;
       if (typeof result !== 'string') {
@@ -381,7 +420,7 @@ class LocalProxy implements Proxy {
     if (plan.kind === 'chain') {
       return dialChain(plan, rec, timeoutMs ?? UPSTREAM_ANSWER_LIMIT_MS, this.trackDial).then(
         (socket) => this.dialed(socket),
-        (err: unknown): DialOutcome => refusedBy(toDialFailure(err)),
+        (err: unknown): DialOutcome => refusedBy(toDialFailure(err), shortageOf(err)),
       );
     }
     const source = sourceFor(plan.egress, rec.dstIp);
@@ -398,7 +437,7 @@ class LocalProxy implements Proxy {
     const target = { ip: rec.dstIp, port: rec.dstPort, ...(localAddress !== undefined ? { localAddress } : {}) };
     return dialDirect(target, plan.socketOptions, timeoutMs, this.trackDial).then(
       (socket) => this.dialed(socket),
-      (err: unknown): DialOutcome => refusedBy(toDialFailure(err)),
+      (err: unknown): DialOutcome => refusedBy(toDialFailure(err), shortageOf(err)),
     );
   }
 
@@ -428,8 +467,16 @@ class LocalProxy implements Proxy {
   }
 }
 
-/** A dial that failed: the errno the program's connect fails with, and the log's words (URLs masked). */
-const refusedBy = (f: DialFailure): DialOutcome => ({ ok: false, errno: f.errno, error: maskUrl(f.message) });
+/**
+ * A dial that failed: the errno the program's connect fails with, and the
+ * log's words (URLs masked). `shortage`: it failed because graft is out of
+ * file descriptors (EMFILE, ENFILE), which is graft's loss, not the
+ * destination's answer.
+ */
+function refusedBy(f: DialFailure, shortage?: string): DialOutcome {
+  if (shortage === undefined) return { ok: false, errno: f.errno, error: maskUrl(f.message) };
+  return { ok: false, errno: UNSERVED_ERRNO, error: `${descriptorShortage(shortage)}: ${maskUrl(f.message)}`, lost: 'descriptors' };
+}
 
 /** Closes the upstream connection dialed for a connection that will not be relayed. */
 function dropUpstream(h: Handover): void {
