@@ -85,7 +85,12 @@ const ROUTING_FLAGS = FLAGS.filter((f) => !f.runOnly);
 
 /** commander's own usage errors, as graft's: one line ("Did you mean" joined on), the user's text escaped. */
 function commanderError(str: string): string {
-  return `graft: ${oneLine(str.trim().replace(/^error: /, '').replace(/\n(?=\(Did you mean)/, ' '))}\n`;
+  return `graft: ${oneLine(
+    str
+      .trim()
+      .replace(/^error: /, '')
+      .replace(/\n(?=\(Did you mean)/, ' '),
+  )}\n`;
 }
 
 function configured(cmd: Command, out: Output): Command {
