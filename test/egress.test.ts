@@ -309,7 +309,7 @@ describe('egress: mark, interface, source', { skip: needs(...LAB, 'curl', 'go') 
         [['--source', 'example.org'], /'example\.org' is not an IPv4 or IPv6 address/],
         [['--source', SRC_B4, '--source', SRC_A4], /--source: give at most one IPv4 and one IPv6 address/],
         [['--mode', 'fast'], /^graft: --mode: 'fast' is not one of auto, proxy, inplace\n$/],
-        [['--source', '::1%lo'], /^graft: --source: '::1%lo': an IPv6 zone \(%IF\) is not accepted/],
+        [['--source', '::1%lo'], /^graft: --source 1: '::1%lo': an IPv6 zone \(%IF\) is not accepted/],
         [['--interface', 'a/b'], /^graft: --interface: 'a\/b' is not an interface name/],
       ] as const) {
         const run = await lab.graft(['true'], { graftArgs: [...args] });

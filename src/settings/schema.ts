@@ -127,7 +127,7 @@ function scalar<T>(locate: Locate, path: SettingPath, parse: (text: string, orig
 }
 
 /** A list (one value alone counts as a list of one), each item read with `parse` and its own origin. */
-function list<T>(locate: Locate, path: SettingPath, noun: string, parse: (text: string, origin: string) => T) {
+function list<T>(locate: Locate, path: SettingPath, noun: string, parse: (text: string, origin: string, index: number | undefined) => T) {
   return v.pipe(
     v.union([TEXT, v.array(TEXT)], `must be a list of ${noun}`),
     v.rawTransform<string | string[], T[]>(({ dataset, addIssue, NEVER }) => {
@@ -137,7 +137,7 @@ function list<T>(locate: Locate, path: SettingPath, noun: string, parse: (text: 
       const out: T[] = [];
       items.forEach((text, i) => {
         try {
-          out.push(parse(text, locate(single ? path : [...path, i])));
+          out.push(parse(text, locate(single ? path : [...path, i]), single ? undefined : i));
         } catch (err) {
           addIssue({ message: usageMessage(err), ...(single ? {} : { path: [{ type: 'array', origin: 'value', input: items, key: i, value: text }] }) });
         }
@@ -162,8 +162,9 @@ export type ChainChoice =
 /** A chain: one URL or a list of them; with `named`, a single word without :// names a chain under proxies. */
 function chain(locate: Locate, path: SettingPath, named: boolean) {
   return v.pipe(
-    list(locate, path, 'proxy URLs', (text, origin) => ({ text, origin })),
-    v.rawTransform<{ text: string; origin: string }[], ChainChoice>(({ dataset, addIssue, NEVER }) => {
+    // index: the item's place when the source gave a list (as the command line always does), for the message
+    list(locate, path, 'proxy URLs', (text, origin, index) => ({ text, origin, index })),
+    v.rawTransform<{ text: string; origin: string; index: number | undefined }[], ChainChoice>(({ dataset, addIssue, NEVER }) => {
       const items = dataset.value;
       if (!items.length) {
         addIssue({ message: 'an empty chain (give one proxy URL or more)' });
@@ -172,13 +173,13 @@ function chain(locate: Locate, path: SettingPath, named: boolean) {
       const only = items[0]!;
       if (named && items.length === 1 && PROXY_NAME.test(only.text)) return { kind: 'name', name: only.text, origin: only.origin };
       const urls: UpstreamProxy[] = [];
-      items.forEach(({ text }, i) => {
+      items.forEach(({ text, index }) => {
         try {
           urls.push(parseProxyUrl(text));
         } catch (err) {
           addIssue({
             message: usageMessage(err),
-            ...(items.length > 1 ? { path: [{ type: 'array', origin: 'value', input: items, key: i, value: text }] } : {}),
+            ...(index !== undefined ? { path: [{ type: 'array', origin: 'value', input: items, key: index, value: text }] } : {}),
           });
         }
       });

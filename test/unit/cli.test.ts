@@ -239,7 +239,7 @@ describe('bad input: one line naming it, exit 2', { concurrency: true }, () => {
 
   it('bad %-escapes in a proxy URL, IPv6 zones and durations past a timer are refused; good escapes decode', async () => {
     const cases: [string[], RegExp][] = [
-      [['--proxy', 'socks5://%zz:pw@192.0.2.1:1080'], /^graft: --proxy: 'socks5:\/\/%zz:\*\*\*@192\.0\.2\.1:1080': the user name has a bad %-escape/],
+      [['--proxy', 'socks5://%zz:pw@192.0.2.1:1080'], /^graft: --proxy 1: 'socks5:\/\/%zz:\*\*\*@192\.0\.2\.1:1080': the user name has a bad %-escape/],
       [['--proxy', 'http://u:%E0%A4%A@192.0.2.1:3128'], /the password has a bad %-escape/],
       [['--rule', 'fe80::1%eth0 pass'], /^graft: --rule 1: rule 'fe80::1%eth0 pass': 'fe80::1%eth0': an IPv6 zone \(%IF\) is not accepted/],
       [['--source', '::1%lo'], /^graft: --source 1: '::1%lo': an IPv6 zone/],
