@@ -37,12 +37,16 @@ export function buildBenchC(name: string): string {
   return out;
 }
 
-/** Throws a readable error when a tool the benchmark needs is not installed. */
-/** Builds bench/fixtures/NAME/ (a Go module, standard library only) as a static binary in build/bench-bin/. */
+/**
+ * Builds the command bench/fixtures/go/NAME/ (a package of the module
+ * graftbench in bench/fixtures/go, standard library only) as a static binary
+ * in build/bench-bin/.
+ */
 export function buildBenchGo(name: string): string {
-  return buildStaticGo(join(repoRoot, 'bench', 'fixtures', name), join(binDir, name));
+  return buildStaticGo(join(repoRoot, 'bench', 'fixtures', 'go'), join(binDir, name), name);
 }
 
+/** Throws a readable error when a tool the benchmark needs is not installed. */
 export function requireTool(cmd: string, versionArg: string, install: string): void {
   const r = spawnSync(cmd, [versionArg], { stdio: 'ignore' });
   if (r.error) throw new Error(`${cmd} is not installed: ${install}`);

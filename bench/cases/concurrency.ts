@@ -4,7 +4,7 @@
  *   proxy   graft --mode proxy --mark 0x10 -- concclient -addr DEST:7100 -n N
  * both under `prlimit --nofile=L:L` (L = 65536, or the harness's hard limit
  * when that is lower: a process cannot raise its hard limit without
- * CAP_SYS_RESOURCE). bench/fixtures/concclient dials all N connections at
+ * CAP_SYS_RESOURCE). bench/fixtures/go/concclient dials all N connections at
  * once, sends 300 bytes of each connection's own data on each, checks every
  * byte of the reply from bench/fixtures/echod.c (an epoll echo server in
  * hostB), holds all N open (a barrier: none closes before all have

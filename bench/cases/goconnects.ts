@@ -1,6 +1,6 @@
 /**
  * The connect-cost comparison again, with a static Go binary as the client
- * (bench/fixtures/goconnloop: net.Dial, read the reply to EOF, close; COUNT
+ * (bench/fixtures/go/goconnloop: net.Dial, read the reply to EOF, close; COUNT
  * times; CGO_ENABLED=0, so no libc) against the same server as the connects
  * case (bench/fixtures/acceptd.c on hostB's DEST:7000, over uplink B):
  *   native   goconnloop DEST 7000 COUNT 203.0.113.1   (bound to uplink B's address)
@@ -20,5 +20,5 @@ export const goconnects = sequentialConnects({
   label: 'goconnloop',
   build: () => buildBenchGo('goconnloop'),
   latencyWord: 'dial',
-  settings: { client: 'bench/fixtures/goconnloop (Go, CGO_ENABLED=0, statically linked)' },
+  settings: { client: 'bench/fixtures/go/goconnloop (Go, CGO_ENABLED=0, statically linked)' },
 });

@@ -8,7 +8,7 @@
  *         -- soakclient -host DEST -plain 7110 -latency 7111 -reset 7112 -rate 100
  *
  * in the client namespace, against three bench/fixtures/echod.c servers on
- * hostB's DEST:7110-7112, over uplink B. bench/fixtures/soakclient starts
+ * hostB's DEST:7110-7112, over uplink B. bench/fixtures/go/soakclient starts
  * RATE connections a second, each on its own goroutine: 3 rounds of 300
  * bytes out and the echo back (checked byte by byte), 10 ms apart, then a
  * close. By connection number, 70 % go to the plain port, 20 % to the

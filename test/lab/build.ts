@@ -57,18 +57,30 @@ export function buildC(name: string, extra: readonly string[] = [], variant = ''
   return out;
 }
 
+/** The newest modification time of the Go sources (.go, go.mod, go.sum) under `dir`, recursively. */
+function newestGoSource(dir: string): number {
+  let newest = 0;
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) newest = Math.max(newest, newestGoSource(path));
+    else if (/\.go$|^go\.(mod|sum)$/.test(entry.name)) newest = Math.max(newest, statSync(path).mtimeMs);
+  }
+  return newest;
+}
+
 /**
- * Builds the Go program in `srcDir` as a static binary (CGO_ENABLED=0,
- * stdlib only, no module downloads) at `out`, when a source is newer.
+ * Builds package `pkg` (a path relative to the module root, `.` for the root
+ * package) of the Go module in `moduleDir` as a static binary (CGO_ENABLED=0,
+ * stdlib only, no module downloads) at `out`, when any of the module's Go
+ * sources is newer.
  */
-export function buildStaticGo(srcDir: string, out: string): string {
+export function buildStaticGo(moduleDir: string, out: string, pkg = '.'): string {
   mkdirSync(dirname(out), { recursive: true });
-  const newest = Math.max(...readdirSync(srcDir).map((f) => statSync(join(srcDir, f)).mtimeMs));
-  if (!existsSync(out) || statSync(out).mtimeMs < newest) {
+  if (!existsSync(out) || statSync(out).mtimeMs < newestGoSource(moduleDir)) {
     const go = spawnSync('go', ['version'], { stdio: 'ignore' });
     if (go.error) throw new Error('go is not installed: apt-get install golang-go');
-    execFileSync('go', ['build', '-trimpath', '-o', out, '.'], {
-      cwd: srcDir,
+    execFileSync('go', ['build', '-trimpath', '-o', out, pkg.startsWith('.') ? pkg : `./${pkg}`], {
+      cwd: moduleDir,
       stdio: 'inherit',
       env: {
         ...process.env,
