@@ -46,13 +46,17 @@ const SELF_CHECK = process.env.FAITHFUL_SELF_CHECK === '1';
 const SELF_CHECK_ARGS = SELF_CHECK ? ['--mode', 'inplace', '--mark', '0x10'] : [];
 
 /** how far graft's times may be from native's (ms) */
+// Timing is not what these tests measure (bench/ does): the tolerances
+// only tell an immediate answer from one that waited for something, and
+// the smallest such wait is TCP's first SYN retransmission, 1 s. They
+// stay well under it, and well above what a loaded 2-core machine adds.
 const TOL = {
   /** an immediate answer (RST, ICMP, a local route): the proxy's dial and the answer's way back */
-  fast: 50,
+  fast: 250,
   /** the same through an upstream proxy (its handshake and its own dial added) */
-  fastUpstream: 150,
+  fastUpstream: 350,
   /** the program's own timeout (SO_SNDTIMEO, poll, Python's): the kernel keeps it either way */
-  timeout: 150,
+  timeout: 300,
   /** whole client runs (nc loops, happy eyeballs) */
   run: 500,
 } as const;
