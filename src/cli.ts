@@ -152,6 +152,7 @@ export function parseCommandLine(argv: readonly string[], write: Output, env: No
       chains: r.chains,
       toxics: r.toxics,
       connectFaults: r.connectFaults,
+      dns: r.dns,
       ...(r.seed !== undefined ? { seed: r.seed } : {}),
       ...(r.connectTimeoutMs !== undefined ? { connectTimeoutMs: r.connectTimeoutMs } : {}),
       log: { terminal, level: r.logLevel ?? 'info', ...(r.logFile !== undefined ? { file: r.logFile } : {}) },

@@ -26,22 +26,24 @@ export function humanLine(json: string): string | undefined {
     return undefined;
   }
   const who = rec.pid !== undefined ? `${basename(rec.exe)}[${text(rec.pid)}]` : '';
+  // "example.com (198.18.0.3:443)" when graft answered the name, else the address alone
+  const dst = rec.name !== undefined ? `${text(rec.name)} (${text(rec.dst)})` : text(rec.dst);
   if (rec.event === 'connection') {
     const faults = Array.isArray(rec.faults) && rec.faults.length ? ` [faults: ${rec.faults.join('; ')}]` : '';
     const via = (rec.egress !== undefined ? ` (${text(rec.egress)})` : '') + faults;
-    const head = `graft: ${who} -> ${text(rec.dst)} ${text(rec.action)}${via}`;
+    const head = `graft: ${who} -> ${dst} ${text(rec.action)}${via}`;
     if (rec.action === 'inplace') return head;
     const flow = `${bytes(rec.bytesUp)} up, ${bytes(rec.bytesDown)} down, ${text(rec.durationMs)} ms`;
     return rec.error !== undefined ? `${head}: ${flow}, error: ${text(rec.error)}` : `${head}: ${flow}`;
   }
   if (rec.event === 'delayed') {
-    return `graft: ${who} -> ${text(rec.dst)} connect delayed [faults: ${(rec.faults as string[]).join('; ')}]`;
+    return `graft: ${who} -> ${dst} connect delayed [faults: ${(rec.faults as string[]).join('; ')}]`;
   }
   if (rec.event === 'kept-local') {
-    return `graft: ${who} -> ${text(rec.dst)} datagram socket connected, kept on this machine: ${text(rec.reason)}`;
+    return `graft: ${who} -> ${dst} datagram socket connected, kept on this machine: ${text(rec.reason)}`;
   }
   if (rec.event === 'refused') {
-    return `graft: ${who} -> ${text(rec.dst)} failed with ${text(rec.errno)}: ${text(rec.reason)}`;
+    return `graft: ${who} -> ${dst} failed with ${text(rec.errno)}: ${text(rec.reason)}`;
   }
   const msg = typeof rec.msg === 'string' ? rec.msg : JSON.stringify(rec);
   return `graft: ${who ? `${who} ` : ''}${msg}`;

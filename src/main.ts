@@ -81,7 +81,8 @@ async function checkConfig(path: string): Promise<string> {
     `${path}: ok`,
     `  proxies: ${named.length ? named.map((n) => `${n} (${describeChain(s.chains.get(n)!)})`).join(', ') : 'none'}`,
     `  default: ${fallback ? `proxy ${describeChain(fallback)}` : 'direct'}`,
-    `  faults: ${s.toxics.length} toxic(s), ${s.connectFaults.length} connect fault(s)`,
+    `  faults: ${s.toxics.length} toxic(s), ${s.connectFaults.length} connect fault(s), ${s.dns.faults.length} DNS fault(s)`,
+    `  dns: ${routing.dns.mode} (${routing.dns.why})`,
     `  rules: ${s.rules.length}`,
     ...routing.table.rules.map((r, i) => `    ${i + 1}. ${r.text}   [${r.origin}]`),
   ].join('\n');

@@ -4,6 +4,7 @@ import type { UpstreamProxy } from './upstream/url.js';
 import type { ScopedToxic } from './chaos/parse.js';
 import type { ConnectFault } from './chaos/connect-faults.js';
 import type { Egress } from './egress/model.js';
+import type { DnsFault } from './chaos/dns-faults.js';
 
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
 
@@ -27,6 +28,24 @@ export interface LogPlan {
 export type Mode = 'proxy' | 'inplace';
 export type ModeChoice = Mode | 'auto';
 
+/**
+ * Who answers the program's DNS: graft, with fake addresses for names that
+ * go through a proxy (remote); graft, with every name's real answer
+ * (local); or nobody but the program's own servers (off).
+ */
+export type DnsMode = 'remote' | 'local' | 'off';
+export const DNS_MODES: readonly DnsMode[] = ['remote', 'local', 'off'];
+
+export interface DnsPlan {
+  /** absent: remote when the default route is a proxy or a rule names a host, else off */
+  readonly mode?: DnsMode;
+  /** the fake address ranges (CIDR), where given */
+  readonly fake4?: string;
+  readonly fake6?: string;
+  /** faults on questions, decided by graft's DNS server */
+  readonly faults: readonly DnsFault[];
+}
+
 export interface Plan {
   readonly program: string;
   readonly args: readonly string[];
@@ -40,6 +59,7 @@ export interface Plan {
   readonly toxics: readonly ScopedToxic[];
   /** faults on the connect itself, decided in the tracer */
   readonly connectFaults: readonly ConnectFault[];
+  readonly dns: DnsPlan;
   /** seeds the randomness of faults; random when absent */
   readonly seed?: number;
   /** graft's own limit on dialing a destination (--connect-timeout); absent: the network's own, as the program would see natively */

@@ -22,6 +22,8 @@ interface ConnectionBase {
   readonly exe: string;
   /** "ip:port" or "[ip6]:port" */
   readonly dst: string;
+  /** the host name graft answered the program's DNS with this address for (a fake address's name, or a real answer's) */
+  readonly name?: string;
   /** "mark 0x10, dev wg0, src 192.0.2.1" when egress options apply */
   readonly egress?: string;
   /** the rule that decided, as written (absent for graft's default) */

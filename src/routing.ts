@@ -19,11 +19,17 @@ import type { ConnectFault } from './chaos/connect-faults.js';
 import type { RuleMessage, TcpAction, UdpAction } from './tracer/messages.js';
 import { matchFields } from './tracer/table.js';
 import type { ScopedToxic } from './chaos/parse.js';
+import type { DnsMode, DnsPlan } from './plan.js';
+import { DEFAULT_FAKE4, DEFAULT_FAKE6, FakeAddresses } from './dns/fake.js';
 
 /** What the proxy does with a connect the tracer sent it. */
 export type DialPlan = (
   | { readonly kind: 'direct'; readonly egress: Egress }
   | { readonly kind: 'chain'; readonly name: string; readonly chain: readonly UpstreamProxy[]; readonly egress: Egress }
+  /** the program's DNS over TCP: graft's DNS server answers it */
+  | { readonly kind: 'dns'; readonly egress: Egress }
+  /** a fake address: the plan of the rule for its name (decideByName) */
+  | { readonly kind: 'name'; readonly egress: Egress }
 ) & {
   /** the egress as socket options, made once per rule */
   readonly socketOptions: readonly SocketOption[];
@@ -49,7 +55,37 @@ export interface RoutingInput {
   readonly toxics?: readonly ScopedToxic[];
   /** faults on the connect, decided in the tracer before the rules */
   readonly connectFaults?: readonly ConnectFault[];
+  /** who answers the program's DNS (absent: nobody, as --dns off) */
+  readonly dns?: DnsPlan;
 }
+
+/** The DNS mode in force, why (for -v), and the fake addresses of remote mode. */
+export interface DnsState {
+  readonly mode: DnsMode;
+  readonly why: string;
+  readonly fakes?: FakeAddresses;
+}
+
+/** The DNS mode of a run, and why: the user's choice, or remote when the default route is a proxy, a rule names a host or a DNS fault is given. */
+export function dnsModeFor(
+  chosen: DnsMode | undefined,
+  rules: readonly Rule[],
+  chains: ReadonlyMap<string, unknown>,
+  faults: number,
+): { mode: DnsMode; why: string } {
+  if (chosen !== undefined) return { mode: chosen, why: 'as asked (--dns or dns:)' };
+  if (chains.has('')) return { mode: 'remote', why: 'the default route is a proxy' };
+  const named = rules.find((r) => r.match.kind === 'name');
+  if (named) return { mode: 'remote', why: `a rule names a host (${named.origin}: '${named.text}')` };
+  if (faults > 0) return { mode: 'remote', why: 'DNS faults are given' };
+  return { mode: 'off', why: 'no proxy by default and no rule names a host' };
+}
+
+/** What graft's DNS server does with a name's A and AAAA questions. */
+export type NameAnswer =
+  | { readonly kind: 'fake' }
+  /** the real answer, asked with this egress; the tracer learns `rules` for each address in it */
+  | { readonly kind: 'real'; readonly rules: readonly number[]; readonly egress: Egress };
 
 export class Routing {
   /** per rule, worked out once: the proxy's dial plan and the log context */
@@ -59,6 +95,8 @@ export class Routing {
   private constructor(
     readonly table: RuleTable,
     private readonly input: RoutingInput,
+    /** who answers the program's DNS */
+    readonly dns: DnsState,
   ) {
     this.plans = table.rules.map((r) => this.planOf(r.action));
     this.contexts = table.rules.map((r, i) => {
@@ -73,6 +111,7 @@ export class Routing {
   }
 
   private planOf(a: Action): DialPlan {
+    if (a.kind === 'dns' || a.kind === 'fake') return { kind: a.kind === 'dns' ? 'dns' : 'name', egress: {}, socketOptions: [] };
     if (a.kind === 'proxy') {
       const name = a.name ?? '';
       return { kind: 'chain', name, chain: this.input.chains.get(name)!, egress: this.input.egress, socketOptions: egressSocketOptions(this.input.egress) };
@@ -108,12 +147,18 @@ export class Routing {
       }
     }
     const fallback: Action = input.chains.has('') ? { kind: 'proxy' } : { kind: 'direct' };
-    // A proxy carries TCP only: with the default going through one, the
-    // system's name servers stay reachable directly on port 53 (UDP and
-    // TCP), so programs can still resolve names. A rule of the user's comes
-    // first and can refuse or proxy them instead.
+    const dnsState = resolveDns(input);
+    const dnsOn = dnsState.mode !== 'off';
+    // With graft answering DNS, its own rules come before the user's: every
+    // question to port 53 reaches graft's DNS server (which asks the real
+    // servers as the name's rule says), and a fake address goes by its name.
+    const own: Rule[] = dnsOn ? [...dnsRules(), ...(dnsState.fakes ? fakeRules(dnsState.fakes) : [])] : [];
+    // Without it, a proxy carries TCP only: with the default going through
+    // one, the system's name servers stay reachable directly on port 53 (UDP
+    // and TCP), so programs can still resolve names. A rule of the user's
+    // comes first and can refuse or proxy them instead.
     const dns: Rule[] =
-      fallback.kind === 'proxy'
+      fallback.kind === 'proxy' && !dnsOn
         ? (input.nameservers ?? [])
             .filter((ip) => isIP(ip))
             .map((ip) => {
@@ -126,10 +171,11 @@ export class Routing {
               } satisfies Rule;
             })
         : [];
-    return new Routing(new RuleTable(passFirst, [...input.rules, ...dns], fallback), input);
+    return new Routing(new RuleTable([...passFirst, ...own], [...input.rules, ...dns], fallback), input, dnsState);
   }
 
   private egressOf(a: Action): Egress {
+    if (a.kind === 'dns' || a.kind === 'fake') return {};
     return a.kind === 'route' ? a.egress : this.input.egress;
   }
 
@@ -141,6 +187,8 @@ export class Routing {
       case 'refuse':
         return 'refuse';
       case 'proxy':
+      case 'dns':
+      case 'fake':
         return 'redirect';
       case 'direct':
       case 'route':
@@ -153,7 +201,8 @@ export class Routing {
   }
 
   private udpFor(a: Action): UdpAction {
-    return a.kind === 'pass' ? 'pass' : a.kind === 'refuse' || a.kind === 'proxy' ? 'refuse' : 'egress';
+    if (a.kind === 'dns') return 'dns';
+    return a.kind === 'pass' ? 'pass' : a.kind === 'refuse' || a.kind === 'proxy' || a.kind === 'fake' ? 'refuse' : 'egress';
   }
 
   /** The rules the tracer decides by, in order, as boundary messages (tracer/table.ts encodes them). */
@@ -161,8 +210,9 @@ export class Routing {
     return this.table.rules.map((r, index) => {
       const a = r.action;
       const e = this.egressOf(a);
-      // a datagram to a destination only a proxy may reach is refused ENETUNREACH
-      const error = a.kind === 'refuse' ? a.errno : a.kind === 'proxy' ? 'ENETUNREACH' : undefined;
+      // a datagram to a destination only a proxy may reach is refused ENETUNREACH;
+      // one to a fake address, ECONNREFUSED (QUIC clients then fall back to TCP)
+      const error = a.kind === 'refuse' ? a.errno : a.kind === 'proxy' ? 'ENETUNREACH' : a.kind === 'fake' ? 'ECONNREFUSED' : undefined;
       const tcp = this.tcpFor(a);
       return {
         kind: 'rule',
@@ -189,8 +239,25 @@ export class Routing {
     return this.contexts[index] ?? {};
   }
 
-  decide(ip: string, port: number): Decision | undefined {
-    return this.table.decide(ip, port);
+  decide(ip: string, port: number, name?: string): Decision | undefined {
+    return this.table.decide(ip, port, name);
+  }
+
+  /** The rule for a connect to a fake address standing for `name`. */
+  decideByName(name: string, port: number): Decision | undefined {
+    return this.table.decideByName(name, port);
+  }
+
+  /**
+   * What graft's DNS server answers `name` (canonical): a fake address when
+   * some connect to it may go through a proxy (remote mode), else the real
+   * answer, asked with the egress of the first rule that may decide it.
+   */
+  answerFor(name: string): NameAnswer {
+    const candidates = this.table.candidatesForName(name);
+    if (this.dns.fakes && candidates.some((d) => d.rule.action.kind === 'proxy')) return { kind: 'fake' };
+    const first = candidates.find((d) => d.rule.action.kind === 'direct' || d.rule.action.kind === 'route');
+    return { kind: 'real', rules: this.table.nameRulesFor(name), egress: first ? this.egressOf(first.rule.action) : this.input.egress };
   }
 
   /** One paragraph on what graft would do with a TCP connect to ip:port (any port: rules naming ports are skipped). */
@@ -232,4 +299,32 @@ export class Routing {
       ...(toxics.length ? [`toxics on its data: ${listed(toxics)}`] : []),
     ].join('\n  ');
   }
+}
+
+/** The DNS mode of a run from its plan; remote mode gets its fake addresses. */
+function resolveDns(input: RoutingInput): DnsState {
+  if (!input.dns) return { mode: 'off', why: 'not asked' };
+  const { mode, why } = dnsModeFor(input.dns.mode, input.rules, input.chains, input.dns.faults.length);
+  if (mode !== 'remote') return { mode, why };
+  return { mode, why, fakes: new FakeAddresses({ v4: input.dns.fake4 ?? DEFAULT_FAKE4, v6: input.dns.fake6 ?? DEFAULT_FAKE6 }) };
+}
+
+/** Every question to port 53, by UDP or TCP, of any address (loopback ones too: systemd-resolved's 127.0.0.53). */
+function dnsRules(): Rule[] {
+  return ([4, 6] as const).map((family) => ({
+    match: { kind: 'net', family, address: family === 4 ? '0.0.0.0' : '::', prefix: 0, ports: { lo: 53, hi: 53 } },
+    action: { kind: 'dns' },
+    origin: 'dns',
+    text: `${family === 4 ? '0.0.0.0/0' : '[::/0]'}:53 (graft answers DNS)`,
+  }));
+}
+
+/** The fake address ranges: connects there go by the name the address stands for. */
+function fakeRules(fakes: FakeAddresses): Rule[] {
+  return fakes.ranges.map(({ family, address, prefix }) => ({
+    match: { kind: 'net', family, address, prefix },
+    action: { kind: 'fake' },
+    origin: 'dns',
+    text: `${address}/${prefix} (graft's fake addresses)`,
+  }));
 }

@@ -18,6 +18,9 @@ import { Routing } from './routing.js';
 import { systemNameservers } from './config/resolv.js';
 import { seededRandom } from './chaos/random.js';
 import { Losses, type LostCounts } from './summary.js';
+import { DnsServer } from './dns/server.js';
+import { dnsFaultChooser } from './chaos/dns-faults.js';
+import type { ControlMessage } from './tracer/messages.js';
 
 export interface RunResult {
   readonly status: number;
@@ -42,7 +45,7 @@ export interface RunOptions {
   readonly losses?: Losses;
 }
 
-function who(rec: { pid: number; tid: number; exe: string; dstIp: string; dstPort: number }) {
+function whoOf(rec: { pid: number; tid: number; exe: string; dstIp: string; dstPort: number }) {
   return { pid: rec.pid, tid: rec.tid, exe: rec.exe, dst: formatEndpoint(rec.dstIp, rec.dstPort) };
 }
 
@@ -54,7 +57,12 @@ export async function runPlan(plan: Plan, logger: Logger, opts: RunOptions = {})
   const log = new ConnectionLog(logger, losses);
   const connections: ConnectionRecord[] = [];
   if (opts.collect) log.onRecord((r) => connections.push(r));
-  const tracer = launchTracer(plan, routing, seed, opts);
+  // the DNS server starts first: the tracer's table says where it listens
+  const tellTracer: { control?: (msg: ControlMessage) => void } = {};
+  const dns = startDnsServer(plan, routing, seed, logger, (ip, rules) => tellTracer.control?.({ kind: 'names', ip, rules: rules.join(',') }));
+  const dnsPorts = dns ? await dns.listen() : undefined;
+  const tracer = launchTracer(plan, routing, seed, opts, dnsPorts);
+  tellTracer.control = tracer.control;
   // while the program starts
   if (routing.tracerRules().some((r) => r.tcp === 'redirect')) setImmediate(preloadNativeSockets);
   const proxy = startProxy({
@@ -65,8 +73,11 @@ export async function runPlan(plan: Plan, logger: Logger, opts: RunOptions = {})
     logger,
     connections: log,
     answer: tracer.control,
+    ...(dns && dnsPorts
+      ? { dns: { tcpPort: dnsPorts.tcpPort, tcpMeantFor: (port, dst) => dns.tcpMeantFor(port, dst) }, nameOf: (ip) => nameOf(routing, dns, ip) }
+      : {}),
   });
-  const onRecord = recordHandler({ plan, routing, proxy, log, logger });
+  const onRecord = recordHandler({ plan, routing, proxy, log, logger, dns });
   const channelDone = readChannel(tracer, new RecordDecoder(onRecord, (err) => logger.error({ err }, 'bad record from the tracer')));
   const output = opts.capture ? captureOutput(tracer, opts.capture.input) : undefined;
   try {
@@ -78,7 +89,37 @@ export async function runPlan(plan: Plan, logger: Logger, opts: RunOptions = {})
     return { status, connections, ...captured, lost: losses.lost };
   } finally {
     await proxy.close();
+    dns?.close();
   }
+}
+
+/** graft's DNS server, when it answers the program's DNS (routing.dns says whether). */
+function startDnsServer(
+  plan: Plan,
+  routing: Routing,
+  seed: number,
+  logger: Logger,
+  tellTracer: (ip: string, rules: readonly number[]) => void,
+): DnsServer | undefined {
+  if (routing.dns.mode === 'off') return undefined;
+  logger.debug({ mode: routing.dns.mode, why: routing.dns.why }, "dns: graft answers the program's DNS");
+  return new DnsServer({
+    fakes: routing.dns.fakes,
+    answerFor: (name) => routing.answerFor(name),
+    // a stream of its own, so DNS faults do not shift which connections the toxics pick
+    fault: dnsFaultChooser(plan.dns.faults, seededRandom(seed ^ DNS_SEED_SALT)),
+    nameservers: systemNameservers(),
+    tellTracer,
+    logger,
+  });
+}
+
+/** Mixed into the seed for DNS faults' randomness. */
+const DNS_SEED_SALT = 0x444e53;
+
+/** The name graft answered `ip` for: a fake address's, or one a real answer held. */
+function nameOf(routing: Routing, dns: DnsServer, ip: string): string | undefined {
+  return routing.dns.fakes?.nameOf(ip) ?? dns.answered.nameOf(ip);
 }
 
 /** The global egress options and every rule's own must work here before the program starts. */
@@ -86,12 +127,12 @@ async function checkEveryEgress(plan: Plan): Promise<void> {
   for (const e of [plan.egress, ...plan.rules.flatMap((r) => (r.action.kind === 'route' ? [r.action.egress] : []))]) await checkEgress(e);
 }
 
-/** Starts the tracer with the program. */
-function launchTracer(plan: Plan, routing: Routing, seed: number, opts: RunOptions): RunningTracer {
+/** Starts the tracer with the program; `dns`: where graft's DNS server listens, when it runs. */
+function launchTracer(plan: Plan, routing: Routing, seed: number, opts: RunOptions, dns: { port4: number; port6: number } | undefined): RunningTracer {
   return startTracer({
     program: plan.program,
     args: plan.args,
-    table: encodeTable(routing.tracerRules(), plan.connectFaults),
+    table: encodeTable(routing.tracerRules(), plan.connectFaults, dns ? { kind: 'dns', port4: dns.port4, port6: dns.port6 } : undefined),
     seed,
     stdio: opts.capture ? 'pipe' : 'inherit',
     relaySignals: !opts.capture,
@@ -126,11 +167,16 @@ interface RecordContext {
   readonly proxy: Proxy;
   readonly log: ConnectionLog;
   readonly logger: Logger;
+  readonly dns: DnsServer | undefined;
 }
 
 /** What each record from the tracer sets going: a dial, a log record, or both. */
-function recordHandler({ plan, routing, proxy, log, logger }: RecordContext): (rec: TracerRecord) => void {
+function recordHandler({ plan, routing, proxy, log, logger, dns }: RecordContext): (rec: TracerRecord) => void {
   const context = (ruleIndex: number) => routing.logContext(ruleIndex);
+  const who = (rec: { pid: number; tid: number; exe: string; dstIp: string; dstPort: number }) => {
+    const name = dns ? nameOf(routing, dns, rec.dstIp) : undefined;
+    return { ...whoOf(rec), ...(name !== undefined ? { name } : {}) };
+  };
   return (rec) => {
     switch (rec.kind) {
       case 'redirect': {
@@ -158,6 +204,9 @@ function recordHandler({ plan, routing, proxy, log, logger }: RecordContext): (r
         break;
       case 'diagnostic':
         logger.debug({ pid: rec.pid, tid: rec.tid }, rec.message);
+        break;
+      case 'dns-socket':
+        dns?.meantFor(rec.family === 'ip6' ? 6 : 4, rec.localPort, { ip: rec.dstIp, port: rec.dstPort }, rec.pid, rec.exe);
         break;
     }
   };

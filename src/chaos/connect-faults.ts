@@ -27,23 +27,26 @@ export const MAX_COUNT = 0xffffffff;
 /** The tracer holds a connect at most this long (the proxy's registrations outlive it). */
 const MAX_DELAY_MS = 8000;
 
+/** probability=P | first=N | every=N | after=N (at most one; none: every time): which connects (or questions) a fault picks. */
+export function parseSelector(values: ReadonlyMap<string, string>, fail: (why: string) => never): Selector {
+  const selectors = ['probability', 'first', 'every', 'after'].filter((k) => values.has(k));
+  if (selectors.length > 1) fail(`give one of probability, first, every, after (got ${selectors.join(', ')})`);
+  const sel = selectors[0];
+  if (sel === undefined) return { kind: 'all' };
+  if (sel === 'probability') return { kind: 'prob', p: parseProbability(values.get(sel)!) ?? fail(`probability '${values.get(sel)}' is not between 0 and 1`) };
+  const min = sel === 'after' ? 0 : 1;
+  const n = parseCount(values.get(sel)!, min, MAX_COUNT) ?? fail(`${sel} '${values.get(sel)}' is not a whole number from ${min} to ${MAX_COUNT}`);
+  return { kind: sel as 'first' | 'every' | 'after', n };
+}
+
 export function parseConnectFault(text: string, origin: string): ConnectFault {
   const { kind, values, match, fail } = splitFault(text, 'fault');
   if (kind !== 'refuse' && kind !== 'delay') return fail(`'${kind ?? ''}' is not a connect fault (refuse, delay)`);
+  // the tracer decides connect faults by address, before any name is known to it
+  if (match.kind === 'name') fail('a connect fault matches addresses and ports, not names (for a name: a rule, or a DNS fault such as nxdomain)');
   const allowed = kind === 'refuse' ? ['errno', 'delay', 'probability', 'first', 'every', 'after'] : ['time', 'probability', 'first', 'every', 'after'];
   for (const k of values.keys()) if (!allowed.includes(k)) fail(`'${k}' is not a setting of ${kind} (${allowed.join(', ')})`);
-  const selectors = ['probability', 'first', 'every', 'after'].filter((k) => values.has(k));
-  if (selectors.length > 1) fail(`give one of probability, first, every, after (got ${selectors.join(', ')})`);
-  let select: Selector = { kind: 'all' };
-  const sel = selectors[0];
-  if (sel === 'probability') {
-    const p = parseProbability(values.get(sel)!) ?? fail(`probability '${values.get(sel)}' is not between 0 and 1`);
-    select = { kind: 'prob', p };
-  } else if (sel !== undefined) {
-    const min = sel === 'after' ? 0 : 1;
-    const n = parseCount(values.get(sel)!, min, MAX_COUNT) ?? fail(`${sel} '${values.get(sel)}' is not a whole number from ${min} to ${MAX_COUNT}`);
-    select = { kind: sel as 'first' | 'every' | 'after', n };
-  }
+  const select = parseSelector(values, fail);
   let errno: RefuseErrno | undefined;
   let delayMs: number;
   if (kind === 'refuse') {

@@ -27,7 +27,7 @@ export function splitFault(text: string, noun: 'toxic' | 'fault'): FaultWords {
   try {
     match = parseRule(`${matchText} pass`, '').match;
   } catch {
-    return fail(`'${matchText}' is not a MATCH (all, ADDR/CIDR[:PORT], port N)`);
+    return fail(`'${matchText}' is not a MATCH (all, ADDR/CIDR[:PORT], NAME, *.NAME, port N)`);
   }
   const values = new Map<string, string>();
   for (const p of pairs) {

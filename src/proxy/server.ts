@@ -16,6 +16,7 @@
  * user can reach the relay.
  */
 import net from 'node:net';
+import { lookup } from 'node:dns/promises';
 import type { Logger } from 'pino';
 import type { RedirectRecord } from '../tracer/channel.js';
 import type { ControlMessage } from '../tracer/messages.js';
@@ -80,6 +81,10 @@ export interface ProxyOptions {
   readonly connections: ConnectionLog;
   /** tells the tracer a handed-over connect failed, and its errno */
   readonly answer: (msg: ControlMessage) => void;
+  /** graft's DNS server, when it answers the program's DNS: its TCP port takes the program's DNS over TCP */
+  readonly dns?: { readonly tcpPort: number; readonly tcpMeantFor: (port: number, dst: { ip: string; port: number }) => void };
+  /** the name graft answered `ip` for, if any (records show it); absent: graft answers no DNS */
+  readonly nameOf?: (ip: string) => string | undefined;
 }
 
 /**
@@ -102,6 +107,10 @@ type DialOutcome =
 /** A connect the tracer handed over, from its record until its own record is written. */
 interface Handover {
   readonly record: RedirectRecord;
+  /** the name the destination was answered for, if any */
+  readonly name: string | undefined;
+  /** the rule that decided: the record's, or for a fake address the rule for its name */
+  rule: number;
   readonly started: number;
   readonly upstream: Promise<DialOutcome>;
   /** connect faults the tracer applied (a delayed handshake), for the record */
@@ -161,9 +170,10 @@ function connectionRecord(h: Handover, outcome: Outcome, routing: Routing): Prox
     tid: rec.tid,
     exe: rec.exe,
     dst: formatEndpoint(rec.dstIp, rec.dstPort),
+    ...(h.name !== undefined ? { name: h.name } : {}),
     local: formatEndpoint(rec.peerIp, rec.peerPort),
     action: 'proxy',
-    ...routing.logContext(rec.rule),
+    ...routing.logContext(h.rule),
     ...(faults.length ? { faults } : {}),
     bytesUp: outcome.bytesUp,
     bytesDown: outcome.bytesDown,
@@ -174,15 +184,20 @@ function connectionRecord(h: Handover, outcome: Outcome, routing: Routing): Prox
   };
 }
 
-/** Dials the destination through an upstream proxy chain. */
-function dialChain(plan: Extract<DialPlan, { kind: 'chain' }>, rec: RedirectRecord, timeoutMs: number, track: (s: net.Socket) => void): Promise<net.Socket> {
+/** Dials the destination (an address, or the name a fake address stands for: the far side resolves it) through an upstream proxy chain. */
+function dialChain(
+  plan: Extract<DialPlan, { kind: 'chain' }>,
+  destination: { host: string; port: number },
+  timeoutMs: number,
+  track: (s: net.Socket) => void,
+): Promise<net.Socket> {
   const localAddressFor = (ip: string): string | undefined | null => {
     const s = sourceFor(plan.egress, ip);
     return s.kind === 'any' ? undefined : s.kind === 'address' ? s.address : null;
   };
   return dialThroughChain({
     chain: plan.chain,
-    destination: { host: rec.dstIp, port: rec.dstPort },
+    destination,
     socketOptions: plan.socketOptions,
     localAddressFor,
     timeoutMs,
@@ -263,10 +278,15 @@ const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
  * (a loopback address is graft's own bind, or the program's choice of a
  * destination only loopback reaches; neither is a source for the dial).
  */
-function programSource(rec: RedirectRecord): string | undefined {
+function programSource(rec: RedirectRecord, dstIp: string): string | undefined {
   const ip = rec.peerIp;
-  if (ip.startsWith('127.') || ip === '::1' || net.isIPv6(ip) !== net.isIPv6(rec.dstIp)) return undefined;
+  if (ip.startsWith('127.') || ip === '::1' || net.isIPv6(ip) !== net.isIPv6(dstIp)) return undefined;
   return ip;
+}
+
+/** A name's first address, from this machine's resolver (graft's own lookups are not the program's: nothing catches them). */
+async function lookupName(name: string): Promise<string> {
+  return (await lookup(name)).address;
 }
 
 export function startProxy(opts: ProxyOptions): Proxy {
@@ -283,14 +303,23 @@ class LocalProxy implements Proxy {
   private closing: Promise<void> | undefined;
   /** every open socket, the program's and the upstream ones */
   private readonly sockets = new Set<net.Socket>();
-  private readonly toxicMatchers: readonly { readonly toxic: ScopedToxic; readonly matches: (ip: string, port: number) => boolean }[];
+  private readonly toxicMatchers: readonly { readonly toxic: ScopedToxic; readonly matches: (ip: string, port: number, name?: string) => boolean }[];
 
   constructor(private readonly opts: ProxyOptions) {
     this.toxicMatchers = opts.toxics.map((t) => ({ toxic: t, matches: destinationMatcher(t.match) }));
   }
 
   expect(record: RedirectRecord, fault?: string): void {
-    const h: Handover = { record, started: Date.now(), upstream: this.dial(record), connectFaults: fault !== undefined ? [fault] : [] };
+    const name = this.opts.nameOf?.(record.dstIp);
+    const h: Handover = {
+      record,
+      name,
+      rule: record.rule,
+      started: Date.now(),
+      upstream: Promise.resolve(undefined as never),
+      connectFaults: fault !== undefined ? [fault] : [],
+    };
+    (h as { upstream: Promise<DialOutcome> }).upstream = this.dial(h);
     this.live.add(h);
     void this.serve(h);
   }
@@ -376,7 +405,7 @@ class LocalProxy implements Proxy {
       this.finish(h, failed(`the program's connect ended before the destination answered (${program})`));
       return;
     }
-    const toxics = this.toxicsFor(h.record);
+    const toxics = this.toxicsFor(h.record, h.name);
     const relaying = relay(program, outcome.socket, outcome.takeEarly(), toxics.length ? toxicStages(toxics, this.opts.random) : undefined);
     h.relaying = relaying;
     if (this.exiting) {
@@ -413,17 +442,66 @@ class LocalProxy implements Proxy {
     }
   }
 
-  /** Dials the record's destination as its rule says: through a chain, or directly. */
-  private dial(rec: RedirectRecord): Promise<DialOutcome> {
+  /** Dials the record's destination as its rule says: through a chain, or directly; a fake address, as its name's rule says. */
+  private dial(h: Handover): Promise<DialOutcome> {
+    const rec = h.record;
     const plan = this.opts.routing.dialFor(rec.rule);
-    const timeoutMs = this.opts.connectTimeoutMs;
-    if (plan.kind === 'chain') {
-      return dialChain(plan, rec, timeoutMs ?? UPSTREAM_ANSWER_LIMIT_MS, this.trackDial).then(
-        (socket) => this.dialed(socket),
-        (err: unknown): DialOutcome => refusedBy(toDialFailure(err), shortageOf(err)),
+    switch (plan.kind) {
+      case 'chain':
+        return this.settle(dialChain(plan, { host: rec.dstIp, port: rec.dstPort }, this.opts.connectTimeoutMs ?? UPSTREAM_ANSWER_LIMIT_MS, this.trackDial));
+      case 'direct':
+        return this.dialDirectly(plan, rec.dstIp, rec);
+      case 'dns':
+        return this.dialDns(rec);
+      case 'name':
+        return this.dialName(h);
+    }
+  }
+
+  /** A connect to a fake address: the rule for the name it stands for decides, and the name itself goes to the far side. */
+  private dialName(h: Handover): Promise<DialOutcome> {
+    const rec = h.record;
+    const name = h.name;
+    if (name === undefined) {
+      // graft cannot know where it leads: an immediate "no", never a connect to somewhere else
+      return Promise.resolve(
+        decided('ECONNREFUSED', `${rec.dstIp} is one of graft's fake addresses, but not one it gave out for a name (or its name has given its slot up since)`),
       );
     }
-    const source = sourceFor(plan.egress, rec.dstIp);
+    const decision = this.opts.routing.decideByName(name, rec.dstPort);
+    // the table ends with a rule for all: some rule decides every name
+    if (!decision) throw new Error(`internal error: no rule decides ${name}`);
+    h.rule = decision.index;
+    const action = decision.rule.action;
+    if (action.kind === 'refuse') return Promise.resolve(decided(action.errno, `refused by rule`));
+    const plan = this.opts.routing.dialFor(decision.index);
+    if (plan.kind === 'chain')
+      return this.settle(dialChain(plan, { host: name, port: rec.dstPort }, this.opts.connectTimeoutMs ?? UPSTREAM_ANSWER_LIMIT_MS, this.trackDial));
+    // a name that goes direct on this port: resolved here, as the program would have
+    if (plan.kind !== 'direct') throw new Error(`internal error: a name's rule gave the plan '${plan.kind}'`);
+    return lookupName(name).then(
+      (ip) => this.dialDirectly(plan, ip, rec),
+      // the program already holds an address for the name: as a host with no route to it
+      (err: unknown) => decided('EHOSTUNREACH', `cannot resolve ${name} here: ${(err as NodeJS.ErrnoException).code ?? String(err)}`),
+    );
+  }
+
+  /** The program's DNS over TCP: to graft's DNS server, which learns where it was meant to go. */
+  private dialDns(rec: RedirectRecord): Promise<DialOutcome> {
+    const dns = this.opts.dns;
+    if (!dns) throw new Error("internal error: a DNS rule without graft's DNS server");
+    return dialDirect({ ip: '127.0.0.1', port: dns.tcpPort }, [], undefined, this.trackDial).then(
+      (socket) => {
+        dns.tcpMeantFor(socket.localPort ?? 0, { ip: rec.dstIp, port: rec.dstPort });
+        return this.dialed(socket);
+      },
+      (err: unknown): DialOutcome => refusedBy(toDialFailure(err), shortageOf(err)),
+    );
+  }
+
+  private dialDirectly(plan: Extract<DialPlan, { kind: 'direct' }>, ip: string, rec: RedirectRecord): Promise<DialOutcome> {
+    const timeoutMs = this.opts.connectTimeoutMs;
+    const source = sourceFor(plan.egress, ip);
     if (source.kind === 'missing') {
       // Never from another address than asked: refuse this destination.
       return Promise.resolve(refusedBy(new DialFailure('ENETUNREACH', undefined, `no IPv${source.family} --source address for this destination`, 'family')));
@@ -432,10 +510,15 @@ class LocalProxy implements Proxy {
     // otherwise the route picks the source the program's getsockname shows
     // (binding it, and the program's port, cost 10-15 % of connects/s:
     // docs/benchmarks.md)
-    const bound = source.kind === 'address' || plan.egress.interface !== undefined ? undefined : programSource(rec);
+    const bound = source.kind === 'address' || plan.egress.interface !== undefined ? undefined : programSource(rec, ip);
     const localAddress = source.kind === 'address' ? source.address : bound;
-    const target = { ip: rec.dstIp, port: rec.dstPort, ...(localAddress !== undefined ? { localAddress } : {}) };
-    return dialDirect(target, plan.socketOptions, timeoutMs, this.trackDial).then(
+    const target = { ip, port: rec.dstPort, ...(localAddress !== undefined ? { localAddress } : {}) };
+    return this.settle(dialDirect(target, plan.socketOptions, timeoutMs, this.trackDial));
+  }
+
+  /** A dial's end as an outcome. */
+  private settle(dialing: Promise<net.Socket>): Promise<DialOutcome> {
+    return dialing.then(
       (socket) => this.dialed(socket),
       (err: unknown): DialOutcome => refusedBy(toDialFailure(err), shortageOf(err)),
     );
@@ -451,9 +534,9 @@ class LocalProxy implements Proxy {
   }
 
   /** the toxics this connection gets: its destination matches, and the dice say so */
-  private toxicsFor(rec: RedirectRecord): ScopedToxic[] {
+  private toxicsFor(rec: RedirectRecord, name: string | undefined): ScopedToxic[] {
     return this.toxicMatchers
-      .filter((m) => m.matches(rec.dstIp, rec.dstPort) && (m.toxic.toxicity >= 1 || this.opts.random() < m.toxic.toxicity))
+      .filter((m) => m.matches(rec.dstIp, rec.dstPort, name) && (m.toxic.toxicity >= 1 || this.opts.random() < m.toxic.toxicity))
       .map((m) => m.toxic);
   }
 
@@ -477,6 +560,9 @@ function refusedBy(f: DialFailure, shortage?: string): DialOutcome {
   if (shortage === undefined) return { ok: false, errno: f.errno, error: maskUrl(f.message) };
   return { ok: false, errno: UNSERVED_ERRNO, error: `${descriptorShortage(shortage)}: ${maskUrl(f.message)}`, lost: 'descriptors' };
 }
+
+/** A connect graft fails by its own decision, not a dial's answer. */
+const decided = (errno: string, error: string): DialOutcome => ({ ok: false, errno, error });
 
 /** Closes the upstream connection dialed for a connection that will not be relayed. */
 function dropUpstream(h: Handover): void {

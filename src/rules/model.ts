@@ -4,6 +4,7 @@
  * tracer's table.
  */
 import type { Egress } from '../egress/model.js';
+import type { NamePattern } from '../dns/pattern.js';
 
 export interface PortRange {
   readonly lo: number;
@@ -13,7 +14,9 @@ export interface PortRange {
 export type Match =
   | { readonly kind: 'all' }
   | { readonly kind: 'port'; readonly ports: PortRange }
-  | { readonly kind: 'net'; readonly family: 4 | 6; readonly address: string; readonly prefix: number; readonly ports?: PortRange };
+  | { readonly kind: 'net'; readonly family: 4 | 6; readonly address: string; readonly prefix: number; readonly ports?: PortRange }
+  /** a host name or `*.` its subdomains: matches the addresses graft answered the program for such a name */
+  | { readonly kind: 'name'; readonly pattern: NamePattern; readonly ports?: PortRange };
 
 export type Action =
   /** through an upstream proxy chain; no name: the default chain (--proxy) */
@@ -25,7 +28,11 @@ export type Action =
   /** connect fails with this errno */
   | { readonly kind: 'refuse'; readonly errno: RefuseErrno }
   /** untouched by graft */
-  | { readonly kind: 'pass' };
+  | { readonly kind: 'pass' }
+  /** graft's own rules, never written by a user: DNS to port 53 goes to graft's DNS server ... */
+  | { readonly kind: 'dns' }
+  /** ... and a connect to a fake address goes as the rules say for the name it stands for */
+  | { readonly kind: 'fake' };
 
 export const REFUSE_ERRNOS = ['ECONNREFUSED', 'ETIMEDOUT', 'ENETUNREACH', 'EHOSTUNREACH', 'ECONNRESET', 'EACCES', 'EPERM'] as const;
 export type RefuseErrno = (typeof REFUSE_ERRNOS)[number];

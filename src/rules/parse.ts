@@ -1,6 +1,7 @@
 /**
  * Parses rule text: `MATCH ACTION`.
  *   MATCH   all | ADDR[/PREFIX][:PORT|:LO-HI] | [IPv6[/PREFIX]][:PORT...] | port N[-M]
+ *           | NAME[:PORT...] | *.NAME[:PORT...]
  *   ACTION  proxy [NAME] | direct | pass | refuse [ERRNO]
  *           | mark N | interface IF | source ADDR   (these three combine)
  * Errors are UsageErrors naming the rule and the bad word (src/settings adds where it came from).
@@ -9,6 +10,7 @@ import { BlockList } from 'node:net';
 import { addressFamily, notAnAddress, ZONE_HINT } from '../address.js';
 import { UsageError } from '../errors.js';
 import { INTERFACE_HINT, isInterfaceName, parseMark } from '../units.js';
+import { parseNamePattern } from '../dns/pattern.js';
 import type { Egress } from '../egress/model.js';
 import { REFUSE_ERRNOS, type Action, type Match, type PortRange, type RefuseErrno, type Rule } from './model.js';
 
@@ -38,7 +40,14 @@ function parseNet(word: string, origin: string, text: string): Match {
   }
   const [address = '', prefixText] = addrPart.split('/');
   const family = addressFamily(address);
-  if (family === 0) fail(origin, text, address.includes('%') ? `'${word}': ${ZONE_HINT}` : `'${word}' is not an IP address, CIDR, 'all' or 'port N'`);
+  const pattern = family === 0 && !bracket && prefixText === undefined ? parseNamePattern(addrPart) : undefined;
+  if (pattern) return { kind: 'name', pattern, ...(portPart !== undefined ? { ports: parsePorts(portPart, origin, text) } : {}) };
+  if (family === 0)
+    fail(
+      origin,
+      text,
+      address.includes('%') ? `'${word}': ${ZONE_HINT}` : `'${word}' is not an IP address, CIDR, host name (example.com, *.example.com), 'all' or 'port N'`,
+    );
   const max = family === 4 ? 32 : 128;
   const prefix = prefixText === undefined ? max : Number(prefixText);
   if (!/^\d+$/.test(prefixText ?? String(max)) || prefix > max) fail(origin, text, `'/${prefixText}' is not a prefix length for IPv${family} (0-${max})`);

@@ -12,9 +12,12 @@ import type { Rule } from '../rules/model.js';
 import type { UpstreamProxy } from '../upstream/url.js';
 import { checkLogFile } from './files.js';
 import type { ChainChoice, Settings, SettingsSource } from './schema.js';
+import type { ConnectFault } from '../chaos/connect-faults.js';
+import type { DnsFault } from '../chaos/dns-faults.js';
+import { FakeAddresses, DEFAULT_FAKE4, DEFAULT_FAKE6 } from '../dns/fake.js';
 
 /** Routing settings after merging the config file and the command line. */
-export type RoutingSettings = Pick<Plan, 'egress' | 'mode' | 'rules' | 'chains' | 'toxics' | 'connectFaults' | 'seed' | 'connectTimeoutMs'> & {
+export type RoutingSettings = Pick<Plan, 'egress' | 'mode' | 'rules' | 'chains' | 'toxics' | 'connectFaults' | 'dns' | 'seed' | 'connectTimeoutMs'> & {
   readonly logFile?: string;
   readonly logLevel?: LogLevel;
 };
@@ -56,13 +59,33 @@ export function resolveSettings(cli: SettingsSource, file: SettingsSource = NO_S
   const seed = c.seed ?? f.seed;
   const connectTimeoutMs = c['connect-timeout'] ?? f['connect-timeout'];
   const logLevel = c.log?.level ?? f.log?.level;
+  const faults = [...faultsOf(c), ...faultsOf(f)];
+  const dnsFaults = faults.filter((x): x is DnsFault => 'kind' in x);
+  const dnsMode = c.dns ?? f.dns;
+  if (dnsFaults.length && dnsMode === 'off') throw new UsageError('DNS faults need graft to answer DNS: they cannot be used with --dns off');
+  const rangesFrom = c['fake-range'] ? cli : file;
+  const ranges = rangesFrom.settings['fake-range'] ?? [];
+  const fake4 = ranges.find((r) => r.family === 4)?.text;
+  const fake6 = ranges.find((r) => r.family === 6)?.text;
+  try {
+    // made once here so that config check finds a bad range too
+    new FakeAddresses({ v4: fake4 ?? DEFAULT_FAKE4, v6: fake6 ?? DEFAULT_FAKE6 });
+  } catch (err) {
+    throw new UsageError(`${rangesFrom.locate(['fake-range'])}: ${(err as Error).message}`);
+  }
   return {
     egress: egressOf(c.mark ?? f.mark, c.interface ?? f.interface, c.source ?? f.source ?? []),
     mode,
     rules,
     chains,
     toxics,
-    connectFaults: [...faultsOf(c), ...faultsOf(f)],
+    connectFaults: faults.filter((x): x is ConnectFault => !('kind' in x)),
+    dns: {
+      ...(dnsMode !== undefined ? { mode: dnsMode } : {}),
+      ...(fake4 !== undefined ? { fake4 } : {}),
+      ...(fake6 !== undefined ? { fake6 } : {}),
+      faults: dnsFaults,
+    },
     ...(seed !== undefined ? { seed } : {}),
     ...(connectTimeoutMs !== undefined ? { connectTimeoutMs } : {}),
     ...(logFile !== undefined ? { logFile: logFile.path } : {}),

@@ -16,10 +16,11 @@
 import * as v from 'valibot';
 import { UsageError } from '../errors.js';
 import { addressFamily, notAnAddress } from '../address.js';
-import { LOG_LEVELS, type LogLevel, type ModeChoice } from '../plan.js';
+import { DNS_MODES, LOG_LEVELS, type LogLevel, type ModeChoice } from '../plan.js';
 import { parseRule } from '../rules/parse.js';
 import { latencyShorthand, parseToxic } from '../chaos/parse.js';
 import { parseConnectFault, refuseShorthand } from '../chaos/connect-faults.js';
+import { isDnsFaultText, parseDnsFault } from '../chaos/dns-faults.js';
 import { parseProxyUrl, type UpstreamProxy } from '../upstream/url.js';
 import { INTERFACE_HINT, isInterfaceName, MAX_DURATION_TEXT, parseDuration, parseMark } from '../units.js';
 
@@ -68,6 +69,19 @@ export const FLAGS: readonly FlagSpec[] = [
     arg: '<mode>',
     help: "auto|proxy|inplace: where egress options act: on the program's own sockets (inplace) or on graft's proxy (proxy); auto (default): inplace when nothing needs the proxy",
   },
+  {
+    path: ['dns'],
+    flag: '--dns',
+    arg: '<mode>',
+    help: "remote|local|off: graft answers the program's DNS, with fake addresses for names that go through a proxy (remote) or every name's real answer (local); default: remote when the default route is a proxy or a rule names a host, else off",
+  },
+  {
+    path: ['fake-range'],
+    flag: '--fake-range',
+    arg: '<cidr>',
+    repeat: true,
+    help: 'the fake addresses --dns remote answers with (one IPv4 and one IPv6 range; default 198.18.0.0/15 and fd67:7261:6674::/64)',
+  },
   { path: ['latency'], flag: '--latency', arg: '<delay>', help: 'fault: delay data from destinations by this much, e.g. 200ms or 200ms±50ms' },
   { path: ['bandwidth'], flag: '--bandwidth', arg: '<rate>', help: 'fault: limit data from destinations to this rate, e.g. 1MB/s, 512KiB/s, 8Mbit/s' },
   { path: ['reset-after'], flag: '--reset-after', arg: '<duration>', help: 'fault: reset every connection after this long (the program sees ECONNRESET)' },
@@ -83,7 +97,7 @@ export const FLAGS: readonly FlagSpec[] = [
     flag: '--fault',
     arg: '<fault>',
     repeat: true,
-    help: "connect fault, full form: 'refuse errno=E [delay=D] [probability=P|first=N|every=N|after=N] [on MATCH]' or 'delay time=D ...'",
+    help: "connect fault, full form: 'refuse errno=E [delay=D] [probability=P|first=N|every=N|after=N] [on MATCH]' or 'delay time=D ...'; DNS fault: 'nxdomain|servfail|noanswer|dnsdelay time=D ... [on NAME]'",
   },
   { path: ['seed'], flag: '--seed', arg: '<n>', help: `seed for probabilistic faults (0-${MAX_SEED}): the same seed gives the same faults` },
   {
@@ -223,6 +237,21 @@ function sources(locate: Locate) {
   );
 }
 
+/** The fake address ranges: at most one CIDR per family. */
+function fakeRanges(locate: Locate) {
+  return v.pipe(
+    list(locate, ['fake-range'], 'CIDR ranges', (text) => {
+      const family = addressFamily(text.split('/')[0] ?? '');
+      // FakeAddresses checks the prefix; here only the family, to keep one per family
+      return family ? { text, family } : refuse(`'${text}' is not a CIDR range (e.g. 198.18.0.0/15 or fd00:1::/64)`);
+    }),
+    v.check(
+      (all) => all.filter((r) => r.family === 4).length <= 1 && all.filter((r) => r.family === 6).length <= 1,
+      'give at most one IPv4 and one IPv6 range',
+    ),
+  );
+}
+
 /** The schema of every setting; `locate` names places for messages and for the origins rules and faults carry. */
 export function settingsSchema(locate: Locate) {
   const log = { file: v.optional(scalar(locate, ['log', 'file'], logFilePath)), level: v.optional(oneOf<LogLevel>(locate, ['log', 'level'], LOG_LEVELS)) };
@@ -250,7 +279,11 @@ export function settingsSchema(locate: Locate) {
     proxy: v.optional(chain(locate, ['proxy'], true)),
     rules: v.optional(list(locate, ['rules'], "'MATCH ACTION' strings", parseRule)),
     toxics: v.optional(list(locate, ['toxics'], "'TYPE key=value... [on MATCH]' strings", parseToxic)),
-    faults: v.optional(list(locate, ['faults'], "'refuse ...' or 'delay ...' strings", parseConnectFault)),
+    faults: v.optional(
+      list(locate, ['faults'], "'refuse ...', 'delay ...', 'nxdomain ...' (DNS faults) strings", (text, origin) =>
+        isDnsFaultText(text) ? parseDnsFault(text, origin) : parseConnectFault(text, origin),
+      ),
+    ),
     latency: v.optional(scalar(locate, ['latency'], (text, origin) => parseToxic(latencyShorthand(text), origin))),
     bandwidth: v.optional(scalar(locate, ['bandwidth'], (text, origin) => parseToxic(`bandwidth rate=${text}`, origin))),
     'reset-after': v.optional(scalar(locate, ['reset-after'], (text, origin) => parseToxic(`reset_peer time=${text}`, origin))),
@@ -264,6 +297,8 @@ export function settingsSchema(locate: Locate) {
     interface: v.optional(scalar(locate, ['interface'], (text) => (isInterfaceName(text) ? text : refuse(`'${text}' is ${INTERFACE_HINT}`)))),
     source: v.optional(sources(locate)),
     mode: v.optional(oneOf(locate, ['mode'], MODES)),
+    dns: v.optional(oneOf(locate, ['dns'], DNS_MODES)),
+    'fake-range': v.optional(fakeRanges(locate)),
     'connect-timeout': v.optional(duration(locate, ['connect-timeout'])),
     log: v.optional(mapping('', log)),
   };

@@ -6,9 +6,9 @@
 import type { ConnectFault } from '../chaos/connect-faults.js';
 import type { Match } from '../rules/model.js';
 import { encodeMessages } from './codec.js';
-import type { FaultMessage, RuleMessage } from './messages.js';
+import type { DnsMessage, FaultMessage, RuleMessage } from './messages.js';
 
-type MatchFields = Pick<RuleMessage, 'family' | 'net' | 'prefix' | 'portLo' | 'portHi' | 'explicit'>;
+type MatchFields = Pick<RuleMessage, 'family' | 'net' | 'prefix' | 'portLo' | 'portHi' | 'explicit' | 'byName'>;
 
 /** A rule's or fault's MATCH in the table's fields. */
 export function matchFields(m: Match): MatchFields {
@@ -17,14 +17,16 @@ export function matchFields(m: Match): MatchFields {
     m.kind === 'net'
       ? { family: m.family === 4 ? ('ip4' as const) : ('ip6' as const), net: m.address, prefix: m.prefix }
       : { family: 'any' as const, prefix: 0 };
-  return { ...where, portLo: ports.lo, portHi: ports.hi, explicit: m.kind === 'net' };
+  // a name rule may match a loopback address answered for its name (explicit), and only addresses answered for it (byName)
+  return { ...where, portLo: ports.lo, portHi: ports.hi, explicit: m.kind === 'net' || m.kind === 'name', byName: m.kind === 'name' };
 }
 
 export function faultMessage(f: ConnectFault): FaultMessage {
   const s = f.select;
+  const { byName: _, ...where } = matchFields(f.match);
   return {
     kind: 'fault',
-    ...matchFields(f.match),
+    ...where,
     ...(f.errno ? { error: f.errno } : {}),
     delayMs: f.delayMs,
     select: s.kind,
@@ -33,7 +35,7 @@ export function faultMessage(f: ConnectFault): FaultMessage {
   };
 }
 
-/** The bytes the tracer reads on its rules fd. */
-export function encodeTable(rules: readonly RuleMessage[], faults: readonly ConnectFault[]): Buffer {
-  return encodeMessages([...rules, ...faults.map(faultMessage)]);
+/** The bytes the tracer reads on its rules fd; `dns`: where graft's DNS server listens, when it answers the program's DNS. */
+export function encodeTable(rules: readonly RuleMessage[], faults: readonly ConnectFault[], dns?: DnsMessage): Buffer {
+  return encodeMessages([...rules, ...faults.map(faultMessage), ...(dns ? [dns] : [])]);
 }

@@ -50,7 +50,7 @@ describe('toxics', () => {
       ['latency latency=1s toxicity=2', /toxicity '2' is not a probability \(0 to 1\)$/],
       ['latency latency=soon', /'soon' is not a duration/],
       ['latency 1s', /'1s' is not key=value$/],
-      ['latency latency=1s on nowhere', /'nowhere' is not a MATCH \(all, ADDR\/CIDR\[:PORT\], port N\)$/],
+      ['latency latency=1s on 10.0.0.300', /'10\.0\.0\.300' is not a MATCH \(all, ADDR\/CIDR\[:PORT\], NAME, \*\.NAME, port N\)$/],
       ['slicer average_size=0', /average_size must be at least 1$/],
       ['bandwidth rate=fast', /'fast' is not a rate/],
     ];

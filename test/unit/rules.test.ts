@@ -42,7 +42,7 @@ describe('rule parsing', () => {
   it('names the rule and the bad word', () => {
     const cases: [string, RegExp][] = [
       ['10.0.0.0/33 direct', /^rule '10\.0\.0\.0\/33 direct': '\/33' is not a prefix length for IPv4 \(0-32\)$/],
-      ['10.0.0.300 direct', /is not an IP address, CIDR, 'all' or 'port N'/],
+      ['10.0.0.300 direct', /is not an IP address, CIDR, host name \(example\.com, \*\.example\.com\), 'all' or 'port N'/],
       ['port 0 refuse', /'0' is not a port or port range/],
       ['port 90-80 refuse', /'90-80' is not a port or port range/],
       ['all refuse EWHATEVER', /'EWHATEVER' is not an errno graft can refuse with \(ECONNREFUSED, ETIMEDOUT/],
