@@ -6,7 +6,7 @@
 
 static const char *const family_words[] = { "any", "ip4", "ip6", NULL };
 static const char *const tcp_action_words[] = { "pass", "refuse", "redirect", "inplace", NULL };
-static const char *const udp_action_words[] = { "pass", "refuse", "egress", NULL };
+static const char *const udp_action_words[] = { "pass", "refuse", "egress", "dns", NULL };
 static const char *const select_words[] = { "all", "prob", "first", "every", "after", NULL };
 
 static const struct bnd_field redirect_fields[] = {
@@ -40,6 +40,16 @@ static const struct bnd_field kept_local_fields[] = {
 	{ "dst_port", BND_T_PORT, offsetof(struct bnd_kept_local, dst_port), BND_REQUIRED, NULL },
 	{ "rule", BND_T_INT, offsetof(struct bnd_kept_local, rule), BND_REQUIRED, NULL },
 	{ "exe", BND_T_TEXT, offsetof(struct bnd_kept_local, exe), BND_REQUIRED, NULL },
+};
+
+static const struct bnd_field dns_socket_fields[] = {
+	{ "pid", BND_T_INT, offsetof(struct bnd_dns_socket, pid), BND_REQUIRED, NULL },
+	{ "tid", BND_T_INT, offsetof(struct bnd_dns_socket, tid), BND_REQUIRED, NULL },
+	{ "family", BND_T_ENUM, offsetof(struct bnd_dns_socket, family), BND_REQUIRED, family_words },
+	{ "local_port", BND_T_PORT, offsetof(struct bnd_dns_socket, local_port), BND_REQUIRED, NULL },
+	{ "dst_ip", BND_T_ADDR, offsetof(struct bnd_dns_socket, dst_ip), BND_REQUIRED, NULL },
+	{ "dst_port", BND_T_PORT, offsetof(struct bnd_dns_socket, dst_port), BND_REQUIRED, NULL },
+	{ "exe", BND_T_TEXT, offsetof(struct bnd_dns_socket, exe), BND_REQUIRED, NULL },
 };
 
 static const struct bnd_field failed_fields[] = {
@@ -76,6 +86,7 @@ static const struct bnd_field rule_fields[] = {
 	{ "port_lo", BND_T_PORT, offsetof(struct bnd_rule, port_lo), BND_REQUIRED, NULL },
 	{ "port_hi", BND_T_PORT, offsetof(struct bnd_rule, port_hi), BND_REQUIRED, NULL },
 	{ "explicit", BND_T_BOOL, offsetof(struct bnd_rule, explicit), BND_REQUIRED, NULL },
+	{ "by_name", BND_T_BOOL, offsetof(struct bnd_rule, by_name), BND_REQUIRED, NULL },
 	{ "tcp", BND_T_ENUM, offsetof(struct bnd_rule, tcp), BND_REQUIRED, tcp_action_words },
 	{ "udp", BND_T_ENUM, offsetof(struct bnd_rule, udp), BND_REQUIRED, udp_action_words },
 	{ "direct", BND_T_BOOL, offsetof(struct bnd_rule, direct), BND_REQUIRED, NULL },
@@ -100,19 +111,32 @@ static const struct bnd_field fault_fields[] = {
 	{ "prob", BND_T_DOUBLE, offsetof(struct bnd_fault, prob), BND_REQUIRED, NULL },
 };
 
+static const struct bnd_field dns_fields[] = {
+	{ "port4", BND_T_PORT, offsetof(struct bnd_dns, port4), BND_REQUIRED, NULL },
+	{ "port6", BND_T_PORT, offsetof(struct bnd_dns, port6), BND_REQUIRED, NULL },
+};
+
 static const struct bnd_field refused_fields[] = {
 	{ "id", BND_T_UINT, offsetof(struct bnd_refused, id), BND_REQUIRED, NULL },
 	{ "error", BND_T_ERRNO, offsetof(struct bnd_refused, error), BND_REQUIRED, NULL },
+};
+
+static const struct bnd_field names_fields[] = {
+	{ "ip", BND_T_ADDR, offsetof(struct bnd_names, ip), BND_REQUIRED, NULL },
+	{ "rules", BND_T_TEXT, offsetof(struct bnd_names, rules), offsetof(struct bnd_names, has_rules), NULL },
 };
 
 const struct bnd_message bnd_messages[BND_KINDS] = {
 	[BND_REDIRECT] = { "C", "redirect", redirect_fields, 12, sizeof(struct bnd_redirect) },
 	[BND_INPLACE] = { "I", "inplace", inplace_fields, 6, sizeof(struct bnd_inplace) },
 	[BND_KEPT_LOCAL] = { "K", "kept-local", kept_local_fields, 6, sizeof(struct bnd_kept_local) },
+	[BND_DNS_SOCKET] = { "Q", "dns-socket", dns_socket_fields, 7, sizeof(struct bnd_dns_socket) },
 	[BND_FAILED] = { "F", "failed", failed_fields, 9, sizeof(struct bnd_failed) },
 	[BND_DELAYED] = { "H", "delayed", delayed_fields, 6, sizeof(struct bnd_delayed) },
 	[BND_DIAGNOSTIC] = { "D", "diagnostic", diagnostic_fields, 3, sizeof(struct bnd_diagnostic) },
-	[BND_RULE] = { "rule", "rule", rule_fields, 14, sizeof(struct bnd_rule) },
+	[BND_RULE] = { "rule", "rule", rule_fields, 15, sizeof(struct bnd_rule) },
 	[BND_FAULT] = { "fault", "fault", fault_fields, 11, sizeof(struct bnd_fault) },
+	[BND_DNS] = { "dns", "dns", dns_fields, 2, sizeof(struct bnd_dns) },
 	[BND_REFUSED] = { "fail", "refused", refused_fields, 2, sizeof(struct bnd_refused) },
+	[BND_NAMES] = { "names", "names", names_fields, 2, sizeof(struct bnd_names) },
 };

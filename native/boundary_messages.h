@@ -27,6 +27,7 @@ enum bnd_udp_action {
 	BND_UDP_ACTION_PASS,
 	BND_UDP_ACTION_REFUSE,
 	BND_UDP_ACTION_EGRESS,
+	BND_UDP_ACTION_DNS,
 };
 
 enum bnd_select {
@@ -41,12 +42,15 @@ enum bnd_kind {
 	BND_REDIRECT,
 	BND_INPLACE,
 	BND_KEPT_LOCAL,
+	BND_DNS_SOCKET,
 	BND_FAILED,
 	BND_DELAYED,
 	BND_DIAGNOSTIC,
 	BND_RULE,
 	BND_FAULT,
+	BND_DNS,
 	BND_REFUSED,
+	BND_NAMES,
 	BND_KINDS
 };
 
@@ -87,6 +91,17 @@ struct bnd_kept_local {
 	char exe[BND_TEXT_MAX + 1];
 };
 
+/* Q: a datagram socket pointed at graft's DNS server (table message dns), sent at once when it is first pointed there and whenever its meant destination changes: family says which listener (ip4: 127.0.0.1:port4, ip6: [::1]:port6); local_port is the socket's port, the source port the DNS server sees; dst_ip/dst_port where the program meant to send */
+struct bnd_dns_socket {
+	int32_t pid;
+	int32_t tid;
+	enum bnd_family family;
+	uint16_t local_port;
+	char dst_ip[BND_ADDR_MAX];
+	uint16_t dst_port;
+	char exe[BND_TEXT_MAX + 1];
+};
+
 /* F: a call the tracer failed on purpose instead of letting it out another way; rule -1 when no rule is the reason; fault: the connect fault that failed it */
 struct bnd_failed {
 	int32_t pid;
@@ -118,7 +133,7 @@ struct bnd_diagnostic {
 	char message[BND_TEXT_MAX + 1];
 };
 
-/* rule: family any: every destination (net absent); explicit: the rule names a network, the only kind that may match a loopback destination; direct: a redirect the proxy dials itself, without an upstream proxy, so the local routing's answer for the destination (no route, prohibited) is the connect's, at once; error: what refuse fails with, and what a datagram to a proxy-only destination gets */
+/* rule: family any: every destination (net absent); explicit: the rule names a network, the only kind that may match a loopback destination; by_name: the rule matches an address only through the names control message (family any, net absent, prefix 0; its ports still apply), never by a network of its own; udp dns: datagrams go to graft's DNS server (table message dns); direct: a redirect the proxy dials itself, without an upstream proxy, so the local routing's answer for the destination (no route, prohibited) is the connect's, at once; error: what refuse fails with, and what a datagram to a proxy-only destination gets */
 struct bnd_rule {
 	enum bnd_family family;
 	int has_net;
@@ -127,6 +142,7 @@ struct bnd_rule {
 	uint16_t port_lo;
 	uint16_t port_hi;
 	int explicit;
+	int by_name;
 	enum bnd_tcp_action tcp;
 	enum bnd_udp_action udp;
 	int direct;
@@ -159,10 +175,23 @@ struct bnd_fault {
 	double prob;
 };
 
+/* dns: graft's DNS server listens (UDP) on 127.0.0.1:port4 and [::1]:port6; at most one; a rule with udp dns needs it */
+struct bnd_dns {
+	uint16_t port4;
+	uint16_t port6;
+};
+
 /* fail: the destination (or an upstream proxy) did not accept: the program's connect fails with error, as the kernel would have failed it */
 struct bnd_refused {
 	uint32_t id;
 	int error;
+};
+
+/* names: from now on, destination ip (v4-mapped counts as IPv4) also matches the by_name rules listed in rules (their indices, comma-separated ascending decimals); rules absent forgets ip. Written before the DNS answer holding ip reaches the program. The tracer keeps at most 65536 addresses, the least recently set replaced */
+struct bnd_names {
+	char ip[BND_ADDR_MAX];
+	int has_rules;
+	char rules[BND_TEXT_MAX + 1];
 };
 
 /* room for any message, for a decoder that does not know which comes */
@@ -170,12 +199,15 @@ union bnd_any {
 	struct bnd_redirect redirect;
 	struct bnd_inplace inplace;
 	struct bnd_kept_local kept_local;
+	struct bnd_dns_socket dns_socket;
 	struct bnd_failed failed;
 	struct bnd_delayed delayed;
 	struct bnd_diagnostic diagnostic;
 	struct bnd_rule rule;
 	struct bnd_fault fault;
+	struct bnd_dns dns;
 	struct bnd_refused refused;
+	struct bnd_names names;
 };
 
 #endif

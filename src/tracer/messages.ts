@@ -10,7 +10,7 @@ export type Family = (typeof FAMILY)[number];
 export const TCP_ACTION = ['pass', 'refuse', 'redirect', 'inplace'] as const;
 export type TcpAction = (typeof TCP_ACTION)[number];
 
-export const UDP_ACTION = ['pass', 'refuse', 'egress'] as const;
+export const UDP_ACTION = ['pass', 'refuse', 'egress', 'dns'] as const;
 export type UdpAction = (typeof UDP_ACTION)[number];
 
 export const SELECT = ['all', 'prob', 'first', 'every', 'after'] as const;
@@ -55,6 +55,18 @@ export interface KeptLocalMessage {
   readonly exe: string;
 }
 
+/** Q: a datagram socket pointed at graft's DNS server (table message dns), sent at once when it is first pointed there and whenever its meant destination changes: family says which listener (ip4: 127.0.0.1:port4, ip6: [::1]:port6); local_port is the socket's port, the source port the DNS server sees; dst_ip/dst_port where the program meant to send */
+export interface DnsSocketMessage {
+  readonly kind: 'dns-socket';
+  readonly pid: number;
+  readonly tid: number;
+  readonly family: Family;
+  readonly localPort: number;
+  readonly dstIp: string;
+  readonly dstPort: number;
+  readonly exe: string;
+}
+
 /** F: a call the tracer failed on purpose instead of letting it out another way; rule -1 when no rule is the reason; fault: the connect fault that failed it */
 export interface FailedMessage {
   readonly kind: 'failed';
@@ -88,7 +100,7 @@ export interface DiagnosticMessage {
   readonly message: string;
 }
 
-/** rule: family any: every destination (net absent); explicit: the rule names a network, the only kind that may match a loopback destination; direct: a redirect the proxy dials itself, without an upstream proxy, so the local routing's answer for the destination (no route, prohibited) is the connect's, at once; error: what refuse fails with, and what a datagram to a proxy-only destination gets */
+/** rule: family any: every destination (net absent); explicit: the rule names a network, the only kind that may match a loopback destination; by_name: the rule matches an address only through the names control message (family any, net absent, prefix 0; its ports still apply), never by a network of its own; udp dns: datagrams go to graft's DNS server (table message dns); direct: a redirect the proxy dials itself, without an upstream proxy, so the local routing's answer for the destination (no route, prohibited) is the connect's, at once; error: what refuse fails with, and what a datagram to a proxy-only destination gets */
 export interface RuleMessage {
   readonly kind: 'rule';
   readonly family: Family;
@@ -97,6 +109,7 @@ export interface RuleMessage {
   readonly portLo: number;
   readonly portHi: number;
   readonly explicit: boolean;
+  readonly byName: boolean;
   readonly tcp: TcpAction;
   readonly udp: UdpAction;
   readonly direct: boolean;
@@ -123,6 +136,13 @@ export interface FaultMessage {
   readonly prob: number;
 }
 
+/** dns: graft's DNS server listens (UDP) on 127.0.0.1:port4 and [::1]:port6; at most one; a rule with udp dns needs it */
+export interface DnsMessage {
+  readonly kind: 'dns';
+  readonly port4: number;
+  readonly port6: number;
+}
+
 /** fail: the destination (or an upstream proxy) did not accept: the program's connect fails with error, as the kernel would have failed it */
 export interface RefusedMessage {
   readonly kind: 'refused';
@@ -130,9 +150,16 @@ export interface RefusedMessage {
   readonly error: string;
 }
 
-export type RecordMessage = RedirectMessage | InplaceMessage | KeptLocalMessage | FailedMessage | DelayedMessage | DiagnosticMessage;
-export type TableMessage = RuleMessage | FaultMessage;
-export type ControlMessage = RefusedMessage;
+/** names: from now on, destination ip (v4-mapped counts as IPv4) also matches the by_name rules listed in rules (their indices, comma-separated ascending decimals); rules absent forgets ip. Written before the DNS answer holding ip reaches the program. The tracer keeps at most 65536 addresses, the least recently set replaced */
+export interface NamesMessage {
+  readonly kind: 'names';
+  readonly ip: string;
+  readonly rules?: string;
+}
+
+export type RecordMessage = RedirectMessage | InplaceMessage | KeptLocalMessage | DnsSocketMessage | FailedMessage | DelayedMessage | DiagnosticMessage;
+export type TableMessage = RuleMessage | FaultMessage | DnsMessage;
+export type ControlMessage = RefusedMessage | NamesMessage;
 export type Message = RecordMessage | TableMessage | ControlMessage;
 
 export const MESSAGES: { readonly [K in Message['kind']]: MessageSpec } = {
@@ -175,6 +202,19 @@ export const MESSAGES: { readonly [K in Message['kind']]: MessageSpec } = {
       { name: 'dstIp', type: 'addr', optional: false },
       { name: 'dstPort', type: 'port', optional: false },
       { name: 'rule', type: 'int', optional: false },
+      { name: 'exe', type: 'text', optional: false },
+    ],
+  },
+  'dns-socket': {
+    tag: 'Q',
+    direction: 'records',
+    fields: [
+      { name: 'pid', type: 'int', optional: false },
+      { name: 'tid', type: 'int', optional: false },
+      { name: 'family', type: 'enum', optional: false, words: FAMILY },
+      { name: 'localPort', type: 'port', optional: false },
+      { name: 'dstIp', type: 'addr', optional: false },
+      { name: 'dstPort', type: 'port', optional: false },
       { name: 'exe', type: 'text', optional: false },
     ],
   },
@@ -224,6 +264,7 @@ export const MESSAGES: { readonly [K in Message['kind']]: MessageSpec } = {
       { name: 'portLo', type: 'port', optional: false },
       { name: 'portHi', type: 'port', optional: false },
       { name: 'explicit', type: 'bool', optional: false },
+      { name: 'byName', type: 'bool', optional: false },
       { name: 'tcp', type: 'enum', optional: false, words: TCP_ACTION },
       { name: 'udp', type: 'enum', optional: false, words: UDP_ACTION },
       { name: 'direct', type: 'bool', optional: false },
@@ -251,12 +292,28 @@ export const MESSAGES: { readonly [K in Message['kind']]: MessageSpec } = {
       { name: 'prob', type: 'double', optional: false },
     ],
   },
+  'dns': {
+    tag: 'dns',
+    direction: 'table',
+    fields: [
+      { name: 'port4', type: 'port', optional: false },
+      { name: 'port6', type: 'port', optional: false },
+    ],
+  },
   'refused': {
     tag: 'fail',
     direction: 'control',
     fields: [
       { name: 'id', type: 'uint', optional: false },
       { name: 'error', type: 'errno', optional: false },
+    ],
+  },
+  'names': {
+    tag: 'names',
+    direction: 'control',
+    fields: [
+      { name: 'ip', type: 'addr', optional: false },
+      { name: 'rules', type: 'text', optional: true },
     ],
   },
 };

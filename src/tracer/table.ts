@@ -6,7 +6,7 @@
 import type { ConnectFault } from '../chaos/connect-faults.js';
 import type { Match } from '../rules/model.js';
 import { encodeMessages } from './codec.js';
-import type { FaultMessage, RuleMessage } from './messages.js';
+import type { DnsMessage, FaultMessage, RuleMessage } from './messages.js';
 
 type MatchFields = Pick<RuleMessage, 'family' | 'net' | 'prefix' | 'portLo' | 'portHi' | 'explicit'>;
 
@@ -33,7 +33,15 @@ export function faultMessage(f: ConnectFault): FaultMessage {
   };
 }
 
-/** The bytes the tracer reads on its rules fd. */
-export function encodeTable(rules: readonly RuleMessage[], faults: readonly ConnectFault[]): Buffer {
-  return encodeMessages([...rules, ...faults.map(faultMessage)]);
+/** Where graft's DNS server listens (UDP): 127.0.0.1:port4 and [::1]:port6. */
+export type DnsListeners = Omit<DnsMessage, 'kind'>;
+
+/**
+ * The bytes the tracer reads on its rules fd. With `dns`, datagrams to a
+ * destination whose rule says `udp: 'dns'` go to graft's DNS server (a
+ * table with such a rule and no `dns` is refused by the tracer).
+ */
+export function encodeTable(rules: readonly RuleMessage[], faults: readonly ConnectFault[], dns?: DnsListeners): Buffer {
+  const listeners: DnsMessage[] = dns ? [{ kind: 'dns', port4: dns.port4, port6: dns.port6 }] : [];
+  return encodeMessages([...rules, ...faults.map(faultMessage), ...listeners]);
 }
