@@ -236,21 +236,25 @@ int dns_recv_entry(struct tracer *tr, const struct call *c)
 	return 1;
 }
 
-/* Whether the `copy` bytes at `got` are graft's DNS listener: the whole
- * address must be there to tell. */
+/* Whether the `copy` bytes the kernel wrote at `got` are graft's DNS
+ * listener as the kernel reports a source (flowinfo and scope 0): the
+ * bytes there must be its, for as many as the program's buffer held. */
 static int from_listener(const struct tracer *tr, const union sa *got, uint32_t copy)
 {
-	union sa l;
-	if (got->sa.sa_family == AF_INET && copy >= sizeof(struct sockaddr_in)) {
-		sa_loopback(&l, AF_INET, 0, tr->rules.dns_port4);
-	} else if (got->sa.sa_family == AF_INET6 && copy >= sizeof(struct sockaddr_in6)) {
-		int mapped = sa_is_v4mapped(got);
-		sa_loopback(&l, AF_INET6, mapped, mapped ? tr->rules.dns_port4 : tr->rules.dns_port6);
-	} else {
+	union sa l[2];
+	int n = 0;
+	if (copy < sizeof(sa_family_t))
 		return 0;
+	if (got->sa.sa_family == AF_INET) {
+		sa_loopback(&l[n++], AF_INET, 0, tr->rules.dns_port4);
+	} else if (got->sa.sa_family == AF_INET6) {
+		sa_loopback(&l[n++], AF_INET6, 0, tr->rules.dns_port6);
+		sa_loopback(&l[n++], AF_INET6, 1, tr->rules.dns_port4);
 	}
-	return sa_port(got) == sa_port(&l) && (got->sa.sa_family == AF_INET ? got->in4.sin_addr.s_addr == l.in4.sin_addr.s_addr
-									    : !memcmp(&got->in6.sin6_addr, &l.in6.sin6_addr, 16));
+	for (int i = 0; i < n; i++)
+		if (!memcmp(got, &l[i], copy < sa_len(&l[i]) ? copy : sa_len(&l[i])))
+			return 1;
+	return 0;
 }
 
 void dns_recv_exit(struct tracer *tr, pid_t tid, struct task *t)
@@ -272,7 +276,8 @@ void dns_recv_exit(struct tracer *tr, pid_t tid, struct task *t)
 		memset(&got, 0, sizeof got);
 		if (!x->name[i] || peek(tid, x->namelen[i], &klen, sizeof klen) < 0)
 			continue;
-		/* what the kernel wrote: at most the program's length */
+		/* what the kernel wrote: at most the program's length (a
+		 * truncated source is recognised by the bytes it has) */
 		uint32_t copy = klen < x->ulen[i] ? klen : x->ulen[i];
 		if (copy > sizeof got || peek(tid, x->name[i], &got, copy) < 0 || !from_listener(tr, &got, copy))
 			continue;

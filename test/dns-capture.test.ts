@@ -152,7 +152,7 @@ describe('DNS capture in the tracer', { skip: needs(...LAB, 'dnsmasq', 'dig', 'm
   const PROBES: string[][] = [];
   for (const server of [NS4, NS6, `::ffff:${NS4}`])
     for (const send of ['connect', 'sendto', 'sendmsg', 'sendmmsg'])
-      for (const recv of ['recvfrom', 'recvmsg', 'recvmmsg']) PROBES.push([send, recv, server, '53', NAME]);
+      for (const recv of ['recvfrom', 'recvmsg', 'recvmmsg', 'recvfrom-short']) PROBES.push([send, recv, server, '53', NAME]);
   let dnsprobe: string;
 
   before(async () => {
@@ -245,6 +245,24 @@ describe('DNS capture in the tracer', { skip: needs(...LAB, 'dnsmasq', 'dig', 'm
         { family: q[0]!.family, localPort: q[0]!.localPort, dstIp: q[0]!.dstIp, dstPort: q[0]!.dstPort },
         { family, localPort: local, dstIp: dst, dstPort: 53 },
       );
+    }
+  });
+
+  it('a 32-bit program: connect and recvfrom, through socketcall and through the direct calls', { skip: needs('i386-exec') }, async () => {
+    for (const [variant, flags] of [
+      ['i386-socketcall', ['-m32']],
+      ['i386-direct', ['-m32', '-DI386_DIRECT']],
+    ] as const) {
+      const probe = buildC('dnsprobe', flags, variant);
+      for (const server of [NS4, `::ffff:${NS4}`]) {
+        const argv = [probe, 'connect', 'recvfrom', server, '53', NAME];
+        const run = await traced(argv);
+        const what = `${variant} ${server}`;
+        assert.equal(run.code, 0, `${what}: ${run.stderr}`);
+        const want = native.get(`probe connect recvfrom ${server} 53 ${NAME}`)!;
+        const port = /^(local \S+) \d+/m;
+        assert.equal(run.stdout.replace(port, '$1 N'), want.replace(port, '$1 N'), what);
+      }
     }
   });
 
