@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/tcp.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -11,6 +12,7 @@
 #include <unistd.h>
 
 #include "arch/arch.h"
+#include "dns.h"
 #include "names.h"
 #include "records.h"
 #include "tracee.h"
@@ -261,8 +263,23 @@ static void connect_kept_local(struct stop *st, int s, const union sa *dst)
 	defer_record(st, line, record_kept_local(line, sizeof line, &w, dst, st->rule));
 }
 
+/* A datagram to a destination whose rule says dns goes to graft's DNS
+ * server (dns.h). Raw and ping sockets are no DNS clients: left alone. */
+static void to_dns_server(struct stop *st, int s, const struct sockinfo *si, const union sa *dst)
+{
+	if (si->type != SOCK_DGRAM || si->protocol != IPPROTO_UDP)
+		return;
+	const char *why = "";
+	int rc = dns_redirect(st->tr, st->c, s, si, dst, st->rule, &why);
+	if (rc < 0)
+		fail_call(st, dst, -rc, why);
+	else if (rc == 1)
+		st->out.want_exit = 1;
+}
+
 /* A datagram destination decided by its rule (st->rule, matched by the
- * caller): refused, given the rule's egress options, or left alone. A
+ * caller): refused, given the rule's egress options, sent to graft's DNS
+ * server, or left alone. A
  * connect to a destination only a proxy may reach is made but kept local
  * (connect_kept_local); a datagram sent there with an address is refused. */
 static void datagram_by_rule(struct stop *st, int s, const struct sockinfo *si, const union sa *dst)
@@ -286,7 +303,24 @@ static void datagram_by_rule(struct stop *st, int s, const struct sockinfo *si, 
 		if (egress_any(&r->eg))
 			egress_or_fail(st, &r->eg, s, si, dst);
 		break;
+	case UDP_DNS:
+		to_dns_server(st, s, si, dst);
+		break;
 	}
+}
+
+/* The rule for `dst`. With by_name rules, the names control messages
+ * written so far are applied first: Node sends one before the DNS answer
+ * holding the address, so a connect to an answer finds it in force. */
+static int match_rule(struct tracer *tr, const union sa *dst)
+{
+	if (!tr->rules.names)
+		return rules_match(&tr->rules, dst);
+	handover_sync(&tr->handover);
+	pthread_mutex_lock(&tr->handover.names_lock);
+	int rule = rules_match(&tr->rules, dst);
+	pthread_mutex_unlock(&tr->handover.names_lock);
+	return rule;
 }
 
 /* A fault whose errno a non-blocking connect learns of later: the socket
@@ -410,7 +444,7 @@ static void handle_connect(struct stop *st)
 	union sa dst;
 	if (read_sockaddr(st->c->tid, st->c->addr, st->c->addrlen, &dst) < 0)
 		return;
-	st->rule = rules_match(&tr->rules, &dst);
+	st->rule = match_rule(tr, &dst);
 	if (st->rule < 0)
 		return; /* loopback: untouched */
 	int s = grab_socket(&tr->tasks, st->c->tid, st->c->fd);
@@ -450,7 +484,7 @@ static void handle_send(struct stop *st)
 	struct tracer *tr = st->tr;
 	union sa dst;
 	int have_dst = read_sockaddr(st->c->tid, st->c->addr, st->c->addrlen, &dst) == 0;
-	if (have_dst && (st->rule = rules_match(&tr->rules, &dst)) < 0)
+	if (have_dst && (st->rule = match_rule(tr, &dst)) < 0)
 		return; /* loopback */
 	int s = grab_socket(&tr->tasks, st->c->tid, st->c->fd);
 	if (s < 0)
@@ -567,6 +601,11 @@ struct outcome decide_seccomp_stop(struct tracer *tr, pid_t tid)
 		break;
 	case CALL_GETSOCKNAME:
 		names_getsockname(tr, &c);
+		break;
+	case CALL_RECVFROM:
+	case CALL_RECVMSG:
+	case CALL_RECVMMSG:
+		st.out.want_exit = dns_recv_entry(tr, &c);
 		break;
 	case CALL_SOCKET: {
 		struct task *task = task_get(&tr->tasks, tid);

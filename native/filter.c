@@ -113,6 +113,16 @@ static void emit_argument_checks(struct bpf_asm *a, const struct filter_needs *n
 	bpf_jeq(a, SOCK_DGRAM, L_TRACE, L_NEXT);
 	bpf_jeq(a, SOCK_RAW, L_TRACE, L_ALLOW);
 
+	if (need->dns_receives) {
+		/* recvfrom(fd, buf, len, flags, src, srclen): a source pointer
+		 * means the program reads where an answer came from */
+		bpf_label(a, L_RECVFROM);
+		bpf_ld_arg(a, 4, 0);
+		bpf_jeq(a, 0, L_NEXT, L_TRACE);
+		bpf_ld_arg(a, 4, 1);
+		bpf_jeq(a, 0, L_ALLOW, L_TRACE);
+	}
+
 	if (need->so_error) {
 		/* getsockopt(fd, level, name, ...), any ABI: SOL_SOCKET, SO_ERROR */
 		bpf_label(a, L_SO_ERROR);

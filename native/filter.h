@@ -20,7 +20,13 @@
  *                 socket graft failed (later.h)
  *   redirects     getpeername and getsockname (all ABIs), to show a
  *                 redirected socket its destination and source (names.h):
- *                 in runs with a redirect rule or a fault that redirects
+ *                 in runs with a redirect rule or a fault that redirects,
+ *                 or with DNS capture (the datagram sockets pointed at
+ *                 graft's DNS server)
+ *   DNS capture   (a dns table message) recvfrom with a source pointer,
+ *                 recvmsg, recvmmsg: an answer's source becomes the server
+ *                 the program asked (dns.h); x86-64 all three, x32 and
+ *                 i386 (direct and socketcall) recvfrom only
  * io_uring_setup fails with ENOSYS, as under many container runtimes:
  * IORING_OP_CONNECT would bypass connect(2); programs fall back. */
 #ifndef GRAFT_FILTER_H
@@ -35,9 +41,10 @@ struct filter_needs {
 	int binds;          /* trap bind() */
 	int so_error;       /* trap getsockopt(SOL_SOCKET, SO_ERROR) */
 	int names;          /* trap getpeername and getsockname */
+	int dns_receives;   /* trap recvfrom with a source pointer, recvmsg, recvmmsg */
 };
 
-#define FILTER_MAX_INSNS 96
+#define FILTER_MAX_INSNS 128
 
 /* Jump targets, resolved when the program is done. The arch part jumps to
  * the shared ones (L_TRACE ... L_SO_ERROR) and may use L_ARCH0..3 inside. */
@@ -52,6 +59,7 @@ enum label {
 	L_SOCKET,   /* socket(): trap IPv4/IPv6 datagram and raw */
 	L_SOCKTYPE, /* (inside L_SOCKET) */
 	L_SO_ERROR, /* getsockopt: trap (SOL_SOCKET, SO_ERROR); needs.so_error only */
+	L_RECVFROM, /* recvfrom: trap with a source pointer; needs.dns_receives only */
 	L_ARCH0,
 	L_ARCH1,
 	L_ARCH2,

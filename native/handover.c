@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +26,9 @@ void handover_init(struct handover *h, struct later *l, int control_fd)
 	h->control_fd = control_fd;
 	h->epfd = -1;
 	h->next_id = 1;
+	pthread_mutex_init(&h->names_lock, NULL);
+	pthread_mutex_init(&h->sync_lock, NULL);
+	pthread_cond_init(&h->synced, NULL);
 }
 
 static struct handed *slot(struct handover *h, unsigned id)
@@ -129,15 +133,36 @@ void handover_drop(struct handover *h, unsigned id)
 		close(fd);
 }
 
+/* A names message into the names map. */
+static int set_names(struct handover *h, const struct bnd_names *m, const char **why)
+{
+	struct byname_key k;
+	if (byname_key_parse(m->ip, &k) < 0) {
+		*why = "names: not an address";
+		return -1;
+	}
+	if (!h->names)
+		return 0; /* no by_name rule: nothing to match */
+	pthread_mutex_lock(&h->names_lock);
+	int rc = byname_set(h->names, &k, m->has_rules ? m->rules : NULL);
+	pthread_mutex_unlock(&h->names_lock);
+	if (rc < 0)
+		*why = "names: a rule list that is not ascending by_name rule indices (or out of memory)";
+	return rc;
+}
+
 int handover_answer(struct handover *h, const char *line, size_t len, const char **why)
 {
-	struct bnd_refused m;
-	int kind = bnd_decode(line, len, &m, sizeof m, why);
+	union bnd_any msg;
+	int kind = bnd_decode(line, len, &msg, sizeof msg, why);
+	if (kind == BND_NAMES)
+		return set_names(h, &msg.names, why);
 	if (kind != BND_REFUSED) {
 		if (kind >= 0)
 			*why = "not a control message";
 		return -1;
 	}
+	const struct bnd_refused m = msg.refused;
 	int fd = take(h, m.id);
 	if (fd < 0)
 		return 0; /* connected or failed already: nothing held */
@@ -211,7 +236,37 @@ static void socket_ready(struct handover *h, unsigned id)
 		handover_drop(h, id);
 }
 
-/* The control thread: the proxy's answers, and sockets that connected. */
+static void set_reading(struct handover *h, int busy, int gone)
+{
+	pthread_mutex_lock(&h->sync_lock);
+	h->busy = busy;
+	h->gone = gone;
+	pthread_cond_broadcast(&h->synced);
+	pthread_mutex_unlock(&h->sync_lock);
+}
+
+/* Whether the control fd holds bytes nobody has read. */
+static int control_pending(int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	return poll(&p, 1, 0) > 0 && (p.revents & POLLIN);
+}
+
+void handover_sync(struct handover *h)
+{
+	if (h->epfd < 0)
+		return;
+	/* the control thread marks itself busy before it reads and clears it
+	 * once the fd is drained and every line applied: neither busy nor
+	 * anything pending means all written so far is in force */
+	pthread_mutex_lock(&h->sync_lock);
+	while (!h->gone && (h->busy || control_pending(h->control_fd)))
+		pthread_cond_wait(&h->synced, &h->sync_lock);
+	pthread_mutex_unlock(&h->sync_lock);
+}
+
+/* The control thread: the proxy's answers, names, and sockets that
+ * connected. */
 static void *control_loop(void *arg)
 {
 	struct handover *h = arg;
@@ -226,13 +281,20 @@ static void *control_loop(void *arg)
 		if (n < 0)
 			break;
 		for (int i = 0; i < n; i++) {
-			if (events[i].data.u64 != CONTROL_KEY)
+			if (events[i].data.u64 != CONTROL_KEY) {
 				socket_ready(h, (unsigned)events[i].data.u64);
-			else if (read_answers(h, buf, sizeof buf, &len) < 0)
+				continue;
+			}
+			set_reading(h, 1, 0);
+			if (read_answers(h, buf, sizeof buf, &len) < 0) {
+				set_reading(h, 0, 1);
 				return NULL; /* Node is gone: the tracer follows shortly */
+			}
+			set_reading(h, 0, 0);
 		}
 		timeout = h->nunstarted ? retry_unstarted(h) : -1;
 	}
+	set_reading(h, 0, 1);
 	return NULL;
 }
 

@@ -14,9 +14,17 @@
  * the program closed its socket meanwhile.
  *
  * The control fd and the held sockets are watched by a thread of its own,
- * which only touches this table and the failed-socket table (both
- * locked): waitpid cannot also wait for a pipe, and a signal-driven read
- * could miss a wake-up between the loop's check and its wait. */
+ * which only touches this table, the failed-socket table and the names
+ * map (all locked): waitpid cannot also wait for a pipe, and a
+ * signal-driven read could miss a wake-up between the loop's check and
+ * its wait.
+ *
+ * The control fd also carries names messages: the addresses graft's DNS
+ * server hands out and the by_name rules each matches (byname.h). Node
+ * writes one before the program gets the answer holding the address, so
+ * the main thread, before it decides a connect or a send by the rules,
+ * waits until every control line written so far has been applied
+ * (handover_sync: one poll of the control fd when nothing is pending). */
 #ifndef GRAFT_HANDOVER_H
 #define GRAFT_HANDOVER_H
 
@@ -24,6 +32,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "byname.h"
 #include "later.h"
 
 struct handed {
@@ -49,6 +58,15 @@ struct handover {
 	int epfd;                    /* the control fd and the held sockets */
 	struct unstarted *unstarted; /* the control thread's only */
 	size_t nunstarted, capunstarted;
+	/* the names map names messages fill (NULL: the table has no by_name
+	 * rule, and names messages are ignored); names_lock guards it */
+	struct byname *names;
+	pthread_mutex_t names_lock;
+	/* handover_sync: the control thread is reading the control fd (busy),
+	 * or has ended (gone); synced is signalled when either changes */
+	pthread_mutex_t sync_lock;
+	pthread_cond_t synced;
+	int busy, gone;
 };
 
 void handover_init(struct handover *h, struct later *l, int control_fd);
@@ -64,6 +82,10 @@ void handover_drop(struct handover *h, unsigned id);
 /* Starts the thread that reads the control fd (after the program is
  * forked: the child must not inherit a second thread's state). */
 void handover_start(struct handover *h);
+
+/* Returns once every control line written before the call has been
+ * applied by the control thread (at once without a control thread). */
+void handover_sync(struct handover *h);
 
 /* One control line (without its newline): what the thread does with it.
  * Returns 0, or -1 with *why for a line it could not read. */

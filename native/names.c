@@ -22,10 +22,10 @@ void names_remember(struct tracer *tr, int s, const union sa *addr, unsigned por
 
 /* Graft's loopback ports a redirected socket may be connected to: the
  * black holes (the proxy completes each handshake from the black hole's
- * address). */
+ * address), and graft's DNS server (dns.h). */
 static int is_graft(const struct tracer *tr, const union sa *peer)
 {
-	const uint16_t ports[] = { tr->later.hole4, tr->later.hole6 };
+	const uint16_t ports[] = { tr->later.hole4, tr->later.hole6, tr->rules.dns_port4, tr->rules.dns_port6 };
 	return peers_is_graft(peer, ports, (int)(sizeof ports / sizeof *ports));
 }
 
@@ -144,6 +144,19 @@ static int source_of(struct tracer *tr, const struct peer *e, int domain, union 
 	return 0;
 }
 
+/* Whether a remembered socket is still connected: a TCP one not closed, a
+ * datagram one (pointed at graft's DNS server) with a peer. */
+static int still_connected(int s)
+{
+	struct tcp_info ti;
+	socklen_t l = sizeof ti;
+	if (getsockopt(s, IPPROTO_TCP, TCP_INFO, &ti, &l) == 0)
+		return ti.tcpi_state != TCP_CLOSE;
+	union sa peer;
+	l = sizeof peer;
+	return getpeername(s, &peer.sa, &l) == 0;
+}
+
 void names_getsockname(struct tracer *tr, const struct call *c)
 {
 	int s = grab_socket(&tr->tasks, c->tid, c->fd);
@@ -151,11 +164,8 @@ void names_getsockname(struct tracer *tr, const struct call *c)
 		return;
 	union sa local, src;
 	const struct peer *e = entry_of(tr, s, &local);
-	struct tcp_info ti;
-	socklen_t l = sizeof ti;
 	/* a socket disconnected since (AF_UNSPEC) is left to the kernel */
-	if (e && getsockopt(s, IPPROTO_TCP, TCP_INFO, &ti, &l) == 0 && ti.tcpi_state != TCP_CLOSE &&
-	    source_of(tr, e, local.sa.sa_family, &src) == 0) {
+	if (e && still_connected(s) && source_of(tr, e, local.sa.sa_family, &src) == 0) {
 		sa_set_port(&src, sa_port(&local));
 		answer_name(c, &src);
 	}

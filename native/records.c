@@ -105,6 +105,16 @@ size_t record_held(char *line, size_t cap, const struct rec_who *w, const union 
 	return encode_logged(BND_DELAYED, &m, m.exe, w->exe, line, cap);
 }
 
+size_t record_dns_socket(char *line, size_t cap, const struct rec_who *w, int listener_v6, unsigned local_port, const union sa *dst)
+{
+	struct bnd_dns_socket m = {
+		.pid = w->pid, .tid = w->tid, .family = listener_v6 ? BND_FAMILY_IP6 : BND_FAMILY_IP4, .local_port = (uint16_t)local_port
+	};
+	set_addr(m.dst_ip, &m.dst_port, dst);
+	set_text(m.exe, w->exe, BND_TEXT_MAX);
+	return encode_logged(BND_DNS_SOCKET, &m, m.exe, w->exe, line, cap);
+}
+
 size_t record_diag(char *line, size_t cap, pid_t pid, pid_t tid, const char *msg)
 {
 	struct bnd_diagnostic m = { .pid = pid, .tid = tid };

@@ -43,6 +43,11 @@ size_t record_kept_local(char *line, size_t cap, const struct rec_who *w, const 
 /* `fault`: the connect fault that failed the call, or -1 */
 size_t record_failed(char *line, size_t cap, const struct rec_who *w, const union sa *dst, int err, int rule, int fault, const char *why);
 size_t record_held(char *line, size_t cap, const struct rec_who *w, const union sa *dst, int fault);
+/* A datagram socket pointed at graft's DNS server (the Q record, sent at
+ * once; a long executable name is shortened as for logged records):
+ * `listener_v6` which listener, `local_port` the socket's port,
+ * `dst` where the program meant to send. */
+size_t record_dns_socket(char *line, size_t cap, const struct rec_who *w, int listener_v6, unsigned local_port, const union sa *dst);
 size_t record_diag(char *line, size_t cap, pid_t pid, pid_t tid, const char *msg);
 
 #endif

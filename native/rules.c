@@ -33,11 +33,17 @@ static int prefix_match(const unsigned char *a, const unsigned char *net, int pr
 	return (a[full] & mask) == (net[full] & mask);
 }
 
-int match_covers(const struct match *m, const struct dest_key *k)
+/* Loopback and ports: what every match checks before its addresses. */
+static int match_ports(const struct match *m, const struct dest_key *k)
 {
 	if (k->loopback && !m->explicit_net)
 		return 0;
-	if (k->port < m->port_lo || k->port > m->port_hi)
+	return k->port >= m->port_lo && k->port <= m->port_hi;
+}
+
+int match_covers(const struct match *m, const struct dest_key *k)
+{
+	if (!match_ports(m, k))
 		return 0;
 	return !m->family || (m->family == k->family && prefix_match(k->addr, m->net, m->prefix));
 }
@@ -45,9 +51,26 @@ int match_covers(const struct match *m, const struct dest_key *k)
 int rules_match(const struct rule_table *t, const union sa *dst)
 {
 	struct dest_key k = dest_key_of(dst);
-	for (int i = 0; i < t->n; i++)
-		if (match_covers(&t->rules[i].where, &k))
+	/* the names map is looked up once, at the first by_name rule */
+	const uint64_t *named = NULL;
+	int looked_up = 0;
+	for (int i = 0; i < t->n; i++) {
+		const struct rule *r = &t->rules[i];
+		if (!r->by_name) {
+			if (match_covers(&r->where, &k))
+				return i;
+			continue;
+		}
+		if (!t->names || !match_ports(&r->where, &k))
+			continue;
+		if (!looked_up) {
+			struct byname_key key = byname_key_of(k.family, k.addr);
+			named = byname_find(t->names, &key);
+			looked_up = 1;
+		}
+		if (byname_has(named, i))
 			return i;
+	}
 	return -1;
 }
 
@@ -59,7 +82,8 @@ void rules_plan_datagrams(struct rule_table *t)
 	for (int i = 0; i < t->n; i++) {
 		const struct rule *r = &t->rules[i];
 		const struct egress *e = r->udp == UDP_EGRESS ? &r->eg : &none;
-		if (r->udp == UDP_REFUSE || (t->dgram_egress && !egress_equal(t->dgram_egress, e))) {
+		/* DNS capture is decided per destination too (dns.h) */
+		if (r->udp == UDP_REFUSE || r->udp == UDP_DNS || (t->dgram_egress && !egress_equal(t->dgram_egress, e))) {
 			t->dgram_mode = DGRAM_PER_DEST;
 			t->dgram_egress = NULL;
 			return;

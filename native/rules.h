@@ -4,11 +4,12 @@
 #ifndef GRAFT_RULES_H
 #define GRAFT_RULES_H
 
+#include "byname.h"
 #include "egress.h"
 #include "sockaddr.h"
 
 enum tcp_action { TCP_PASS, TCP_REFUSE, TCP_REDIRECT, TCP_INPLACE };
-enum udp_action { UDP_PASS, UDP_REFUSE, UDP_EGRESS };
+enum udp_action { UDP_PASS, UDP_REFUSE, UDP_EGRESS, UDP_DNS };
 
 /* Where a rule (or a fault) applies. */
 struct match {
@@ -20,7 +21,8 @@ struct match {
 };
 
 struct rule {
-	struct match where;
+	struct match where; /* a by_name rule: its ports only */
+	int by_name;        /* matches the addresses the names map lists it for (byname.h), never by a network */
 	enum tcp_action tcp;
 	enum udp_action udp;
 	int direct; /* redirect: the proxy dials the destination itself (the local routing applies) */
@@ -42,6 +44,11 @@ struct rule_table {
 	int n;
 	enum dgram_mode dgram_mode;
 	const struct egress *dgram_egress; /* DGRAM_UNIFORM: the one egress */
+	const struct byname *names;        /* what by_name rules match; NULL: nothing */
+	/* the table's dns message: graft's DNS server listens on
+	 * 127.0.0.1:dns_port4 and [::1]:dns_port6 (dns 0: no such message) */
+	int dns;
+	uint16_t dns_port4, dns_port6;
 };
 
 /* What rules match a destination on, worked out once per call: family and
@@ -57,7 +64,10 @@ struct dest_key dest_key_of(const union sa *dst);
 int match_covers(const struct match *m, const struct dest_key *k);
 
 /* The index of the first rule matching `dst`, or -1: a loopback
- * destination no rule names explicitly, which graft passes untouched. */
+ * destination no rule names explicitly, which graft passes untouched. A
+ * by_name rule matches when t->names lists it for the address (v4-mapped
+ * looked up as IPv4) and the port is in its range; a loopback address only
+ * when the rule is explicit, as for any rule. */
 int rules_match(const struct rule_table *t, const union sa *dst);
 
 /* Works out dgram_mode and dgram_egress from the rules. */

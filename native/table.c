@@ -13,7 +13,8 @@
 _Static_assert(TCP_PASS == (int)BND_TCP_ACTION_PASS && TCP_REFUSE == (int)BND_TCP_ACTION_REFUSE &&
 		       TCP_REDIRECT == (int)BND_TCP_ACTION_REDIRECT && TCP_INPLACE == (int)BND_TCP_ACTION_INPLACE,
 	       "enum tcp_action follows the spec");
-_Static_assert(UDP_PASS == (int)BND_UDP_ACTION_PASS && UDP_REFUSE == (int)BND_UDP_ACTION_REFUSE && UDP_EGRESS == (int)BND_UDP_ACTION_EGRESS,
+_Static_assert(UDP_PASS == (int)BND_UDP_ACTION_PASS && UDP_REFUSE == (int)BND_UDP_ACTION_REFUSE &&
+		       UDP_EGRESS == (int)BND_UDP_ACTION_EGRESS && UDP_DNS == (int)BND_UDP_ACTION_DNS,
 	       "enum udp_action follows the spec");
 _Static_assert(SEL_ALL == (int)BND_SELECT_ALL && SEL_PROB == (int)BND_SELECT_PROB && SEL_FIRST == (int)BND_SELECT_FIRST &&
 		       SEL_EVERY == (int)BND_SELECT_EVERY && SEL_AFTER == (int)BND_SELECT_AFTER,
@@ -65,6 +66,10 @@ int table_rule(const struct bnd_rule *b, struct rule *r)
 	memset(r, 0, sizeof *r);
 	if (match_of(b->family, b->has_net, b->net, b->prefix, b->port_lo, b->port_hi, b->explicit, &r->where) < 0)
 		return -1;
+	/* a by_name rule matches through the names map only: no network */
+	if (b->by_name && (b->family != BND_FAMILY_ANY || b->prefix))
+		return -1;
+	r->by_name = b->by_name;
 	r->tcp = (enum tcp_action)b->tcp;
 	r->udp = (enum udp_action)b->udp;
 	r->direct = b->direct;
@@ -98,6 +103,16 @@ static void *grow(void **arr, int n, size_t size)
 /* One decoded table message into the tables. */
 static int table_add(int kind, const union bnd_any *msg, struct rule_table *rules, struct fault_table *faults, const char **why)
 {
+	if (kind == BND_DNS) {
+		if (rules->dns) {
+			*why = "a second dns message";
+			return -1;
+		}
+		rules->dns = 1;
+		rules->dns_port4 = msg->dns.port4;
+		rules->dns_port6 = msg->dns.port6;
+		return 0;
+	}
 	if (kind == BND_RULE) {
 		if (!grow((void **)&rules->rules, rules->n, sizeof *rules->rules)) {
 			*why = "out of memory";
@@ -137,6 +152,14 @@ int table_read(FILE *in, struct rule_table *rules, struct fault_table *faults, c
 		int kind = bnd_decode(line, strlen(line), &msg, sizeof msg, &why);
 		if (kind < 0 || table_add(kind, &msg, rules, faults, &why) < 0) {
 			snprintf(err, errlen, "internal error: bad rule table line %d (%s): %s", lineno, why, line);
+			return -1;
+		}
+	}
+	for (int i = 0; i < rules->n; i++) {
+		if (rules->rules[i].udp == UDP_DNS && !rules->dns) {
+			snprintf(err, errlen,
+				 "internal error: bad rule table: rule %d sends datagrams to a DNS server the table has no dns message for",
+				 i);
 			return -1;
 		}
 	}

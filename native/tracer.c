@@ -42,6 +42,7 @@
 
 #include "arch/arch.h"
 #include "decide.h"
+#include "dns.h"
 #include "signals.h"
 #include "spawn.h"
 #include "table.h"
@@ -188,6 +189,19 @@ static void plan_loopback_ports(struct tracer *tr)
 	}
 }
 
+/* With by_name rules, the names map names messages fill (handover.h). */
+static void plan_names(struct tracer *tr)
+{
+	for (int r = 0; r < tr->rules.n; r++) {
+		if (tr->rules.rules[r].by_name) {
+			byname_init(&tr->byname, tr->rules.n);
+			tr->rules.names = &tr->byname;
+			tr->handover.names = &tr->byname;
+			return;
+		}
+	}
+}
+
 /* The tracer marks the program's sockets itself when a rule marks in
  * place: check it may, before the program starts. */
 static void check_mark_allowed(const struct rule_table *rt)
@@ -221,7 +235,8 @@ static struct filter_needs filter_needs_of(const struct tracer *tr)
 			rt->dgram_mode == DGRAM_PER_DEST || (uniform && (rt->dgram_egress->iface[0] || egress_sources(rt->dgram_egress))),
 		.binds = uniform && egress_sources(rt->dgram_egress),
 		.so_error = tr->later.so_error_trapped,
-		.names = hands_over(tr),
+		.names = hands_over(tr) || rt->dns,
+		.dns_receives = rt->dns,
 	};
 }
 
@@ -339,6 +354,10 @@ static void on_stop(struct tracer *tr, pid_t tid, int st)
 				decide_socket_exit(tr, tid);
 			else if (what == EXIT_CONNECT)
 				decide_connect_exit(tr, tid, task->exit_fd);
+			else if (what == EXIT_DNS_RECV)
+				dns_recv_exit(tr, tid, task);
+			else if (what == EXIT_DNS_SENDMMSG)
+				dns_sendmmsg_exit(tid, task);
 			break;
 		}
 		inject = sig; /* signal-delivery-stop: deliver it */
@@ -396,6 +415,7 @@ static void set_up(struct tracer *tr, int relay_base)
 	if (tr->rules.n == 0)
 		die(2, "internal error: no rule table (--rules-fd)");
 	rules_plan_datagrams(&tr->rules);
+	plan_names(tr);
 	plan_loopback_ports(tr);
 	check_mark_allowed(&tr->rules);
 	struct filter_needs need = filter_needs_of(tr);

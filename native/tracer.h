@@ -7,7 +7,9 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "byname.h"
 #include "channel.h"
+#include "dns.h"
 #include "faults.h"
 #include "filter.h"
 #include "handover.h"
@@ -35,6 +37,8 @@ struct tracer {
 	struct handover handover;
 	struct ports ports;
 	struct peers peers;           /* the sockets redirected, for getpeername/getsockname (names.h) */
+	struct dns dns;               /* the sockets pointed at graft's DNS server (dns.h) */
+	struct byname byname;         /* what by_name rules match, when there are any (handover.h fills it) */
 	struct bpf_asm filter;        /* built before the fork, installed by the child */
 	struct forwarding forwarding; /* signals sent to graft (signals.h) */
 	pid_t main_pid;

@@ -43,6 +43,7 @@ const pure = [
   'boundary_messages.c',
   'sockaddr.c',
   'rules.c',
+  'byname.c',
   'faults.c',
   'table.c',
   'records.c',

@@ -217,6 +217,7 @@ export class Routing {
       return {
         kind: 'rule',
         ...matchFields(r.match),
+        byName: false,
         tcp,
         udp: this.udpFor(a),
         direct: tcp === 'redirect' && this.dialFor(index).kind === 'direct',

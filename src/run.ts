@@ -132,7 +132,7 @@ function launchTracer(plan: Plan, routing: Routing, seed: number, opts: RunOptio
   return startTracer({
     program: plan.program,
     args: plan.args,
-    table: encodeTable(routing.tracerRules(), plan.connectFaults, dns ? { kind: 'dns', port4: dns.port4, port6: dns.port6 } : undefined),
+    table: encodeTable(routing.tracerRules(), plan.connectFaults, dns),
     seed,
     stdio: opts.capture ? 'pipe' : 'inherit',
     relaySignals: !opts.capture,

@@ -8,9 +8,11 @@
 #include "arch.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "../util.h"
 
@@ -41,6 +43,31 @@ int arch_point_addr(const struct call *c, const union sa *to)
 	(void)to;
 	errno = ENOSYS;
 	return -1;
+}
+
+int arch_point_msg(const struct call *c, const union sa *to, uint64_t *copy_at)
+{
+	(void)c;
+	(void)to;
+	(void)copy_at;
+	errno = ENOSYS;
+	return -1;
+}
+
+/* (never called: no call is decoded here) */
+uint64_t arch_mmsg_name_at(uint64_t vec, unsigned i)
+{
+	return vec + (uint64_t)i * sizeof(struct mmsghdr) + offsetof(struct msghdr, msg_name);
+}
+
+uint64_t arch_mmsg_namelen_at(uint64_t vec, unsigned i)
+{
+	return vec + (uint64_t)i * sizeof(struct mmsghdr) + offsetof(struct msghdr, msg_namelen);
+}
+
+uint64_t arch_mmsg_len_at(uint64_t vec, unsigned i)
+{
+	return vec + (uint64_t)i * sizeof(struct mmsghdr) + offsetof(struct mmsghdr, msg_len);
 }
 
 int arch_exit_value(pid_t tid, long *rv)

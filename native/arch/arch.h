@@ -24,6 +24,9 @@ enum call_kind {
 	CALL_SOCKET,      /* socket() at entry: see its return at syscall-exit */
 	CALL_GETPEERNAME, /* addr, and addrlen the address of its socklen_t */
 	CALL_GETSOCKNAME, /* ... */
+	CALL_RECVFROM,    /* with a source pointer: addr, and addrlen the address of its socklen_t */
+	CALL_RECVMSG,     /* msg: the msghdr */
+	CALL_RECVMMSG,    /* msg: the mmsghdr vector, vlen its length */
 };
 
 /* Where the call came from, for rewriting it: arch-private meaning. */
@@ -40,6 +43,7 @@ struct call {
 	uint64_t addr, addrlen;  /* the sockaddr (connect, bind, sends; getpeername/getsockname: addrlen points at the length) */
 	uint64_t flags;          /* send flags */
 	uint64_t optval, optlen; /* getsockopt(SO_ERROR) */
+	uint64_t msg, vlen;      /* sendmsg, recvmsg: the msghdr; sendmmsg, recvmmsg: the vector and its length */
 	struct call_site site;
 };
 
@@ -57,8 +61,26 @@ int arch_set_return(pid_t tid, long rv);
 
 /* Writes `to` into scratch space on the tracee's stack (below the red
  * zone, the program's own memory is never touched) and points the call's
- * address argument at it. Returns 0, or -1 with errno set. */
+ * address argument at it (connect, bind; sendto on the x86-64 ABI).
+ * Returns 0, or -1 with errno set. */
 int arch_point_addr(const struct call *c, const union sa *to);
+
+/* sendmsg / sendmmsg: writes `to` and a copy of the call's (first)
+ * msghdr naming it into scratch space on the tracee's stack and points
+ * the call at the copy; a sendmmsg is cut to that one message (vlen 1: it
+ * returns how many it sent, and the program sends the rest in its next
+ * call). *copy_at: where the copy is, whose msg_len the kernel sets (see
+ * arch_mmsg_len_at). x86-64 ABI only (the filter traps no other's sends):
+ * -1 with errno ENOSYS for the others. */
+int arch_point_msg(const struct call *c, const union sa *to, uint64_t *copy_at);
+
+/* The layout of the x86-64 ABI's struct mmsghdr and struct msghdr, for
+ * reading the vectors of recvmsg, recvmmsg and sendmmsg (CALL_RECVMSG and
+ * CALL_RECVMMSG are decoded for that ABI only): where entry `i` of a
+ * vector at `vec` keeps its msg_name pointer, msg_namelen, and msg_len. */
+uint64_t arch_mmsg_name_at(uint64_t vec, unsigned i);
+uint64_t arch_mmsg_namelen_at(uint64_t vec, unsigned i);
+uint64_t arch_mmsg_len_at(uint64_t vec, unsigned i);
 
 /* At a syscall-exit stop: the call's return value. Returns 0 or -1. */
 int arch_exit_value(pid_t tid, long *rv);

@@ -123,7 +123,7 @@ TEST(filter_i386)
 
 TEST(filter_names)
 {
-	struct filter_needs none = { 0 }, names = { .names = 1 }, all = { 1, 1, 1, 1, 1 };
+	struct filter_needs none = { 0 }, names = { .names = 1 }, all = { 1, 1, 1, 1, 1, 0 };
 	const struct filter_needs *with[] = { &names, &all };
 	for (int i = 0; i < 2; i++) {
 		const struct filter_needs *n = with[i];
@@ -149,4 +149,30 @@ TEST(filter_names)
 	CHECK_INT(call(&none, AUDIT_ARCH_I386, 368, 3, 0x1000, 0x1010, 0, 0), ALLOW);
 	CHECK_INT(call(&none, AUDIT_ARCH_I386, 102, SYS_GETPEERNAME, 0x1000, 0, 0, 0), ALLOW);
 	CHECK_INT(call(&none, AUDIT_ARCH_I386, 102, SYS_GETSOCKNAME, 0x1000, 0, 0, 0), ALLOW);
+}
+
+TEST(filter_dns_receives)
+{
+	struct filter_needs none = { 0 }, dns = { .dns_receives = 1 };
+	CHECK_INT(call(&dns, AUDIT_ARCH_X86_64, 45, 3, 0x1000, 512, 0, 0x2000), TRACE);       /* recvfrom with a source */
+	CHECK_INT(call(&dns, AUDIT_ARCH_X86_64, 45, 3, 0x1000, 512, 0, 1ull << 32), TRACE);   /* (high half) */
+	CHECK_INT(call(&dns, AUDIT_ARCH_X86_64, 45, 3, 0x1000, 512, 0, 0), ALLOW);            /* recv(): no source */
+	CHECK_INT(call(&dns, AUDIT_ARCH_X86_64, X32 | 45, 3, 0x1000, 512, 0, 0x2000), TRACE); /* x32 */
+	CHECK_INT(call(&dns, AUDIT_ARCH_X86_64, 47, 3, 0x1000, 0, 0, 0), TRACE);              /* recvmsg */
+	CHECK_INT(call(&dns, AUDIT_ARCH_X86_64, 299, 3, 0x1000, 2, 0, 0), TRACE);             /* recvmmsg */
+	CHECK_INT(call(&dns, AUDIT_ARCH_X86_64, X32 | 519, 3, 0x1000, 0, 0, 0), ALLOW);       /* x32 recvmsg: not covered */
+	CHECK_INT(call(&dns, AUDIT_ARCH_I386, 371, 3, 0x1000, 512, 0, 0x2000), TRACE);        /* i386 recvfrom */
+	CHECK_INT(call(&dns, AUDIT_ARCH_I386, 371, 3, 0x1000, 512, 0, 0), ALLOW);
+	CHECK_INT(call(&dns, AUDIT_ARCH_I386, 102, SYS_RECVFROM, 0x1000, 0, 0, 0), TRACE); /* arguments in memory */
+	CHECK_INT(call(&dns, AUDIT_ARCH_I386, 102, SYS_RECVMSG, 0x1000, 0, 0, 0), ALLOW);
+	CHECK_INT(call(&dns, AUDIT_ARCH_X86_64, 0, 3, 0, 0, 0, 0), ALLOW); /* read */
+	/* runs without DNS capture pay nothing */
+	CHECK_INT(call(&none, AUDIT_ARCH_X86_64, 45, 3, 0x1000, 512, 0, 0x2000), ALLOW);
+	CHECK_INT(call(&none, AUDIT_ARCH_X86_64, 47, 3, 0x1000, 0, 0, 0), ALLOW);
+	CHECK_INT(call(&none, AUDIT_ARCH_X86_64, 299, 3, 0x1000, 2, 0, 0), ALLOW);
+	CHECK_INT(call(&none, AUDIT_ARCH_I386, 102, SYS_RECVFROM, 0x1000, 0, 0, 0), ALLOW);
+	/* all needs at once still fit the filter */
+	struct filter_needs all = { 1, 1, 1, 1, 1, 1 };
+	CHECK_INT(call(&all, AUDIT_ARCH_X86_64, 45, 3, 0x1000, 512, 0, 0x2000), TRACE);
+	CHECK_INT(call(&all, AUDIT_ARCH_X86_64, 44, 3, 0, 1, 0, 0x1000), TRACE);
 }

@@ -6,6 +6,7 @@
 #include <linux/audit.h>
 #include <linux/net.h>
 #include <linux/seccomp.h>
+#include <stddef.h>
 #include <string.h>
 #include <sys/ptrace.h>
 #include <sys/socket.h>
@@ -49,6 +50,9 @@ struct syscall_info {
 #define NR64_GETSOCKOPT 55
 #define NR64_GETSOCKNAME 51 /* (x32: the same, with X32_BIT) */
 #define NR64_GETPEERNAME 52
+#define NR64_RECVFROM 45 /* (x32: the same, with X32_BIT) */
+#define NR64_RECVMSG 47
+#define NR64_RECVMMSG 299
 #define NR_X32_GETSOCKOPT 542 /* x32 has its own number, with X32_BIT */
 #define NR_IO_URING_SETUP 425 /* same number on x86_64 and i386 */
 /* i386 */
@@ -57,6 +61,7 @@ struct syscall_info {
 #define NR32_GETSOCKOPT 365
 #define NR32_GETSOCKNAME 367
 #define NR32_GETPEERNAME 368
+#define NR32_RECVFROM 371
 
 /* How the trapped syscall passes its arguments, so the rewrite can point
  * the right register (or socketcall argument block) at the scratch copy. */
@@ -79,6 +84,7 @@ static void decode_64(pid_t tid, uint64_t nr, const uint64_t *a, struct call *c)
 	c->site.abi = (nr & X32_BIT) ? ABI_X32 : ABI_64;
 	nr &= ~(uint64_t)X32_BIT;
 	c->fd = (int)a[0];
+	int abi64 = c->site.abi == ABI_64;
 	struct msghdr mh;
 	switch (nr) {
 	case NR64_CONNECT:
@@ -101,6 +107,21 @@ static void decode_64(pid_t tid, uint64_t nr, const uint64_t *a, struct call *c)
 			c->addrlen = mh.msg_namelen;
 		}
 		c->flags = nr == NR64_SENDMSG ? a[2] : a[3];
+		c->msg = a[1];
+		c->vlen = nr == NR64_SENDMMSG ? (uint32_t)a[2] : 1;
+		break;
+	case NR64_RECVFROM:
+		c->kind = CALL_RECVFROM;
+		c->addr = a[4];
+		c->addrlen = a[5];
+		break;
+	case NR64_RECVMSG:
+	case NR64_RECVMMSG: /* x32 has its own numbers for these: not trapped */
+		if (!abi64)
+			break;
+		c->kind = nr == NR64_RECVMSG ? CALL_RECVMSG : CALL_RECVMMSG;
+		c->msg = a[1];
+		c->vlen = nr == NR64_RECVMSG ? 1 : (uint32_t)a[2];
 		break;
 	case NR64_GETSOCKOPT:
 	case NR_X32_GETSOCKOPT: /* (level and name checked by the filter) */
@@ -130,6 +151,8 @@ static size_t socketcall_args(uint32_t call)
 		return 3;
 	case SYS_GETSOCKOPT:
 		return 5;
+	case SYS_RECVFROM:
+		return 6;
 	}
 	return 0;
 }
@@ -146,6 +169,8 @@ static uint32_t as_socketcall(uint64_t nr)
 		return SYS_GETSOCKNAME;
 	case NR32_GETPEERNAME:
 		return SYS_GETPEERNAME;
+	case NR32_RECVFROM:
+		return SYS_RECVFROM;
 	}
 	return 0;
 }
@@ -158,8 +183,8 @@ static void decode_i386(pid_t tid, uint64_t nr, const uint64_t *a, struct call *
 	size_t n = socketcall_args(call);
 	if (!n)
 		return;
-	uint32_t g[5]; /* the call's own arguments: fd, then its others */
-	for (int k = 0; k < 5; k++)
+	uint32_t g[6]; /* the call's own arguments: fd, then its others */
+	for (int k = 0; k < 6; k++)
 		g[k] = (uint32_t)a[k];
 	if (sc) {
 		c->site.args_mem = (uint32_t)a[1];
@@ -179,6 +204,11 @@ static void decode_i386(pid_t tid, uint64_t nr, const uint64_t *a, struct call *
 		c->kind = call == SYS_GETPEERNAME ? CALL_GETPEERNAME : CALL_GETSOCKNAME;
 		c->addr = g[1];
 		c->addrlen = g[2];
+		break;
+	case SYS_RECVFROM:
+		c->kind = g[4] ? CALL_RECVFROM : CALL_NONE; /* (socketcall's pointer is checked here) */
+		c->addr = g[4];
+		c->addrlen = g[5];
 		break;
 	case SYS_GETSOCKOPT:
 		if (g[1] == SOL_SOCKET && g[2] == SO_ERROR) {
@@ -230,8 +260,13 @@ int arch_point_addr(const struct call *c, const union sa *to)
 	switch (c->site.abi) {
 	case ABI_64:
 	case ABI_X32:
-		r.rsi = scratch;
-		r.rdx = len;
+		if (c->kind == CALL_SENDTO) {
+			r.r8 = scratch; /* sendto(fd, buf, len, flags, addr, addrlen) */
+			r.r9 = len;
+		} else {
+			r.rsi = scratch;
+			r.rdx = len;
+		}
 		break;
 	case ABI_I386:
 		r.rcx = scratch;
@@ -246,6 +281,52 @@ int arch_point_addr(const struct call *c, const union sa *to)
 		break;
 	}
 	}
+	return ptrace(PTRACE_SETREGS, c->tid, NULL, &r);
+}
+
+/* The x86-64 ABI's struct mmsghdr: a struct msghdr, then msg_len. */
+_Static_assert(sizeof(struct mmsghdr) == 64 && offsetof(struct mmsghdr, msg_len) == 56, "x86-64 struct mmsghdr");
+
+uint64_t arch_mmsg_name_at(uint64_t vec, unsigned i)
+{
+	return vec + (uint64_t)i * sizeof(struct mmsghdr) + offsetof(struct msghdr, msg_name);
+}
+
+uint64_t arch_mmsg_namelen_at(uint64_t vec, unsigned i)
+{
+	return vec + (uint64_t)i * sizeof(struct mmsghdr) + offsetof(struct msghdr, msg_namelen);
+}
+
+uint64_t arch_mmsg_len_at(uint64_t vec, unsigned i)
+{
+	return vec + (uint64_t)i * sizeof(struct mmsghdr) + offsetof(struct mmsghdr, msg_len);
+}
+
+int arch_point_msg(const struct call *c, const union sa *to, uint64_t *copy_at)
+{
+	if (c->site.abi != ABI_64 || (c->kind != CALL_SENDMSG && c->kind != CALL_SENDMMSG)) {
+		errno = ENOSYS;
+		return -1;
+	}
+	/* the sockaddr where arch_point_addr puts one; the header below it */
+	socklen_t len = sa_len(to);
+	uint64_t scratch = (c->site.sp - SCRATCH_BELOW_SP) & ~(uint64_t)15;
+	uint64_t copy = (scratch - sizeof(struct mmsghdr)) & ~(uint64_t)15;
+	struct mmsghdr m;
+	memset(&m, 0, sizeof m);
+	if (peek(c->tid, c->msg, &m, c->kind == CALL_SENDMMSG ? sizeof m : sizeof m.msg_hdr) < 0)
+		return -1;
+	m.msg_hdr.msg_name = (void *)(uintptr_t)scratch;
+	m.msg_hdr.msg_namelen = len;
+	if (poke(c->tid, scratch, to, len) < 0 || poke(c->tid, copy, &m, sizeof m) < 0)
+		return -1;
+	struct user_regs_struct r;
+	if (ptrace(PTRACE_GETREGS, c->tid, NULL, &r) < 0)
+		return -1;
+	r.rsi = copy;
+	if (c->kind == CALL_SENDMMSG)
+		r.rdx = 1; /* vlen */
+	*copy_at = copy;
 	return ptrace(PTRACE_SETREGS, c->tid, NULL, &r);
 }
 
@@ -289,6 +370,12 @@ static void filter_64(struct bpf_asm *a, const struct filter_needs *need)
 		bpf_jeq(a, X32_BIT | NR64_GETSOCKNAME, L_TRACE, L_NEXT);
 		bpf_jeq(a, X32_BIT | NR64_GETPEERNAME, L_TRACE, L_NEXT);
 	}
+	if (need->dns_receives) {
+		bpf_jeq(a, NR64_RECVFROM, L_RECVFROM, L_NEXT);
+		bpf_jeq(a, X32_BIT | NR64_RECVFROM, L_RECVFROM, L_NEXT);
+		bpf_jeq(a, NR64_RECVMSG, L_TRACE, L_NEXT);
+		bpf_jeq(a, NR64_RECVMMSG, L_TRACE, L_NEXT);
+	}
 	if (need->datagram_sends) {
 		bpf_jeq(a, NR64_SENDMSG, L_TRACE, L_NEXT);
 		bpf_jeq(a, NR64_SENDMMSG, L_TRACE, L_NEXT);
@@ -301,8 +388,9 @@ static void filter_64(struct bpf_asm *a, const struct filter_needs *need)
 }
 
 /* i386: connect, socketcall(SYS_CONNECT), and getsockopt, getsockname,
- * getpeername (direct and through socketcall) when needed; egress for
- * datagram sockets is not handled for 32-bit programs */
+ * getpeername, recvfrom (direct and through socketcall) when needed;
+ * egress for datagram sockets, and sends with an address, are not handled
+ * for 32-bit programs */
 static void filter_i386(struct bpf_asm *a, const struct filter_needs *need)
 {
 	bpf_ld_nr(a);
@@ -314,6 +402,8 @@ static void filter_i386(struct bpf_asm *a, const struct filter_needs *need)
 		bpf_jeq(a, NR32_GETSOCKNAME, L_TRACE, L_NEXT);
 		bpf_jeq(a, NR32_GETPEERNAME, L_TRACE, L_NEXT);
 	}
+	if (need->dns_receives)
+		bpf_jeq(a, NR32_RECVFROM, L_RECVFROM, L_NEXT);
 	bpf_jeq(a, NR32_SOCKETCALL, L_NEXT, L_ALLOW);
 	bpf_ld_arg(a, 0, 0);
 	bpf_jeq(a, SYS_CONNECT, L_TRACE, L_NEXT);
@@ -324,6 +414,8 @@ static void filter_i386(struct bpf_asm *a, const struct filter_needs *need)
 		bpf_jeq(a, SYS_GETSOCKNAME, L_TRACE, L_NEXT);
 		bpf_jeq(a, SYS_GETPEERNAME, L_TRACE, L_NEXT);
 	}
+	if (need->dns_receives)
+		bpf_jeq(a, SYS_RECVFROM, L_TRACE, L_NEXT);
 	bpf_ret(a, SECCOMP_RET_ALLOW);
 }
 

@@ -68,3 +68,18 @@ TEST(exe_is_percent_encoded)
 	record_inplace(line, sizeof line, &odd, &dst, 0);
 	CHECK_STR(line, "I 1 2 192.0.2.1 80 0 /tmp/my%20prog%25%01%7F%2Dx\n");
 }
+
+TEST(dns_socket_record)
+{
+	char line[RECORD_MAX];
+	union sa dst = addr_of("192.0.2.53", 53);
+	size_t n = record_dns_socket(line, sizeof line, &who, 0, 40123, &dst);
+	CHECK_STR(line, "Q 100 101 ip4 40123 192.0.2.53 53 /usr/bin/curl\n");
+	CHECK_INT(n, strlen(line));
+	dst = addr_of("::ffff:192.0.2.53", 53);
+	record_dns_socket(line, sizeof line, &who, 0, 40124, &dst);
+	CHECK_STR(line, "Q 100 101 ip4 40124 ::ffff:192.0.2.53 53 /usr/bin/curl\n");
+	dst = addr_of("2001:db8::53", 5353);
+	record_dns_socket(line, sizeof line, &who, 1, 1, &dst);
+	CHECK_STR(line, "Q 100 101 ip6 1 2001:db8::53 5353 /usr/bin/curl\n");
+}

@@ -12,6 +12,7 @@ import { MESSAGES, type Message, type RecordMessage } from './messages.js';
 export type {
   DelayedMessage as DelayedRecord,
   DiagnosticMessage as DiagnosticRecord,
+  DnsSocketMessage as DnsSocketRecord,
   FailedMessage as FailedRecord,
   InplaceMessage as InplaceRecord,
   RecordMessage as TracerRecord,

@@ -35,7 +35,15 @@ export function faultMessage(f: ConnectFault): FaultMessage {
   };
 }
 
-/** The bytes the tracer reads on its rules fd; `dns`: where graft's DNS server listens, when it answers the program's DNS. */
-export function encodeTable(rules: readonly RuleMessage[], faults: readonly ConnectFault[], dns?: DnsMessage): Buffer {
-  return encodeMessages([...rules, ...faults.map(faultMessage), ...(dns ? [dns] : [])]);
+/** Where graft's DNS server listens (UDP): 127.0.0.1:port4 and [::1]:port6. */
+export type DnsListeners = Omit<DnsMessage, 'kind'>;
+
+/**
+ * The bytes the tracer reads on its rules fd. With `dns`, datagrams to a
+ * destination whose rule says `udp: 'dns'` go to graft's DNS server (a
+ * table with such a rule and no `dns` is refused by the tracer).
+ */
+export function encodeTable(rules: readonly RuleMessage[], faults: readonly ConnectFault[], dns?: DnsListeners): Buffer {
+  const listeners: DnsMessage[] = dns ? [{ kind: 'dns', port4: dns.port4, port6: dns.port6 }] : [];
+  return encodeMessages([...rules, ...faults.map(faultMessage), ...listeners]);
 }

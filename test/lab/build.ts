@@ -69,6 +69,18 @@ function newestGoSource(dir: string): number {
 }
 
 /**
+ * Compiles test/fixtures/NAME.c as a static musl binary (musl-gcc -static,
+ * Debian's musl-tools); returns the binary's path.
+ */
+export function buildMusl(name: string): string {
+  mkdirSync(outDir, { recursive: true });
+  const src = join(repoRoot, 'test', 'fixtures', `${name}.c`);
+  const out = join(outDir, `${name}-musl`);
+  if (stale(out, src)) execFileSync('musl-gcc', ['-static', '-O2', '-Wall', '-o', out, src], { stdio: 'inherit' });
+  return out;
+}
+
+/**
  * Builds package `pkg` (a path relative to the module root, `.` for the root
  * package) of the Go module in `moduleDir` as a static binary (CGO_ENABLED=0,
  * stdlib only, no module downloads) at `out`, when any of the module's Go

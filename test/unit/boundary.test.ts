@@ -101,7 +101,7 @@ test('a line either side must refuse is refused by both', () => {
     'C 1 2 192.0.2.1 80 127.0.0.1 4000 3  exe\n', // empty field
     'F 1 2 192.0.2.1 80 ENOPE -1 - exe why\n', // unknown errno
     'rule every - 0 0 65535 0 redirect refuse - - - - -\n', // unknown enum word
-    'rule any - 0 0 65535 2 redirect refuse 0 - - - - -\n', // bool out of range
+    'rule any - 0 0 65535 2 0 redirect refuse 0 - - - - -\n', // bool out of range
     'fault any - 0 0 65535 0 - 0 prob 0 nan\n', // not a finite number
     'fault any - 0 0 65535 0 - 0 prob 0 1e999\n',
     'C 1 2 192.0.2.1 80 127.0.0.1 4000 3 ' + 'x'.repeat(1024) + '\n', // text too long

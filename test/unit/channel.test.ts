@@ -30,6 +30,8 @@ describe('tracer records', () => {
         'H 10 10 198.51.100.7 80 1 /x',
         'C 10 10 6 198.51.100.7 80 127.0.0.1 40001 39999 3 0 400 /x',
         'D 10 10 something%20to%20say',
+        'Q 10 13 ip4 40123 ::ffff:192.0.2.53 53 /usr/bin/getent',
+        'Q 10 13 ip6 40124 2001:db8::53 53 /usr/bin/getent',
         '',
       ].join('\n'),
     );
@@ -69,11 +71,13 @@ describe('tracer records', () => {
         exe: '/x',
       },
       { kind: 'diagnostic', pid: 10, tid: 10, message: 'something to say' },
+      { kind: 'dns-socket', pid: 10, tid: 13, family: 'ip4', localPort: 40123, dstIp: '192.0.2.53', dstPort: 53, exe: '/usr/bin/getent' },
+      { kind: 'dns-socket', pid: 10, tid: 13, family: 'ip6', localPort: 40124, dstIp: '2001:db8::53', dstPort: 53, exe: '/usr/bin/getent' },
     ]);
   });
 
   it('reports a bad line and goes on; a table message is no record', () => {
-    const { got, bad } = decodeAll('D 1 1 h%C3%A9llo\nZ 0 0\nrule any - 0 0 65535 0 pass pass 0 - - - - -\nI 1 1 10.0.0.1 80 0 /x\nD 2 2 tail');
+    const { got, bad } = decodeAll('D 1 1 h%C3%A9llo\nZ 0 0\nrule any - 0 0 65535 0 0 pass pass 0 - - - - -\nI 1 1 10.0.0.1 80 0 /x\nD 2 2 tail');
     assert.deepEqual(
       got.map((r) => r.kind),
       ['diagnostic', 'inplace'],
