@@ -3,6 +3,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { readFileSync } from 'node:fs';
 import { oneLine, UsageError } from './errors.js';
 import { addressFamily, notAnAddress } from './address.js';
+import { canonicalName } from './dns/pattern.js';
 import type { Plan, TerminalVerbosity } from './plan.js';
 import { findConfig, loadConfig } from './config/file.js';
 import { FLAGS, readSettings, type FlagSpec, type SettingPath, type SettingsSource } from './settings/schema.js';
@@ -65,7 +66,7 @@ function locateFlag(path: SettingPath): string {
 /** What a subcommand asks main to do. */
 export type CliOutcome =
   | { kind: 'run'; plan: Plan }
-  | { kind: 'explain'; routing: RoutingSettings; ip: string; port: number | undefined }
+  | { kind: 'explain'; routing: RoutingSettings; host: string; port: number | undefined }
   | { kind: 'check'; path: string }
   | { kind: 'exit'; status: number };
 
@@ -161,31 +162,37 @@ export function parseCommandLine(argv: readonly string[], write: Output, env: No
 }
 
 /** "198.51.100.7", "198.51.100.7:443", "[2001:db8::1]:443" */
-function parseDestination(dest: string): { ip: string; port: number | undefined } {
-  const m = /^\[([^\]]+)\](?::(\d{1,5}))?$/.exec(dest) ?? (addressFamily(dest) ? [dest, dest] : /^([^:]+):(\d{1,5})$/.exec(dest));
-  const ip = m?.[1];
-  const port = m?.[2] !== undefined ? Number(m[2]) : undefined;
-  if (!ip || !addressFamily(ip) || (port !== undefined && (port < 1 || port > 65535))) {
-    throw new UsageError(`rules explain: '${dest}' is not ADDR, ADDR:PORT or [IPv6]:PORT${ip?.includes('%') ? ` (${notAnAddress(ip)})` : ''}`);
+/** ADDR, ADDR:PORT, [IPv6]:PORT, NAME or NAME:PORT: an address, or a host name (canonical). */
+function parseDestination(dest: string): { host: string; port: number | undefined } {
+  const m = /^\[([^\]]+)\](?::(\d{1,5}))?$/.exec(dest) ?? (addressFamily(dest) ? [dest, dest] : /^([^:]+):(\d{1,5})$/.exec(dest) ?? [dest, dest]);
+  const host = m[1];
+  const port = m[2] !== undefined ? Number(m[2]) : undefined;
+  const name = host !== undefined && !addressFamily(host) ? canonicalName(host) : undefined;
+  if (!host || !(addressFamily(host) || name) || (port !== undefined && (port < 1 || port > 65535))) {
+    throw new UsageError(
+      `rules explain: '${dest}' is not ADDR, ADDR:PORT, [IPv6]:PORT, NAME or NAME:PORT${host?.includes('%') ? ` (${notAnAddress(host)})` : ''}`,
+    );
   }
-  return { ip, port };
+  return { host: name ?? host, port };
 }
 
 function parseRulesCommand(argv: readonly string[], write: Output, env: NodeJS.ProcessEnv): CliOutcome {
   let outcome: CliOutcome | undefined;
   const explain = withSettingsOptions(
     new Command('explain')
-      .description('print which rule a TCP connect to ADDR[:PORT] would match, what graft would do and which faults would apply, without running anything')
-      .argument('<destination>', 'an IP address, with :PORT or [IPv6]:PORT'),
+      .description(
+        'print which rule a TCP connect to ADDR[:PORT] or NAME[:PORT] would match, what graft would do (for a name: what its DNS answers too) and which faults would apply, without running anything',
+      )
+      .argument('<destination>', 'an IP address or a host name, with :PORT or [IPv6]:PORT'),
     ROUTING_FLAGS,
   ).action((dest: string, o: RawOptions) => {
-    const { ip, port } = parseDestination(dest);
-    outcome = { kind: 'explain', routing: routingSettings(o, ROUTING_FLAGS, env), ip, port };
+    const { host, port } = parseDestination(dest);
+    outcome = { kind: 'explain', routing: routingSettings(o, ROUTING_FLAGS, env), host, port };
   });
   const cmd = configured(new Command('graft rules').description('inspect routing rules').addCommand(configured(explain, write)), write);
   const status = parse(cmd, argv);
   if (status !== undefined) return { kind: 'exit', status };
-  if (!outcome) throw new UsageError('usage: graft rules explain ADDR[:PORT] [options]');
+  if (!outcome) throw new UsageError('usage: graft rules explain ADDR[:PORT]|NAME[:PORT] [options]');
   return outcome;
 }
 

@@ -1,5 +1,6 @@
 /** The graft command: parse, run, exit with the program's status. */
 import { writeSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { parseCommandLine } from './cli.js';
 import { EXIT, UsageError } from './errors.js';
 import { createLogger } from './log.js';
@@ -39,7 +40,7 @@ async function main(): Promise<number> {
     case 'explain':
     case 'check':
       try {
-        writeSync(1, `${outcome.kind === 'explain' ? await explain(outcome.routing, outcome.ip, outcome.port) : await checkConfig(outcome.path)}\n`);
+        writeSync(1, `${outcome.kind === 'explain' ? await explain(outcome.routing, outcome.host, outcome.port) : await checkConfig(outcome.path)}\n`);
         return 0;
       } catch (err) {
         return usageStatus(err);
@@ -67,8 +68,9 @@ async function main(): Promise<number> {
   }
 }
 
-async function explain(routing: RoutingSettings, ip: string, port: number | undefined): Promise<string> {
-  return (await Routing.create({ ...routing, nameservers: systemNameservers() })).explain(ip, port);
+async function explain(routing: RoutingSettings, host: string, port: number | undefined): Promise<string> {
+  const r = await Routing.create({ ...routing, nameservers: systemNameservers() });
+  return isIP(host) ? r.explain(host, port) : r.explainName(host, port);
 }
 
 /** Checks a config file exactly as a run with --config would (the same layer, src/settings), and shows what it sets. */

@@ -73,7 +73,7 @@ export function dnsModeFor(
   chains: ReadonlyMap<string, unknown>,
   faults: number,
 ): { mode: DnsMode; why: string } {
-  if (chosen !== undefined) return { mode: chosen, why: 'as asked (--dns or dns:)' };
+  if (chosen !== undefined) return { mode: chosen, why: 'chosen with --dns or dns:' };
   if (chains.has('')) return { mode: 'remote', why: 'the default route is a proxy' };
   const named = rules.find((r) => r.match.kind === 'name');
   if (named) return { mode: 'remote', why: `a rule names a host (${named.origin}: '${named.text}')` };
@@ -217,7 +217,6 @@ export class Routing {
       return {
         kind: 'rule',
         ...matchFields(r.match),
-        byName: false,
         tcp,
         udp: this.udpFor(a),
         direct: tcp === 'redirect' && this.dialFor(index).kind === 'direct',
@@ -267,6 +266,30 @@ export class Routing {
     const host = ip.includes(':') ? `[${ip}]` : ip;
     const dst = port !== undefined ? `${host}:${port}` : `${host} (no port given: rules that name ports are skipped)`;
     if (!d) return `${dst}: loopback, no rule names it: passed untouched (the program connects directly)`;
+    return this.explainDecision(dst, d, (m) => destinationMatcher(m)(ip, port ?? -1));
+  }
+
+  /** The same for a host name: what graft's DNS server answers for it, then which rule decides a connect to it. */
+  explainName(name: string, port: number | undefined): string {
+    const dst = port !== undefined ? `${name}:${port}` : `${name} (no port given: rules that name ports are skipped)`;
+    if (this.dns.mode === 'off') {
+      return `${dst}: graft does not answer DNS (${this.dns.why}): the program resolves the name itself, and its connect is decided by the address it gets (rules by name never match)`;
+    }
+    const answer = this.answerFor(name);
+    const dns =
+      answer.kind === 'fake'
+        ? `DNS (${this.dns.mode}: ${this.dns.why}): a fake address, and no query leaves this machine; a connect to it goes by the name`
+        : `DNS (${this.dns.mode}: ${this.dns.why}): the real answer, asked of the program's own name server${hasEgress(answer.egress) ? ` (over TCP, with ${describeEgress(answer.egress)})` : ''}`;
+    // the rules by name, port or all; for a real answer, a rule by address before them may decide first (said below)
+    const d = this.decideByName(name, port ?? -1);
+    const covers = (m: Match): boolean => destinationMatcher(m)('', port ?? -1, name);
+    return `${dst}: ${dns}\n  ${d ? this.explainDecision('the connect', d, covers).replace(/\n {2}/g, '\n    ') : 'no rule decides it'}${
+      answer.kind === 'real' ? '\n  (rules by address before it still decide for the addresses they match)' : ''
+    }`;
+  }
+
+  /** What a decision means for a connect, with the faults that would apply. */
+  private explainDecision(dst: string, d: Decision, covers: (m: Match) => boolean): string {
     const where = d.rule.origin === 'default' ? 'no rule matches; the default' : `${d.rule.origin}: '${d.rule.text}'`;
     const a = d.rule.action;
     const e = this.egressOf(a);
@@ -285,15 +308,20 @@ export class Routing {
         what = `through graft's proxy, then the upstream proxy chain${a.name ? ` '${a.name}'` : ''}: ${describeChain(chain)}${via ? ` (the connection to the first proxy with ${via})` : ''}`;
         break;
       }
+      case 'dns':
+        what = "graft's DNS server answers it";
+        break;
+      case 'fake':
+        what = 'one of graft\'s fake addresses: the rule for the name it stands for decides';
+        break;
       default:
         what = `${tcp === 'inplace' ? 'in place: the program connects directly' : "through graft's proxy, which connects directly"}${via ? `, with ${via}` : ''}`;
     }
     // faults for this destination: connect faults act on every TCP connect
     // graft sees, toxics on the proxy path only
-    const covers = (f: { match: Match }): boolean => destinationMatcher(f.match)(ip, port ?? -1);
     const listed = (fs: readonly { text: string; origin: string }[]): string => fs.map((f) => `'${f.text}' (${f.origin})`).join(', ');
-    const faults = (this.input.connectFaults ?? []).filter(covers);
-    const toxics = tcp === 'redirect' ? (this.input.toxics ?? []).filter(covers) : [];
+    const faults = (this.input.connectFaults ?? []).filter((f) => covers(f.match));
+    const toxics = tcp === 'redirect' ? (this.input.toxics ?? []).filter((t) => covers(t.match)) : [];
     return [
       `${dst}: ${where} (${describeAction(a)}): ${what}`,
       ...(faults.length ? [`connect faults, checked first (the first one chosen applies): ${listed(faults)}`] : []),

@@ -101,8 +101,14 @@ function startDnsServer(
   logger: Logger,
   tellTracer: (ip: string, rules: readonly number[]) => void,
 ): DnsServer | undefined {
-  if (routing.dns.mode === 'off') return undefined;
-  logger.debug({ mode: routing.dns.mode, why: routing.dns.why }, "dns: graft answers the program's DNS");
+  const { mode, why } = routing.dns;
+  logger.info(
+    { dns: mode, why },
+    mode === 'off'
+      ? `dns: off (${why}): the program asks its own name servers`
+      : `dns: ${mode} (${why}): graft answers the program's DNS${mode === 'remote' ? ', with fake addresses for names that go through a proxy' : ''}`,
+  );
+  if (mode === 'off') return undefined;
   return new DnsServer({
     fakes: routing.dns.fakes,
     answerFor: (name) => routing.answerFor(name),

@@ -87,7 +87,7 @@ export class DnsServer {
   async listen(): Promise<{ port4: number; port6: number; tcpPort: number }> {
     const bindUdp = (type: 'udp4' | 'udp6', address: string): Promise<dgram.Socket> =>
       new Promise((resolve, reject) => {
-        const s = dgram.createSocket({ type, ipv6Only: true });
+        const s = dgram.createSocket(type === 'udp6' ? { type, ipv6Only: true } : { type });
         s.once('error', reject);
         s.bind(0, address, () => {
           s.off('error', reject);

@@ -27,6 +27,7 @@ const PACKAGES = {
   dig: 'bind9-dnsutils',
   dnsmasq: 'dnsmasq-base',
   file: 'file',
+  getent: 'libc-bin',
   go: 'golang-go',
   ip: 'iproute2',
   iperf3: 'iperf3',
