@@ -17,7 +17,7 @@
 import pino from 'pino';
 import { parseCommandLine } from './cli.js';
 import { UsageError } from './errors.js';
-import type { ModeChoice } from './plan.js';
+import type { DnsMode, ModeChoice } from './plan.js';
 import type { ConnectionRecord } from './records.js';
 import { runPlan } from './run.js';
 import { logFileStream } from './log.js';
@@ -36,6 +36,12 @@ export interface GraftRunOptions {
   readonly rules?: readonly string[];
   /** 'TYPE key=value... [on MATCH]' faults on the proxy path */
   readonly toxics?: readonly string[];
+  /** connect faults and DNS faults, as --fault: 'refuse errno=ETIMEDOUT ...', 'nxdomain on *.example' */
+  readonly faults?: readonly string[];
+  /** who answers the program's DNS, as --dns (default: as the CLI decides) */
+  readonly dns?: DnsMode;
+  /** the fake address ranges of dns 'remote', as --fake-range */
+  readonly fakeRange?: readonly string[];
   readonly seed?: number;
   readonly mark?: number;
   readonly interface?: string;
@@ -77,6 +83,9 @@ function argvOf(o: GraftRunOptions): string[] {
   add('--proxy', o.proxy);
   add('--rule', o.rules);
   add('--toxic', o.toxics);
+  add('--fault', o.faults);
+  add('--dns', o.dns !== undefined ? [o.dns] : undefined);
+  add('--fake-range', o.fakeRange);
   add('--seed', o.seed !== undefined ? [o.seed] : undefined);
   add('--mark', o.mark !== undefined ? [o.mark] : undefined);
   add('--interface', o.interface !== undefined ? [o.interface] : undefined);

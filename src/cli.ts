@@ -164,7 +164,7 @@ export function parseCommandLine(argv: readonly string[], write: Output, env: No
 /** "198.51.100.7", "198.51.100.7:443", "[2001:db8::1]:443" */
 /** ADDR, ADDR:PORT, [IPv6]:PORT, NAME or NAME:PORT: an address, or a host name (canonical). */
 function parseDestination(dest: string): { host: string; port: number | undefined } {
-  const m = /^\[([^\]]+)\](?::(\d{1,5}))?$/.exec(dest) ?? (addressFamily(dest) ? [dest, dest] : /^([^:]+):(\d{1,5})$/.exec(dest) ?? [dest, dest]);
+  const m = /^\[([^\]]+)\](?::(\d{1,5}))?$/.exec(dest) ?? (addressFamily(dest) ? [dest, dest] : (/^([^:]+):(\d{1,5})$/.exec(dest) ?? [dest, dest]));
   const host = m[1];
   const port = m[2] !== undefined ? Number(m[2]) : undefined;
   const name = host !== undefined && !addressFamily(host) ? canonicalName(host) : undefined;

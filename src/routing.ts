@@ -312,7 +312,7 @@ export class Routing {
         what = "graft's DNS server answers it";
         break;
       case 'fake':
-        what = 'one of graft\'s fake addresses: the rule for the name it stands for decides';
+        what = "one of graft's fake addresses: the rule for the name it stands for decides";
         break;
       default:
         what = `${tcp === 'inplace' ? 'in place: the program connects directly' : "through graft's proxy, which connects directly"}${via ? `, with ${via}` : ''}`;

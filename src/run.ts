@@ -102,7 +102,8 @@ function startDnsServer(
   tellTracer: (ip: string, rules: readonly number[]) => void,
 ): DnsServer | undefined {
   const { mode, why } = routing.dns;
-  logger.info(
+  // -v says it when graft answers DNS; that it does not is the plain case, said at debug level
+  logger[mode === 'off' ? 'debug' : 'info'](
     { dns: mode, why },
     mode === 'off'
       ? `dns: off (${why}): the program asks its own name servers`
