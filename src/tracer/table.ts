@@ -10,6 +10,9 @@ import type { DnsMessage, FaultMessage, RuleMessage } from './messages.js';
 
 type MatchFields = Pick<RuleMessage, 'family' | 'net' | 'prefix' | 'portLo' | 'portHi' | 'explicit' | 'byName'>;
 
+/** A fault's MATCH: faults are decided by address (a name is refused when parsed). */
+type FaultMatchFields = Pick<FaultMessage, 'family' | 'net' | 'prefix' | 'portLo' | 'portHi' | 'explicit'>;
+
 /** A rule's or fault's MATCH in the table's fields. */
 export function matchFields(m: Match): MatchFields {
   const ports = m.kind === 'all' ? { lo: 0, hi: 65535 } : m.kind === 'port' ? m.ports : (m.ports ?? { lo: 0, hi: 65535 });
@@ -23,7 +26,8 @@ export function matchFields(m: Match): MatchFields {
 
 export function faultMessage(f: ConnectFault): FaultMessage {
   const s = f.select;
-  const { byName: _, ...where } = matchFields(f.match);
+  const where: FaultMatchFields & { byName?: boolean } = { ...matchFields(f.match) };
+  delete where.byName;
   return {
     kind: 'fault',
     ...where,
