@@ -44,7 +44,7 @@ const ok = (run: GraftRun, what = ''): void =>
 
 describe(
   'graft answers DNS (--dns)',
-  { skip: needs(...LAB, 'curl', 'python3', 'go', 'dnsmasq', 'musl-gcc', 'microsocks', 'danted', 'tinyproxy', 'getent') },
+  { skip: needs(...LAB, 'curl', 'python3', 'go', 'dnsmasq', 'musl-gcc', 'microsocks', 'danted', 'tinyproxy', 'getent', 'dig') },
   () => {
     let world: World;
     let goclient: string;
@@ -227,6 +227,33 @@ describe(
       });
     });
 
+    describe('fake addresses', () => {
+      const viaProxy = ['--proxy', `socks5://${MS.addr}:${MS.port}`];
+      it('a fake address graft did not give out is refused (ECONNREFUSED), with a log line; never a connect elsewhere', async () => {
+        const run = await graft(curl('http://198.18.99.99:8080/'), viaProxy);
+        assert.equal(run.code, 7, run.stderr);
+        const c = connections(run)[0];
+        assert.match(String(c?.error), /fake addresses, but not one it gave out/);
+        assert.equal(c?.bytesUp, 0);
+      });
+      it('other questions about a proxied name get an empty answer, asked of nobody', async () => {
+        const run = await graft(['dig', '+short', '+tries=1', 'MX', 'mail.corp.example'], viaProxy);
+        ok(run);
+        assert.equal(run.stdout, '');
+        assert.ok(!queried(localLog, 'mail.corp.example'));
+      });
+      it('a PTR question for a fake address gets its name', async () => {
+        const program = [
+          'python3',
+          '-c',
+          "import socket\na=socket.getaddrinfo('ptr.corp.example',80,socket.AF_INET)[0][4][0]\nprint(socket.gethostbyaddr(a)[0])",
+        ];
+        const run = await graft(program, viaProxy);
+        ok(run);
+        assert.equal(run.stdout, 'ptr.corp.example\n');
+      });
+    });
+
     describe('DNS faults', () => {
       const gai = (name: string): string[] => [
         'python3',
@@ -249,6 +276,13 @@ describe(
         assert.equal(run.stdout, `gaierror ${-3}\n`);
         const other = await graft(gai('fine.pub.example'), ['--fault', 'servfail on sf.pub.example']);
         assert.equal(other.stdout, 'ok\n');
+      });
+      it('dnsdelay: the real answer, that much later', async () => {
+        const run = await graft(gai('slow.pub.example'), ['--fault', 'dnsdelay time=1500ms on slow.pub.example']);
+        ok(run);
+        assert.equal(run.stdout, 'ok\n');
+        assert.ok(run.ms >= 1500, `${run.ms} ms`);
+        assert.ok(queried(localLog, 'slow.pub.example'));
       });
       it('noanswer: the resolver times out (as many tries as resolv.conf says)', async () => {
         const run = await graft(gai('quiet.pub.example'), ['--fault', 'noanswer on quiet.pub.example']);

@@ -1,7 +1,8 @@
 /**
- * Names resolve under an upstream proxy: the system's name servers (the
- * program's resolv.conf) are reached directly on port 53 when the default
- * goes through a proxy, which carries TCP only. The client namespace gets
+ * With --dns off (graft answers no DNS; test/dns-names.test.ts is the
+ * rest), names resolve under an upstream proxy: the system's name servers
+ * (the program's resolv.conf) are reached directly on port 53 when the
+ * default goes through a proxy, which carries TCP only. The client namespace gets
  * its own resolv.conf the way iproute2 provides one (/etc/netns/NAME/),
  * removed with the lab.
  */
@@ -16,7 +17,10 @@ import { LAB, needs } from './lab/capabilities.js';
 
 const NS_ADDR = '192.0.2.2';
 
-describe('DNS under an upstream proxy', { skip: needs(...LAB, 'curl', 'microsocks') }, () => {
+/** graft answering no DNS, under the default proxy */
+const OFF = ['--dns', 'off', '--proxy', `socks5://${NS_ADDR}:1080`];
+
+describe('DNS under an upstream proxy, --dns off', { skip: needs(...LAB, 'curl', 'microsocks') }, () => {
   let world: World;
   let netnsDir: string;
   const queries: string[] = [];
@@ -41,7 +45,7 @@ describe('DNS under an upstream proxy', { skip: needs(...LAB, 'curl', 'microsock
 
   it('curl resolves a name (UDP, directly) and connects through the proxy', async () => {
     const mark = queries.length;
-    const run = await world.graft(['curl', '-sS', '--max-time', '5', 'http://a.test:8080/dns'], { graftArgs: ['--proxy', `socks5://${NS_ADDR}:1080`] });
+    const run = await world.graft(['curl', '-sS', '--max-time', '5', 'http://a.test:8080/dns'], { graftArgs: OFF });
     assert.equal(run.code, 0, run.stderr);
     assert.equal(run.stdout, 'name=A path=/dns\n');
     assert.ok(
@@ -55,7 +59,7 @@ describe('DNS under an upstream proxy', { skip: needs(...LAB, 'curl', 'microsock
   it("a rule of the user's decides first: proxying the name server makes resolution fail, and no query leaves", async () => {
     const mark = queries.length;
     const run = await world.graft(['curl', '-sS', '--max-time', '5', 'http://a.test:8080/dns'], {
-      graftArgs: ['--proxy', `socks5://${NS_ADDR}:1080`, '--rule', `${NS_ADDR}:53 proxy`],
+      graftArgs: [...OFF, '--rule', `${NS_ADDR}:53 proxy`],
     });
     assert.equal(run.code, 6, run.stderr); // curl: could not resolve host
     assert.deepEqual(queries.slice(mark), [], 'no query reached the name server');
@@ -94,7 +98,7 @@ describe('DNS under an upstream proxy', { skip: needs(...LAB, 'curl', 'microsock
     ] as const) {
       const native = await world.native(probe(host, family));
       assert.equal(native.code, 0, native.stderr);
-      const run = await world.graft(probe(host, family), { graftArgs: ['--proxy', `socks5://${NS_ADDR}:1080`, '--rule', `${NS_ADDR}:53 proxy`] });
+      const run = await world.graft(probe(host, family), { graftArgs: [...OFF, '--rule', `${NS_ADDR}:53 proxy`] });
       assert.equal(run.code, 0, `${host}: ${run.stderr}`);
       assert.equal(run.stdout, native.stdout, `source address for ${host}`);
     }
