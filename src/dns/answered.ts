@@ -4,17 +4,19 @@
  * the address answered least recently is forgotten first (a connect to it
  * then shows the address alone, as before graft answered names).
  */
+import { BoundedMap } from './bounded.js';
+
 export const ANSWERED_MAX = 65536;
 
 export class AnsweredNames {
-  private readonly byAddress = new Map<string, string>();
+  private readonly byAddress: BoundedMap<string, string>;
 
-  constructor(private readonly max = ANSWERED_MAX) {}
+  constructor(max = ANSWERED_MAX) {
+    this.byAddress = new BoundedMap(max);
+  }
 
   remember(address: string, name: string): void {
-    this.byAddress.delete(address);
-    this.byAddress.set(address, name);
-    if (this.byAddress.size > this.max) this.byAddress.delete(this.byAddress.keys().next().value as string);
+    this.byAddress.set(address.toLowerCase(), name);
   }
 
   nameOf(address: string): string | undefined {

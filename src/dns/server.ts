@@ -29,6 +29,7 @@ import {
 } from './wire.js';
 import type { FakeAddresses } from './fake.js';
 import { AnsweredNames } from './answered.js';
+import { BoundedMap } from './bounded.js';
 import type { DnsFaultAction } from '../chaos/dns-faults.js';
 import { dialDirect } from '../egress/direct.js';
 import { egressSocketOptions, hasEgress, sourceFor } from '../egress/options.js';
@@ -39,6 +40,8 @@ import type { NameAnswer } from '../routing.js';
 const FORWARD_TIMEOUT_MS = 5000;
 /** How long a query may wait for the tracer's word on where it was meant to go (it is sent before the query, on another pipe). */
 const MEANT_WAIT_MS = 200;
+/** The most sockets (and DNS-over-TCP connections) whose meant server graft remembers: the newest, far more than are open at once. */
+const MEANT_MAX = 4096;
 /** Fake answers' time to live: short, so a program that caches them asks again well before a slot could go to another name. */
 export const FAKE_TTL_S = 60;
 
@@ -73,11 +76,11 @@ export class DnsServer {
   private udp4?: dgram.Socket;
   private udp6: dgram.Socket | undefined;
   private tcp?: net.Server;
-  /** "4/PORT" -> where that socket's queries were meant to go */
-  private readonly meant = new Map<string, MeantEntry>();
+  /** "4/PORT" -> where that socket's queries were meant to go (a socket per lookup, for some resolvers: bounded) */
+  private readonly meant = new BoundedMap<string, MeantEntry>(MEANT_MAX);
   private readonly meantWaiters = new Map<string, (() => void)[]>();
   /** the proxy's local port of a DNS-over-TCP connection -> the server the program meant */
-  private readonly tcpMeant = new Map<number, Endpoint>();
+  private readonly tcpMeant = new BoundedMap<number, Endpoint>(MEANT_MAX);
   private readonly open = new Set<{ close: () => void }>();
   private closed = false;
 
@@ -174,12 +177,19 @@ export class DnsServer {
     const known = this.meant.get(key);
     if (known) return known;
     await new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, MEANT_WAIT_MS);
       const list = this.meantWaiters.get(key) ?? [];
-      list.push(() => {
+      const wake = (): void => {
         clearTimeout(timer);
         resolve();
-      });
+      };
+      // not told in time: forget the waiter, and ask the default server
+      const timer = setTimeout(() => {
+        const left = (this.meantWaiters.get(key) ?? []).filter((w) => w !== wake);
+        if (left.length) this.meantWaiters.set(key, left);
+        else this.meantWaiters.delete(key);
+        resolve();
+      }, MEANT_WAIT_MS);
+      list.push(wake);
       this.meantWaiters.set(key, list);
     });
     return this.meant.get(key);
@@ -242,7 +252,7 @@ export class DnsServer {
   private learn(name: string, addresses: readonly string[], rules: readonly number[]): void {
     for (const ip of addresses) {
       if (rules.length) this.opts.tellTracer(ip, rules);
-      this.answered.remember(ip.toLowerCase(), name);
+      this.answered.remember(ip, name);
     }
   }
 }
