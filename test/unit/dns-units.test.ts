@@ -15,6 +15,10 @@ import { parseRule } from '../../src/rules/parse.js';
 import { Routing } from '../../src/routing.js';
 import { parseProxyUrl } from '../../src/upstream/url.js';
 import { UsageError } from '../../src/errors.js';
+import { BoundedMap } from '../../src/dns/bounded.js';
+import { runCollect } from '../lab/world.js';
+import { join } from 'node:path';
+import { repoRoot } from '../lab/paths.js';
 
 /** A decoded reply as these tests read it (dns-packet's types leave out rcode and the answers' fields). */
 interface Reply {
@@ -213,5 +217,37 @@ describe('rules decide names', () => {
     assert.equal(r.decide('192.0.2.7', 80, 'pub.example')?.rule.text, 'pub.example refuse');
     assert.equal(r.decide('10.1.2.3', 80, 'pub.example')?.rule.text, '10.0.0.0/8 pass', 'an address rule before it wins');
     assert.equal(r.decide('192.0.2.7', 80)?.rule.origin, 'default');
+  });
+});
+
+describe('bounded memory', () => {
+  it('a BoundedMap forgets the entry set least recently', () => {
+    const m = new BoundedMap<string, number>(2);
+    m.set('a', 1);
+    m.set('b', 2);
+    m.set('a', 3); // refreshed
+    m.set('c', 4);
+    assert.equal(m.size, 2);
+    assert.equal(m.get('b'), undefined);
+    assert.equal(m.get('a'), 3);
+  });
+});
+
+describe('graft rules explain NAME', () => {
+  const explain = (...args: string[]) =>
+    runCollect(join(repoRoot, 'bin/graft'), ['rules', 'explain', ...args], { env: { ...process.env, GRAFT_CONFIG: '/dev/null' } }, undefined);
+  it('says what graft answers for the name, and which rule decides its connect', async () => {
+    const r = await explain('A.Corp.Example:443', '--proxy', 'socks5://192.0.2.10:1080', '--rule', '*.corp.example proxy', '--rule', 'all direct');
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(
+      r.stdout,
+      'a.corp.example:443: DNS (remote: the default route is a proxy): a fake address, and no query leaves this machine; a connect to it goes by the name\n' +
+        "  the connect: --rule 1: '*.corp.example proxy' (proxy): through graft's proxy, then the upstream proxy chain: socks5://192.0.2.10:1080\n",
+    );
+    const off = await explain('pub.example', '--dns', 'off');
+    assert.match(off.stdout, /graft does not answer DNS \(chosen with --dns or dns:\)/);
+    const bad = await explain('not_a..name');
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /is not ADDR, ADDR:PORT, \[IPv6\]:PORT, NAME or NAME:PORT/);
   });
 });
