@@ -28,7 +28,7 @@ import {
   type Question,
 } from './wire.js';
 import type { FakeAddresses } from './fake.js';
-import { AnsweredNames } from './answered.js';
+import { ANSWERED_MAX, AnsweredNames } from './answered.js';
 import { BoundedMap } from './bounded.js';
 import type { DnsFaultAction } from '../chaos/dns-faults.js';
 import { dialDirect } from '../egress/direct.js';
@@ -59,7 +59,7 @@ export interface DnsServerOptions {
   readonly fault: (name: string) => DnsFaultAction | undefined;
   /** where a question goes when the tracer did not say where it was meant (resolv.conf's servers) */
   readonly nameservers: readonly string[];
-  /** tells the tracer that connects to `ip` also match these name rules; called before the program gets the answer */
+  /** tells the tracer that connects to `ip` also match these name rules (none: forget ip); called before the program gets the answer */
   readonly tellTracer: (ip: string, rules: readonly number[]) => void;
   readonly logger: Logger;
 }
@@ -82,6 +82,8 @@ export class DnsServer {
   /** the proxy's local port of a DNS-over-TCP connection -> the server the program meant */
   private readonly tcpMeant = new BoundedMap<number, Endpoint>(MEANT_MAX);
   private readonly open = new Set<{ close: () => void }>();
+  /** the name rules the tracer was last told for an address (as the tracer's own map, bounded alike) */
+  private readonly told = new BoundedMap<string, string>(ANSWERED_MAX);
   private closed = false;
 
   constructor(private readonly opts: DnsServerOptions) {}
@@ -248,10 +250,20 @@ export class DnsServer {
     return ip !== undefined ? { ip, port: 53 } : undefined;
   }
 
-  /** Remembers which name the addresses were answered for, and tells the tracer their name rules first. */
+  /**
+   * Remembers which name the addresses were answered for, and first tells
+   * the tracer their name rules when they changed (none: it forgets an
+   * address a name with rules had before, a CDN's shared one).
+   */
   private learn(name: string, addresses: readonly string[], rules: readonly number[]): void {
+    const now = rules.join(',');
     for (const ip of addresses) {
-      if (rules.length) this.opts.tellTracer(ip, rules);
+      const before = this.told.get(ip) ?? '';
+      if (before !== now) {
+        this.opts.tellTracer(ip, rules);
+        if (now) this.told.set(ip, now);
+        else this.told.delete(ip);
+      }
       this.answered.remember(ip, name);
     }
   }

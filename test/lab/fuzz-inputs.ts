@@ -186,6 +186,15 @@ export const match: Arb<string> = oneof(
     }),
     weight: 5,
   },
+  {
+    // host names and wildcards, some of them near misses (a digit-only last label, empty labels, a bare *)
+    arbitrary: tuple(
+      constantFrom('', '*.', '*', '**.', '-'),
+      array(constantFrom('corp', 'example', 'a', 'x-y', '_srv', '-bad', 'UPPER', '300', '0', '', 'a'.repeat(64)), { minLength: 1, maxLength: 5 }),
+      option(ports),
+    ).map(([head, labels, po]) => `${head}${labels.join('.')}${po === null ? '' : `:${po}`}`),
+    weight: 3,
+  },
   { arbitrary: oddString, weight: 1 },
 );
 
@@ -260,9 +269,11 @@ const FAULT_KEYS: Record<string, Arb<string>> = {
 
 export const connectFault: Arb<string> = oneof(
   {
-    arbitrary: tuple(constantFrom('refuse', 'delay', 'refuse', 'delay', 'drop', ''), array(anyKv(FAULT_KEYS), { maxLength: 4 }), scope).map(
-      ([t, kvs, s]) => [t, ...kvs].join(' ') + s,
-    ),
+    arbitrary: tuple(
+      constantFrom('refuse', 'delay', 'refuse', 'delay', 'drop', '', 'nxdomain', 'servfail', 'noanswer', 'dnsdelay'),
+      array(anyKv(FAULT_KEYS), { maxLength: 4 }),
+      scope,
+    ).map(([t, kvs, s]) => [t, ...kvs].join(' ') + s),
     weight: 8,
   },
   { arbitrary: oddString, weight: 1 },
@@ -329,6 +340,25 @@ export const proxyUrl: Arb<string> = oneof(
 );
 
 export const logLevel: Arb<string> = oneof(constantFrom('trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent', 'INFO', 'verbose', ''), oddString);
+export const dnsValue: Arb<string> = oneof(constantFrom('remote', 'local', 'off', 'REMOTE', 'on', ''), oddString);
+export const fakeRange: Arb<string> = oneof(
+  constantFrom(
+    '198.18.0.0/15',
+    '10.0.0.0/8',
+    '10.0.0.0/31',
+    '10.0.0.0/7',
+    'fd00::/64',
+    'fd00::/112',
+    'fd00::/40',
+    'fd00::/128',
+    '1.2.3.4',
+    '1.2.3.4/x',
+    '/15',
+    '',
+  ),
+  tuple(address, prefix).map(([a, p]) => `${a}${p}`),
+  oddString,
+);
 export const modeValue: Arb<string> = oneof(constantFrom('auto', 'proxy', 'inplace', 'AUTO', 'direct', ''), oddString);
 export const seed: Arb<string> = oneof(digits, integer().map(String), constantFrom('4294967296', '9999999999', '99999999999', '-1', ''), oddString);
 export const destination: Arb<string> = oneof(
@@ -346,6 +376,8 @@ export function flag(configPaths: Arb<string>): Arb<readonly string[]> {
     ['--interface', ifname],
     ['--source', address],
     ['--mode', modeValue],
+    ['--dns', dnsValue],
+    ['--fake-range', fakeRange],
     ['--latency', latencyShort],
     ['--bandwidth', rate],
     ['--reset-after', duration],
@@ -439,6 +471,8 @@ export const unstructuredArgv: Arb<readonly string[]> = array(
         '--interface',
         '--source',
         '--mode',
+        '--dns',
+        '--fake-range',
         '--latency',
         '--bandwidth',
         '--reset-after',
@@ -550,6 +584,8 @@ const TOP: [string, Arb<string>][] = [
   ['interface', scalar(ifname)],
   ['source', listOf(address)],
   ['mode', scalar(modeValue)],
+  ['dns', scalar(dnsValue)],
+  ['fake-range', listOf(fakeRange)],
   ['connect-timeout', scalar(duration)],
   ['log', log],
 ];
@@ -658,6 +694,8 @@ export const unstructuredYaml: Arb<string> = oneof(
           'toxics',
           'faults',
           'mode',
+          'dns',
+          'fake-range',
           'connect-timeout',
         ),
         oddString,
