@@ -134,8 +134,13 @@ static int remember(struct tracer *tr, const struct call *c, ino_t ino, unsigned
 int dns_redirect(struct tracer *tr, const struct call *c, int s, const struct sockinfo *si, const union sa *dst, int rule, const char **why)
 {
 	union sa to, local;
-	if (!listener_for(tr, si, dst, &to))
+	/* (a sendmmsg of no message sends nothing) */
+	if ((c->kind == CALL_SENDMMSG && !c->vlen) || !listener_for(tr, si, dst, &to))
 		return 2;
+	if (!sa_port(&to)) {
+		*why = "graft's DNS server has no listener of this family";
+		return -ENETUNREACH;
+	}
 	int rc = local_port(s, si->domain, &local, why);
 	ino_t ino;
 	if (rc == 0 && inode_of(s, &ino) < 0) {

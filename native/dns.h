@@ -61,7 +61,8 @@ struct dns {
  * says dns. Returns 0 when the call goes on re-addressed, 1 when it also
  * needs its syscall-exit stop (a sendmmsg: the task's exit is set up), 2
  * when it is left to the kernel as it is (a v4-mapped destination on an
- * IPv6-only socket: the kernel refuses it), or -errno to fail the call
+ * IPv6-only socket: the kernel refuses it; a sendmmsg of no message), or
+ * -errno to fail the call
  * with (*why says why). */
 int dns_redirect(struct tracer *tr, const struct call *c, int s, const struct sockinfo *si, const union sa *dst, int rule,
 		 const char **why);

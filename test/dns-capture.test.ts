@@ -283,6 +283,7 @@ describe('DNS capture in the tracer', { skip: needs(...LAB, 'dnsmasq', 'dig', 'm
       "    print(' '.join(a + '=' + dial(a) for a in line.split()), flush=True)",
     ].join('\n');
     const seen: string[] = [];
+    const flips: string[] = [];
     const run = await traced(['python3', '-c', script], async (t) => {
       const lines = createInterface({ input: t.child.stdout! })[Symbol.asyncIterator]();
       const ask = async (): Promise<string> => {
@@ -299,17 +300,29 @@ describe('DNS capture in the tracer', { skip: needs(...LAB, 'dnsmasq', 'dig', 'm
       // a v4-mapped entry is the IPv4 address's
       t.control({ kind: 'names', ip: `::ffff:${B4}`, rules: String(BY_NAME_RULE) });
       seen.push(await ask());
+      t.control({ kind: 'names', ip: B4 });
+      // each message is in force at the very next connect, every time
+      for (let i = 0; i < 100; i++) {
+        t.control({ kind: 'names', ip: A4, rules: String(BY_NAME_RULE) });
+        flips.push(await ask());
+        t.control({ kind: 'names', ip: A4 });
+        flips.push(await ask());
+      }
       t.child.stdin!.end();
     });
     assert.equal(run.code, 0, run.stderr);
     assert.deepEqual(seen, [`${A4}=ok ${B4}=ok`, `${A4}=ECONNREFUSED ${B4}=ok`, `${A4}=ok ${B4}=ok`, `${A4}=ok ${B4}=ECONNREFUSED`]);
+    const wrong = flips.filter((line, i) => line !== (i % 2 === 0 ? `${A4}=ECONNREFUSED ${B4}=ok` : `${A4}=ok ${B4}=ok`));
+    assert.deepEqual(wrong, []);
+    assert.equal(flips.length, 200);
     const refused = run.records.filter((r) => r.kind === 'failed');
     assert.deepEqual(
-      refused.map((r) => [r.dstIp, r.rule, r.error]),
+      refused.slice(0, 2).map((r) => [r.dstIp, r.rule, r.error]),
       [
         [A4, BY_NAME_RULE, 'ECONNREFUSED'],
         [B4, BY_NAME_RULE, 'ECONNREFUSED'],
       ],
     );
+    assert.equal(refused.length, 102);
   });
 });
