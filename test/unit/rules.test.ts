@@ -154,9 +154,11 @@ describe('graft rules explain', { concurrency: true }, () => {
   });
 
   it('rejects what is not a destination', async () => {
-    const r = await run(['rules', 'explain', 'example.org:80']);
+    const r = await run(['rules', 'explain', 'example..org:80']);
     assert.equal(r.status, 2);
-    assert.equal(r.stderr, "graft: rules explain: 'example.org:80' is not ADDR, ADDR:PORT or [IPv6]:PORT\n");
+    assert.equal(r.stderr, "graft: rules explain: 'example..org:80' is not ADDR, ADDR:PORT, [IPv6]:PORT, NAME or NAME:PORT\n");
+    const port = await run(['rules', 'explain', 'example.org:70000']);
+    assert.equal(port.status, 2);
   });
 });
 
