@@ -8,7 +8,8 @@
  *              FAR_DNS    dnsmasq, knows *.corp.example; the proxies'
  *                         resolver (the host's resolv.conf), never the
  *                         client's: a corp name resolves only past a proxy
- *              microsocks (SOCKS5), dante (SOCKS4a), tinyproxy (HTTP)
+ *              microsocks (SOCKS5), OpenSSH's ssh -D (SOCKS4a: sshd
+ *              resolves the name), tinyproxy (HTTP)
  *              the test servers A (198.51.100.7, what corp names are) and
  *              B (198.51.100.8, pub.example)
  *
@@ -31,7 +32,7 @@ const LOCAL_DNS = '192.0.2.2';
 const FAR_DNS = '198.51.100.53';
 const MS = { addr: '192.0.2.10', port: 1080 };
 const TINY = { addr: '192.0.2.13', port: 3128 };
-const DANTE4 = { addr: '192.0.2.14', port: 1080 };
+const SSH4A = { addr: '192.0.2.15', port: 1080 };
 /** how many addresses big.pub.example has: more than a 512-byte UDP answer holds */
 const BIG = 40;
 const HOSTS_ONLY = 'hosts-only.example';
@@ -44,7 +45,7 @@ const ok = (run: GraftRun, what = ''): void =>
 
 describe(
   'graft answers DNS (--dns)',
-  { skip: needs(...LAB, 'curl', 'python3', 'go', 'dnsmasq', 'musl-gcc', 'microsocks', 'danted', 'tinyproxy', 'getent', 'dig') },
+  { skip: needs(...LAB, 'curl', 'python3', 'go', 'dnsmasq', 'musl-gcc', 'microsocks', 'sshd', 'ssh', 'ssh-keygen', 'tinyproxy', 'getent', 'dig') },
   () => {
     let world: World;
     let goclient: string;
@@ -102,7 +103,7 @@ describe(
       await dnsmasq(LOCAL_DNS, localLog, [`--address=/pub.example/${B4}`, '--address=/nx.example/', `--addn-hosts=${big}`]);
       await dnsmasq(FAR_DNS, farLog, [`--address=/corp.example/${A4}`]);
       const proxies = new ProxyHost(world.lab, world.host, (n) => world.path(n));
-      running.push(...(await Promise.all([proxies.microsocks(MS), proxies.danted(DANTE4), proxies.tinyproxy(TINY)])));
+      running.push(...(await Promise.all([proxies.microsocks(MS), proxies.sshSocks(SSH4A), proxies.tinyproxy(TINY)])));
     });
     after(() => {
       world?.destroy();
@@ -146,7 +147,7 @@ describe(
         });
       }
       for (const [label, url, upstream] of [
-        ['SOCKS4a (dante)', `socks4a://graftid@${DANTE4.addr}:${DANTE4.port}`, `socks4a://graftid@${DANTE4.addr}:${DANTE4.port}`],
+        ['SOCKS4a (OpenSSH)', `socks4a://${SSH4A.addr}:${SSH4A.port}`, `socks4a://${SSH4A.addr}:${SSH4A.port}`],
         ['HTTP CONNECT (tinyproxy)', `http://${TINY.addr}:${TINY.port}`, `http://${TINY.addr}:${TINY.port}`],
       ] as const) {
         it(`curl through ${label}`, async () => {
@@ -158,6 +159,10 @@ describe(
           assert.equal(connections(run).find((c) => c.name === name)?.upstream, upstream);
         });
       }
+      it("sshd's log shows it opened the name the SOCKS4a request carried", () => {
+        const log = running.find((p) => p.addr === SSH4A.addr)!.log();
+        assert.match(log, /target socks4a\.corp\.example port 8080/);
+      });
       it("tinyproxy's log shows the name, not an address", () => {
         const log = running.find((p) => p.addr === TINY.addr)!.log();
         assert.match(log, /CONNECT http\.corp\.example:8080/);

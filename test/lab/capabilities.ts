@@ -39,6 +39,9 @@ const PACKAGES = {
   python3: 'python3',
   setpriv: 'util-linux',
   ss: 'iproute2',
+  ssh: 'openssh-client',
+  'ssh-keygen': 'openssh-client',
+  sshd: 'openssh-server',
   tinyproxy: 'tinyproxy',
   unshare: 'util-linux',
   wget: 'wget',
@@ -83,7 +86,7 @@ function probe(cap: Capability): string | false {
   }
 }
 
-/** The command's path on PATH (or in the sbin directories, where danted lives), if any. */
+/** The command's path on PATH (or in the sbin directories, where danted and sshd live), if any. */
 export function findCommand(name: string): string | undefined {
   const dirs = [...(process.env.PATH ?? '').split(delimiter), '/usr/local/sbin', '/usr/sbin', '/sbin'];
   for (const dir of dirs.filter(Boolean)) {

@@ -3,6 +3,9 @@
  *   microsocks  SOCKS5, optionally with user/password (-u/-P)
  *   danted      SOCKS5 with username auth, or SOCKS4/4a without auth
  *   tinyproxy   HTTP CONNECT with BasicAuth, in the foreground (-d)
+ *   ssh -D      OpenSSH's dynamic forwarding: SOCKS4, SOCKS4a (the server
+ *               resolves the name) and SOCKS5 without auth, through a
+ *               private sshd in the same namespace
  *   fake        a python3 TCP server that accepts and then either closes
  *               after reading the first bytes (hangup) or never answers (silent)
  *
@@ -18,12 +21,15 @@
  * Dante's username method checks passwords with getpwnam/getspnam. The
  * machine's accounts are never touched: danted runs in a private mount
  * namespace where copies of /etc/passwd and /etc/shadow with one test user
- * appended are bind-mounted over the originals.
+ * appended are bind-mounted over the originals. sshd (no PAM) refuses a
+ * locked root, so it runs the same way over a copy of /etc/shadow where
+ * root's password field is "*".
  */
 import { execFileSync, type ChildProcess } from 'node:child_process';
-import { readFileSync, writeFileSync, existsSync, chmodSync } from 'node:fs';
+import { readFileSync, writeFileSync, existsSync, chmodSync, mkdirSync, copyFileSync } from 'node:fs';
 import type { Lab, Namespace } from './netns.js';
 import { poll } from './procs.js';
+import { findCommand } from './capabilities.js';
 
 export interface Credentials {
   readonly user: string;
@@ -215,6 +221,111 @@ export class ProxyHost {
       ].join('\n'),
     );
     return this.start(`tinyproxy ${at.addr}:${at.port}`, at, 'tinyproxy', ['-d', '-c', conf], logFile);
+  }
+
+  /**
+   * OpenSSH's dynamic forwarding as the SOCKS server on addr:port: a private
+   * sshd on addr:sshdPort, and `ssh -N -D addr:port` logged in to it as root.
+   * The SOCKS listener is the client's; each request becomes a direct-tcpip
+   * channel that sshd opens, so a SOCKS4a host name is resolved by sshd with
+   * the namespace's resolver (/etc/netns/NS/resolv.conf, which `ip netns
+   * exec` puts in place: write it before starting this). Connections leave
+   * from the address the namespace's routes choose, not from addr.
+   *
+   * Keys, config and known hosts are the lab's own: host and user keys are
+   * made with ssh-keygen in the temp dir, sshd reads only its config file
+   * (-f), the client only its command line (-F /dev/null, which also keeps
+   * it from creating ~/.ssh); nothing under /etc/ssh or ~/.ssh is read for
+   * keys or written. log() is sshd's output (the targets it opens) and the
+   * client's (-v).
+   */
+  async sshSocks(at: ProxyAt, sshdPort = 22): Promise<RunningProxy> {
+    const tag = `ssh-${at.addr}-${at.port}`;
+    const hostKey = this.path(`${tag}.host_key`);
+    const userKey = this.path(`${tag}.user_key`);
+    const authorized = this.path(`${tag}.authorized_keys`);
+    const conf = this.path(`${tag}.sshd_config`);
+    for (const key of [hostKey, userKey]) execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', tag, '-f', key]);
+    copyFileSync(`${userKey}.pub`, authorized);
+    writeFileSync(
+      conf,
+      [
+        `ListenAddress ${at.addr}:${sshdPort}`,
+        `HostKey ${hostKey}`,
+        `AuthorizedKeysFile ${authorized}`,
+        'PidFile none',
+        'UsePAM no',
+        'StrictModes no',
+        'PermitRootLogin prohibit-password',
+        'PubkeyAuthentication yes',
+        'PasswordAuthentication no',
+        'KbdInteractiveAuthentication no',
+        'AllowTcpForwarding yes',
+        'PermitOpen any',
+        'LogLevel DEBUG1',
+        '',
+      ].join('\n'),
+    );
+    // sshd's privilege separation needs this (empty) directory; the package's
+    // service makes it at boot, and nothing here starts that service.
+    if (!existsSync('/run/sshd')) mkdirSync('/run/sshd', { mode: 0o755 });
+    // Without PAM, sshd refuses a locked account (a password field starting
+    // with "!", as root's is on many machines): it sees a copy of
+    // /etc/shadow where root's is "*" (no password, not locked), bind-mounted
+    // in a private mount namespace as for danted.
+    const shadow = this.path(`${tag}.shadow`);
+    writeFileSync(shadow, readFileSync('/etc/shadow', 'utf8').replace(/^root:[^:\n]*:/m, 'root:*:'));
+    chmodSync(shadow, 0o600);
+    // sshd re-executes itself, so it must be started by its absolute path.
+    const sshdPath = findCommand('sshd') ?? '/usr/sbin/sshd';
+    const sshd = await this.start(`sshd ${at.addr}:${sshdPort}`, { addr: at.addr, port: sshdPort }, 'unshare', [
+      '-m',
+      'sh',
+      '-c',
+      `mount --bind '${shadow}' /etc/shadow && exec '${sshdPath}' -D -e -f '${conf}'`,
+    ]);
+    let client: RunningProxy;
+    try {
+      client = await this.start(`ssh -D ${at.addr}:${at.port}`, at, 'ssh', [
+        '-N',
+        '-v',
+        '-F',
+        '/dev/null',
+        '-i',
+        userKey,
+        '-o',
+        'IdentitiesOnly=yes',
+        '-o',
+        'UserKnownHostsFile=/dev/null',
+        '-o',
+        'GlobalKnownHostsFile=/dev/null',
+        '-o',
+        'StrictHostKeyChecking=no',
+        '-o',
+        'BatchMode=yes',
+        '-o',
+        'ExitOnForwardFailure=yes',
+        '-p',
+        String(sshdPort),
+        '-D',
+        `${at.addr}:${at.port}`,
+        `root@${at.addr}`,
+      ]);
+    } catch (err) {
+      sshd.stop();
+      throw new Error(`${(err as Error).message}\nsshd:\n${sshd.log()}`, { cause: err });
+    }
+    return {
+      label: `ssh -D (OpenSSH) ${at.addr}:${at.port}`,
+      addr: at.addr,
+      port: at.port,
+      child: client.child,
+      log: () => `sshd:\n${sshd.log()}\nssh:\n${client.log()}`,
+      stop: () => {
+        client.stop();
+        sshd.stop();
+      },
+    };
   }
 
   /**
