@@ -36,8 +36,8 @@
  * the Node process (the process `ip netns exec` became) and graft-tracer.
  *
  * Checks (any failing one fails the case, and `npm run bench` exits 1):
- *   - RSS: for each process, end <= start x 1.25 + 10 MB. start and end
- *     are both taken mid-churn, so they hold the same load (a handful of
+ *   - RSS: for each process, end <= start x 1.25 + 10 MB (bench/procs.ts).
+ *     start and end are both taken mid-churn, so they hold the same load (a handful of
  *     connections in flight). What is left is noise: V8 grows its heap in
  *     steps and collects when it likes, and the kernel counts freed pages
  *     back lazily: in the 5-minute run of docs/benchmarks.md Node's RSS
@@ -63,19 +63,16 @@ import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot } from '../../test/lab/paths.js';
-import { descendants } from '../../test/lab/procs.js';
 import type { BenchCase, BenchContext, Row } from '../case.js';
+import { singleRows } from '../case.js';
 import type { BenchLab } from '../lab.js';
 import { buildBenchC, buildBenchGo, DEST4, MARK_B } from '../lab.js';
-import { fdCount, lineReader, statusKb } from './concurrency.js';
+import { fdCount, graftPids, lineReader, RSS_GROWTH, RSS_SLACK_MB, rssLimitMB, statusKb, type GraftPids } from '../procs.js';
 
 const PORTS = { plain: 7110, latency: 7111, reset: 7112 } as const;
 const RATE = 100;
 const LATENCY = '20ms';
 const RESET_AFTER = '50ms';
-/** the RSS allowance: end <= start x GROWTH + SLACK_MB */
-const GROWTH = 1.25;
-const SLACK_MB = 10;
 /** how long the descriptors may take to come back after the last close */
 const SETTLE_MS = 5000;
 const graftBin = join(repoRoot, 'bin', 'graft');
@@ -106,11 +103,7 @@ interface Sample {
   programThreads: number;
 }
 
-interface Pids {
-  node: number;
-  tracer: number;
-  program: number;
-}
+type Pids = Required<GraftPids>;
 
 interface Records {
   total: number;
@@ -256,13 +249,7 @@ async function runSoak(ctx: BenchContext, seconds: number): Promise<Soak> {
   };
   try {
     await next((l) => l === 'ready', '"ready"', 30_000);
-    const node = child.pid!;
-    if (!readFileSync(`/proc/${node}/cmdline`, 'utf8').includes('node')) throw new Error(`pid ${node} is not graft's Node process`);
-    const below = descendants(node);
-    const tracer = below.find((p) => p.comm === 'graft-tracer');
-    const program = below.find((p) => p.comm === 'soakclient');
-    if (!tracer || !program) throw new Error(`no graft-tracer and soakclient below graft's Node process ${node}`);
-    const pids = { node, tracer: tracer.pid, program: program.pid };
+    const pids = graftPids(child.pid!, 'soakclient') as Pids;
     const idle = sample(pids, -warmupSeconds);
 
     const warmup = await phase(warmupSeconds);
@@ -347,8 +334,8 @@ function checks(s: Soak): { ok: boolean; text: string }[] {
     ['Node', s.start.nodeRssMB, s.end.nodeRssMB],
     ['tracer', s.start.tracerRssMB, s.end.tracerRssMB],
   ] as const) {
-    const limit = start * GROWTH + SLACK_MB;
-    out.push({ ok: end <= limit, text: `${who} RSS: end ${mb(end)} MB, allowed start ${mb(start)} MB x ${GROWTH} + ${SLACK_MB} MB = ${mb(limit)} MB` });
+    const limit = rssLimitMB(start);
+    out.push({ ok: end <= limit, text: `${who} RSS: end ${mb(end)} MB, allowed start ${mb(start)} MB x ${RSS_GROWTH} + ${RSS_SLACK_MB} MB = ${mb(limit)} MB` });
   }
   const when = backToBaseline(s.after, s.baseline) ? `back ${s.settledMs} ms after the last close` : `${SETTLE_MS / 1000} s after the last close`;
   const held = (t: Record<string, number>): string => JSON.stringify(t);
@@ -419,24 +406,7 @@ function report(s: Soak, results: { ok: boolean; text: string }[]): string {
 
 function rows(s: Soak): Row[] {
   const out: Row[] = [];
-  const add = (metric: string, unit: string, series: [string, number][]): void => {
-    const [baseName, base] = series[0]!;
-    for (const [variant, value] of series) {
-      out.push({
-        case: 'soak',
-        variant,
-        metric,
-        unit,
-        baseline: baseName,
-        runs: [value],
-        median: value,
-        min: value,
-        max: value,
-        ratio: value / base,
-        delta: value - base,
-      });
-    }
-  };
+  const add = (metric: string, unit: string, series: [string, number][]): void => void out.push(...singleRows('soak', metric, unit, series));
   const points = (f: (x: Sample) => number, names: ('baseline' | 'start' | 'middle' | 'end' | 'after')[]): [string, number][] =>
     names.map((n) => [`proxy ${n}`, f(s[n])]);
   add(
@@ -479,7 +449,7 @@ export const soak: BenchCase = {
         rate: RATE,
         connection: '3 rounds of 300 bytes each way, 10 ms apart, then close; by number: 70 % plain, 20 % latency toxic, 10 % reset_peer toxic',
         servers: `bench/fixtures/echod.c on ${DEST4}:${PORTS.plain},${PORTS.latency},${PORTS.reset} (hostB)`,
-        allowance: `RSS end <= start x ${GROWTH} + ${SLACK_MB} MB; fds after == baseline within ${SETTLE_MS / 1000} s (tracer: besides pidfds, at most one per program thread); records == connections opened`,
+        allowance: `RSS end <= start x ${RSS_GROWTH} + ${RSS_SLACK_MB} MB; fds after == baseline within ${SETTLE_MS / 1000} s (tracer: besides pidfds, at most one per program thread); records == connections opened`,
         warmup: s.warmup,
         measured: s.main,
         records: s.records,
