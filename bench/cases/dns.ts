@@ -11,26 +11,35 @@
  * one after another, each on a UDP socket of its own connected to the
  * resolv.conf server (what a resolver does for one lookup), and checks
  * every answer (id, NOERROR, A records inside the range given):
- *   native  dnsq -names COUNT -expect DEST/32
+ *   native  dnsq -names COUNT -warmup COUNT -expect DEST/32
  *   local   graft --dns local -- dnsq ...          (graft forwards each
  *           question to dnsmasq and hands its answer back: real answers)
  *   remote  graft --dns remote --proxy socks5://127.0.0.1:1080 -- dnsq
- *           -names COUNT -expect 198.18.0.0/15    (every name goes through
+ *           ... -expect 198.18.0.0/15    (every name goes through
  *           the proxy, so graft answers each with a fake address itself;
  *           nothing is forwarded, and nothing connects to the proxy: dnsq
  *           only asks, so no proxy needs to listen)
- * Metrics, from dnsq's own clock (graft's start-up is not in them): the
- * p50 and p99 of the round trips of one run, socket to answer.
+ * Each run asks 2 x COUNT names (-warmup COUNT): metrics, from dnsq's own
+ * clock (graft's start-up is not in them), the p50 and p99 of the round
+ * trips (socket to answer) of the second COUNT, graft's steady state, and
+ * p50_first and p99_first of the first COUNT, a fresh graft's (Node has
+ * not yet compiled its hot paths: slower, the p99 most).
  *
- * Memory: one more graft --dns remote run asks MEMORY_NAMES distinct names
- * in two halves (dnsq's stdin protocol), sampling the VmRSS of graft's Node
- * process and its tracer before the first name ("start"), after the first
- * half ("middle") and after the second ("end"). Each name takes a fake
- * address slot (docs/names.md: at most 65,536), so some growth is the
- * table doing its job; the check, for each process, is the soak's
- * allowance from the middle on: end <= middle x 1.25 + 10 MB
- * (bench/procs.ts). A name costing graft a few hundred bytes passes; a
- * per-name leak of the size of a query's buffers and closures does not.
+ * COUNT is 2,000 (500 with --quick); each variant runs 5 times (once),
+ * interleaved.
+ *
+ * Memory: one more graft --dns remote run asks 10,000 distinct names (1,000
+ * with --quick) in two halves (dnsq's stdin protocol), sampling the VmRSS
+ * of graft's Node process and its tracer before the first name ("start"),
+ * after the first half ("middle") and after the second ("end"). Each name
+ * holds a fake address slot (docs/names.md: at most 65,536, so none is
+ * given up here): some growth is that table doing its job. The check, for
+ * each process, is the soak's allowance from the middle on: end <= middle
+ * x 1.25 + 10 MB (bench/procs.ts). The middle, not the start: the first
+ * names also pay for what graft sets up once. For Node at about 75 MB the
+ * allowance is about 29 MB, some 6 KB per name of the second half: a leak
+ * that size per name fails; below it, the growth per name printed in the
+ * report is the figure to watch.
  */
 import type { BenchCase, BenchContext, Row, Variant } from '../case.js';
 import { interleave, singleRows } from '../case.js';
@@ -59,15 +68,20 @@ interface DnsqResult {
   max_us: number;
 }
 
-/** dnsq's arguments: COUNT names (0: the stdin protocol), every answer inside `expect`. */
-function dnsqArgs(bin: string, count: number, expect: string): string[] {
-  return [bin, '-suffix', SUFFIX, '-expect', expect, ...(count > 0 ? ['-names', String(count)] : [])];
+/** dnsq's arguments, every answer inside `expect`: `count` names after `warmup` (no count: the stdin protocol). */
+function dnsqArgs(bin: string, expect: string, count?: number, warmup = 0): string[] {
+  const run = count ? ['-names', String(count), ...(warmup ? ['-warmup', String(warmup)] : [])] : [];
+  return [bin, '-suffix', SUFFIX, '-expect', expect, ...run];
 }
 
-function parseDnsq(stdout: string): DnsqResult {
-  const line = stdout.split('\n').find((l) => l.startsWith('{'));
-  if (!line) throw new Error(`dnsq printed no result: ${stdout.slice(0, 500)}`);
-  return JSON.parse(line) as DnsqResult;
+/** dnsq's result lines (with -warmup: the warm-up's, then the measured names'). */
+function parseDnsq(stdout: string, lines: number): DnsqResult[] {
+  const results = stdout
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as DnsqResult);
+  if (results.length !== lines) throw new Error(`dnsq printed ${results.length} results, not ${lines}: ${stdout.slice(0, 500)}`);
+  return results;
 }
 
 /** dnsmasq in the client namespace, answering *.SUFFIX with DEST4, and the namespace's resolv.conf naming it; returns how to stop both. */
@@ -104,7 +118,7 @@ async function startDnsmasq(lab: BenchLab, dnsq: string): Promise<() => void> {
       'dnsmasq to listen',
     );
     // one answer natively: the server works, and first-use costs are paid here
-    await lab.native(dnsqArgs(dnsq, 1, `${DEST4}/32`));
+    await lab.native(dnsqArgs(dnsq, `${DEST4}/32`, 1));
     return stop;
   } catch (err) {
     stop();
@@ -133,7 +147,7 @@ function sampleMemory(pids: GraftPids, names: number): MemorySample {
 /** The remote-mode run of `names` distinct names in two halves, sampled at start, middle and end. */
 async function runMemory(ctx: BenchContext, dnsq: string, names: number): Promise<Memory> {
   const half = names / 2;
-  const program = dnsqArgs(dnsq, 0, FAKE_RANGE);
+  const program = dnsqArgs(dnsq, FAKE_RANGE);
   const command = `graft ${REMOTE_ARGS.join(' ')} -- dnsq ${program.slice(1).join(' ')} (then "query ${half}" twice)`;
   const run: RunningGraft = ctx.lab.startGraft(REMOTE_ARGS, program, 300_000);
   const { child, next } = run;
@@ -211,18 +225,23 @@ function memoryRows(m: Memory): Row[] {
   ];
 }
 
-/** The latency variants: native, graft --dns local, graft --dns remote, each a run of `count` names. */
+/**
+ * The latency variants: native, graft --dns local, graft --dns remote, each
+ * a run of `count` names after `count` others: p50 and p99 of the second
+ * batch (the steady state), p50_first and p99_first of the first (what a
+ * fresh graft answers at: see dnsq's -warmup).
+ */
 function variants(lab: BenchLab, dnsq: string, count: number): Variant[] {
   const real = `${DEST4}/32`;
   const variant = (name: string, graftArgs: readonly string[] | undefined, expect: string): Variant => {
-    const program = dnsqArgs(dnsq, count, expect);
+    const program = dnsqArgs(dnsq, expect, count, count);
     const shown = `dnsq ${program.slice(1).join(' ')}`;
     return {
       name,
       command: graftArgs ? `graft ${graftArgs.join(' ')} -- ${shown}` : shown,
       measure: async () => {
-        const r = parseDnsq((graftArgs ? await lab.graft(graftArgs, program) : await lab.native(program)).stdout);
-        return { p50: r.p50_us, p99: r.p99_us };
+        const [first, steady] = parseDnsq((graftArgs ? await lab.graft(graftArgs, program) : await lab.native(program)).stdout, 2);
+        return { p50: steady!.p50_us, p99: steady!.p99_us, p50_first: first!.p50_us, p99_first: first!.p99_us };
       },
     };
   };
@@ -235,6 +254,7 @@ export const dns: BenchCase = {
   async run(ctx: BenchContext) {
     const { lab, quick } = ctx;
     const dnsq = buildBenchGo('dnsq');
+    // names per batch: each run asks 2 x count names (first, then measured)
     const count = quick ? 500 : 2000;
     const repeats = quick ? 1 : 5;
     const memoryNames = quick ? 1000 : 10_000;
@@ -244,9 +264,12 @@ export const dns: BenchCase = {
       const metrics = [
         { id: 'p50', unit: 'us' },
         { id: 'p99', unit: 'us' },
+        { id: 'p50_first', unit: 'us' },
+        { id: 'p99_first', unit: 'us' },
       ];
-      const show = (v: Record<string, number>): string => `p50 ${v.p50?.toFixed(0)} us, p99 ${v.p99?.toFixed(0)} us`;
-      // without --quick, one unrecorded run of 200 names per variant first
+      const show = (v: Record<string, number>): string =>
+        `p50 ${v.p50?.toFixed(0)} us, p99 ${v.p99?.toFixed(0)} us (first ${count}: p50 ${v.p50_first?.toFixed(0)} us, p99 ${v.p99_first?.toFixed(0)} us)`;
+      // without --quick, one unrecorded run of 200 + 200 names per variant first (the disk cache: graft's own files)
       const warmup = quick ? [] : variants(lab, dnsq, 200);
       const rows = await interleave({ caseName: 'dns', metrics, variants: vs, repeats, warmup, show }, ctx);
       const memory = await runMemory(ctx, dnsq, memoryNames);
@@ -257,7 +280,7 @@ export const dns: BenchCase = {
         settings: {
           count,
           repeats,
-          warmup: quick ? 'none' : '200 names per variant',
+          warmup: quick ? 'none' : '200 + 200 names per variant',
           server: `dnsmasq on ${SERVER}:53 in the client namespace, *.${SUFFIX} -> ${DEST4}`,
           client: 'bench/fixtures/go/dnsq (Go, CGO_ENABLED=0): one connected UDP socket per query',
           memoryNames,
