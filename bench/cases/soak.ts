@@ -58,11 +58,9 @@
  *   - outcomes: no connection failed, none was left open at exit
  *     (a record with atExit).
  */
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { repoRoot } from '../../test/lab/paths.js';
 import type { BenchCase, BenchContext, Row } from '../case.js';
 import { singleRows } from '../case.js';
 import type { BenchLab } from '../lab.js';
@@ -75,7 +73,6 @@ const LATENCY = '20ms';
 const RESET_AFTER = '50ms';
 /** how long the descriptors may take to come back after the last close */
 const SETTLE_MS = 5000;
-const graftBin = join(repoRoot, 'bin', 'graft');
 
 /** What soakclient prints after each phase (see its header). */
 interface Phase {
@@ -235,16 +232,10 @@ async function runSoak(ctx: BenchContext, seconds: number): Promise<Soak> {
   ];
   const clientArgs = ['-host', DEST4, '-plain', String(PORTS.plain), '-latency', String(PORTS.latency), '-reset', String(PORTS.reset), '-rate', String(RATE)];
   const command = `graft ${graftArgs.map((a) => (a.includes(' ') ? `'${a}'` : a)).join(' ')} -- soakclient ${clientArgs.join(' ')}`;
-  // `ip netns exec` and env (bin/graft's #!) exec the next: the spawned pid ends up being graft's Node process
-  const child = spawn('ip', ['netns', 'exec', lab.net.client.name, graftBin, ...graftArgs, '--', client, ...clientArgs], { stdio: ['pipe', 'pipe', 'pipe'] });
-  let stderr = '';
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  child.stdin.on('error', () => {});
-  const closed = new Promise<[number | null, NodeJS.Signals | null]>((resolve) => child.once('close', (code, signal) => resolve([code, signal])));
-  const killer = setTimeout(() => child.kill('SIGKILL'), (seconds + 180) * 1000);
-  const next = lineReader(child, 'soakclient');
+  const run = lab.startGraft(graftArgs, [client, ...clientArgs], (seconds + 180) * 1000);
+  const { child, next, closed } = run;
   const phase = async (s: number): Promise<Phase> => {
-    child.stdin.write(`churn ${s}\n`);
+    child.stdin!.write(`churn ${s}\n`);
     return JSON.parse(await next((l) => l.startsWith('{'), 'its phase result', (s + 60) * 1000)) as Phase;
   };
   try {
@@ -293,11 +284,11 @@ async function runSoak(ctx: BenchContext, seconds: number): Promise<Soak> {
     const settledMs = Date.now() - closedAt;
     const afterTargets = { node: fdTargets(pids.node), tracer: fdTargets(pids.tracer) };
 
-    child.stdin.end('exit\n');
+    child.stdin!.end('exit\n');
     const [code, signal] = await closed;
-    if (signal) throw new Error(`graft was killed by ${signal}: ${stderr.trim().slice(0, 2000)}`);
+    if (signal) throw new Error(`graft was killed by ${signal}: ${run.stderr()}`);
     // soakclient exits 1 when a connection failed: a result, checked below
-    if (code !== 0 && code !== 1) throw new Error(`graft exited with ${code}: ${stderr.trim().slice(0, 2000)}`);
+    if (code !== 0 && code !== 1) throw new Error(`graft exited with ${code}: ${run.stderr()}`);
     return {
       seconds,
       warmupSeconds,
@@ -315,14 +306,13 @@ async function runSoak(ctx: BenchContext, seconds: number): Promise<Soak> {
       main: mainResult,
       records: readRecords(logFile),
       exitCode: code,
-      stderr: stderr.trim().slice(0, 2000),
+      stderr: run.stderr(),
     };
   } catch (err) {
     child.kill('SIGKILL');
     await closed;
-    throw new Error(`${command}: ${(err as Error).message}${stderr.trim() ? `\n${stderr.trim().slice(0, 2000)}` : ''}`, { cause: err });
+    throw new Error(`${command}: ${(err as Error).message}${run.stderr() ? `\n${run.stderr()}` : ''}`, { cause: err });
   } finally {
-    clearTimeout(killer);
     rmSync(dir, { recursive: true, force: true });
   }
 }
