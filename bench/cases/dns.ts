@@ -195,7 +195,7 @@ function memoryChecks(m: Memory): { ok: boolean; text: string }[] {
 
 function memoryReport(m: Memory, checks: { ok: boolean; text: string }[]): string {
   const [, middle, end] = m.samples;
-  // from the middle on: the first names also pay for what graft sets up once (its DNS sockets, the fake table)
+  // from the middle on: the first names also pay for what graft sets up once (Node compiling the DNS path, its heap growing to its working size)
   const perName = (who: 'node' | 'tracer'): string => (((end[`${who}RssMB`] - middle[`${who}RssMB`]) * 1024 * 1024) / (end.names - middle.names)).toFixed(0);
   return [
     `dns memory: ${end.names} distinct names under graft --dns remote`,
