@@ -3,7 +3,7 @@
  * each variant once, in the same order (native, inplace, proxy, native,
  * inplace, proxy, ...), so drift in the machine hits all variants alike.
  * Nothing here asserts on the figures: a case fails when a run fails, or
- * when it returns failed checks (only soak has checks).
+ * when it returns failed checks (only soak and dns have checks).
  */
 import type { BenchLab } from './lab.js';
 import { summarize } from './stats.js';
@@ -53,7 +53,7 @@ export interface CaseResult {
   readonly settings: Record<string, unknown>;
   /** the case's own report, printed after the table */
   readonly report?: string;
-  /** checks that failed (soak asserts; the other cases only measure): the case fails, its figures are kept */
+  /** checks that failed (soak and dns assert; the other cases only measure): the case fails, its figures are kept */
   readonly failed?: readonly string[];
 }
 
@@ -115,4 +115,25 @@ export async function interleave(spec: InterleaveSpec, ctx: BenchContext): Promi
     }
   }
   return rows;
+}
+
+/**
+ * Rows for figures measured once each (samples taken along one run, as the
+ * soak's): one row per [variant, value], the first the baseline.
+ */
+export function singleRows(caseName: string, metric: string, unit: string, series: readonly (readonly [string, number])[]): Row[] {
+  const [baseName, base] = series[0] ?? ['', NaN];
+  return series.map(([variant, value]) => ({
+    case: caseName,
+    variant,
+    metric,
+    unit,
+    baseline: baseName,
+    runs: [value],
+    median: value,
+    min: value,
+    max: value,
+    ratio: value / base,
+    delta: value - base,
+  }));
 }

@@ -8,8 +8,8 @@
  * default route (uplink A) instead of uplink B is refused and reported as a
  * failure instead of being measured.
  */
-import { execFileSync, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, statSync } from 'node:fs';
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { repoRoot } from '../test/lab/paths.js';
@@ -17,6 +17,7 @@ import { buildStaticGo } from '../test/lab/build.js';
 import { poll } from '../test/lab/procs.js';
 import { DEST4, SRC_B4, Uplinks } from '../test/lab/uplinks.js';
 import { runCollect, type GraftRun } from '../test/lab/world.js';
+import { lineReader } from './procs.js';
 
 export { DEST4, MARK_B, SRC_B4, UP_B } from '../test/lab/uplinks.js';
 
@@ -61,6 +62,7 @@ export class BenchLab {
   readonly net: Uplinks;
   private nameServer: Promise<void> | undefined;
   private iperfServer: Promise<void> | undefined;
+  private resolvConfDir: string | undefined;
 
   constructor() {
     // The constructor builds the namespaces and routes; start() (the Node
@@ -127,9 +129,55 @@ export class BenchLab {
     return checked(run, ['graft', ...graftArgs, '--', ...program].join(' '));
   }
 
+  /**
+   * Starts `graft [graftArgs] -- program` in the client namespace with its
+   * stdin and stdout piped, for a program that takes commands (soakclient's
+   * and dnsq's protocol); SIGKILLed after timeoutMs. The child's pid is
+   * graft's Node process (procs.ts graftPids).
+   */
+  startGraft(graftArgs: readonly string[], program: readonly string[], timeoutMs: number): RunningGraft {
+    const child = spawn('ip', ['netns', 'exec', this.net.client.name, graftBin, ...graftArgs, '--', ...program], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.stdin.on('error', () => {});
+    const killer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    const closed = new Promise<[number | null, NodeJS.Signals | null]>((resolve) =>
+      child.once('close', (code, signal) => {
+        clearTimeout(killer);
+        resolve([code, signal]);
+      }),
+    );
+    return { child, next: lineReader(child, program[0]!.split('/').pop()!), stderr: () => stderr.trim().slice(0, 2000), closed };
+  }
+
+  /**
+   * Gives the client namespace its own /etc/resolv.conf (iproute2's
+   * /etc/netns/NAME/, which `ip netns exec` mounts over /etc), or with
+   * undefined takes it away again. destroy() takes it away too: it lives
+   * outside the namespace and would outlast it.
+   */
+  clientResolvConf(text: string | undefined): void {
+    if (this.resolvConfDir) rmSync(this.resolvConfDir, { recursive: true, force: true });
+    this.resolvConfDir = undefined;
+    if (text === undefined) return;
+    this.resolvConfDir = join('/etc/netns', this.net.client.name);
+    mkdirSync(this.resolvConfDir, { recursive: true });
+    writeFileSync(join(this.resolvConfDir, 'resolv.conf'), text);
+  }
+
   destroy(): void {
+    this.clientResolvConf(undefined);
     this.net.destroy();
   }
+}
+
+export interface RunningGraft {
+  readonly child: ChildProcess;
+  /** waits for the program's next stdout line that `want` accepts (procs.ts lineReader) */
+  readonly next: ReturnType<typeof lineReader>;
+  /** what graft and the program wrote to stderr so far (the first 2,000 characters) */
+  stderr(): string;
+  readonly closed: Promise<[number | null, NodeJS.Signals | null]>;
 }
 
 function checked(run: GraftRun, command: string): RunResult {

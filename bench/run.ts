@@ -5,8 +5,9 @@
  * interleaved (bench/case.ts), prints a table and writes everything to
  * bench/results/latest.json. Reports figures, never judges them, except
  * the soak case, which checks graft's memory, descriptors and records after
- * its churn: the exit status is 1 when a case could not run (a run failed)
- * or a soak check failed, 2 for bad options or a machine that cannot run
+ * its churn, and the dns case, which checks graft's memory over 10,000
+ * names: the exit status is 1 when a case could not run (a run failed)
+ * or a soak or dns check failed, 2 for bad options or a machine that cannot run
  * the lab.
  *
  *   --quick        a short smoke run (one repeat, small sizes, a 15 s soak): what CI runs
@@ -21,6 +22,7 @@ import { repoRoot } from '../test/lab/paths.js';
 import type { BenchCase, Row } from './case.js';
 import { concurrency } from './cases/concurrency.js';
 import { connects } from './cases/connects.js';
+import { dns } from './cases/dns.js';
 import { overhead } from './cases/overhead.js';
 import { startup } from './cases/startup.js';
 import { goconnects } from './cases/goconnects.js';
@@ -30,7 +32,7 @@ import { soak } from './cases/soak.js';
 import { throughput } from './cases/throughput.js';
 import { BenchLab } from './lab.js';
 
-const CASES: readonly BenchCase[] = [throughput, connects, goconnects, placement, proxychains, overhead, startup, concurrency, soak];
+const CASES: readonly BenchCase[] = [throughput, connects, goconnects, placement, proxychains, overhead, startup, concurrency, dns, soak];
 const resultsFile = join(repoRoot, 'bench', 'results', 'latest.json');
 
 interface Options {

@@ -49,16 +49,14 @@
  * The client namespace's somaxconn stays at its default, so the proxy's
  * listen backlog (4096) is what graft asks for.
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { repoRoot } from '../../test/lab/paths.js';
-import { descendants } from '../../test/lab/procs.js';
 import type { BenchCase, BenchContext, Row, Variant } from '../case.js';
 import { interleave } from '../case.js';
 import type { BenchLab } from '../lab.js';
 import { buildBenchC, buildBenchGo, DEST4, MARK_B, SRC_B4 } from '../lab.js';
+import { fdCount, graftPids, lineReader, statusKb } from '../procs.js';
 import { summarize } from '../stats.js';
 
 const ECHO_PORT = 7100;
@@ -92,16 +90,6 @@ function countersSince(ns: string, before: Record<string, number>): Record<strin
   const diff: Record<string, number> = {};
   for (const [k, v] of Object.entries(now)) if (v - (before[k] ?? 0) !== 0) diff[k] = v - (before[k] ?? 0);
   return diff;
-}
-
-export function statusKb(pid: number, field: 'VmRSS' | 'VmHWM'): number {
-  const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  if (!m) throw new Error(`no ${field} in /proc/${pid}/status`);
-  return Number(m[1]);
-}
-
-export function fdCount(pid: number): number {
-  return readdirSync(`/proc/${pid}/fd`).length;
 }
 
 /** What concclient prints (see its header). */
@@ -140,42 +128,6 @@ interface Run {
   hostCounters: Record<string, number>;
 }
 
-/** Reads a child's stdout line by line: waits, with a timeout, for the next line `want` accepts. */
-export function lineReader(child: ChildProcess, who: string): (want: (line: string) => boolean, what: string, ms: number) => Promise<string> {
-  const queue: string[] = [];
-  let waiting: (() => void) | undefined;
-  let ended = false;
-  const rl = createInterface({ input: child.stdout! });
-  rl.on('line', (line) => {
-    queue.push(line);
-    waiting?.();
-  });
-  rl.on('close', () => {
-    ended = true;
-    waiting?.();
-  });
-  return async (want, what, ms) => {
-    const deadline = Date.now() + ms;
-    for (;;) {
-      while (queue.length) {
-        const line = queue.shift()!;
-        if (want(line)) return line;
-      }
-      if (ended) throw new Error(`${who} ended before printing ${what}`);
-      const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`no ${what} from ${who} within ${ms} ms`);
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, left);
-        waiting = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
-      waiting = undefined;
-    }
-  };
-}
-
 /**
  * One run of concclient with N connections, natively or under graft, in the
  * client namespace; samples graft's processes on the way.
@@ -203,15 +155,10 @@ async function runClient(lab: BenchLab, graft: boolean, n: number, limit: number
     let pids: { node: number; tracer: number } | undefined;
     let sample: GraftSample | undefined;
     if (graft) {
-      const node = child.pid!;
-      if (!/\bnode\b/.test(readFileSync(`/proc/${node}/comm`, 'utf8')) && !readFileSync(`/proc/${node}/cmdline`, 'utf8').includes('node')) {
-        throw new Error(`pid ${node} is not graft's Node process`);
-      }
-      const tracer = descendants(node).find((p) => p.comm === 'graft-tracer');
-      if (!tracer) throw new Error(`no graft-tracer below graft's Node process ${node}`);
-      pids = { node, tracer: tracer.pid };
+      pids = graftPids(child.pid!);
+      const { node, tracer } = pids;
       sample = {
-        rssBeforeMB: (statusKb(node, 'VmRSS') + statusKb(tracer.pid, 'VmRSS')) / 1024,
+        rssBeforeMB: (statusKb(node, 'VmRSS') + statusKb(tracer, 'VmRSS')) / 1024,
         rssPeakMB: 0,
         rssPeakNodeMB: 0,
         rssPeakTracerMB: 0,

@@ -36,8 +36,8 @@
  * the Node process (the process `ip netns exec` became) and graft-tracer.
  *
  * Checks (any failing one fails the case, and `npm run bench` exits 1):
- *   - RSS: for each process, end <= start x 1.25 + 10 MB. start and end
- *     are both taken mid-churn, so they hold the same load (a handful of
+ *   - RSS: for each process, end <= start x 1.25 + 10 MB (bench/procs.ts).
+ *     start and end are both taken mid-churn, so they hold the same load (a handful of
  *     connections in flight). What is left is noise: V8 grows its heap in
  *     steps and collects when it likes, and the kernel counts freed pages
  *     back lazily: in the 5-minute run of docs/benchmarks.md Node's RSS
@@ -58,27 +58,21 @@
  *   - outcomes: no connection failed, none was left open at exit
  *     (a record with atExit).
  */
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { repoRoot } from '../../test/lab/paths.js';
-import { descendants } from '../../test/lab/procs.js';
 import type { BenchCase, BenchContext, Row } from '../case.js';
+import { singleRows } from '../case.js';
 import type { BenchLab } from '../lab.js';
 import { buildBenchC, buildBenchGo, DEST4, MARK_B } from '../lab.js';
-import { fdCount, lineReader, statusKb } from './concurrency.js';
+import { fdCount, graftPids, lineReader, RSS_GROWTH, RSS_SLACK_MB, rssLimitMB, statusKb, type GraftPids } from '../procs.js';
 
 const PORTS = { plain: 7110, latency: 7111, reset: 7112 } as const;
 const RATE = 100;
 const LATENCY = '20ms';
 const RESET_AFTER = '50ms';
-/** the RSS allowance: end <= start x GROWTH + SLACK_MB */
-const GROWTH = 1.25;
-const SLACK_MB = 10;
 /** how long the descriptors may take to come back after the last close */
 const SETTLE_MS = 5000;
-const graftBin = join(repoRoot, 'bin', 'graft');
 
 /** What soakclient prints after each phase (see its header). */
 interface Phase {
@@ -106,11 +100,7 @@ interface Sample {
   programThreads: number;
 }
 
-interface Pids {
-  node: number;
-  tracer: number;
-  program: number;
-}
+type Pids = Required<GraftPids>;
 
 interface Records {
   total: number;
@@ -242,27 +232,15 @@ async function runSoak(ctx: BenchContext, seconds: number): Promise<Soak> {
   ];
   const clientArgs = ['-host', DEST4, '-plain', String(PORTS.plain), '-latency', String(PORTS.latency), '-reset', String(PORTS.reset), '-rate', String(RATE)];
   const command = `graft ${graftArgs.map((a) => (a.includes(' ') ? `'${a}'` : a)).join(' ')} -- soakclient ${clientArgs.join(' ')}`;
-  // `ip netns exec` and env (bin/graft's #!) exec the next: the spawned pid ends up being graft's Node process
-  const child = spawn('ip', ['netns', 'exec', lab.net.client.name, graftBin, ...graftArgs, '--', client, ...clientArgs], { stdio: ['pipe', 'pipe', 'pipe'] });
-  let stderr = '';
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  child.stdin.on('error', () => {});
-  const closed = new Promise<[number | null, NodeJS.Signals | null]>((resolve) => child.once('close', (code, signal) => resolve([code, signal])));
-  const killer = setTimeout(() => child.kill('SIGKILL'), (seconds + 180) * 1000);
-  const next = lineReader(child, 'soakclient');
+  const run = lab.startGraft(graftArgs, [client, ...clientArgs], (seconds + 180) * 1000);
+  const { child, next, closed } = run;
   const phase = async (s: number): Promise<Phase> => {
-    child.stdin.write(`churn ${s}\n`);
+    child.stdin!.write(`churn ${s}\n`);
     return JSON.parse(await next((l) => l.startsWith('{'), 'its phase result', (s + 60) * 1000)) as Phase;
   };
   try {
     await next((l) => l === 'ready', '"ready"', 30_000);
-    const node = child.pid!;
-    if (!readFileSync(`/proc/${node}/cmdline`, 'utf8').includes('node')) throw new Error(`pid ${node} is not graft's Node process`);
-    const below = descendants(node);
-    const tracer = below.find((p) => p.comm === 'graft-tracer');
-    const program = below.find((p) => p.comm === 'soakclient');
-    if (!tracer || !program) throw new Error(`no graft-tracer and soakclient below graft's Node process ${node}`);
-    const pids = { node, tracer: tracer.pid, program: program.pid };
+    const pids = graftPids(child.pid!, 'soakclient') as Pids;
     const idle = sample(pids, -warmupSeconds);
 
     const warmup = await phase(warmupSeconds);
@@ -306,11 +284,11 @@ async function runSoak(ctx: BenchContext, seconds: number): Promise<Soak> {
     const settledMs = Date.now() - closedAt;
     const afterTargets = { node: fdTargets(pids.node), tracer: fdTargets(pids.tracer) };
 
-    child.stdin.end('exit\n');
+    child.stdin!.end('exit\n');
     const [code, signal] = await closed;
-    if (signal) throw new Error(`graft was killed by ${signal}: ${stderr.trim().slice(0, 2000)}`);
+    if (signal) throw new Error(`graft was killed by ${signal}: ${run.stderr()}`);
     // soakclient exits 1 when a connection failed: a result, checked below
-    if (code !== 0 && code !== 1) throw new Error(`graft exited with ${code}: ${stderr.trim().slice(0, 2000)}`);
+    if (code !== 0 && code !== 1) throw new Error(`graft exited with ${code}: ${run.stderr()}`);
     return {
       seconds,
       warmupSeconds,
@@ -328,14 +306,13 @@ async function runSoak(ctx: BenchContext, seconds: number): Promise<Soak> {
       main: mainResult,
       records: readRecords(logFile),
       exitCode: code,
-      stderr: stderr.trim().slice(0, 2000),
+      stderr: run.stderr(),
     };
   } catch (err) {
     child.kill('SIGKILL');
     await closed;
-    throw new Error(`${command}: ${(err as Error).message}${stderr.trim() ? `\n${stderr.trim().slice(0, 2000)}` : ''}`, { cause: err });
+    throw new Error(`${command}: ${(err as Error).message}${run.stderr() ? `\n${run.stderr()}` : ''}`, { cause: err });
   } finally {
-    clearTimeout(killer);
     rmSync(dir, { recursive: true, force: true });
   }
 }
@@ -347,8 +324,8 @@ function checks(s: Soak): { ok: boolean; text: string }[] {
     ['Node', s.start.nodeRssMB, s.end.nodeRssMB],
     ['tracer', s.start.tracerRssMB, s.end.tracerRssMB],
   ] as const) {
-    const limit = start * GROWTH + SLACK_MB;
-    out.push({ ok: end <= limit, text: `${who} RSS: end ${mb(end)} MB, allowed start ${mb(start)} MB x ${GROWTH} + ${SLACK_MB} MB = ${mb(limit)} MB` });
+    const limit = rssLimitMB(start);
+    out.push({ ok: end <= limit, text: `${who} RSS: end ${mb(end)} MB, allowed start ${mb(start)} MB x ${RSS_GROWTH} + ${RSS_SLACK_MB} MB = ${mb(limit)} MB` });
   }
   const when = backToBaseline(s.after, s.baseline) ? `back ${s.settledMs} ms after the last close` : `${SETTLE_MS / 1000} s after the last close`;
   const held = (t: Record<string, number>): string => JSON.stringify(t);
@@ -419,24 +396,7 @@ function report(s: Soak, results: { ok: boolean; text: string }[]): string {
 
 function rows(s: Soak): Row[] {
   const out: Row[] = [];
-  const add = (metric: string, unit: string, series: [string, number][]): void => {
-    const [baseName, base] = series[0]!;
-    for (const [variant, value] of series) {
-      out.push({
-        case: 'soak',
-        variant,
-        metric,
-        unit,
-        baseline: baseName,
-        runs: [value],
-        median: value,
-        min: value,
-        max: value,
-        ratio: value / base,
-        delta: value - base,
-      });
-    }
-  };
+  const add = (metric: string, unit: string, series: [string, number][]): void => void out.push(...singleRows('soak', metric, unit, series));
   const points = (f: (x: Sample) => number, names: ('baseline' | 'start' | 'middle' | 'end' | 'after')[]): [string, number][] =>
     names.map((n) => [`proxy ${n}`, f(s[n])]);
   add(
@@ -479,7 +439,7 @@ export const soak: BenchCase = {
         rate: RATE,
         connection: '3 rounds of 300 bytes each way, 10 ms apart, then close; by number: 70 % plain, 20 % latency toxic, 10 % reset_peer toxic',
         servers: `bench/fixtures/echod.c on ${DEST4}:${PORTS.plain},${PORTS.latency},${PORTS.reset} (hostB)`,
-        allowance: `RSS end <= start x ${GROWTH} + ${SLACK_MB} MB; fds after == baseline within ${SETTLE_MS / 1000} s (tracer: besides pidfds, at most one per program thread); records == connections opened`,
+        allowance: `RSS end <= start x ${RSS_GROWTH} + ${RSS_SLACK_MB} MB; fds after == baseline within ${SETTLE_MS / 1000} s (tracer: besides pidfds, at most one per program thread); records == connections opened`,
         warmup: s.warmup,
         measured: s.main,
         records: s.records,
