@@ -59,7 +59,9 @@ export async function runPlan(plan: Plan, logger: Logger, opts: RunOptions = {})
   if (opts.collect) log.onRecord((r) => connections.push(r));
   // the DNS server starts first: the tracer's table says where it listens
   const tellTracer: { control?: (msg: ControlMessage) => void } = {};
-  const dns = startDnsServer(plan, routing, seed, logger, (ip, rules) => tellTracer.control?.({ kind: 'names', ip, ...(rules.length ? { rules: rules.join(',') } : {}) }));
+  const dns = startDnsServer(plan, routing, seed, logger, (ip, rules) =>
+    tellTracer.control?.({ kind: 'names', ip, ...(rules.length ? { rules: rules.join(',') } : {}) }),
+  );
   const dnsPorts = dns ? await dns.listen() : undefined;
   const tracer = launchTracer(plan, routing, seed, opts, dnsPorts);
   tellTracer.control = tracer.control;
