@@ -9,7 +9,7 @@
  * Every input must end in success or a usage error said in ONE non-empty
  * line: a thrown UsageError, or commander's own report written to `err`
  * with exit status 2. Any other throw, a multi-line message, or one input
- * taking longer than GRAFT_FUZZ_LIMIT_MS (2 s) fails. When parsing
+ * taking longer than GRAFT_FUZZ_LIMIT_MS (5 s) fails. When parsing
  * succeeds, the values in the plan must be usable (timer durations within
  * Node's range, finite sizes and rates, ports, marks, addresses).
  *
