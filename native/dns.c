@@ -195,8 +195,11 @@ static const struct dns_sock *entry_for(struct tracer *tr, pid_t tid, int fd)
 	if (s < 0)
 		return NULL;
 	ino_t ino;
-	const struct dns_sock *e = inode_of(s, &ino) == 0 ? sock_of(&tr->dns, ino, 0) : NULL;
+	struct dns_sock *e = inode_of(s, &ino) == 0 ? sock_of(&tr->dns, ino, 0) : NULL;
 	close(s);
+	/* a use: a long-lived socket (c-ares keeps one) is not the oldest to replace */
+	if (e)
+		e->seq = ++tr->dns.seq;
 	return e;
 }
 

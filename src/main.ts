@@ -10,7 +10,7 @@ import { takeCallerState } from './tracer/caller.js';
 import type { RoutingSettings } from './cli.js';
 import { loadConfig } from './config/file.js';
 import { Routing } from './routing.js';
-import { systemNameservers } from './config/resolv.js';
+import { readResolvConf } from './config/resolv.js';
 import { describeChain } from './upstream/url.js';
 import { NO_SETTINGS, resolveSettings } from './settings/resolve.js';
 import { Losses } from './summary.js';
@@ -69,7 +69,7 @@ async function main(): Promise<number> {
 }
 
 async function explain(routing: RoutingSettings, host: string, port: number | undefined): Promise<string> {
-  const r = await Routing.create({ ...routing, nameservers: systemNameservers() });
+  const r = await Routing.create({ ...routing, ...readResolvConf() });
   return isIP(host) ? r.explain(host, port) : r.explainName(host, port);
 }
 

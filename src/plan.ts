@@ -37,7 +37,7 @@ export type DnsMode = 'remote' | 'local' | 'off';
 export const DNS_MODES: readonly DnsMode[] = ['remote', 'local', 'off'];
 
 export interface DnsPlan {
-  /** absent: remote when the default route is a proxy or a rule names a host, else off */
+  /** absent: chosen by dnsModeFor (src/routing.ts): remote, local or off, from the rules, the default route and the DNS faults */
   readonly mode?: DnsMode;
   /** the fake address ranges (CIDR), where given */
   readonly fake4?: string;

@@ -47,6 +47,8 @@ export interface RoutingInput {
   readonly rules: readonly Rule[];
   /** the system's DNS servers (resolv.conf); reached directly on port 53 when the default is a proxy */
   readonly nameservers?: readonly string[];
+  /** resolv.conf's search domains: names under them get their real answer unless a name rule names them */
+  readonly search?: readonly string[];
   /** named chains; the unnamed default chain (--proxy) under '' */
   readonly chains: ReadonlyMap<string, readonly UpstreamProxy[]>;
   readonly egress: Egress;
@@ -74,9 +76,19 @@ export function dnsModeFor(
   faults: number,
 ): { mode: DnsMode; why: string } {
   if (chosen !== undefined) return { mode: chosen, why: 'chosen with --dns or dns:' };
-  if (chains.has('')) return { mode: 'remote', why: 'the default route is a proxy' };
   const named = rules.find((r) => r.match.kind === 'name');
   if (named) return { mode: 'remote', why: `a rule names a host (${named.origin}: '${named.text}')` };
+  if (chains.has('')) {
+    // a rule by address that sends somewhere else than a proxy decides by the
+    // real address: names then resolve here, as before graft answered them
+    const byAddress = rules.find((r) => r.match.kind === 'net' && r.action.kind !== 'proxy');
+    if (byAddress)
+      return {
+        mode: 'local',
+        why: `the default route is a proxy, but a rule by address decides by real addresses (${byAddress.origin}: '${byAddress.text}'); --dns remote resolves names at the proxy`,
+      };
+    return { mode: 'remote', why: 'the default route is a proxy' };
+  }
   if (faults > 0) return { mode: 'remote', why: 'DNS faults are given' };
   return { mode: 'off', why: 'no proxy by default and no rule names a host' };
 }
@@ -255,9 +267,15 @@ export class Routing {
    */
   answerFor(name: string): NameAnswer {
     const candidates = this.table.candidatesForName(name);
-    if (this.dns.fakes && candidates.some((d) => d.rule.action.kind === 'proxy')) return { kind: 'fake' };
+    const rules = this.table.nameRulesFor(name);
+    // a resolver tries a short name under its search domains first; natively
+    // those mostly do not exist, and a fake answer would end the search there
+    const searched = rules.length === 0 && (this.input.search ?? []).some((d) => name.endsWith(`.${d}`));
+    // a name that is refused anyway gets a fake too, so its question leaves nothing either
+    const goesOut = candidates.some((d) => d.rule.action.kind === 'proxy') || candidates[candidates.length - 1]?.rule.action.kind === 'refuse';
+    if (this.dns.fakes && goesOut && !searched) return { kind: 'fake' };
     const first = candidates.find((d) => d.rule.action.kind === 'direct' || d.rule.action.kind === 'route');
-    return { kind: 'real', rules: this.table.nameRulesFor(name), egress: first ? this.egressOf(first.rule.action) : this.input.egress };
+    return { kind: 'real', rules, egress: first ? this.egressOf(first.rule.action) : this.input.egress };
   }
 
   /** One paragraph on what graft would do with a TCP connect to ip:port (any port: rules naming ports are skipped). */

@@ -15,7 +15,7 @@ import { formatEndpoint } from './address.js';
 import { checkEgress } from './egress/checks.js';
 import { preloadNativeSockets } from './egress/native-socket.js';
 import { Routing } from './routing.js';
-import { systemNameservers } from './config/resolv.js';
+import { readResolvConf, systemNameservers } from './config/resolv.js';
 import { seededRandom } from './chaos/random.js';
 import { Losses, type LostCounts } from './summary.js';
 import { DnsServer } from './dns/server.js';
@@ -50,7 +50,7 @@ function whoOf(rec: { pid: number; tid: number; exe: string; dstIp: string; dstP
 }
 
 export async function runPlan(plan: Plan, logger: Logger, opts: RunOptions = {}): Promise<RunResult> {
-  const routing = await Routing.create({ ...plan, nameservers: systemNameservers() });
+  const routing = await Routing.create({ ...plan, ...readResolvConf() });
   const seed = plan.seed ?? Math.floor(Math.random() * 2 ** 31);
   await checkEveryEgress(plan);
   const losses = opts.losses ?? new Losses();

@@ -4,7 +4,19 @@
  * the address answered least recently is forgotten first (a connect to it
  * then shows the address alone, as before graft answered names).
  */
+import { isIPv4, isIPv6 } from 'node:net';
 import { BoundedMap } from './bounded.js';
+
+/**
+ * One text per address: IPv4 as is (v4-mapped unmapped), IPv6 compressed
+ * as RFC 5952 says (the tracer writes inet_ntop's form; dns-packet may
+ * compress another run of zeros).
+ */
+export function canonicalIp(ip: string): string {
+  const lower = ip.toLowerCase();
+  if (lower.startsWith('::ffff:') && isIPv4(lower.slice(7))) return lower.slice(7);
+  return isIPv6(lower) ? new URL(`http://[${lower}]/`).hostname.slice(1, -1) : lower;
+}
 
 export const ANSWERED_MAX = 65536;
 
@@ -16,12 +28,11 @@ export class AnsweredNames {
   }
 
   remember(address: string, name: string): void {
-    this.byAddress.set(address.toLowerCase(), name);
+    this.byAddress.set(canonicalIp(address), name);
   }
 
   nameOf(address: string): string | undefined {
-    const lower = address.toLowerCase();
-    return this.byAddress.get(lower.startsWith('::ffff:') ? lower.slice(7) : lower);
+    return this.byAddress.get(canonicalIp(address));
   }
 
   get size(): number {

@@ -15,6 +15,8 @@ export const DEFAULT_FAKE4 = '198.18.0.0/15';
 export const DEFAULT_FAKE6 = 'fd67:7261:6674::/64';
 /** The most names remembered at once by default: about 10 MB at worst, far more than a program resolves. */
 export const DEFAULT_FAKE_SLOTS = 65536;
+/** A slot is given to another name only when unused this long: twice the answers' TTL (dns/server.ts). */
+export const REUSE_AFTER_MS = 120_000;
 
 export interface FakeRanges {
   readonly v4: string;
@@ -46,7 +48,8 @@ function parseRange(cidr: string, family: 4 | 6, what: string): { base: string; 
   const [base = '', prefixText = ''] = cidr.split('/');
   const prefix = Number(prefixText);
   const ok = family === 4 ? isIPv4(base) : isIPv6(base) && !base.includes('.');
-  const [lo, hi] = family === 4 ? [8, 30] : [64, 112];
+  // IPv6: the offset lives in the last 32 bits, so the prefix leaves them free
+  const [lo, hi] = family === 4 ? [8, 30] : [64, 96];
   if (!ok || !/^\d+$/.test(prefixText) || prefix < lo || prefix > hi)
     throw new UsageError(`'${cidr}' is not an IPv${family} range for ${what} (a CIDR with a prefix from /${lo} to /${hi})`);
   return { base, prefix };
@@ -63,8 +66,13 @@ export class FakeAddresses {
   /** name -> offset, least recently used first (a Map keeps insertion order: a use re-inserts) */
   private readonly byName = new Map<string, number>();
   private readonly byOffset: (string | undefined)[] = [];
+  /** when each slot was last answered or connected to (ms, `now`) */
+  private readonly usedAt: number[] = [];
 
-  constructor(ranges: FakeRanges) {
+  constructor(
+    ranges: FakeRanges,
+    private readonly now: () => number = Date.now,
+  ) {
     const r4 = parseRange(ranges.v4, 4, 'fake addresses');
     const r6 = parseRange(ranges.v6, 6, 'fake addresses');
     this.ranges = [
@@ -87,8 +95,13 @@ export class FakeAddresses {
     return this.list.check(ip, isIPv6(ip) ? 'ipv6' : 'ipv4');
   }
 
-  /** The pair of addresses for `name` (canonical), giving it a slot if it has none. */
-  addressesFor(name: string): FakePair {
+  /**
+   * The pair of addresses for `name` (canonical), giving it a slot if it
+   * has none; undefined when every slot was used too recently to give one
+   * up (a program may still hold the old address: it must not lead to
+   * another name).
+   */
+  addressesFor(name: string): FakePair | undefined {
     let offset = this.byName.get(name);
     if (offset !== undefined) {
       this.byName.delete(name);
@@ -96,11 +109,13 @@ export class FakeAddresses {
       offset = this.byName.size + 1;
     } else {
       const [oldest, freed] = this.byName.entries().next().value as [string, number];
+      if (this.now() - (this.usedAt[freed] ?? 0) < REUSE_AFTER_MS) return undefined;
       this.byName.delete(oldest);
       offset = freed;
     }
     this.byName.set(name, offset);
     this.byOffset[offset] = name;
+    this.usedAt[offset] = this.now();
     return this.pairOf(offset);
   }
 
@@ -113,6 +128,7 @@ export class FakeAddresses {
     // a connect is a use too: the name keeps its slot
     this.byName.delete(name);
     this.byName.set(name, offset);
+    this.usedAt[offset] = this.now();
     return name;
   }
 

@@ -135,7 +135,7 @@ export class DnsServer {
 
   private async onDatagram(sock: dgram.Socket, family: 4 | 6, msg: Buffer, rinfo: dgram.RemoteInfo): Promise<void> {
     const meant = await this.meantEntry(family, rinfo.port);
-    const reply = await this.answer(msg, meant?.dst, 'udp');
+    const reply = await this.safeAnswer(msg, meant?.dst, 'udp');
     if (reply === undefined || this.closed) return;
     // an answer asked over TCP (for the rule's egress) may not fit: the program asks again over TCP
     const q = reply.length > 512 ? readQuestion(msg) : undefined;
@@ -163,7 +163,7 @@ export class DnsServer {
       const { messages, rest } = unframe(Buffer.concat([pending, data]));
       pending = rest;
       for (const m of messages) {
-        const answer = this.answer(m, meantNow(), 'tcp');
+        const answer = this.safeAnswer(m, meantNow(), 'tcp');
         chain = chain.then(async () => {
           const reply = await answer;
           if (reply !== undefined && !s.destroyed) s.write(frame(reply));
@@ -177,7 +177,10 @@ export class DnsServer {
   private async meantEntry(family: 4 | 6, port: number): Promise<MeantEntry | undefined> {
     const key = `${family}/${port}`;
     const known = this.meant.get(key);
-    if (known) return known;
+    if (known) {
+      this.meant.set(key, known); // a use: a long-lived socket (c-ares keeps one) is not forgotten first
+      return known;
+    }
     await new Promise<void>((resolve) => {
       const list = this.meantWaiters.get(key) ?? [];
       const wake = (): void => {
@@ -197,6 +200,17 @@ export class DnsServer {
     return this.meant.get(key);
   }
 
+  /** answer(), and SERVFAIL with a log line when graft itself fails: nothing a question brings may end the run. */
+  private async safeAnswer(msg: Buffer, meant: Endpoint | undefined, via: 'udp' | 'tcp'): Promise<Buffer | undefined> {
+    try {
+      return await this.answer(msg, meant, via);
+    } catch (err) {
+      this.opts.logger.error({ err: (err as Error).message }, 'dns: graft could not answer a question');
+      const q = readQuestion(msg);
+      return q ? buildReply(q, 'SERVFAIL') : undefined;
+    }
+  }
+
   /** The reply to one query (undefined: none, as a server that does not answer). */
   private async answer(msg: Buffer, meant: Endpoint | undefined, via: 'udp' | 'tcp'): Promise<Buffer | undefined> {
     const q = readQuestion(msg);
@@ -213,7 +227,9 @@ export class DnsServer {
     }
     const own = this.ownAnswer(q);
     if (own) return own;
-    const verdict: NameAnswer = q.name !== undefined ? this.opts.answerFor(q.name) : { kind: 'real', rules: [], egress: {} };
+    // a reverse name (in-addr.arpa) is no destination: its question goes to the server asked, as natively
+    const verdict: NameAnswer =
+      q.name !== undefined && reverseAddress(q.asked) === undefined ? this.opts.answerFor(q.name) : { kind: 'real', rules: [], egress: {} };
     if (verdict.kind === 'fake') return this.fakeAnswer(q);
     const server = meant ?? this.defaultServer();
     if (!server) return buildReply(q, 'SERVFAIL');
@@ -240,6 +256,13 @@ export class DnsServer {
    */
   private fakeAnswer(q: Question): Buffer {
     const pair = this.opts.fakes!.addressesFor(q.name!);
+    if (!pair) {
+      this.opts.logger.warn(
+        { name: q.asked, slots: this.opts.fakes!.slots },
+        'dns: every fake address was used in the last two minutes: SERVFAIL (--fake-range gives more)',
+      );
+      return buildReply(q, 'SERVFAIL');
+    }
     const records: AddressAnswer[] = q.type === 'A' ? [{ type: 'A', address: pair.v4 }] : q.type === 'AAAA' ? [{ type: 'AAAA', address: pair.v6 }] : [];
     this.opts.logger.debug({ name: q.asked, type: q.type, fake: records[0]?.address }, 'dns: fake answer');
     return buildReply(q, 'NOERROR', records, FAKE_TTL_S);
@@ -283,7 +306,10 @@ function forwardUdp(msg: Buffer, server: Endpoint): Promise<Buffer | undefined> 
     s.on('error', () => done(undefined));
     s.on('message', (reply, rinfo) => {
       // only the server's answer to this very query
-      if (rinfo.address === server.ip && rinfo.port === server.port && reply.length >= 2 && reply.readUInt16BE(0) === msg.readUInt16BE(0)) done(reply);
+      // a link-local server's zone is written as an index in one place and a name in the other
+      const from = rinfo.address.replace(/%.*$/, '');
+      if (from === server.ip.replace(/%.*$/, '') && rinfo.port === server.port && reply.length >= 2 && reply.readUInt16BE(0) === msg.readUInt16BE(0))
+        done(reply);
     });
     s.send(msg, server.port, server.ip);
   });

@@ -70,8 +70,8 @@ describe('host name patterns', () => {
 describe('fake addresses', () => {
   it('one slot per name, the same offset in both ranges, the name back from either address', () => {
     const f = new FakeAddresses({ v4: '198.18.0.0/15', v6: 'fd67:7261:6674::/64' });
-    const a = f.addressesFor('a.corp.example');
-    const b = f.addressesFor('b.corp.example');
+    const a = f.addressesFor('a.corp.example')!;
+    const b = f.addressesFor('b.corp.example')!;
     assert.deepEqual(a, { v4: '198.18.0.1', v6: 'fd67:7261:6674:0:0:0:0:1' });
     assert.deepEqual(b, { v4: '198.18.0.2', v6: 'fd67:7261:6674:0:0:0:0:2' });
     assert.deepEqual(f.addressesFor('a.corp.example'), a, 'asked again: the same');
@@ -82,27 +82,33 @@ describe('fake addresses', () => {
     assert.equal(f.nameOf('fd67:7261:6674:0:1::2'), undefined, 'in the /64, but not an address graft writes');
     assert.equal(f.nameOf('192.0.2.1'), undefined);
   });
-  it('bounded: the name used least recently gives its slot up, and its old address no longer names it', () => {
-    const f = new FakeAddresses({ v4: '198.18.0.0/29', v6: 'fd00::/64' });
+  it('bounded: the name used least recently gives its slot up once unused two minutes, and its old address no longer names it', () => {
+    let now = 0;
+    const f = new FakeAddresses({ v4: '198.18.0.0/29', v6: 'fd00::/64' }, () => now);
     assert.equal(f.slots, 6, 'a /29 less its network and broadcast addresses');
-    const first = f.addressesFor('n0.example');
+    const first = f.addressesFor('n0.example')!;
     for (let i = 1; i < 6; i++) f.addressesFor(`n${i}.example`);
+    now = 60_000;
     f.nameOf(first.v4); // a use: n0 keeps its slot
-    const seventh = f.addressesFor('n6.example');
+    assert.equal(f.addressesFor('n6.example'), undefined, 'every slot used within two minutes: none is given up');
+    now = 125_000;
+    const seventh = f.addressesFor('n6.example')!;
     assert.equal(f.size, 6);
     assert.equal(seventh.v4, '198.18.0.2', "n1's slot, the least recently used");
     assert.equal(f.nameOf('198.18.0.2'), 'n6.example');
     assert.equal(f.nameOf(first.v4), 'n0.example');
   });
   it('10,000 names in 4,096 slots: memory stays at the slots', () => {
-    const f = new FakeAddresses({ v4: '198.18.0.0/15', v6: 'fd00::/64', slots: 4096 });
+    let now = 0;
+    const f = new FakeAddresses({ v4: '198.18.0.0/15', v6: 'fd00::/64', slots: 4096 }, () => (now += 1000));
     for (let i = 0; i < 10_000; i++) f.addressesFor(`host${i}.example`);
     assert.equal(f.size, 4096);
-    assert.equal(f.nameOf(f.addressesFor('host9999.example').v4), 'host9999.example');
+    assert.equal(f.nameOf(f.addressesFor('host9999.example')!.v4), 'host9999.example');
   });
   it('ranges that cannot hold fakes are refused with one line', () => {
     assert.throws(() => new FakeAddresses({ v4: '198.18.0.0/31', v6: 'fd00::/64' }), UsageError);
-    assert.throws(() => new FakeAddresses({ v4: '198.18.0.0/15', v6: 'fd00::/40' }), /prefix from \/64 to \/112/);
+    assert.throws(() => new FakeAddresses({ v4: '198.18.0.0/15', v6: 'fd00::/40' }), /prefix from \/64 to \/96/);
+    assert.throws(() => new FakeAddresses({ v4: '198.18.0.0/15', v6: 'fd00::1:0/112' }), /prefix from \/64 to \/96/);
     assert.throws(() => new FakeAddresses({ v4: 'fd00::/64', v6: 'fd00::/64' }), /not an IPv4 range/);
   });
 });
@@ -183,16 +189,26 @@ describe('DNS faults', () => {
 });
 
 describe('rules decide names', () => {
-  const routing = (rules: string[], proxy = false) =>
+  const routing = (rules: string[], proxy = false, search: string[] = []) =>
     Routing.create({
       rules: rules.map((r, i) => parseRule(r, `--rule ${i + 1}`)),
       chains: new Map(proxy ? [['', [parseProxyUrl('socks5://192.0.2.10:1080')]]] : []),
       egress: {},
       mode: 'auto',
       dns: { faults: [] },
+      search,
     });
+  it("names under resolv.conf's search domains get their real answer unless a name rule names them; refused names get a fake", async () => {
+    const r = await routing(['*.corp.example proxy', 'ads.example refuse'], true, ['svc.cluster.local', 'corp.example']);
+    assert.equal(r.answerFor('api.github.com.svc.cluster.local').kind, 'real', 'a search expansion: as natively, the server says');
+    assert.equal(r.answerFor('api.github.com').kind, 'fake');
+    assert.equal(r.answerFor('a.corp.example').kind, 'fake', 'a name rule names it');
+    assert.equal(r.answerFor('ads.example').kind, 'fake', 'refused anyway: its question leaves nothing');
+  });
   it('remote by default when the default route is a proxy or a rule names a host; off otherwise', async () => {
     assert.equal((await routing([], true)).dns.mode, 'remote');
+    assert.equal((await routing(['10.0.0.0/8 direct'], true)).dns.mode, 'local', 'a rule by address decides by real addresses');
+    assert.equal((await routing(['10.0.0.0/8 proxy'], true)).dns.mode, 'remote');
     assert.equal((await routing(['*.corp.example interface lo'])).dns.mode, 'remote');
     assert.equal((await routing(['10.0.0.0/8 direct'])).dns.mode, 'off');
   });
@@ -241,7 +257,7 @@ describe('graft rules explain NAME', () => {
     assert.equal(r.code, 0, r.stderr);
     assert.equal(
       r.stdout,
-      'a.corp.example:443: DNS (remote: the default route is a proxy): a fake address, and no query leaves this machine; a connect to it goes by the name\n' +
+      "a.corp.example:443: DNS (remote: a rule names a host (--rule 1: '*.corp.example proxy')): a fake address, and no query leaves this machine; a connect to it goes by the name\n" +
         "  the connect: --rule 1: '*.corp.example proxy' (proxy): through graft's proxy, then the upstream proxy chain: socks5://192.0.2.10:1080\n",
     );
     const off = await explain('pub.example', '--dns', 'off');
