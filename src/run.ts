@@ -62,8 +62,15 @@ export async function runPlan(plan: Plan, logger: Logger, opts: RunOptions = {})
   const dns = startDnsServer(plan, routing, seed, logger, (ip, rules) =>
     tellTracer.control?.({ kind: 'names', ip, ...(rules.length ? { rules: rules.join(',') } : {}) }),
   );
-  const dnsPorts = dns ? await dns.listen() : undefined;
-  const tracer = launchTracer(plan, routing, seed, opts, dnsPorts);
+  let tracer: RunningTracer;
+  try {
+    const dnsPorts = dns ? await dns.listen() : undefined;
+    tracer = launchTracer(plan, routing, seed, opts, dnsPorts);
+  } catch (err) {
+    // a caller of runGraft lives on: nothing graft opened may keep it running
+    dns?.close();
+    throw err;
+  }
   tellTracer.control = tracer.control;
   // while the program starts
   if (routing.tracerRules().some((r) => r.tcp === 'redirect')) setImmediate(preloadNativeSockets);
@@ -75,8 +82,8 @@ export async function runPlan(plan: Plan, logger: Logger, opts: RunOptions = {})
     logger,
     connections: log,
     answer: tracer.control,
-    ...(dns && dnsPorts
-      ? { dns: { tcpPort: dnsPorts.tcpPort, tcpMeantFor: (port, dst) => dns.tcpMeantFor(port, dst) }, nameOf: (ip) => nameOf(routing, dns, ip) }
+    ...(dns?.ports
+      ? { dns: { tcpPort: dns.ports.tcpPort, tcpMeantFor: (port, dst) => dns.tcpMeantFor(port, dst) }, nameOf: (ip) => nameOf(routing, dns, ip) }
       : {}),
   });
   const onRecord = recordHandler({ plan, routing, proxy, log, logger, dns });

@@ -88,6 +88,9 @@ export class DnsServer {
 
   constructor(private readonly opts: DnsServerOptions) {}
 
+  /** Where it listens, once listen() resolved. */
+  ports: { readonly port4: number; readonly port6: number; readonly tcpPort: number } | undefined;
+
   /** Listens on 127.0.0.1 and ::1 (UDP, and TCP on 127.0.0.1 for the proxy); resolves with the ports. */
   async listen(): Promise<{ port4: number; port6: number; tcpPort: number }> {
     const bindUdp = (type: 'udp4' | 'udp6', address: string): Promise<dgram.Socket> =>
@@ -109,7 +112,8 @@ export class DnsServer {
       this.tcp!.once('error', reject);
       this.tcp!.listen(0, '127.0.0.1', () => resolve());
     });
-    return { port4: this.udp4.address().port, port6: this.udp6?.address().port ?? 0, tcpPort: (this.tcp.address() as net.AddressInfo).port };
+    this.ports = { port4: this.udp4.address().port, port6: this.udp6?.address().port ?? 0, tcpPort: (this.tcp.address() as net.AddressInfo).port };
+    return this.ports;
   }
 
   /** The tracer pointed a program's socket at this server: its queries from `port` (on the loopback address of `family`) were meant for `dst`. */
@@ -126,6 +130,7 @@ export class DnsServer {
   }
 
   close(): void {
+    if (this.closed) return;
     this.closed = true;
     this.udp4?.close();
     this.udp6?.close();
