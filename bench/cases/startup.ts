@@ -21,6 +21,15 @@ import { repoRoot } from '../../test/lab/paths.js';
 import type { BenchCase, BenchContext, Variant } from '../case.js';
 import { interleave } from '../case.js';
 import { MARK_B } from '../lab.js';
+import { encodeTable } from '../../src/tracer/table.js';
+
+/** A rule table of one rule that passes everything, written by the one encoder of the boundary. */
+const PASS_ALL = encodeTable(
+  [{ kind: 'rule', family: 'any', prefix: 0, portLo: 0, portHi: 65535, explicit: false, byName: false, tcp: 'pass', udp: 'pass', direct: false }],
+  [],
+)
+  .toString()
+  .trim();
 
 export const startup: BenchCase = {
   name: 'startup',
@@ -46,8 +55,8 @@ export const startup: BenchCase = {
       variant('graft-mark', `graft --mark ${mark} -- true`, () => lab.graft(['--mark', mark], ['true'])),
       variant('node', 'node -e 0', () => lab.native(['node', '-e', '0'])),
       variant('graft-version', 'graft --version', () => lab.native([graftBin, '--version'])),
-      variant('tracer', "echo 'rule any - 0 0 65535 0 pass pass 0 - - - - -' | graft-tracer --channel-fd 2 --rules-fd 0 -- true", () =>
-        lab.native(['sh', '-c', `echo 'rule any - 0 0 65535 0 pass pass 0 - - - - -' | exec "$0" --channel-fd 2 --rules-fd 0 -- true`, tracerBin]),
+      variant('tracer', `echo '${PASS_ALL}' | graft-tracer --channel-fd 2 --rules-fd 0 -- true`, () =>
+        lab.native(['sh', '-c', `echo '${PASS_ALL}' | exec "$0" --channel-fd 2 --rules-fd 0 -- true`, tracerBin]),
       ),
     ];
     const show = (v: Record<string, number>): string => `${v.wall?.toFixed(1)} ms`;
