@@ -169,7 +169,8 @@ export function checkToxic(input: ToxicInput): Check<Toxic> {
   if (input.name === '') return { ok: false, problem: 'name: empty' };
   const attributes = checkAttributes(input.type, input.attributes);
   if (!attributes.ok) return attributes;
-  const toxic = { name: input.name, type: input.type, stream: input.stream, toxicity: input.toxicity, attributes: attributes.value };
+  // in the order Toxiproxy's JSON has them, for clients that compare text
+  const toxic = { attributes: attributes.value, name: input.name, type: input.type, stream: input.stream, toxicity: input.toxicity };
   return { ok: true, value: toxic as Toxic };
 }
 
@@ -197,7 +198,8 @@ export function checkProxy(input: ProxyInput): Check<ProxyConfig> {
   if (input.name === '') return { ok: false, problem: 'name: empty' };
   const problem = checkHostPort('listen', input.listen, 0, true) ?? checkHostPort('upstream', input.upstream, 1, false);
   if (problem) return { ok: false, problem };
-  return { ok: true, value: { ...input } as ProxyConfig };
+  const { name, listen, upstream, enabled } = input;
+  return { ok: true, value: { name, listen, upstream, enabled } as ProxyConfig };
 }
 
 // ---- state --------------------------------------------------------------
