@@ -8,6 +8,7 @@
  * Field and attribute names are Toxiproxy's own (snake_case included): they
  * are what its clients send and read back, so the model serialises as is.
  */
+import { isIP } from 'node:net';
 
 export const TOXIC_TYPES = ['latency', 'bandwidth', 'slow_close', 'timeout', 'reset_peer', 'slicer', 'limit_data'] as const;
 export type ToxicType = (typeof TOXIC_TYPES)[number];
@@ -36,9 +37,10 @@ export interface AttributesOf {
 
 /**
  * Marks values that passed this module's checks. It exists only in the
- * types: a Toxic or ProxyConfig can only be obtained from checkToxic and
- * checkProxy, so an out-of-range attribute or a bad address cannot reach
- * the state or the layers that read it.
+ * types: a Toxic or ProxyConfig is obtained from checkToxic and checkProxy
+ * (and frozen there), so an out-of-range attribute or a bad address cannot
+ * reach the state or the layers that read it. (A spread copy keeps the
+ * mark: only this module makes changed copies, of checked fields.)
  */
 declare const checked: unique symbol;
 type Checked<T> = T & { readonly [checked]: true };
@@ -170,20 +172,22 @@ export function checkToxic(input: ToxicInput): Check<Toxic> {
   const attributes = checkAttributes(input.type, input.attributes);
   if (!attributes.ok) return attributes;
   // in the order Toxiproxy's JSON has them, for clients that compare text
-  const toxic = { attributes: attributes.value, name: input.name, type: input.type, stream: input.stream, toxicity: input.toxicity };
-  return { ok: true, value: toxic as Toxic };
+  const toxic = { attributes: Object.freeze(attributes.value), name: input.name, type: input.type, stream: input.stream, toxicity: input.toxicity };
+  return { ok: true, value: Object.freeze(toxic) as Toxic };
 }
 
 /**
  * `host:port`: host a name, an IPv4 address or a bracketed IPv6 one, and
  * empty only where `emptyHost` (a listener on every address, as Go's
- * net.Listen reads ":8080"). Ports from `minPort` to 65535.
+ * net.Listen reads ":8080"). Ports from `minPort` to 65535; no service
+ * names ("db:http"), which Go would look up and graft does not.
  */
 function checkHostPort(field: string, text: string, minPort: number, emptyHost: boolean): string | undefined {
-  const m = /^(\[[0-9A-Fa-f:.]+\]|[^:[\]\s/]*):(\d{1,5})$/.exec(text);
-  const port = m ? Number(m[2]) : NaN;
+  const m = /^(?:\[([^\]]*)\]|([\w.-]*)):(\d{1,5})$/.exec(text);
+  const port = m ? Number(m[3]) : NaN;
   if (!m || port < minPort || port > 65535) return `${field}: '${text}' is not host:port (port ${minPort} to 65535)`;
-  if (m[1] === '' && !emptyHost) return `${field}: '${text}' has no host`;
+  if (m[1] !== undefined && isIP(m[1]) !== 6) return `${field}: '${m[1]}' in brackets is not an IPv6 address`;
+  if (m[2] === '' && !emptyHost) return `${field}: '${text}' has no host`;
   return undefined;
 }
 
@@ -199,7 +203,7 @@ export function checkProxy(input: ProxyInput): Check<ProxyConfig> {
   const problem = checkHostPort('listen', input.listen, 0, true) ?? checkHostPort('upstream', input.upstream, 1, false);
   if (problem) return { ok: false, problem };
   const { name, listen, upstream, enabled } = input;
-  return { ok: true, value: { name, listen, upstream, enabled } as ProxyConfig };
+  return { ok: true, value: Object.freeze({ name, listen, upstream, enabled }) as ProxyConfig };
 }
 
 // ---- state --------------------------------------------------------------
@@ -330,7 +334,7 @@ export class ControlModel {
     const removed: { proxy: string; toxic: Toxic }[] = [];
     for (const [name, entry] of this.entries) {
       if (!entry.config.enabled) {
-        entry.config = { ...entry.config, enabled: true };
+        entry.config = Object.freeze({ ...entry.config, enabled: true });
         enabled.push(entry.config);
       }
       for (const toxic of allToxics(entry)) removed.push({ proxy: name, toxic });
@@ -347,7 +351,7 @@ export class ControlModel {
    */
   recordListen(name: string, listen: string): void {
     const entry = this.entries.get(name);
-    if (entry) entry.config = { ...entry.config, listen };
+    if (entry) entry.config = Object.freeze({ ...entry.config, listen });
   }
 
   private insert(config: ProxyConfig): ProxyView {

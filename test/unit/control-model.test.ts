@@ -172,6 +172,6 @@ describe('control model: addresses', () => {
 
   it('upstream: host:port with a host and a port from 1', () => {
     for (const up of ['10.0.0.1:1', 'db.internal:5432', '[2001:db8::1]:443']) assert.ok(check('127.0.0.1:0', up), up);
-    for (const up of [':80', 'db:0', 'db', 'db:http', '[::1]', 'http://db:80']) assert.ok(!check('127.0.0.1:0', up), up);
+    for (const up of [':80', 'db:0', 'db', 'db:http', '[::1]', '[db]:80', 'http://db:80', 'a@b:1']) assert.ok(!check('127.0.0.1:0', up), up);
   });
 });
