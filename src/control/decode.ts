@@ -151,12 +151,16 @@ function parseStream(text: string): Stream | undefined {
   return STREAMS.find((s) => s === lower);
 }
 
+/** A new toxic's fields but its attributes, which are read once its name is known to be free. */
+export type NewToxic = Omit<ToxicInput, 'attributes'> & { readonly attributes: unknown };
+
 /**
- * POST /proxies/{name}/toxics, up to but not including the range checks:
- * the caller checks for a duplicate name first, as Toxiproxy answers 409
- * before it reads the attributes.
+ * POST /proxies/{name}/toxics, first part: the toxic's name (defaulted to
+ * type_stream), type, stream and toxicity. The caller checks the name is
+ * free before checkNewToxic reads the attributes: Toxiproxy answers a
+ * duplicate 409 before it decodes them.
  */
-export function decodeNewToxic(value: unknown): Result<ToxicInput> {
+export function decodeNewToxic(value: unknown): Result<NewToxic> {
   const object = asObject(value, 'toxic');
   if (!object.ok) return object;
   const name = typed<string>(object.value, 'name', 'string');
@@ -171,18 +175,23 @@ export function decodeNewToxic(value: unknown): Result<ToxicInput> {
   if (!stream) return failure(400, MESSAGES.invalidStream);
   if (!isToxicType(type.value ?? '')) return failure(400, MESSAGES.invalidToxicType);
   const toxicType = type.value as Toxic['type'];
-  const attributes = attributeValues(toxicType, field(object.value, 'attributes'));
-  if (!attributes.ok) return attributes;
+  // Go decodes this first pass into an empty struct: the values wait, but not being an object is already an error
+  const attributes = field(object.value, 'attributes');
+  if (attributes !== undefined && !isObject(attributes)) return badBody(`attributes: ${jsonType(attributes)} where an object belongs`);
   return success({
     name: name.value || `${toxicType}_${stream}`,
     type: toxicType,
     stream,
     toxicity: toxicity.value ?? 1,
-    attributes: attributes.value,
+    attributes,
   });
 }
 
-export const checkNewToxic = (input: ToxicInput): Result<Toxic> => checked(checkToxic(input));
+/** POST /proxies/{name}/toxics, second part: the attributes read and every value checked. */
+export function checkNewToxic(toxic: NewToxic): Result<Toxic> {
+  const attributes = attributeValues(toxic.type, toxic.attributes);
+  return attributes.ok ? checked(checkToxic({ ...toxic, attributes: attributes.value })) : attributes;
+}
 
 /**
  * POST /proxies/{name}/toxics/{toxic}: only toxicity and attributes change;

@@ -247,7 +247,7 @@ describe('control API: raw HTTP', () => {
       [{ type: 'latency', name: 'x', attributes: { latency: 1.5 } }, /^bad request body: attributes\.latency/],
       [{ type: 'latency', name: 'x', attributes: { latency: '100ms' } }, /^bad request body: attributes\.latency/],
       [{ type: 'latency', name: 'x', attributes: { latency: 2 ** 31 } }, /^bad request body: attributes\.latency/],
-      [{ type: 'latency', name: 'x', attributes: [100] }, /^bad request body: attributes/],
+      [{ type: 'latency', attributes: [100] }, /^bad request body: attributes/],
       [{ type: 'slicer', attributes: { average_size: 0 } }, /^bad request body: attributes\.average_size/],
       [{ type: 'slicer', attributes: { average_size: 10, size_variation: 10 } }, /^bad request body: attributes\.size_variation/],
       [{ type: 'latency', name: 7 }, /^bad request body: name/],
@@ -279,6 +279,7 @@ describe('control API: raw HTTP', () => {
   it("409: a duplicate proxy or toxic, before the toxic's attributes are read", async () => {
     assertError(await raw(to, 'POST', '/proxies', '{"name": "p", "upstream": "127.0.0.1:9"}', json), 409, /^proxy already exists$/);
     assertError(await raw(to, 'POST', '/proxies/p/toxics', '{"type": "latency", "attributes": {"latency": -1}}', json), 409, /^toxic already exists$/);
+    assertError(await raw(to, 'POST', '/proxies/p/toxics', '{"type": "latency", "attributes": {"latency": "x"}}', json), 409, /^toxic already exists$/);
   });
 
   it('403 for a browser: a Mozilla/ User-Agent or an Origin header, on any path', async () => {
