@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { Toxiproxy, ToxiproxyError, type ICreateToxicBody, type ToxicType } from 'toxiproxy-node-client';
 import { createApiHandler, MAX_BODY_BYTES, TOXIPROXY_VERSION } from '../../src/control/api.js';
-import { ControlModel, TOXIC_TYPES, type ControlEvent } from '../../src/control/model.js';
+import { checkProxy, checkToxic, ControlModel, TOXIC_TYPES, type ControlEvent } from '../../src/control/model.js';
 import { parseControlAddress, startControlServer, type ControlServer } from '../../src/control/server.js';
 
 interface Reply {
@@ -353,30 +353,31 @@ describe('control API: property', () => {
   );
   const path = fc.array(segment, { maxLength: 5 }).map((parts) => `/${parts.join('/')}`);
   const value = fc.oneof(fc.integer(), fc.double(), fc.string({ maxLength: 6 }), fc.boolean(), fc.constant(null), fc.constant([]), fc.constant({}));
+  /** Mostly a value from `good`, sometimes anything: sequences must both build state and hit every check. */
+  const mostly = <T>(good: fc.Arbitrary<T>): fc.Arbitrary<unknown> => fc.oneof({ arbitrary: good, weight: 5 }, { arbitrary: value, weight: 1 });
   const toxicBody = fc.record(
     {
-      name: fc.oneof(fc.constantFrom('t', 'latency_downstream', ''), value),
-      type: fc.oneof(fc.constantFrom(...TOXIC_TYPES, 'down'), value),
-      stream: fc.oneof(fc.constantFrom('upstream', 'downstream', 'UPSTREAM'), value),
-      toxicity: fc.oneof(fc.double({ min: -1, max: 2 }), value),
-      attributes: fc.oneof(
+      name: mostly(fc.constantFrom('t', 't', '')),
+      type: mostly(fc.constantFrom(...TOXIC_TYPES, 'down')),
+      stream: mostly(fc.constantFrom('upstream', 'downstream', 'UPSTREAM')),
+      toxicity: mostly(fc.oneof(fc.double({ min: 0, max: 1, noNaN: true }), fc.double({ min: -1, max: 2 }))),
+      attributes: mostly(
         fc.dictionary(
           fc.constantFrom('latency', 'jitter', 'rate', 'delay', 'timeout', 'average_size', 'size_variation', 'bytes'),
-          fc.oneof(fc.integer(), value),
+          mostly(fc.oneof(fc.integer({ min: 0, max: 10_000 }), fc.integer())),
         ),
-        value,
       ),
     },
-    { requiredKeys: [] },
+    { requiredKeys: ['type'] },
   );
   const proxyBody = fc.record(
     {
-      name: fc.oneof(fc.constantFrom('p', 'q'), value),
-      listen: fc.oneof(fc.constantFrom('127.0.0.1:0', ':8080', '[::1]:1', 'x'), value),
-      upstream: fc.oneof(fc.constantFrom('127.0.0.1:9', 'db:5432', ''), value),
-      enabled: fc.oneof(fc.boolean(), value),
+      name: mostly(fc.constantFrom('p', 'q')),
+      listen: mostly(fc.constantFrom('127.0.0.1:0', ':8080', '[::1]:1', 'x')),
+      upstream: mostly(fc.constantFrom('127.0.0.1:9', 'db:5432', '')),
+      enabled: mostly(fc.boolean()),
     },
-    { requiredKeys: [] },
+    { requiredKeys: ['name', 'upstream'] },
   );
   const body = fc.oneof(
     fc.json().map(String),
@@ -393,12 +394,67 @@ describe('control API: property', () => {
       maxKeys: 2,
     },
   );
-  const request = fc.tuple(methods, path, headers, body);
+  const anyRequest = fc.tuple(methods, path, headers, body);
+  // requests a client could mean, so that sequences build proxies and toxics and then change them
+  const name = fc.constantFrom('p', 'q');
+  const toxicName = fc.constantFrom('t', 'latency_downstream');
+  const plausible = fc.oneof(
+    fc.tuple(
+      fc.constant('POST'),
+      fc.constant('/proxies'),
+      fc.constant({}),
+      proxyBody.map((b) => JSON.stringify(b)),
+    ),
+    fc.tuple(
+      fc.constantFrom('POST', 'PATCH'),
+      name.map((n) => `/proxies/${n}`),
+      fc.constant({}),
+      proxyBody.map((b) => JSON.stringify(b)),
+    ),
+    fc.tuple(
+      fc.constant('POST'),
+      name.map((n) => `/proxies/${n}/toxics`),
+      fc.constant({}),
+      toxicBody.map((b) => JSON.stringify(b)),
+    ),
+    fc.tuple(
+      fc.constantFrom('GET', 'POST', 'PATCH', 'DELETE'),
+      fc.tuple(name, toxicName).map(([n, t]) => `/proxies/${n}/toxics/${t}`),
+      fc.constant({}),
+      toxicBody.map((b) => JSON.stringify(b)),
+    ),
+    fc.tuple(
+      fc.constant('POST'),
+      fc.constant('/populate'),
+      fc.constant({}),
+      fc.array(proxyBody, { maxLength: 3 }).map((b) => JSON.stringify(b)),
+    ),
+    fc.tuple(
+      fc.constantFrom('DELETE', 'GET'),
+      name.map((n) => `/proxies/${n}`),
+      fc.constant({}),
+      fc.constant(''),
+    ),
+    fc.tuple(fc.constant('POST'), fc.constant('/reset'), fc.constant({}), fc.constant('')),
+  );
+  const request = fc.oneof({ arbitrary: anyRequest, weight: 1 }, { arbitrary: plausible, weight: 3 });
 
-  it('no request sequence throws; each answer is 2xx/4xx with a JSON body (none for 204)', () => {
+  /** What the state must be after any sequence: every value valid, toxic names unique per proxy. */
+  function assertSound(model: ControlModel): void {
+    for (const proxy of model.proxies()) {
+      assert.ok(checkProxy(proxy).ok, JSON.stringify(proxy));
+      for (const toxic of proxy.toxics) assert.ok(checkToxic(toxic).ok, JSON.stringify(toxic));
+      assert.equal(new Set(proxy.toxics.map((t) => t.name)).size, proxy.toxics.length);
+    }
+  }
+
+  it('no request sequence throws; each answer is 2xx/4xx with a JSON body (none for 204); the state stays sound', () => {
+    const created = new Set<string>();
     fc.assert(
-      fc.property(fc.array(request, { maxLength: 30 }), (requests) => {
-        const handle = createApiHandler(new ControlModel());
+      fc.property(fc.array(request, { minLength: 10, maxLength: 60, size: 'medium' }), (requests) => {
+        const model = new ControlModel();
+        model.subscribe((e) => created.add(e.kind));
+        const handle = createApiHandler(model);
         for (const [method, p, h, b] of requests) {
           const reply = handle(method, p, h, b);
           assert.ok((reply.status >= 200 && reply.status < 300) || (reply.status >= 400 && reply.status < 500), `${reply.status} ${reply.body}`);
@@ -409,8 +465,11 @@ describe('control API: property', () => {
           const parsed = JSON.parse(reply.body) as unknown;
           if (reply.status >= 400) assert.deepEqual(parsed, { error: (parsed as { error: string }).error, status: reply.status });
         }
+        assertSound(model);
       }),
       { seed: 15_015, numRuns: 400 },
     );
+    // the generators reach every kind of change, so the property covered them
+    assert.deepEqual([...created].sort(), ['proxy-created', 'proxy-deleted', 'proxy-updated', 'reset', 'toxic-added', 'toxic-removed', 'toxic-updated']);
   });
 });
