@@ -10,8 +10,8 @@
  * stream of connections, and the rules in force, readable.
  */
 import { decodeNewProxy, decodeNewToxic, decodePopulate, decodeProxyUpdate, decodeToxicUpdate, checkNewToxic, parseJson } from './decode.js';
-import { MESSAGES, refusalError, type ApiError } from './errors.js';
-import type { ControlModel, Outcome } from './model.js';
+import { MESSAGES, refusalError, type ApiError, type Result } from './errors.js';
+import type { ControlModel, Outcome, ProxyView } from './model.js';
 
 export type RequestHeaders = Readonly<Record<string, string | readonly string[] | undefined>>;
 
@@ -120,46 +120,50 @@ function match(pattern: readonly string[], parts: readonly string[]): Params | u
   return params;
 }
 
-/** Parses `body` as JSON and hands it on; a parse failure is a 400. */
-const withJson =
-  (then: (value: unknown, params: Params) => ApiResponse): Action =>
-  (params, body) => {
-    const parsed = parseJson(body);
-    return parsed.ok ? then(parsed.value, params) : errorResponse(parsed.error);
-  };
+/** The body parsed and decoded; a failure of either is the 400 to answer. */
+function decodeBody<T>(body: string, decode: (value: unknown) => Result<T>): Result<T> {
+  const parsed = parseJson(body);
+  return parsed.ok ? decode(parsed.value) : parsed;
+}
+
+/** Makes a decoded change to the model and answers its result with `status`; or answers why not. */
+function apply<T, U>(decoded: Result<T>, change: (value: T) => Outcome<U>, status: number): ApiResponse {
+  return decoded.ok ? outcome(change(decoded.value), (value) => json(status, value)) : errorResponse(decoded.error);
+}
 
 function routes(model: ControlModel, version: string): Route[] {
-  const proxyThen = (name: string, then: (proxy: NonNullable<ReturnType<ControlModel['proxy']>>) => ApiResponse): ApiResponse => {
+  // Toxiproxy looks the proxy (and toxic) up before it reads a body: 404 wins over 400
+  const withProxy = (name: string, then: (proxy: ProxyView) => ApiResponse): ApiResponse => {
     const proxy = model.proxy(name);
     return proxy ? then(proxy) : errorResponse(refusalError('proxy-not-found'));
   };
 
-  const updateProxy = withJson((value, { proxy }) =>
-    proxyThen(proxy, (current) => {
-      const config = decodeProxyUpdate(current, value);
-      return config.ok ? outcome(model.updateProxy(config.value), (view) => json(200, view)) : errorResponse(config.error);
-    }),
-  );
+  const updateProxy: Action = ({ proxy }, body) =>
+    withProxy(proxy, (current) =>
+      apply(
+        decodeBody(body, (value) => decodeProxyUpdate(current, value)),
+        (config) => model.updateProxy(config),
+        200,
+      ),
+    );
 
-  // Toxiproxy looks the proxy up before it reads the body: 404 wins over 400
   const createToxic: Action = ({ proxy }, body) =>
-    proxyThen(proxy, () => {
-      const parsed = parseJson(body);
-      const input = parsed.ok ? decodeNewToxic(parsed.value) : parsed;
-      if (!input.ok) return errorResponse(input.error);
+    withProxy(proxy, () => {
+      const input = decodeBody(body, decodeNewToxic);
       // ... and a duplicate name (409) wins over bad attributes
-      if (model.toxic(proxy, input.value.name).ok) return errorResponse(refusalError('toxic-exists'));
-      const toxic = checkNewToxic(input.value);
+      if (input.ok && model.toxic(proxy, input.value.name).ok) return errorResponse(refusalError('toxic-exists'));
       // Toxiproxy answers a new toxic with 200, not 201
-      return toxic.ok ? outcome(model.addToxic(proxy, toxic.value), (added) => json(200, added)) : errorResponse(toxic.error);
+      return apply(input.ok ? checkNewToxic(input.value) : input, (toxic) => model.addToxic(proxy, toxic), 200);
     });
 
   const updateToxic: Action = ({ proxy, toxic }, body) =>
-    outcome(model.toxic(proxy, toxic), (current) => {
-      const parsed = parseJson(body);
-      const next = parsed.ok ? decodeToxicUpdate(current, parsed.value) : parsed;
-      return next.ok ? outcome(model.updateToxic(proxy, next.value), (updated) => json(200, updated)) : errorResponse(next.error);
-    });
+    outcome(model.toxic(proxy, toxic), (current) =>
+      apply(
+        decodeBody(body, (value) => decodeToxicUpdate(current, value)),
+        (next) => model.updateToxic(proxy, next),
+        200,
+      ),
+    );
 
   return [
     // Go formats this one by hand: a space after the colon and a newline
@@ -180,25 +184,20 @@ function routes(model: ControlModel, version: string): Route[] {
       pattern: ['proxies'],
       methods: {
         GET: () => json(200, Object.fromEntries(model.proxies().map((p) => [p.name, p]))),
-        POST: withJson((value) => {
-          const config = decodeNewProxy(value);
-          return config.ok ? outcome(model.createProxy(config.value), (view) => json(201, view)) : errorResponse(config.error);
-        }),
+        POST: (_, body) => apply(decodeBody(body, decodeNewProxy), (config) => model.createProxy(config), 201),
       },
     },
     {
       pattern: ['populate'],
       methods: {
-        POST: withJson((value) => {
-          const configs = decodePopulate(value);
-          return configs.ok ? json(201, { proxies: model.populate(configs.value) }) : errorResponse(configs.error);
-        }),
+        // never refused: a bad list was refused whole while decoding
+        POST: (_, body) => apply(decodeBody(body, decodePopulate), (configs) => ({ ok: true, value: { proxies: model.populate(configs) } }), 201),
       },
     },
     {
       pattern: ['proxies', ':proxy'],
       methods: {
-        GET: ({ proxy }) => proxyThen(proxy, (view) => json(200, view)),
+        GET: ({ proxy }) => withProxy(proxy, (view) => json(200, view)),
         // Toxiproxy takes POST (deprecated there) and PATCH alike
         POST: updateProxy,
         PATCH: updateProxy,
@@ -208,7 +207,7 @@ function routes(model: ControlModel, version: string): Route[] {
     {
       pattern: ['proxies', ':proxy', 'toxics'],
       methods: {
-        GET: ({ proxy }) => proxyThen(proxy, (view) => json(200, view.toxics)),
+        GET: ({ proxy }) => withProxy(proxy, (view) => json(200, view.toxics)),
         POST: createToxic,
       },
     },

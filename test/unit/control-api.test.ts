@@ -262,6 +262,8 @@ describe('control API: raw HTTP', () => {
   it('404: unknown proxy, toxic or path; a malformed escape is 400', async () => {
     assertError(await raw(to, 'GET', '/proxies/nope'), 404, /^proxy not found$/);
     assertError(await raw(to, 'POST', '/proxies/nope/toxics', 'not even JSON', json), 404, /^proxy not found$/);
+    assertError(await raw(to, 'POST', '/proxies/nope', 'not even JSON', json), 404, /^proxy not found$/);
+    assertError(await raw(to, 'PATCH', '/proxies/p/toxics/nope', 'not even JSON', json), 404, /^toxic not found$/);
     assertError(await raw(to, 'DELETE', '/proxies/p/toxics/nope'), 404, /^toxic not found$/);
     assertError(await raw(to, 'POST', '/proxies/p/toxics/nope', '{}', json), 404, /^toxic not found$/);
     for (const path of ['/', '/nope', '/proxies/', '/proxies/p/toxics/latency_downstream/more', '/proxies/p%2Fq/toxics']) {
