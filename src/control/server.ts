@@ -3,9 +3,9 @@
  * each body up to the cap, hands the request over and writes the answer;
  * all meaning is in the handler.
  */
-import { chmodSync } from 'node:fs';
+import { chmodSync, lstatSync, unlinkSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { isIP } from 'node:net';
+import { connect, isIP } from 'node:net';
 import { UsageError } from '../errors.js';
 import { formatEndpoint } from '../address.js';
 import { MAX_BODY_BYTES, tooLarge, type ApiHandler, type ApiResponse } from './api.js';
@@ -96,6 +96,32 @@ function listenUnix(server: Server, path: string): Promise<void> {
   });
 }
 
+/**
+ * Whether `path` is a socket file nobody listens on: what a graft that
+ * died without closing leaves behind. Anything else at the path (a live
+ * socket, a regular file) is left for listen to report as in use.
+ */
+async function isStaleSocket(path: string): Promise<boolean> {
+  try {
+    if (!lstatSync(path).isSocket()) return false;
+  } catch {
+    return false;
+  }
+  return new Promise((resolve) => {
+    const probe = connect(path);
+    probe.once('connect', () => {
+      probe.destroy();
+      resolve(false);
+    });
+    probe.once('error', (err: NodeJS.ErrnoException) => resolve(err.code === 'ECONNREFUSED'));
+  });
+}
+
+async function listenUnixReplacingStale(server: Server, path: string): Promise<void> {
+  if (await isStaleSocket(path)) unlinkSync(path);
+  await listenUnix(server, path);
+}
+
 function listenTcp(server: Server, host: string, port: number): Promise<void> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
@@ -108,7 +134,7 @@ function listenTcp(server: Server, host: string, port: number): Promise<void> {
 
 export async function startControlServer(where: ControlAddress, handler: ApiHandler): Promise<ControlServer> {
   const server = createServer({ requestTimeout: REQUEST_TIMEOUT_MS }, (req, res) => serve(handler, req, res));
-  if (where.kind === 'unix') await listenUnix(server, where.path);
+  if (where.kind === 'unix') await listenUnixReplacingStale(server, where.path);
   else await listenTcp(server, where.host, where.port);
 
   const bound = server.address();

@@ -8,7 +8,8 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { request as httpRequest, type OutgoingHttpHeaders } from 'node:http';
-import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
@@ -334,6 +335,21 @@ describe('control API: unix socket', () => {
     assert.deepEqual([reply.status, reply.body], [200, '{}']);
     await server.close();
     assert.equal(existsSync(path), false);
+  });
+  it('replaces a stale socket left by a graft that died; refuses a path in use', async () => {
+    const path = join(dir, 'stale.sock');
+    // a socket file with no listener: a process that bound it and exited without closing
+    const child = spawnSync(process.execPath, ['-e', `require('net').createServer().listen(${JSON.stringify(path)}, () => process.exit(0))`]);
+    assert.equal(child.status, 0, String(child.stderr));
+    assert.ok(statSync(path).isSocket());
+    const server = await startControlServer(parseControlAddress(`unix:${path}`), createApiHandler(new ControlModel()));
+    assert.equal((await raw({ socketPath: path }, 'GET', '/version')).status, 200);
+    await assert.rejects(startControlServer(parseControlAddress(`unix:${path}`), createApiHandler(new ControlModel())), { code: 'EADDRINUSE' });
+    await server.close();
+    const file = join(dir, 'regular');
+    writeFileSync(file, 'mine');
+    await assert.rejects(startControlServer(parseControlAddress(`unix:${file}`), createApiHandler(new ControlModel())), { code: 'EADDRINUSE' });
+    assert.equal(readFileSync(file, 'utf8'), 'mine');
   });
 });
 
