@@ -1,0 +1,258 @@
+/**
+ * Toxiproxy 2.x's HTTP API as a pure function of one request: no sockets,
+ * so every path, status and body can be tested without a server, and the
+ * server (server.ts) only moves bytes. Paths, methods, status codes and
+ * messages follow Toxiproxy's api.go (gorilla/mux routes, ApiError values);
+ * where graft differs, the comment at the spot says so and why.
+ *
+ * TODO(graft additions, issue 15 §5, not built yet): connect-fault toxic
+ * types (refuse, time out, delay, reset after N bytes), an ndjson record
+ * stream of connections, and the rules in force, readable.
+ */
+import { decodeNewProxy, decodeNewToxic, decodePopulate, decodeProxyUpdate, decodeToxicUpdate, checkNewToxic, parseJson } from './decode.js';
+import { MESSAGES, refusalError, type ApiError, type Result } from './errors.js';
+import type { ControlModel, Outcome, ProxyView } from './model.js';
+
+export type RequestHeaders = Readonly<Record<string, string | readonly string[] | undefined>>;
+
+export interface ApiResponse {
+  readonly status: number;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly body: string;
+}
+
+export type ApiHandler = (method: string, path: string, headers: RequestHeaders, body: Buffer | string) => ApiResponse;
+
+/**
+ * Toxiproxy reads bodies without a limit; graft caps them, since a control
+ * request is a few hundred bytes and the server shares a process with the
+ * connections it controls. Beyond it: 413.
+ */
+export const MAX_BODY_BYTES = 1 << 20;
+
+/** The Toxiproxy release whose API this one follows; clients may compare it. */
+export const TOXIPROXY_VERSION = '2.12.0';
+
+export interface ApiOptions {
+  /** what GET /version reports; Toxiproxy's by default */
+  readonly version?: string;
+}
+
+// ---- responses ------------------------------------------------------------
+
+const JSON_TYPE = 'application/json';
+
+const json = (status: number, value: unknown): ApiResponse => ({ status, headers: { 'content-type': JSON_TYPE }, body: JSON.stringify(value) });
+
+/** Go's http.Error, which Toxiproxy answers errors with, ends the body with a newline. */
+const errorResponse = (error: ApiError, extra: Record<string, string> = {}): ApiResponse => ({
+  status: error.status,
+  headers: { 'content-type': JSON_TYPE, ...extra },
+  body: `${JSON.stringify({ error: error.error, status: error.status })}\n`,
+});
+
+const noContent: ApiResponse = { status: 204, headers: {}, body: '' };
+
+export const tooLarge = (): ApiResponse => errorResponse({ error: `request body larger than ${MAX_BODY_BYTES} bytes`, status: 413 });
+
+/** A model refusal as its ApiError; `then` continues with the value. */
+function outcome<T>(result: Outcome<T>, then: (value: T) => ApiResponse): ApiResponse {
+  return result.ok ? then(result.value) : errorResponse(refusalError(result.refusal));
+}
+
+// ---- requests -------------------------------------------------------------
+
+function header(headers: RequestHeaders, name: string): string | undefined {
+  for (const [key, value] of Object.entries(headers)) {
+    if (key.toLowerCase() === name) return typeof value === 'string' ? value : value?.[0];
+  }
+  return undefined;
+}
+
+/**
+ * A web page could otherwise drive the API from a browser on the same
+ * machine. Toxiproxy refuses a `Mozilla/` User-Agent; graft also refuses
+ * any request with an Origin header, which browsers send on cross-site
+ * requests and command-line clients do not.
+ */
+function fromBrowser(headers: RequestHeaders): boolean {
+  return (header(headers, 'user-agent') ?? '').startsWith('Mozilla/') || header(headers, 'origin') !== undefined;
+}
+
+/**
+ * The path's segments, percent-decoded as Go decodes URL.Path before
+ * gorilla/mux matches it (so "a%2Fb" becomes two segments, as there).
+ * Undefined for a malformed escape.
+ */
+function segments(path: string): string[] | undefined {
+  const bare = path.split(/[?#]/, 1)[0]!;
+  try {
+    return decodeURIComponent(bare).split('/').slice(1);
+  } catch {
+    return undefined;
+  }
+}
+
+// ---- routes ---------------------------------------------------------------
+
+interface Params {
+  readonly proxy: string;
+  readonly toxic: string;
+}
+type Action = (params: Params, body: string) => ApiResponse;
+
+interface Route {
+  /** literal segments, or ":proxy" / ":toxic" for one non-empty segment */
+  readonly pattern: readonly string[];
+  readonly methods: Readonly<Record<string, Action>>;
+}
+
+function match(pattern: readonly string[], parts: readonly string[]): Params | undefined {
+  if (pattern.length !== parts.length) return undefined;
+  const params = { proxy: '', toxic: '' };
+  for (const [i, want] of pattern.entries()) {
+    const part = parts[i]!;
+    if (want === ':proxy' || want === ':toxic') {
+      if (part === '') return undefined;
+      params[want === ':proxy' ? 'proxy' : 'toxic'] = part;
+    } else if (want !== part) return undefined;
+  }
+  return params;
+}
+
+/** The body parsed and decoded; a failure of either is the 400 to answer. */
+function decodeBody<T>(body: string, decode: (value: unknown) => Result<T>): Result<T> {
+  const parsed = parseJson(body);
+  return parsed.ok ? decode(parsed.value) : parsed;
+}
+
+/** Makes a decoded change to the model and answers its result with `status`; or answers why not. */
+function apply<T, U>(decoded: Result<T>, change: (value: T) => Outcome<U>, status: number): ApiResponse {
+  return decoded.ok ? outcome(change(decoded.value), (value) => json(status, value)) : errorResponse(decoded.error);
+}
+
+function routes(model: ControlModel, version: string): Route[] {
+  // Toxiproxy looks the proxy (and toxic) up before it reads a body: 404 wins over 400
+  const withProxy = (name: string, then: (proxy: ProxyView) => ApiResponse): ApiResponse => {
+    const proxy = model.proxy(name);
+    return proxy ? then(proxy) : errorResponse(refusalError('proxy-not-found'));
+  };
+
+  const updateProxy: Action = ({ proxy }, body) =>
+    withProxy(proxy, (current) =>
+      apply(
+        decodeBody(body, (value) => decodeProxyUpdate(current, value)),
+        (config) => model.updateProxy(config),
+        200,
+      ),
+    );
+
+  const createToxic: Action = ({ proxy }, body) =>
+    withProxy(proxy, () => {
+      const input = decodeBody(body, decodeNewToxic);
+      // ... and a duplicate name (409) wins over bad attributes
+      if (input.ok && model.toxic(proxy, input.value.name).ok) return errorResponse(refusalError('toxic-exists'));
+      // Toxiproxy answers a new toxic with 200, not 201
+      return apply(input.ok ? checkNewToxic(input.value) : input, (toxic) => model.addToxic(proxy, toxic), 200);
+    });
+
+  const updateToxic: Action = ({ proxy, toxic }, body) =>
+    outcome(model.toxic(proxy, toxic), (current) =>
+      apply(
+        decodeBody(body, (value) => decodeToxicUpdate(current, value)),
+        (next) => model.updateToxic(proxy, next),
+        200,
+      ),
+    );
+
+  return [
+    // Go formats this one by hand: a space after the colon and a newline
+    {
+      pattern: ['version'],
+      methods: { GET: () => ({ status: 200, headers: { 'content-type': `${JSON_TYPE};charset=utf-8` }, body: `{"version": ${JSON.stringify(version)}}\n` }) },
+    },
+    {
+      pattern: ['reset'],
+      methods: {
+        POST: () => {
+          model.reset();
+          return noContent;
+        },
+      },
+    },
+    {
+      pattern: ['proxies'],
+      methods: {
+        GET: () => json(200, Object.fromEntries(model.proxies().map((p) => [p.name, p]))),
+        POST: (_, body) => apply(decodeBody(body, decodeNewProxy), (config) => model.createProxy(config), 201),
+      },
+    },
+    {
+      pattern: ['populate'],
+      methods: {
+        // never refused: a bad list was refused whole while decoding
+        POST: (_, body) => apply(decodeBody(body, decodePopulate), (configs) => ({ ok: true, value: { proxies: model.populate(configs) } }), 201),
+      },
+    },
+    {
+      pattern: ['proxies', ':proxy'],
+      methods: {
+        GET: ({ proxy }) => withProxy(proxy, (view) => json(200, view)),
+        // Toxiproxy takes POST (deprecated there) and PATCH alike
+        POST: updateProxy,
+        PATCH: updateProxy,
+        DELETE: ({ proxy }) => outcome(model.deleteProxy(proxy), () => noContent),
+      },
+    },
+    {
+      pattern: ['proxies', ':proxy', 'toxics'],
+      methods: {
+        GET: ({ proxy }) => withProxy(proxy, (view) => json(200, view.toxics)),
+        POST: createToxic,
+      },
+    },
+    {
+      pattern: ['proxies', ':proxy', 'toxics', ':toxic'],
+      methods: {
+        GET: ({ proxy, toxic }) => outcome(model.toxic(proxy, toxic), (found) => json(200, found)),
+        POST: updateToxic,
+        PATCH: updateToxic,
+        DELETE: ({ proxy, toxic }) => outcome(model.removeToxic(proxy, toxic), () => noContent),
+      },
+    },
+  ];
+}
+
+function dispatch(table: readonly Route[], method: string, path: string, body: string): ApiResponse {
+  const parts = segments(path);
+  if (!parts) return errorResponse({ error: `malformed path: ${path}`, status: 400 });
+  for (const route of table) {
+    const params = match(route.pattern, parts);
+    if (!params) continue;
+    const action = route.methods[method];
+    // gorilla/mux answers a known path with another method 405
+    if (!action) return errorResponse({ error: `method ${method} not allowed`, status: 405 }, { allow: Object.keys(route.methods).join(', ') });
+    return action(params, body);
+  }
+  return errorResponse({ error: `no such path: ${path}`, status: 404 });
+}
+
+/**
+ * The handler. It never throws: the only failure left once input is
+ * checked is a layer's listener failing on a change, which is answered
+ * 500, as Toxiproxy answers errors that carry no status.
+ */
+export function createApiHandler(model: ControlModel, options: ApiOptions = {}): ApiHandler {
+  const table = routes(model, options.version ?? TOXIPROXY_VERSION);
+  return (method, path, headers, body) => {
+    try {
+      // Toxiproxy's stopBrowsersMiddleware runs before routing: any path
+      if (fromBrowser(headers)) return errorResponse({ error: MESSAGES.browser, status: 403 });
+      const size = typeof body === 'string' ? Buffer.byteLength(body) : body.length;
+      if (size > MAX_BODY_BYTES) return tooLarge();
+      return dispatch(table, method, path, typeof body === 'string' ? body : body.toString('utf8'));
+    } catch (err) {
+      return errorResponse({ error: err instanceof Error ? err.message : String(err), status: 500 });
+    }
+  };
+}
