@@ -68,7 +68,9 @@ export function parseConfig(text: string, path: string): SettingsSource {
   const problems = [...doc.errors, ...doc.warnings];
   if (problems.length) {
     const e = problems[0]!;
-    throw new UsageError(`${path}:${lineOf(e.pos[0])}: not valid YAML: ${e.message.split('\n')[0]}`);
+    // the parser recurses per level: a file nested deeper than its stack says so in V8's words
+    const why = /Maximum call stack size exceeded/.test(e.message) ? 'nested too deeply for a config file' : e.message.split('\n')[0];
+    throw new UsageError(`${path}:${lineOf(e.pos[0])}: not valid YAML: ${why}`);
   }
   let raw: unknown;
   try {

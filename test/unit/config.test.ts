@@ -76,6 +76,11 @@ describe('graft config check', { concurrency: true }, () => {
   const invalid: [string, string, RegExp][] = [
     ['bad YAML', 'rules:\n  - all direct\n  bad: [\n', /^graft: .*bad\.yaml:\d+: not valid YAML: /],
     [
+      'nested deeper than the parser follows',
+      `rules: ${'['.repeat(20_000)}\n`,
+      /^graft: .*deep\.yaml:1: not valid YAML: nested too deeply for a config file\n$/,
+    ],
+    [
       'an unknown key',
       'proxies: {}\nrulez:\n  - all direct\n',
       /^graft: .*unknown\.yaml:2: rulez: unknown key \(known: proxies, proxy, rules, toxics, faults, latency, bandwidth, reset-after, refuse, seed, mark, interface, source, mode, dns, fake-range, connect-timeout, log\)\n$/,
@@ -106,9 +111,9 @@ describe('graft config check', { concurrency: true }, () => {
     ['a bad duration', 'connect-timeout: soon\n', /^graft: .*dur\.yaml:1: connect-timeout: 'soon' is not a duration/],
     ['not a mapping', '- all direct\n', /^graft: .*seq\.yaml:1: the file must be a mapping/],
   ];
-  const names = ['bad', 'unknown', 'logkey', 'cidr', 'url', 'scheme', 'name', 'rulename', 'mode', 'dur', 'seq'];
+  const names = ['bad', 'deep', 'unknown', 'logkey', 'cidr', 'url', 'scheme', 'name', 'rulename', 'mode', 'dur', 'seq'];
   // some through bin/graft; the rest in this process (the same message, without the 'graft: ' prefix)
-  const throughGraft = new Set(['bad', 'unknown', 'url', 'rulename']); // rulename: checked when the run's routing is built
+  const throughGraft = new Set(['bad', 'deep', 'unknown', 'url', 'rulename']); // rulename: checked when the run's routing is built
   invalid.forEach(([what, text, want], i) => {
     const name = names[i]!;
     if (throughGraft.has(name)) {
