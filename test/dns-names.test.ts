@@ -275,6 +275,13 @@ describe(
         assert.equal(c.code, 6);
         assert.ok(!queried(localLog, 'bad.pub.example'), 'a fault answers without asking');
       });
+      it("as a rule: 'NAME nxdomain' (curl exit 6, as natively for a name that does not exist)", async () => {
+        const native = await world.native(curl('http://nx.example:8080/'));
+        const run = await graft(curl('http://ruled.pub.example:8080/'), ['--rule', 'ruled.pub.example nxdomain']);
+        assert.equal(native.code, 6, native.stderr);
+        assert.equal(run.code, 6, run.stderr);
+        assert.ok(!queried(localLog, 'ruled.pub.example'));
+      });
       it('servfail: a temporary failure (gaierror EAI_AGAIN); only the names it matches', async () => {
         const run = await graft(gai('sf.pub.example'), ['--fault', 'servfail on sf.pub.example']);
         ok(run);

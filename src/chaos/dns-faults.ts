@@ -13,6 +13,7 @@ import { parseDuration } from '../units.js';
 import { parseSelector, type Selector } from './connect-faults.js';
 import type { Random } from './random.js';
 import { splitFault } from './spec.js';
+import { UsageError } from '../errors.js';
 
 export const DNS_FAULT_KINDS = ['nxdomain', 'servfail', 'noanswer', 'dnsdelay'] as const;
 export type DnsFaultKind = (typeof DNS_FAULT_KINDS)[number];
@@ -38,6 +39,22 @@ export interface DnsFaultAction {
 const MAX_DNS_DELAY_MS = 60_000;
 
 export const isDnsFaultText = (text: string): boolean => (DNS_FAULT_KINDS as readonly string[]).includes(text.trim().split(/\s+/)[0] ?? '');
+
+/** A rule whose action is a DNS fault: `NAME nxdomain`, `*.NAME servfail`, `NAME noanswer`, `NAME dnsdelay 2s`. */
+export const isDnsFaultRule = (text: string): boolean => (DNS_FAULT_KINDS as readonly string[]).includes(text.trim().split(/\s+/)[1] ?? '');
+
+/**
+ * The rule form of a DNS fault, as the fault it means: `NAME ACTION [TIME]`
+ * is `ACTION [time=TIME] on NAME`, every question (no selector; `--fault`
+ * has them). Rule order is kept: it comes before the --fault ones.
+ */
+export function parseDnsFaultRule(text: string, origin: string): DnsFault {
+  const [match = '', action = '', ...rest] = text.trim().split(/\s+/);
+  if (action === 'dnsdelay' && rest.length !== 1) throw new UsageError(`rule '${text.trim()}': 'dnsdelay' takes one duration (e.g. 'dnsdelay 2s')`);
+  if (action !== 'dnsdelay' && rest.length) throw new UsageError(`rule '${text.trim()}': '${action}' takes no argument (got '${rest.join(' ')}')`);
+  const fault = parseDnsFault(`${action}${rest.length ? ` time=${rest[0]}` : ''} on ${match}`, origin);
+  return { ...fault, text: text.trim() };
+}
 
 export function parseDnsFault(text: string, origin: string): DnsFault {
   const { kind, values, match, fail } = splitFault(text, 'fault');

@@ -44,7 +44,10 @@ export function resolveSettings(cli: SettingsSource, file: SettingsSource = NO_S
   const fallback = c.proxy ?? f.proxy;
   if (fallback) chains.set('', chainOf(fallback, chains));
   // command-line rules first: they take precedence over the file's
-  const rules = [...(c.rules ?? []), ...(f.rules ?? [])];
+  const ruleList = [...(c.rules ?? []), ...(f.rules ?? [])];
+  const rules = ruleList.filter((r): r is Rule => !('kind' in r));
+  // rules that answer names with a DNS fault, in rule order, before the --fault ones
+  const ruleFaults = ruleList.filter((r): r is DnsFault => 'kind' in r);
   for (const r of rules) checkProxyName(r, chains);
   const toxics = [...toxicsOf(c), ...toxicsOf(f)];
   const mode = c.mode ?? f.mode ?? 'auto';
@@ -60,7 +63,7 @@ export function resolveSettings(cli: SettingsSource, file: SettingsSource = NO_S
   const connectTimeoutMs = c['connect-timeout'] ?? f['connect-timeout'];
   const logLevel = c.log?.level ?? f.log?.level;
   const faults = [...faultsOf(c), ...faultsOf(f)];
-  const dnsFaults = faults.filter((x): x is DnsFault => 'kind' in x);
+  const dnsFaults = [...ruleFaults, ...faults.filter((x): x is DnsFault => 'kind' in x)];
   const dnsMode = c.dns ?? f.dns;
   if (dnsFaults.length && dnsMode === 'off') throw new UsageError('DNS faults need graft to answer DNS: they cannot be used with --dns off');
   const rangesFrom = c['fake-range'] ? cli : file;

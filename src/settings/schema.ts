@@ -20,7 +20,7 @@ import { DNS_MODES, LOG_LEVELS, type LogLevel, type ModeChoice } from '../plan.j
 import { parseRule } from '../rules/parse.js';
 import { latencyShorthand, parseToxic } from '../chaos/parse.js';
 import { parseConnectFault, refuseShorthand } from '../chaos/connect-faults.js';
-import { isDnsFaultText, parseDnsFault } from '../chaos/dns-faults.js';
+import { isDnsFaultRule, isDnsFaultText, parseDnsFault, parseDnsFaultRule } from '../chaos/dns-faults.js';
 import { parseProxyUrl, type UpstreamProxy } from '../upstream/url.js';
 import { INTERFACE_HINT, isInterfaceName, MAX_DURATION_TEXT, parseDuration, parseMark } from '../units.js';
 
@@ -277,7 +277,10 @@ export function settingsSchema(locate: Locate) {
       ),
     ),
     proxy: v.optional(chain(locate, ['proxy'], true)),
-    rules: v.optional(list(locate, ['rules'], "'MATCH ACTION' strings", parseRule)),
+    // a rule may also answer names with a DNS fault (NAME nxdomain): kept apart from the routing rules in resolve.ts
+    rules: v.optional(
+      list(locate, ['rules'], "'MATCH ACTION' strings", (text, origin) => (isDnsFaultRule(text) ? parseDnsFaultRule(text, origin) : parseRule(text, origin))),
+    ),
     toxics: v.optional(list(locate, ['toxics'], "'TYPE key=value... [on MATCH]' strings", parseToxic)),
     faults: v.optional(
       list(locate, ['faults'], "'refuse ...', 'delay ...', 'nxdomain ...' (DNS faults) strings", (text, origin) =>

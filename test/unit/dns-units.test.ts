@@ -236,6 +236,21 @@ describe('rules decide names', () => {
   });
 });
 
+describe('DNS faults as rules', () => {
+  it("'NAME nxdomain' is the fault on that name; a bad one is one line, exit 2", async () => {
+    const graft = join(repoRoot, 'bin/graft');
+    const env = { ...process.env, GRAFT_CONFIG: '/dev/null' };
+    // answered by graft itself: the question never reaches a server
+    const gai = ['python3', '-c', "import socket\ntry:\n  socket.getaddrinfo('bad.example',80)\nexcept socket.gaierror as e:\n  print(e.errno)"];
+    const r = await runCollect(graft, ['--rule', 'bad.example nxdomain', '--', ...gai], { env }, undefined);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, '-2\n');
+    const bad = await runCollect(graft, ['--rule', 'bad.example dnsdelay', '--', 'true'], { env }, undefined);
+    assert.equal(bad.code, 2);
+    assert.equal(bad.stderr, "graft: --rule 1: rule 'bad.example dnsdelay': 'dnsdelay' takes one duration (e.g. 'dnsdelay 2s')\n");
+  });
+});
+
 describe('bounded memory', () => {
   it('a BoundedMap forgets the entry set least recently', () => {
     const m = new BoundedMap<string, number>(2);
