@@ -255,6 +255,11 @@ export class Routing {
     return this.table.decide(ip, port, name);
   }
 
+  /** resolv.conf's name servers, as read once at start */
+  get nameservers(): readonly string[] {
+    return this.input.nameservers ?? [];
+  }
+
   /** The rule for a connect to a fake address standing for `name`. */
   decideByName(name: string, port: number): Decision | undefined {
     return this.table.decideByName(name, port);

@@ -15,7 +15,7 @@ import { formatEndpoint } from './address.js';
 import { checkEgress } from './egress/checks.js';
 import { preloadNativeSockets } from './egress/native-socket.js';
 import { Routing } from './routing.js';
-import { readResolvConf, systemNameservers } from './config/resolv.js';
+import { readResolvConf } from './config/resolv.js';
 import { seededRandom } from './chaos/random.js';
 import { Losses, type LostCounts } from './summary.js';
 import { DnsServer } from './dns/server.js';
@@ -124,7 +124,7 @@ function startDnsServer(
     answerFor: (name) => routing.answerFor(name),
     // a stream of its own, so DNS faults do not shift which connections the toxics pick
     fault: dnsFaultChooser(plan.dns.faults, seededRandom(seed ^ DNS_SEED_SALT)),
-    nameservers: systemNameservers(),
+    nameservers: routing.nameservers,
     tellTracer,
     logger,
   });

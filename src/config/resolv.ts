@@ -27,7 +27,3 @@ export function readResolvConf(path = '/etc/resolv.conf'): ResolvConf {
   const search = (last?.trim().split(/\s+/).slice(1) ?? []).map((d) => canonicalName(d)).filter((d): d is string => d !== undefined);
   return { nameservers, search };
 }
-
-export function systemNameservers(path = '/etc/resolv.conf'): string[] {
-  return [...readResolvConf(path).nameservers];
-}

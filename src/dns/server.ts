@@ -299,25 +299,42 @@ export class DnsServer {
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
-function forwardUdp(msg: Buffer, server: Endpoint): Promise<Buffer | undefined> {
+/**
+ * The first reply `listen` hands to its callback, or undefined after
+ * FORWARD_TIMEOUT_MS; `close` ends the socket either way.
+ */
+function firstReply(close: () => void, listen: (done: (reply: Buffer | undefined) => void) => void): Promise<Buffer | undefined> {
   return new Promise((resolve) => {
-    const s = dgram.createSocket(net.isIPv6(server.ip) ? 'udp6' : 'udp4');
+    let settled = false;
+    // once: an error or an end may follow the reply, and a dgram socket closes only once
     const done = (reply: Buffer | undefined): void => {
+      if (settled) return;
+      settled = true;
       clearTimeout(timer);
-      s.close();
+      close();
       resolve(reply);
     };
     const timer = setTimeout(() => done(undefined), FORWARD_TIMEOUT_MS);
-    s.on('error', () => done(undefined));
-    s.on('message', (reply, rinfo) => {
-      // only the server's answer to this very query
-      // a link-local server's zone is written as an index in one place and a name in the other
-      const from = rinfo.address.replace(/%.*$/, '');
-      if (from === server.ip.replace(/%.*$/, '') && rinfo.port === server.port && reply.length >= 2 && reply.readUInt16BE(0) === msg.readUInt16BE(0))
-        done(reply);
-    });
-    s.send(msg, server.port, server.ip);
+    listen(done);
   });
+}
+
+function forwardUdp(msg: Buffer, server: Endpoint): Promise<Buffer | undefined> {
+  const s = dgram.createSocket(net.isIPv6(server.ip) ? 'udp6' : 'udp4');
+  return firstReply(
+    () => s.close(),
+    (done) => {
+      s.on('error', () => done(undefined));
+      s.on('message', (reply, rinfo) => {
+        // only the server's answer to this very query
+        // a link-local server's zone is written as an index in one place and a name in the other
+        const from = rinfo.address.replace(/%.*$/, '');
+        if (from === server.ip.replace(/%.*$/, '') && rinfo.port === server.port && reply.length >= 2 && reply.readUInt16BE(0) === msg.readUInt16BE(0))
+          done(reply);
+      });
+      s.send(msg, server.port, server.ip);
+    },
+  );
 }
 
 /** Asks `server` the program's query over TCP, from a socket with the name rule's egress. */
@@ -332,21 +349,18 @@ async function forwardTcp(msg: Buffer, server: Endpoint, egress: Egress): Promis
   } catch {
     return undefined;
   }
-  return new Promise((resolve) => {
-    let got: Buffer = Buffer.alloc(0);
-    const done = (reply: Buffer | undefined): void => {
-      clearTimeout(timer);
-      socket.destroy();
-      resolve(reply);
-    };
-    const timer = setTimeout(() => done(undefined), FORWARD_TIMEOUT_MS);
-    socket.on('error', () => done(undefined));
-    socket.on('end', () => done(undefined));
-    socket.on('data', (d: Buffer) => {
-      got = Buffer.concat([got, d]);
-      const { messages } = unframe(got);
-      if (messages[0]) done(Buffer.from(messages[0]));
-    });
-    socket.write(frame(msg));
-  });
+  return firstReply(
+    () => socket.destroy(),
+    (done) => {
+      let got: Buffer = Buffer.alloc(0);
+      socket.on('error', () => done(undefined));
+      socket.on('end', () => done(undefined));
+      socket.on('data', (d: Buffer) => {
+        got = Buffer.concat([got, d]);
+        const { messages } = unframe(got);
+        if (messages[0]) done(Buffer.from(messages[0]));
+      });
+      socket.write(frame(msg));
+    },
+  );
 }

@@ -112,9 +112,9 @@ interface Handover {
   /** the rule that decided: the record's, or for a fake address the rule for its name */
   rule: number;
   readonly started: number;
-  readonly upstream: Promise<DialOutcome>;
   /** connect faults the tracer applied (a delayed handshake), for the record */
   readonly connectFaults: readonly string[];
+  readonly upstream: Promise<DialOutcome>;
   /** set while the dial (or a fault's delay) is awaited, so the shutdown can end the wait */
   stopWaiting?: () => void;
   /** set once the relay runs, so the shutdown can wind it down */
@@ -134,6 +134,9 @@ export interface Proxy {
    */
   close(): Promise<void>;
 }
+
+/** A handover while its dial starts (before it has one). */
+type Dialing = Omit<Handover, 'upstream'>;
 
 /** How a relayed connection ended, for its record. */
 interface Outcome extends RelayResult {
@@ -311,15 +314,9 @@ class LocalProxy implements Proxy {
 
   expect(record: RedirectRecord, fault?: string): void {
     const name = this.opts.nameOf?.(record.dstIp);
-    const h: Handover = {
-      record,
-      name,
-      rule: record.rule,
-      started: Date.now(),
-      upstream: Promise.resolve(undefined as never),
-      connectFaults: fault !== undefined ? [fault] : [],
-    };
-    (h as { upstream: Promise<DialOutcome> }).upstream = this.dial(h);
+    const dialing: Dialing = { record, name, rule: record.rule, started: Date.now(), connectFaults: fault !== undefined ? [fault] : [] };
+    // the dial may settle the rule (a fake address's name decides), so it gets the handover before it is whole
+    const h: Handover = Object.assign(dialing, { upstream: this.dial(dialing) });
     this.live.add(h);
     void this.serve(h);
   }
@@ -443,7 +440,7 @@ class LocalProxy implements Proxy {
   }
 
   /** Dials the record's destination as its rule says: through a chain, or directly; a fake address, as its name's rule says. */
-  private dial(h: Handover): Promise<DialOutcome> {
+  private dial(h: Dialing): Promise<DialOutcome> {
     const rec = h.record;
     const plan = this.opts.routing.dialFor(rec.rule);
     switch (plan.kind) {
@@ -459,7 +456,7 @@ class LocalProxy implements Proxy {
   }
 
   /** A connect to a fake address: the rule for the name it stands for decides, and the name itself goes to the far side. */
-  private dialName(h: Handover): Promise<DialOutcome> {
+  private dialName(h: Dialing): Promise<DialOutcome> {
     const rec = h.record;
     const name = h.name;
     if (name === undefined) {
