@@ -19,9 +19,21 @@ export interface ApiResponse {
   readonly status: number;
   readonly headers: Readonly<Record<string, string>>;
   readonly body: string;
+  /**
+   * A response that goes on after `body` (graft's record stream): called
+   * once with a writer for each further chunk and a function that ends the
+   * response; returns the function that stops it when the client leaves.
+   */
+  readonly follow?: Follow;
 }
 
-export type ApiHandler = (method: string, path: string, headers: RequestHeaders, body: Buffer | string) => ApiResponse;
+export type Follow = (write: (chunk: string) => void, end: () => void) => () => void;
+
+/**
+ * Requests are answered one at a time, in arrival order: a change that
+ * opens a listener is awaited before the next request sees the state.
+ */
+export type ApiHandler = (method: string, path: string, headers: RequestHeaders, body: Buffer | string) => Promise<ApiResponse>;
 
 /**
  * Toxiproxy reads bodies without a limit; graft caps them, since a control
@@ -99,7 +111,7 @@ interface Params {
   readonly proxy: string;
   readonly toxic: string;
 }
-type Action = (params: Params, body: string) => ApiResponse;
+type Action = (params: Params, body: string) => ApiResponse | Promise<ApiResponse>;
 
 interface Route {
   /** literal segments, or ":proxy" / ":toxic" for one non-empty segment */
@@ -223,7 +235,7 @@ function routes(model: ControlModel, version: string): Route[] {
   ];
 }
 
-function dispatch(table: readonly Route[], method: string, path: string, body: string): ApiResponse {
+function dispatch(table: readonly Route[], method: string, path: string, body: string): ApiResponse | Promise<ApiResponse> {
   const parts = segments(path);
   if (!parts) return errorResponse({ error: `malformed path: ${path}`, status: 400 });
   for (const route of table) {
@@ -244,15 +256,21 @@ function dispatch(table: readonly Route[], method: string, path: string, body: s
  */
 export function createApiHandler(model: ControlModel, options: ApiOptions = {}): ApiHandler {
   const table = routes(model, options.version ?? TOXIPROXY_VERSION);
-  return (method, path, headers, body) => {
+  let previous: Promise<unknown> = Promise.resolve();
+  const answer = async (method: string, path: string, headers: RequestHeaders, body: Buffer | string): Promise<ApiResponse> => {
     try {
       // Toxiproxy's stopBrowsersMiddleware runs before routing: any path
       if (fromBrowser(headers)) return errorResponse({ error: MESSAGES.browser, status: 403 });
       const size = typeof body === 'string' ? Buffer.byteLength(body) : body.length;
       if (size > MAX_BODY_BYTES) return tooLarge();
-      return dispatch(table, method, path, typeof body === 'string' ? body : body.toString('utf8'));
+      return await dispatch(table, method, path, typeof body === 'string' ? body : body.toString('utf8'));
     } catch (err) {
       return errorResponse({ error: err instanceof Error ? err.message : String(err), status: 500 });
     }
+  };
+  return (...request) => {
+    const response = previous.then(() => answer(...request));
+    previous = response;
+    return response;
   };
 }

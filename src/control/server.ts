@@ -42,7 +42,18 @@ const REQUEST_TIMEOUT_MS = 15_000;
 
 function send(res: ServerResponse, response: ApiResponse, close = false): void {
   res.writeHead(response.status, close ? { ...response.headers, connection: 'close' } : response.headers);
-  res.end(response.body);
+  if (!response.follow) {
+    res.end(response.body);
+    return;
+  }
+  res.write(response.body);
+  // flushed at once: a follower reads each record as it happens
+  res.flushHeaders();
+  const stop = response.follow(
+    (chunk) => res.write(chunk),
+    () => res.end(),
+  );
+  res.once('close', stop);
 }
 
 /**
@@ -65,7 +76,9 @@ function serve(handler: ApiHandler, req: IncomingMessage, res: ServerResponse): 
   });
   req.on('end', () => {
     if (res.headersSent) return;
-    send(res, handler(req.method ?? '', req.url ?? '/', req.headers, Buffer.concat(chunks)));
+    void handler(req.method ?? '', req.url ?? '/', req.headers, Buffer.concat(chunks)).then((response) => {
+      if (!res.destroyed) send(res, response);
+    });
   });
   req.on('error', () => req.socket.destroy());
 }

@@ -466,15 +466,15 @@ describe('control API: property', () => {
     }
   }
 
-  it('no request sequence throws; each answer is 2xx/4xx with a JSON body (none for 204); the state stays sound', () => {
+  it('no request sequence throws; each answer is 2xx/4xx with a JSON body (none for 204); the state stays sound', async () => {
     const created = new Set<string>();
-    fc.assert(
-      fc.property(fc.array(request, { minLength: 10, maxLength: 60, size: 'medium' }), (requests) => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(request, { minLength: 10, maxLength: 60, size: 'medium' }), async (requests) => {
         const model = new ControlModel();
         model.subscribe((e) => created.add(e.kind));
         const handle = createApiHandler(model);
         for (const [method, p, h, b] of requests) {
-          const reply = handle(method, p, h, b);
+          const reply = await handle(method, p, h, b);
           assert.ok((reply.status >= 200 && reply.status < 300) || (reply.status >= 400 && reply.status < 500), `${reply.status} ${reply.body}`);
           if (reply.status === 204) {
             assert.equal(reply.body, '');
