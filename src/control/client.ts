@@ -168,7 +168,11 @@ export function handlerTransport(handler: ApiHandler): Transport {
     async request(method, path, body) {
       const response = await handler(method, path, {}, body ?? '');
       // a follow-on response asked for with request(): its first part only
-      if (response.follow) response.follow(() => {}, () => {})();
+      if (response.follow)
+        response.follow(
+          () => {},
+          () => {},
+        )();
       return { status: response.status, body: response.body };
     },
     async *follow(path) {
