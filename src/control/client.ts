@@ -6,7 +6,7 @@
  */
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { formatEndpoint } from '../address.js';
-import type { ApiHandler } from './api.js';
+import type { ApiHandler, RulesView } from './api.js';
 import type { Stream } from './model.js';
 import type { ControlAddress } from './server.js';
 
@@ -33,10 +33,7 @@ export interface ProxyView {
 }
 
 /** GET /rules (graft's): the rules in force, in order, and how names are answered. */
-export interface RulesView {
-  readonly dns: string;
-  readonly rules: readonly { readonly index: number; readonly text: string; readonly origin: string; readonly action: string }[];
-}
+export type { RulesView } from './api.js';
 
 /** One line of GET /records (graft's): `{"event":"open",...}`, `{"event":"connection",...}`, `{"event":"refused",...}` */
 export type ControlRecord = Readonly<Record<string, unknown>> & { readonly event: string };

@@ -100,17 +100,27 @@ function rulesLines(view: RulesView): string[] {
 
 const str = (v: unknown): string | undefined => (typeof v === 'string' || typeof v === 'number' ? String(v) : undefined);
 
-/** `open       1234 curl -> 198.51.100.7:80 (proxy web)`: what a connection record says, in a line. */
+const SHOWN = new Set(['event', 'pid', 'tid', 'exe', 'client', 'local', 'dst', 'name', 'action', 'proxy', 'bytesUp', 'bytesDown', 'durationMs']);
+
+/**
+ * What a record says, in a line: `open       1234 curl -> 198.51.100.7:80 (proxy web)`,
+ * `connection 1234 curl -> a.example (198.18.0.1:443) (proxy) 83 B up, 18 B down, 3 ms`.
+ * Fields it does not know come last as KEY=VALUE.
+ */
 export function recordLine(r: ControlRecord): string {
-  const shown = new Set(['event', 'pid', 'tid', 'exe', 'dst', 'name', 'action', 'proxy']);
   const dst = str(r.dst);
   const name = str(r.name);
   const where = name && dst ? `${name} (${dst})` : (name ?? dst);
+  const who = r.pid !== undefined || r.exe !== undefined ? [str(r.pid), str(r.exe)].filter(Boolean).join(' ') : str(r.client);
   const how = [str(r.action), r.proxy !== undefined ? `proxy ${str(r.proxy)}` : undefined].filter(Boolean).join(', ');
+  const bytes =
+    r.bytesUp !== undefined || r.durationMs !== undefined
+      ? `${str(r.bytesUp) ?? 0} B up, ${str(r.bytesDown) ?? 0} B down, ${str(r.durationMs) ?? 0} ms`
+      : undefined;
   const rest = Object.entries(r)
-    .filter(([k, v]) => !shown.has(k) && v !== undefined && v !== null)
+    .filter(([k, v]) => !SHOWN.has(k) && v !== undefined && v !== null)
     .map(([k, v]) => `${k}=${str(v) ?? JSON.stringify(v)}`);
-  const parts = [r.event.padEnd(10), str(r.pid), str(r.exe), where !== undefined ? `-> ${where}` : undefined, how ? `(${how})` : undefined, ...rest];
+  const parts = [r.event.padEnd(10), who, where !== undefined ? `-> ${where}` : undefined, how ? `(${how})` : undefined, bytes, ...rest];
   return oneLine(parts.filter((p) => p !== undefined && p !== '').join(' '));
 }
 
@@ -380,6 +390,17 @@ function configure(cmd: Command, io: CtlIo): void {
   for (const sub of cmd.commands) configure(sub, io);
 }
 
+/** --control, else $GRAFT_CONTROL, else Toxiproxy's port; a bad one named by where it came from. */
+function controlAddress(flag: string | undefined, env: NodeJS.ProcessEnv): ControlAddress {
+  const [where, text] = flag !== undefined ? ['--control', flag] : env.GRAFT_CONTROL ? ['$GRAFT_CONTROL', env.GRAFT_CONTROL] : ['the default', DEFAULT_CONTROL];
+  try {
+    return parseControlAddress(text);
+  } catch (err) {
+    if (err instanceof UsageError) throw new UsageError(`${where}: ${err.message}`);
+    throw err;
+  }
+}
+
 /** `graft ctl ARGV...`; resolves to the exit status. */
 export async function runCtl(argv: readonly string[], io: CtlIo, env: NodeJS.ProcessEnv = process.env): Promise<number> {
   const picked: { task?: Task } = {};
@@ -392,7 +413,7 @@ export async function runCtl(argv: readonly string[], io: CtlIo, env: NodeJS.Pro
     if (!picked.task) throw new UsageError('no command given; see graft ctl --help');
     task = picked.task;
     const o = cmd.opts<GlobalOptions>();
-    address = parseControlAddress(o.control ?? (env.GRAFT_CONTROL || DEFAULT_CONTROL));
+    address = controlAddress(o.control, env);
   } catch (err) {
     // help asked for: 0; help shown for a missing command, or a usage error: 2
     if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
