@@ -151,6 +151,9 @@ export function httpTransport(address: ControlAddress): Transport {
       res.setEncoding('utf8');
       try {
         for await (const chunk of res) yield chunk as string;
+      } catch (err) {
+        // the server went (graft ended, closing its connections): the stream's end, not a failure
+        if ((err as NodeJS.ErrnoException).code !== 'ECONNRESET') throw err;
       } finally {
         // the consumer left early: end the connection (the server stops following)
         res.destroy();

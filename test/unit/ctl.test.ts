@@ -490,6 +490,25 @@ describe('records and rules', () => {
     }
   });
 
+  it('graft ctl records ends with status 0 when graft ends', async () => {
+    let writer: ((record: object) => void) | undefined;
+    const server = await startControlServer(
+      parseControlAddress('127.0.0.1:0'),
+      createApiHandler(new ControlModel(), {
+        records: (write) => {
+          writer = write;
+          return () => {};
+        },
+      }),
+    );
+    const run = ctl(['--control', server.address, 'records']);
+    for (let i = 0; i < 500 && !writer; i++) await new Promise((r) => setTimeout(r, 20));
+    writer!(RECORDS[0]!);
+    await new Promise((r) => setTimeout(r, 200));
+    await server.close();
+    assert.equal(ok(await run), 'open       1234 curl -> 198.51.100.7:80 (proxy web)\n');
+  });
+
   it('a refused stream is a ControlError', async () => {
     const refusing: ApiHandler = () => Promise.resolve({ status: 503, headers: {}, body: '{"error":"not now","status":503}\n' });
     const client = new ControlClient(handlerTransport(refusing));
