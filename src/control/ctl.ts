@@ -112,7 +112,8 @@ export function recordLine(r: ControlRecord): string {
   const name = str(r.name);
   const where = name && dst ? `${name} (${dst})` : (name ?? dst);
   const who = r.pid !== undefined || r.exe !== undefined ? [str(r.pid), str(r.exe)].filter(Boolean).join(' ') : str(r.client);
-  const how = [str(r.action), r.proxy !== undefined ? `proxy ${str(r.proxy)}` : undefined].filter(Boolean).join(', ');
+  // "proxy web": relayed by graft's proxy, in the control API's proxy web; "listener web": a client of web's listener
+  const how = [str(r.action) ?? (r.proxy !== undefined ? 'proxy' : undefined), str(r.proxy)].filter(Boolean).join(' ');
   const bytes =
     r.bytesUp !== undefined || r.durationMs !== undefined
       ? `${str(r.bytesUp) ?? 0} B up, ${str(r.bytesDown) ?? 0} B down, ${str(r.durationMs) ?? 0} ms`

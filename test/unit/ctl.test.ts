@@ -630,5 +630,23 @@ describe('graft ctl parsing', () => {
 
   it('shows a record in one line, control characters escaped', () => {
     assert.equal(recordLine({ event: 'open', pid: 1, exe: 'a\nb', dst: '192.0.2.1:80' }), 'open       1 a\\nb -> 192.0.2.1:80');
+    assert.equal(
+      recordLine({
+        event: 'connection',
+        action: 'listener',
+        proxy: 'web',
+        client: '127.0.0.1:5000',
+        dst: '10.0.0.5:6379',
+        bytesUp: 1,
+        bytesDown: 2,
+        durationMs: 3,
+        faults: ['latency'],
+      }),
+      'connection 127.0.0.1:5000 -> 10.0.0.5:6379 (listener web) 1 B up, 2 B down, 3 ms faults=["latency"]',
+    );
+    assert.equal(
+      recordLine({ event: 'refused', pid: 7, exe: 'nc', dst: '192.0.2.1:25', action: 'refuse', error: 'ECONNREFUSED' }),
+      'refused    7 nc -> 192.0.2.1:25 (refuse) error=ECONNREFUSED',
+    );
   });
 });
