@@ -391,6 +391,9 @@ function configure(cmd: Command, io: CtlIo): void {
   for (const sub of cmd.commands) configure(sub, io);
 }
 
+/** Standard output's reader has gone. */
+class OutputClosed extends Error {}
+
 /** --control, else $GRAFT_CONTROL, else Toxiproxy's port; a bad one named by where it came from. */
 function controlAddress(flag: string | undefined, env: NodeJS.ProcessEnv): ControlAddress {
   const [where, text] = flag !== undefined ? ['--control', flag] : env.GRAFT_CONTROL ? ['$GRAFT_CONTROL', env.GRAFT_CONTROL] : ['the default', DEFAULT_CONTROL];
@@ -425,15 +428,24 @@ export async function runCtl(argv: readonly string[], io: CtlIo, env: NodeJS.Pro
     throw err;
   }
   const json = cmd.opts<GlobalOptions>().json === true;
+  const write = (text: string): void => {
+    try {
+      io.out(text);
+    } catch (err) {
+      throw (err as NodeJS.ErrnoException).code === 'EPIPE' ? new OutputClosed() : err;
+    }
+  };
   const say: Say = {
     json,
-    line: (text) => io.out(`${text}\n`),
-    doc: (value) => io.out(`${JSON.stringify(value, null, 2)}\n`),
+    line: (text) => write(`${text}\n`),
+    doc: (value) => write(`${JSON.stringify(value, null, 2)}\n`),
   };
   try {
     await task(new ControlClient(httpTransport(address)), say);
     return 0;
   } catch (err) {
+    // the reader of the output left (graft ctl records | head): done
+    if (err instanceof OutputClosed) return 0;
     if (err instanceof ControlError) io.err(`graft ctl: ${err.status} ${oneLine(err.message)}\n`);
     else if (err instanceof ControlUnreachable) {
       const at = formatControlAddress(address);
