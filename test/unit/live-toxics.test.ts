@@ -11,7 +11,7 @@ import { once } from 'node:events';
 import { createHash } from 'node:crypto';
 import { relay, type RelayToxics, type Relaying } from '../../src/proxy/relay.js';
 import { seededRandom } from '../../src/chaos/random.js';
-import type { LiveToxic } from '../../src/chaos/live.js';
+import { ToxicChain, type LiveToxic } from '../../src/chaos/live.js';
 import type { ToxicSpec } from '../../src/chaos/toxics.js';
 
 const NONE: RelayToxics = { up: [], down: [] };
@@ -247,9 +247,9 @@ describe('live toxics on an open relayed connection', () => {
     // an order of keys kept mostly, shuffled now and then (the chain must cope either way)
     const keys = ['a', 'b', 'c', 'd', 'e'];
     const specFor = (k: string): ToxicSpec => {
-      const pick = random();
-      if (k === 'a') return latency(Math.floor(pick * 20));
-      if (k === 'b') return { type: 'bandwidth', bytesPerSecond: (16 + Math.floor(pick * 64)) << 20 };
+      const pick = random() < 0.7 ? 0 : 1; // often the same spec again: the stage and its state stay
+      if (k === 'a') return { type: 'latency', latencyMs: 10 + pick * 20, jitterMs: 5 };
+      if (k === 'b') return { type: 'bandwidth', bytesPerSecond: (4 + pick * 8) << 20 };
       if (k === 'c') return { type: 'slicer', averageSize: 2000, sizeVariation: 1500, delayMs: pick < 0.5 ? 0 : 1 };
       if (k === 'd') return { type: 'limit_data', bytes: 1e12 };
       return { type: 'slow_close', delayMs: 10 };
@@ -320,5 +320,66 @@ describe('live toxics on an open relayed connection', () => {
     assert.equal(c.reader.error, undefined);
     c.client.end();
     assert.equal((await c.relaying.done).error, 'cut by the test');
+  });
+});
+
+/** A chain writing into an array, to check without sockets or clocks where held bytes go on a change. */
+function chainInto(): { chain: ToxicChain; out: string[]; closes: () => number } {
+  const out: string[] = [];
+  let closes = 0;
+  const chain = new ToxicChain(
+    { write: (c) => out.push(c.toString()), end: () => out.push('FIN') },
+    { random: seededRandom(3), control: { close: () => closes++, reset: () => {} }, released: () => {} },
+  );
+  return { chain, out, closes: () => closes };
+}
+const hold = latency(100_000);
+
+describe('ToxicChain changes', () => {
+  it('a removed toxic hands its bytes to what follows it, behind the older bytes held there', () => {
+    const { chain, out } = chainInto();
+    chain.set([toxic('b', hold)]);
+    chain.head.write(Buffer.from('1'));
+    chain.set([toxic('a', hold), toxic('b', hold)]);
+    chain.head.write(Buffer.from('2'));
+    chain.head.end();
+    assert.equal(chain.held, 2);
+    chain.set([toxic('b', hold)]);
+    assert.deepEqual(out, []);
+    chain.set([]);
+    assert.deepEqual(out, ['1', '2', 'FIN']);
+    assert.ok(chain.empty);
+  });
+
+  it('a changed toxic hands its bytes to its replacement; an unchanged one keeps its state', () => {
+    const { chain, out, closes } = chainInto();
+    chain.set([toxic('l', { type: 'limit_data', bytes: 3 }), toxic('h', hold)]);
+    chain.head.write(Buffer.from('ab'));
+    chain.set([toxic('l', { type: 'limit_data', bytes: 3 }), toxic('h', latency(0))]);
+    assert.deepEqual(out, ['ab']);
+    chain.head.write(Buffer.from('cd')); // the limit still counts the first two
+    assert.deepEqual(out, ['ab', 'c']);
+    assert.equal(closes(), 1);
+  });
+
+  it('toxics listed in another order start afresh, the bytes they held going on in order', () => {
+    const { chain, out } = chainInto();
+    chain.set([toxic('b', hold)]);
+    chain.head.write(Buffer.from('1'));
+    chain.set([toxic('a', hold), toxic('b', hold)]);
+    chain.head.write(Buffer.from('2'));
+    chain.set([toxic('b', hold), toxic('a', hold)]);
+    assert.deepEqual(out, ['1', '2']);
+    assert.equal(chain.held, 0);
+  });
+
+  it('a removed timeout lets the hidden end go on, not the bytes it dropped', () => {
+    const { chain, out } = chainInto();
+    chain.set([toxic('t', { type: 'timeout', timeMs: 0 })]);
+    chain.head.write(Buffer.from('lost'));
+    chain.head.end();
+    assert.deepEqual(out, []);
+    chain.set([]);
+    assert.deepEqual(out, ['FIN']);
   });
 });
