@@ -274,7 +274,10 @@ describe('live toxics on an open relayed connection', () => {
       if (!c.client.write(payload.subarray(off, off + n))) await once(c.client, 'drain');
       off += n;
       // and between two writes, with nothing in between
-      if (random() < 0.5) (c.relaying.setToxics({ up: pickList(), down: pickList() }), changes++);
+      if (random() < 0.5) {
+        c.relaying.setToxics({ up: pickList(), down: pickList() });
+        changes++;
+      }
     }
     c.client.end();
     await c.reader.until(() => c.reader.ended, 120_000);
