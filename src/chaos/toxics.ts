@@ -1,9 +1,10 @@
 /**
  * Data faults on the proxy path, per connection and direction, in the
  * spirit of Toxiproxy's toxics: each is a Stage placed between the two
- * sockets of a relayed connection (chained by live.ts) (upstream: program -> destination;
- * downstream: destination -> program). Order and content of the bytes are
- * kept by every toxic except those whose point is to cut the connection.
+ * sockets of a relayed connection (upstream: program -> destination;
+ * downstream: destination -> program), chained and changed by live.ts.
+ * Order and content of the bytes are kept by every toxic except those whose
+ * point is to cut the connection.
  */
 import type { Random } from './random.js';
 

@@ -315,6 +315,29 @@ describe('live toxics on an open relayed connection', () => {
     assert.ok(c.reader.data.subarray(0, expected).every((b) => b === 5));
   });
 
+  it('a slow toxic stops the relay reading: the sender is held back, nothing piles up', async () => {
+    let accepted = 0;
+    const c = await open(
+      (s) => {
+        const chunk = Buffer.alloc(64 << 10, 9);
+        const pump = (): void => {
+          while (accepted < 64 << 20) {
+            accepted += chunk.length;
+            if (!s.write(chunk)) return void s.once('drain', pump);
+          }
+        };
+        pump();
+      },
+      { up: [], down: [toxic('bw', { type: 'bandwidth', bytesPerSecond: 64 << 10 })] },
+    );
+    await sleep(1500);
+    // what the stages may hold (1 MiB) and the kernel's and sockets' buffers, not 64 MiB
+    assert.ok(accepted < 24 << 20, `${accepted} bytes taken from the sender`);
+    assert.ok(c.reader.total < 256 << 10, `${c.reader.total} bytes through at 64 KiB/s`);
+    c.relaying.cut('done');
+    await c.relaying.done;
+  });
+
   it('cut() closes both sockets now and records the reason', async () => {
     const c = await open();
     assert.ok((await rtt(c)) < 150);
