@@ -38,6 +38,8 @@ class Lane {
   /** false once the connection was closed by a fault: later input is dropped */
   private accepting = true;
   private inputEnded = false;
+  /** not before start(): resuming a source nobody listens to yet would lose its bytes */
+  private started = false;
   constructor(
     private readonly src: net.Socket,
     private readonly dst: net.Socket,
@@ -54,6 +56,7 @@ class Lane {
   }
   /** Starts reading; call once the chain holds its first toxics and any early bytes. */
   start(): void {
+    this.started = true;
     this.src.on('data', (chunk: Buffer) => {
       if (!this.accepting) return;
       this.chain.head.write(chunk);
@@ -71,6 +74,7 @@ class Lane {
   }
   /** Backpressure: the source waits while the stages hold too much or the destination needs a drain. */
   update(): void {
+    if (!this.started) return;
     const full = this.accepting && (this.dst.writableNeedDrain || this.chain.held > HELD_LIMIT);
     if (full) {
       if (!this.src.isPaused()) this.src.pause();
@@ -106,23 +110,46 @@ export interface Relaying {
  * toxics' jitter and slice sizes.
  */
 export function relay(program: net.Socket, upstream: net.Socket, early: readonly Buffer[], toxics: RelayToxics | undefined, random: Random): Relaying {
+  // what went up before the relay: an upstream proxy's handshake, which is
+  // not the program's
   const handshakeBytes = upstream.bytesWritten;
-  let windDown: (limitMs: number) => void = () => {};
-  let setToxics: (toxics: RelayToxics) => void = () => {};
-  let cut: (reason: string) => void = () => {};
-  let disposeLanes = (): void => {};
+  let firstError: string | undefined;
+  let finished = false;
+  let cutTimer: NodeJS.Timeout | undefined;
+  const control: ConnectionControl = {
+    // later, not inside the stage that asks: a stage is never re-entered
+    close: () => queueMicrotask(() => [up, down].forEach((l) => l.close())),
+    reset() {
+      firstError ??= 'reset by a fault';
+      if (!program.destroyed) program.resetAndDestroy();
+      if (!upstream.destroyed) upstream.resetAndDestroy();
+    },
+  };
+  const up = new Lane(program, upstream, random, control);
+  const down = new Lane(upstream, program, random, control);
+  const setToxics = (t: RelayToxics): void => {
+    if (finished) return;
+    up.chain.set(t.up);
+    down.chain.set(t.down);
+  };
+  const cut = (reason: string): void => {
+    firstError ??= reason;
+    program.destroy();
+    upstream.destroy();
+  };
+
   const done = new Promise<RelayResult>((resolve) => {
-    let firstError: string | undefined;
     let closed = 0;
     const onError = (side: 'program' | 'upstream', other: net.Socket) => (err: NodeJS.ErrnoException) => {
       firstError ??= `${side}: ${err.code ?? err.message}`;
       if (!other.destroyed) other.resetAndDestroy();
     };
-    let cutTimer: NodeJS.Timeout | undefined;
     const onClose = (): void => {
       if (++closed < 2) return;
+      finished = true;
       clearTimeout(cutTimer);
-      disposeLanes();
+      up.chain.dispose(); // their timers
+      down.chain.dispose();
       resolve({
         bytesUp: upstream.bytesWritten - handshakeBytes,
         bytesDown: program.bytesWritten,
@@ -133,62 +160,34 @@ export function relay(program: net.Socket, upstream: net.Socket, early: readonly
     upstream.on('error', onError('upstream', program));
     program.once('close', onClose);
     upstream.once('close', onClose);
-    // When both directions have ended, the sockets close themselves (Node
-    // destroys a half-open socket once its writable side has finished too).
-    const control: ConnectionControl = {
-      // later, not inside the stage that asks: a stage is never re-entered
-      close: () => queueMicrotask(() => [up, down].forEach((l) => l.close())),
-      reset() {
-        firstError ??= 'reset by a fault';
-        if (!program.destroyed) program.resetAndDestroy();
-        if (!upstream.destroyed) upstream.resetAndDestroy();
-      },
-    };
-    const up = new Lane(program, upstream, random, control);
-    const down = new Lane(upstream, program, random, control);
-    let closedBoth = false;
-    setToxics = (t) => {
-      if (closedBoth) return;
-      up.chain.set(t.up);
-      down.chain.set(t.down);
-    };
-    if (toxics) setToxics(toxics);
-    for (const chunk of early) down.chain.head.write(chunk);
-    up.start();
-    down.start();
-    disposeLanes = () => {
-      closedBoth = true;
-      up.chain.dispose();
-      down.chain.dispose();
-    };
-    cut = (reason) => {
-      firstError ??= reason;
+  });
+
+  if (toxics) setToxics(toxics);
+  for (const chunk of early) down.chain.head.write(chunk);
+  // When both directions have ended, the sockets close themselves (Node
+  // destroys a half-open socket once its writable side has finished too).
+  up.start();
+  down.start();
+
+  let windingDown = false;
+  const windDown = (limitMs: number): void => {
+    if (windingDown) return;
+    windingDown = true;
+    const programDone = (): boolean => program.destroyed || program.readableEnded;
+    const upstreamDone = (): boolean => upstream.destroyed || upstream.writableFinished;
+    const check = (): void => {
+      if (!programDone() || !upstreamDone()) return;
       program.destroy();
       upstream.destroy();
     };
-    windDown = (limitMs) => {
-      windDown = () => {}; // once
-      const programDone = (): boolean => program.destroyed || program.readableEnded;
-      const upstreamDone = (): boolean => upstream.destroyed || upstream.writableFinished;
-      const check = (): void => {
-        if (!programDone() || !upstreamDone()) return;
-        program.destroy();
-        upstream.destroy();
-      };
-      for (const ev of ['end', 'close']) program.once(ev, check);
-      for (const ev of ['finish', 'close']) upstream.once(ev, check);
-      cutTimer = setTimeout(() => {
-        firstError ??= 'cut at exit with bytes still queued for the destination';
-        program.destroy();
-        upstream.destroy();
-      }, limitMs);
-      check();
-    };
-  });
-  return {
-    done,
-    windDown: (limitMs) => windDown(limitMs),
-    setToxics: (t) => setToxics(t),
-    cut: (reason) => cut(reason),
+    for (const ev of ['end', 'close']) program.once(ev, check);
+    for (const ev of ['finish', 'close']) upstream.once(ev, check);
+    cutTimer = setTimeout(() => {
+      firstError ??= 'cut at exit with bytes still queued for the destination';
+      program.destroy();
+      upstream.destroy();
+    }, limitMs);
+    check();
   };
+  return { done, windDown, setToxics, cut };
 }

@@ -62,7 +62,7 @@ interface Conn {
 }
 
 /** A client relayed to a server that runs `serve` on its side of the connection. */
-async function open(serve: (s: net.Socket) => void = echo, toxics?: RelayToxics): Promise<Conn> {
+async function open(serve: (s: net.Socket) => void = echo, toxics?: RelayToxics, early: Buffer[] = []): Promise<Conn> {
   const dest = net
     .createServer({ allowHalfOpen: true }, (s) => {
       s.on('error', () => {}); // resets are what some tests are about
@@ -75,7 +75,7 @@ async function open(serve: (s: net.Socket) => void = echo, toxics?: RelayToxics)
   const relaying = new Promise<Relaying>((resolve) =>
     front.once('connection', (program: net.Socket) => {
       const upstream = net.connect({ port: (dest.address() as net.AddressInfo).port, host: '127.0.0.1', allowHalfOpen: true }, () =>
-        resolve(relay(program, upstream, [], toxics, seededRandom(7))),
+        resolve(relay(program, upstream, early, toxics, seededRandom(7))),
       );
     }),
   );
@@ -335,6 +335,16 @@ describe('live toxics on an open relayed connection', () => {
     assert.ok(accepted < 24 << 20, `${accepted} bytes taken from the sender`);
     assert.ok(c.reader.total < 256 << 10, `${c.reader.total} bytes through at 64 KiB/s`);
     c.relaying.cut('done');
+    await c.relaying.done;
+  });
+
+  it('bytes the upstream sent before the relay go first, through the toxics', async () => {
+    const c = await open((s) => s.end('late'), { up: [], down: [toxic('sl', { type: 'slicer', averageSize: 2, sizeVariation: 1, delayMs: 1 })] }, [
+      Buffer.from('early, '),
+    ]);
+    await c.reader.until(() => c.reader.ended);
+    assert.equal(c.reader.data.toString(), 'early, late');
+    c.client.end();
     await c.relaying.done;
   });
 
