@@ -348,6 +348,23 @@ describe('live toxics on an open relayed connection', () => {
     await c.relaying.done;
   });
 
+  it('a reset from the program reaches the destination as a reset, toxics or not', async () => {
+    let seen: string | undefined;
+    const c = await open(
+      (s) => {
+        s.on('error', (e: NodeJS.ErrnoException) => (seen = e.code));
+        s.pipe(s);
+      },
+      { up: [toxic('lat', latency(20))], down: [toxic('lat', latency(20))] },
+    );
+    assert.ok((await rtt(c)) >= 35);
+    c.client.resetAndDestroy();
+    const r = await c.relaying.done;
+    assert.equal(r.error, 'program: ECONNRESET');
+    await sleep(100);
+    assert.equal(seen, 'ECONNRESET');
+  });
+
   it('cut() closes both sockets now and records the reason', async () => {
     const c = await open();
     assert.ok((await rtt(c)) < 150);
