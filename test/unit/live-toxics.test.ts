@@ -286,7 +286,7 @@ describe('live toxics on an open relayed connection', () => {
     const digest = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
     assert.equal(c.reader.total, size);
     assert.equal(digest(c.reader.data), digest(payload));
-    assert.ok(changes > 50, `${changes} changes`);
+    assert.ok(changes > 20, `${changes} changes`);
     const r = await c.relaying.done;
     assert.equal(r.error, undefined);
     assert.deepEqual([r.bytesUp, r.bytesDown], [size, size]);
