@@ -21,10 +21,10 @@ import type { Logger } from 'pino';
 import type { RedirectRecord } from '../tracer/channel.js';
 import type { ControlMessage } from '../tracer/messages.js';
 import { formatEndpoint } from '../address.js';
-import { relay, type RelayControl, type RelayFaults, type RelayResult, type Relaying } from './relay.js';
+import { relay, type RelayResult, type RelayToxics, type Relaying } from './relay.js';
 import type { ScopedToxic } from '../chaos/parse.js';
 import type { Random } from '../chaos/random.js';
-import { toxicStage } from '../chaos/toxics.js';
+import type { LiveToxic } from '../chaos/live.js';
 import { destinationMatcher } from '../rules/table.js';
 import { dialDirect } from '../egress/direct.js';
 import { AF_INET, AF_INET6, SOCKET_LEVEL, bindTo, closeFd, connectLocal, connectState, openTcpSocket, type SocketOption } from '../egress/native-socket.js';
@@ -208,13 +208,11 @@ function dialChain(
   });
 }
 
-/** The relay's fault stages in each direction for these toxics. */
-function toxicStages(toxics: readonly ScopedToxic[], random: Random): (control: RelayControl) => RelayFaults {
-  return (control) => {
-    const stage = (dir: 'upstream' | 'downstream') =>
-      toxics.filter((t) => t.direction === dir || t.direction === 'both').flatMap((t) => toxicStage(t.spec, random, control) ?? []);
-    return { up: stage('upstream'), down: stage('downstream') };
-  };
+/** The relay's toxics in each direction for these of the start-time toxics (`all`), keyed by their place there. */
+function toxicStages(toxics: readonly ScopedToxic[], all: readonly ScopedToxic[]): RelayToxics {
+  const side = (dir: 'upstream' | 'downstream'): LiveToxic[] =>
+    toxics.filter((t) => t.direction === dir || t.direction === 'both').map((t) => ({ key: `cli:${all.indexOf(t)}`, spec: t.spec }));
+  return { up: side('upstream'), down: side('downstream') };
 }
 
 /** Where a handshake with the program's socket comes from, and goes to. */
@@ -403,7 +401,7 @@ class LocalProxy implements Proxy {
       return;
     }
     const toxics = this.toxicsFor(h.record, h.name);
-    const relaying = relay(program, outcome.socket, outcome.takeEarly(), toxics.length ? toxicStages(toxics, this.opts.random) : undefined);
+    const relaying = relay(program, outcome.socket, outcome.takeEarly(), toxics.length ? toxicStages(toxics, this.opts.toxics) : undefined, this.opts.random);
     h.relaying = relaying;
     if (this.exiting) {
       h.atExit = 'open';
