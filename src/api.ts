@@ -39,7 +39,16 @@ import type { ConnectionLog, StreamRecord } from './records.js';
 import { iterate } from './record-stream.js';
 
 export type { LostCounts } from './summary.js';
-export type { AtExit, ConnectionRecord, ProxiedConnection, InplaceConnection, RefusedConnect, ListenedConnection, OpenedConnection, StreamRecord } from './records.js';
+export type {
+  AtExit,
+  ConnectionRecord,
+  ProxiedConnection,
+  InplaceConnection,
+  RefusedConnect,
+  ListenedConnection,
+  OpenedConnection,
+  StreamRecord,
+} from './records.js';
 export { ControlClient, ControlError } from './control/client.js';
 export type { NewProxy, NewToxic, ProxyChange, ProxyView, Toxic, ToxicChange, RulesView } from './control/client.js';
 export { UsageError as GraftUsageError } from './errors.js';
@@ -140,7 +149,11 @@ export function runGraft(options: GraftRunOptions): GraftRun {
   const control = new Promise<Control | undefined>((resolve) => (controlUp = resolve));
   let logUp: (log: ConnectionLog) => void = () => {};
   const log = new Promise<ConnectionLog>((resolve) => (logUp = resolve));
-  const result = start(options, (c) => controlUp(c), (l) => logUp(l));
+  const result = start(
+    options,
+    (c) => controlUp(c),
+    (l) => logUp(l),
+  );
   // a run that failed or ended before its API came up has none
   const ended = result.then(
     () => controlUp(undefined),
