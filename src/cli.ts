@@ -185,7 +185,7 @@ export function parseCommandLine(argv: readonly string[], write: Output, env: No
     withSettingsOptions(
       new Command('graft')
         .usage(
-          '[options] -- program [args...]\n       graft rules explain ADDR[:PORT] [options]\n       graft config check FILE\n       graft serve [--control ADDR]',
+          '[options] -- program [args...]\n       graft rules explain ADDR[:PORT] [options]\n       graft config check FILE\n       graft serve [--control ADDR]\n       graft ctl [--control ADDR] [--json] COMMAND',
         )
         .description(
           "Run a program with every TCP connection it makes steered as graft's options say: through graft's local proxy (and upstream proxies), marked in place, refused, or with faults.",
