@@ -120,6 +120,8 @@ export interface ServePlan {
   readonly address: ControlAddress;
   readonly log: { readonly terminal: TerminalVerbosity; readonly level: LogLevel; readonly file?: string };
   readonly seed?: number;
+  /** a JSON file of proxies to create at start (Toxiproxy's -config) */
+  readonly populate?: string;
 }
 
 /** Toxiproxy's own default: its clients look there first. */
@@ -136,10 +138,11 @@ function parseServeCommand(argv: readonly string[], write: Output): CliOutcome {
       .option('--log-file <path>', 'write one JSON record per connection (ndjson) to this file')
       .option('--log-level <level>', `${LOG_LEVELS.join('|')}: threshold for the log file and -v (default info)`)
       .option('--seed <n>', 'seed for toxicity: the same seed picks the same connections')
+      .option('--populate <file>', "create these proxies at start: a JSON list, as POST /populate takes (Toxiproxy's -config file)")
       .option('-v, --verbose', 'print one line per connection to stderr')
       .option('-q, --quiet', 'print nothing but fatal errors')
       .helpOption('-h, --help', 'show this help')
-      .action((o: { control?: string; logFile?: string; logLevel?: string; seed?: string; verbose?: boolean; quiet?: boolean }) => {
+      .action((o: { control?: string; logFile?: string; logLevel?: string; seed?: string; populate?: string; verbose?: boolean; quiet?: boolean }) => {
         const sources = readSettings(
           {
             ...(o.logFile !== undefined || o.logLevel !== undefined ? { log: { file: o.logFile, level: o.logLevel } } : {}),
@@ -165,6 +168,7 @@ function parseServeCommand(argv: readonly string[], write: Output): CliOutcome {
               ...(sources.log?.file !== undefined ? { file: sources.log.file } : {}),
             },
             ...(sources.seed !== undefined ? { seed: sources.seed } : {}),
+            ...(o.populate !== undefined ? { populate: o.populate } : {}),
           },
         };
       }),

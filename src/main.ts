@@ -9,7 +9,7 @@ import { TracerMissingError } from './tracer/supervisor.js';
 import { takeCallerState } from './tracer/caller.js';
 import type { RoutingSettings, ServePlan } from './cli.js';
 import { startControl } from './control/service.js';
-import { TOXIPROXY_VERSION } from './control/api.js';
+import { TOXIPROXY_VERSION, type ApiHandler } from './control/api.js';
 import { ConnectionLog } from './records.js';
 import { seededRandom } from './chaos/random.js';
 import { loadConfig } from './config/file.js';
@@ -94,6 +94,14 @@ async function serve(plan: ServePlan): Promise<number> {
       random: seededRandom(plan.seed ?? Math.floor(Math.random() * 2 ** 31)),
       logger,
     });
+    if (plan.populate !== undefined) {
+      const refused = await populate(control.handler, plan.populate);
+      if (refused) {
+        await control.close();
+        say(`graft: --populate ${plan.populate}: ${refused}`);
+        return EXIT.usage;
+      }
+    }
     if (plan.log.terminal !== 'quiet') say(`graft: control API on ${control.address} (Toxiproxy ${TOXIPROXY_VERSION}); stop with Ctrl-C`);
     await new Promise<void>((resolve) => {
       for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => resolve());
@@ -111,6 +119,18 @@ async function serve(plan: ServePlan): Promise<number> {
     const summary = losses.summaryLine();
     if (summary) say(summary);
   }
+}
+
+/** Creates the proxies of a JSON file through the API itself, so it is checked as a POST /populate is; returns why it was refused, if it was. */
+async function populate(handler: ApiHandler, path: string): Promise<string | undefined> {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    return `cannot read it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`;
+  }
+  const reply = await handler('POST', '/populate', {}, text);
+  return reply.status < 300 ? undefined : `${reply.status} ${(JSON.parse(reply.body) as { error: string }).error}`;
 }
 
 async function explain(routing: RoutingSettings, host: string, port: number | undefined): Promise<string> {
