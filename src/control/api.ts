@@ -5,13 +5,13 @@
  * messages follow Toxiproxy's api.go (gorilla/mux routes, ApiError values);
  * where graft differs, the comment at the spot says so and why.
  *
- * TODO(graft additions, issue 15 §5, not built yet): connect-fault toxic
- * types (refuse, time out, delay, reset after N bytes), an ndjson record
- * stream of connections, and the rules in force, readable.
+ * graft's additions, on paths Toxiproxy does not have: GET /records (the
+ * record stream, ndjson, open until the client goes) and GET /rules (the
+ * rules in force); and the connect toxics `refuse` and `delay` (model.ts).
  */
 import { decodeNewProxy, decodeNewToxic, decodePopulate, decodeProxyUpdate, decodeToxicUpdate, checkNewToxic, parseJson } from './decode.js';
 import { MESSAGES, refusalError, type ApiError, type Result } from './errors.js';
-import type { ControlModel, Outcome, ProxyView } from './model.js';
+import type { ControlModel, Outcome, ProxyConfig, ProxyView } from './model.js';
 
 export type RequestHeaders = Readonly<Record<string, string | readonly string[] | undefined>>;
 
@@ -45,10 +45,40 @@ export const MAX_BODY_BYTES = 1 << 20;
 /** The Toxiproxy release whose API this one follows; clients may compare it. */
 export const TOXIPROXY_VERSION = '2.12.0';
 
+/** The rules in force, as GET /rules shows them. */
+export interface RulesView {
+  /** who answers the program's DNS: remote, local or off */
+  readonly dns: string;
+  /** first match wins; graft's own rules (DNS, fake addresses) included */
+  readonly rules: readonly { readonly index: number; readonly text: string; readonly origin: string; readonly action: string }[];
+}
+
+/**
+ * The real listeners of proxies (Toxiproxy's own job), kept apart so the
+ * API stays testable without sockets.
+ */
+export interface ListenerLayer {
+  /**
+   * Makes proxy `after`'s listener (none when undefined or disabled)
+   * replace `before`'s. Resolves with the address it listens on (a port 0
+   * made concrete), or the error to answer: Toxiproxy answers a listen
+   * that fails with 500 and leaves the state as it was.
+   */
+  change(before: ProxyConfig | undefined, after: ProxyConfig | undefined): Promise<Result<string | undefined>>;
+}
+
 export interface ApiOptions {
   /** what GET /version reports; Toxiproxy's by default */
   readonly version?: string;
+  readonly listeners?: ListenerLayer;
+  /** GET /records: subscribes a writer of records (each one JSON object), returns the unsubscribe */
+  readonly records?: (write: (record: object) => void) => () => void;
+  /** GET /rules */
+  readonly rules?: () => RulesView;
 }
+
+/** Without a listener layer (the API alone, in tests): nothing listens, `listen` stays as given. */
+const NO_LISTENERS: ListenerLayer = { change: (_, after) => Promise.resolve({ ok: true, value: after?.listen }) };
 
 // ---- responses ------------------------------------------------------------
 
@@ -70,6 +100,16 @@ export const tooLarge = (): ApiResponse => errorResponse({ error: `request body 
 /** A model refusal as its ApiError; `then` continues with the value. */
 function outcome<T>(result: Outcome<T>, then: (value: T) => ApiResponse): ApiResponse {
   return result.ok ? then(result.value) : errorResponse(refusalError(result.refusal));
+}
+
+/** GET /records: one JSON object per line from now on, for as long as the client stays (without a source: none ever come). */
+function recordStream(source: ApiOptions['records']): ApiResponse {
+  return {
+    status: 200,
+    headers: { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' },
+    body: '',
+    follow: (write) => (source ? source((record) => write(`${JSON.stringify(record)}\n`)) : () => {}),
+  };
 }
 
 // ---- requests -------------------------------------------------------------
@@ -143,21 +183,70 @@ function apply<T, U>(decoded: Result<T>, change: (value: T) => Outcome<U>, statu
   return decoded.ok ? outcome(change(decoded.value), (value) => json(status, value)) : errorResponse(decoded.error);
 }
 
-function routes(model: ControlModel, version: string): Route[] {
+function routes(model: ControlModel, options: ApiOptions): Route[] {
+  const listeners = options.listeners ?? NO_LISTENERS;
+  /** Moves the listener from `before` to `after`, then makes the change; a listen that fails changes nothing. */
+  const withListener = async <T>(
+    before: ProxyConfig | undefined,
+    after: ProxyConfig | undefined,
+    change: () => Outcome<T>,
+    status: number,
+  ): Promise<ApiResponse> => {
+    const listening = await listeners.change(before, after);
+    if (!listening.ok) return errorResponse(listening.error);
+    return outcome(change(), (value) => {
+      if (after && listening.value !== undefined && listening.value !== after.listen) model.recordListen(after.name, listening.value);
+      return json(status, after ? (model.proxy(after.name) ?? value) : value);
+    });
+  };
   // Toxiproxy looks the proxy (and toxic) up before it reads a body: 404 wins over 400
-  const withProxy = (name: string, then: (proxy: ProxyView) => ApiResponse): ApiResponse => {
+  const withProxy = (name: string, then: (proxy: ProxyView) => ApiResponse | Promise<ApiResponse>): ApiResponse | Promise<ApiResponse> => {
     const proxy = model.proxy(name);
     return proxy ? then(proxy) : errorResponse(refusalError('proxy-not-found'));
   };
 
   const updateProxy: Action = ({ proxy }, body) =>
-    withProxy(proxy, (current) =>
-      apply(
-        decodeBody(body, (value) => decodeProxyUpdate(current, value)),
-        (config) => model.updateProxy(config),
-        200,
-      ),
-    );
+    withProxy(proxy, (current) => {
+      const decoded = decodeBody(body, (value) => decodeProxyUpdate(current, value));
+      if (!decoded.ok) return errorResponse(decoded.error);
+      return withListener(current, decoded.value, () => model.updateProxy(decoded.value), 200);
+    });
+
+  const createProxy: Action = (_, body) => {
+    const decoded = decodeBody(body, decodeNewProxy);
+    if (!decoded.ok) return errorResponse(decoded.error);
+    if (model.proxy(decoded.value.name)) return errorResponse(refusalError('proxy-exists'));
+    return withListener(undefined, decoded.value, () => model.createProxy(decoded.value), 201);
+  };
+
+  const deleteProxy: Action = ({ proxy }) =>
+    withProxy(proxy, (current) => withListener(current, undefined, () => model.deleteProxy(proxy), 204).then((r) => (r.status === 204 ? noContent : r)));
+
+  /** Each entry as model.populate treats it (kept when the same, else replaced), its listener moved first. */
+  const populate: Action = async (_, body) => {
+    const decoded = decodeBody(body, decodePopulate);
+    if (!decoded.ok) return errorResponse(decoded.error);
+    for (const config of decoded.value) {
+      const current = model.proxy(config.name);
+      if (current && current.listen === config.listen && current.upstream === config.upstream) continue;
+      const listening = await listeners.change(current, config);
+      if (!listening.ok) return errorResponse(listening.error);
+      model.populate([config]);
+      if (listening.value !== undefined && listening.value !== config.listen) model.recordListen(config.name, listening.value);
+    }
+    return json(201, { proxies: decoded.value.map((c) => model.proxy(c.name)) });
+  };
+
+  /** Every proxy enabled (its listener opened) and every toxic removed. */
+  const reset: Action = async () => {
+    for (const current of model.proxies().filter((p) => !p.enabled)) {
+      const listening = await listeners.change({ ...current, enabled: false }, { ...current, enabled: true });
+      if (!listening.ok) return errorResponse(listening.error);
+      if (listening.value !== undefined) model.recordListen(current.name, listening.value);
+    }
+    model.reset();
+    return noContent;
+  };
 
   const createToxic: Action = ({ proxy }, body) =>
     withProxy(proxy, () => {
@@ -181,31 +270,30 @@ function routes(model: ControlModel, version: string): Route[] {
     // Go formats this one by hand: a space after the colon and a newline
     {
       pattern: ['version'],
-      methods: { GET: () => ({ status: 200, headers: { 'content-type': `${JSON_TYPE};charset=utf-8` }, body: `{"version": ${JSON.stringify(version)}}\n` }) },
-    },
-    {
-      pattern: ['reset'],
       methods: {
-        POST: () => {
-          model.reset();
-          return noContent;
-        },
+        GET: () => ({
+          status: 200,
+          headers: { 'content-type': `${JSON_TYPE};charset=utf-8` },
+          body: `{"version": ${JSON.stringify(options.version ?? TOXIPROXY_VERSION)}}\n`,
+        }),
       },
     },
+    { pattern: ['reset'], methods: { POST: reset } },
     {
       pattern: ['proxies'],
       methods: {
         GET: () => json(200, Object.fromEntries(model.proxies().map((p) => [p.name, p]))),
-        POST: (_, body) => apply(decodeBody(body, decodeNewProxy), (config) => model.createProxy(config), 201),
+        POST: createProxy,
       },
     },
+    // a bad list was refused whole while decoding
+    { pattern: ['populate'], methods: { POST: populate } },
+    // graft's additions
     {
-      pattern: ['populate'],
-      methods: {
-        // never refused: a bad list was refused whole while decoding
-        POST: (_, body) => apply(decodeBody(body, decodePopulate), (configs) => ({ ok: true, value: { proxies: model.populate(configs) } }), 201),
-      },
+      pattern: ['rules'],
+      methods: { GET: () => (options.rules ? json(200, options.rules()) : json(200, { dns: 'off', rules: [] } satisfies RulesView)) },
     },
+    { pattern: ['records'], methods: { GET: () => recordStream(options.records) } },
     {
       pattern: ['proxies', ':proxy'],
       methods: {
@@ -213,7 +301,7 @@ function routes(model: ControlModel, version: string): Route[] {
         // Toxiproxy takes POST (deprecated there) and PATCH alike
         POST: updateProxy,
         PATCH: updateProxy,
-        DELETE: ({ proxy }) => outcome(model.deleteProxy(proxy), () => noContent),
+        DELETE: deleteProxy,
       },
     },
     {
@@ -255,7 +343,7 @@ function dispatch(table: readonly Route[], method: string, path: string, body: s
  * 500, as Toxiproxy answers errors that carry no status.
  */
 export function createApiHandler(model: ControlModel, options: ApiOptions = {}): ApiHandler {
-  const table = routes(model, options.version ?? TOXIPROXY_VERSION);
+  const table = routes(model, options);
   let previous: Promise<unknown> = Promise.resolve();
   const answer = async (method: string, path: string, headers: RequestHeaders, body: Buffer | string): Promise<ApiResponse> => {
     try {

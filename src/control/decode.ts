@@ -13,6 +13,7 @@ import {
   attributeNames,
   checkProxy,
   checkToxic,
+  isTextAttribute,
   isToxicType,
   STREAMS,
   type ProxyConfig,
@@ -131,14 +132,14 @@ export function decodePopulate(value: unknown): Result<ProxyConfig[]> {
   return success(configs);
 }
 
-/** The known attributes of `type` present in `attributes`, each a number; unknown keys ignored. */
-function attributeValues(type: Toxic['type'], attributes: unknown): Result<Record<string, number>> {
+/** The known attributes of `type` present in `attributes`, each a number (an errno: a string); unknown keys ignored. */
+function attributeValues(type: Toxic['type'], attributes: unknown): Result<Record<string, number | string>> {
   if (attributes === undefined) return success({});
   const object = asObject(attributes, 'attributes');
   if (!object.ok) return object;
-  const values: Record<string, number> = {};
+  const values: Record<string, number | string> = {};
   for (const name of attributeNames(type)) {
-    const value = typed<number>(object.value, name, 'number', `attributes.${name}`);
+    const value = typed<number | string>(object.value, name, isTextAttribute(type, name) ? 'string' : 'number', `attributes.${name}`);
     if (!value.ok) return value;
     if (value.value !== undefined) values[name] = value.value;
   }
@@ -210,7 +211,7 @@ export function decodeToxicUpdate(current: Toxic, value: unknown): Result<Toxic>
     checkToxic({
       ...current,
       toxicity: toxicity.value ?? current.toxicity,
-      attributes: { ...(current.attributes as Readonly<Record<string, number>>), ...attributes.value },
+      attributes: { ...(current.attributes as Readonly<Record<string, number | string>>), ...attributes.value },
     }),
   );
 }

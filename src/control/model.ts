@@ -10,8 +10,19 @@
  */
 import { isIP } from 'node:net';
 
-export const TOXIC_TYPES = ['latency', 'bandwidth', 'slow_close', 'timeout', 'reset_peer', 'slicer', 'limit_data'] as const;
+import { REFUSE_ERRNOS, type RefuseErrno } from '../rules/model.js';
+
+/** Toxiproxy's toxics, which act on the bytes of a connection. */
+export const DATA_TOXIC_TYPES = ['latency', 'bandwidth', 'slow_close', 'timeout', 'reset_peer', 'slicer', 'limit_data'] as const;
+/**
+ * graft's additions: faults on the connect itself (the program's connect
+ * fails, or completes later), as its `--fault refuse` and `--fault delay`.
+ * Toxiproxy has no such toxic: it cannot fail a connect its client makes.
+ */
+export const CONNECT_TOXIC_TYPES = ['refuse', 'delay'] as const;
+export const TOXIC_TYPES = [...DATA_TOXIC_TYPES, ...CONNECT_TOXIC_TYPES] as const;
 export type ToxicType = (typeof TOXIC_TYPES)[number];
+export type ConnectToxicType = (typeof CONNECT_TOXIC_TYPES)[number];
 
 export const STREAMS = ['upstream', 'downstream'] as const;
 /** upstream: client -> server; downstream: server -> client */
@@ -33,6 +44,10 @@ export interface AttributesOf {
   slicer: { readonly average_size: number; readonly size_variation: number; readonly delay: number };
   /** bytes let through before the connection is closed */
   limit_data: { readonly bytes: number };
+  /** graft's: the connect fails with `errno` after `delay` ms */
+  refuse: { readonly errno: RefuseErrno; readonly delay: number };
+  /** graft's: the connect completes `time` ms later than the destination answered */
+  delay: { readonly time: number };
 }
 
 /**
@@ -106,11 +121,17 @@ interface Range {
   readonly min: number;
   readonly max: number;
 }
+/** An attribute that names an errno graft can fail a connect with. */
+const ERRNO = 'errno' as const;
+type AttributeKind = Range | typeof ERRNO;
+
+/** The tracer holds a connect at most this long (chaos/connect-faults.ts has the same limit for --fault). */
+const CONNECT_MS: Range = { min: 0, max: 8000 };
 const MS: Range = { min: 0, max: MAX_TIMER_MS };
 const COUNT: Range = { min: 0, max: Number.MAX_SAFE_INTEGER };
 
 /** The integer range of every attribute, per type; Toxiproxy's Go fields are all integers. */
-const ATTRIBUTE_RANGES: { readonly [T in ToxicType]: { readonly [K in keyof AttributesOf[T]]: Range } } = {
+const ATTRIBUTE_KINDS: { readonly [T in ToxicType]: { readonly [K in keyof AttributesOf[T]]: AttributesOf[T][K] extends number ? Range : typeof ERRNO } } = {
   latency: { latency: MS, jitter: MS },
   bandwidth: { rate: COUNT },
   slow_close: { delay: MS },
@@ -119,7 +140,12 @@ const ATTRIBUTE_RANGES: { readonly [T in ToxicType]: { readonly [K in keyof Attr
   // average_size 0 would make Toxiproxy's slicer recurse without end
   slicer: { average_size: { min: 1, max: MAX_TIMER_MS }, size_variation: { min: 0, max: MAX_TIMER_MS }, delay: { min: 0, max: MAX_TIMER_MS * 1000 } },
   limit_data: { bytes: COUNT },
+  refuse: { errno: ERRNO, delay: CONNECT_MS },
+  delay: { time: CONNECT_MS },
 };
+
+/** What an absent attribute is: Go's zero value, as Toxiproxy fills one; an errno defaults as --fault refuse does. */
+const DEFAULT_ERRNO: RefuseErrno = 'ECONNREFUSED';
 
 export function isToxicType(text: string): text is ToxicType {
   return (TOXIC_TYPES as readonly string[]).includes(text);
@@ -127,7 +153,16 @@ export function isToxicType(text: string): text is ToxicType {
 
 /** The attribute names of a type, in Toxiproxy's order. */
 export function attributeNames(type: ToxicType): readonly string[] {
-  return Object.keys(ATTRIBUTE_RANGES[type]);
+  return Object.keys(ATTRIBUTE_KINDS[type]);
+}
+
+/** Whether attribute `name` of `type` is text (an errno name) rather than a number. */
+export function isTextAttribute(type: ToxicType, name: string): boolean {
+  return (ATTRIBUTE_KINDS[type] as Readonly<Record<string, AttributeKind>>)[name] === ERRNO;
+}
+
+export function isConnectToxic(toxic: Toxic): toxic is Toxic & { readonly type: ConnectToxicType } {
+  return (CONNECT_TOXIC_TYPES as readonly string[]).includes(toxic.type);
 }
 
 /** Problems are reported as `field: reason`, ready to follow Toxiproxy's "bad request body: ". */
@@ -142,12 +177,20 @@ function checkInteger(field: string, value: number, range: Range): string | unde
  * Attributes for `type`, each from `given` or else 0 (Go's zero value, as
  * Toxiproxy fills a missing attribute), checked against its range.
  */
-export function checkAttributes<T extends ToxicType>(type: T, given: Readonly<Record<string, number>>): Check<AttributesOf[T]> {
-  const ranges: Readonly<Record<string, Range>> = ATTRIBUTE_RANGES[type];
-  const values: Record<string, number> = {};
-  for (const [name, range] of Object.entries(ranges)) {
+export function checkAttributes<T extends ToxicType>(type: T, given: Readonly<Record<string, number | string>>): Check<AttributesOf[T]> {
+  const kinds: Readonly<Record<string, AttributeKind>> = ATTRIBUTE_KINDS[type];
+  const values: Record<string, number | string> = {};
+  for (const [name, kind] of Object.entries(kinds)) {
+    if (kind === ERRNO) {
+      const errno = String(given[name] ?? DEFAULT_ERRNO).toUpperCase();
+      if (!(REFUSE_ERRNOS as readonly string[]).includes(errno)) {
+        return { ok: false, problem: `attributes.${name}: '${given[name]}' is not an errno graft can fail a connect with (${REFUSE_ERRNOS.join(', ')})` };
+      }
+      values[name] = errno;
+      continue;
+    }
     const value = given[name] ?? 0;
-    const problem = checkInteger(`attributes.${name}`, value, range);
+    const problem = typeof value === 'number' ? checkInteger(`attributes.${name}`, value, kind) : `attributes.${name}: a number, not '${value}'`;
     if (problem) return { ok: false, problem };
     values[name] = value;
   }
@@ -163,7 +206,7 @@ export interface ToxicInput {
   readonly type: ToxicType;
   readonly stream: Stream;
   readonly toxicity: number;
-  readonly attributes: Readonly<Record<string, number>>;
+  readonly attributes: Readonly<Record<string, number | string>>;
 }
 
 export function checkToxic(input: ToxicInput): Check<Toxic> {

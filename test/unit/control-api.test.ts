@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { Toxiproxy, ToxiproxyError, type ICreateToxicBody, type ToxicType } from 'toxiproxy-node-client';
 import { createApiHandler, MAX_BODY_BYTES, TOXIPROXY_VERSION } from '../../src/control/api.js';
-import { checkProxy, checkToxic, ControlModel, TOXIC_TYPES, type ControlEvent } from '../../src/control/model.js';
+import { checkProxy, checkToxic, ControlModel, DATA_TOXIC_TYPES, TOXIC_TYPES, type ControlEvent } from '../../src/control/model.js';
 import { parseControlAddress, startControlServer, type ControlServer } from '../../src/control/server.js';
 
 interface Reply {
@@ -73,7 +73,7 @@ function toxicBodies(bump = 0): ICreateToxicBody<unknown>[] {
     limit_data: { bytes: 4096 + bump },
     down: {},
   };
-  return TOXIC_TYPES.map((type, i) => ({
+  return DATA_TOXIC_TYPES.map((type, i) => ({
     name: `${type}_${i}`,
     type,
     stream: i % 2 ? 'upstream' : 'downstream',
@@ -138,7 +138,7 @@ describe('control API: toxiproxy-node-client', () => {
       assert.deepEqual(updated.toJson(), { ...body, stream: toxic.stream });
     }
     const listed = JSON.parse((await raw(target(server), 'GET', '/proxies/redis/toxics')).body) as { stream: string }[];
-    assert.equal(listed.length, TOXIC_TYPES.length);
+    assert.equal(listed.length, DATA_TOXIC_TYPES.length);
     const streams = listed.map((t) => t.stream);
     assert.ok(streams.lastIndexOf('upstream') < streams.indexOf('downstream'), `upstream toxics first, as Toxiproxy lists them: ${streams.join()}`);
     const latency = await proxy.getToxic('latency_0');

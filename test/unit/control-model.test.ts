@@ -29,7 +29,11 @@ describe('control model: bodies read as Toxiproxy reads them', () => {
     const created = await call('POST', '/proxies', '{"Name": "a", "NAME": "b", "Upstream": "10.0.0.1:80", "enabled": null, "colour": "red"}');
     assert.equal(created.status, 201);
     assert.deepEqual(created.body, { name: 'b', listen: '127.0.0.1:0', upstream, enabled: true, toxics: [] });
-    const toxic = await call('POST', '/proxies/b/toxics', '{"TYPE": "latency", "Stream": "UPSTREAM", "toxicity": null, "attributes": {"Latency": 10, "extra": "x"}}');
+    const toxic = await call(
+      'POST',
+      '/proxies/b/toxics',
+      '{"TYPE": "latency", "Stream": "UPSTREAM", "toxicity": null, "attributes": {"Latency": 10, "extra": "x"}}',
+    );
     assert.deepEqual(toxic.body, { attributes: { latency: 10, jitter: 0 }, name: 'latency_upstream', type: 'latency', stream: 'upstream', toxicity: 1 });
   });
 
@@ -165,12 +169,12 @@ describe('control model: events for the layers that act on connections', () => {
 describe('control model: addresses', () => {
   const check = (listen: string, up: string) => checkProxy({ name: 'p', listen, upstream: up, enabled: true }).ok;
 
-  it('listen: host:port, the host possibly empty (every address), port 0 to pick one', async () => {
+  it('listen: host:port, the host possibly empty (every address), port 0 to pick one', () => {
     for (const listen of ['127.0.0.1:0', ':8080', '[::1]:1', 'localhost:65535']) assert.ok(check(listen, upstream), listen);
     for (const listen of ['127.0.0.1', '127.0.0.1:65536', '[::1]', 'a b:1', '1:2:3', '']) assert.ok(!check(listen, upstream), listen);
   });
 
-  it('upstream: host:port with a host and a port from 1', async () => {
+  it('upstream: host:port with a host and a port from 1', () => {
     for (const up of ['10.0.0.1:1', 'db.internal:5432', '[2001:db8::1]:443']) assert.ok(check('127.0.0.1:0', up), up);
     for (const up of [':80', 'db:0', 'db', 'db:http', '[::1]', '[db]:80', 'http://db:80', 'a@b:1']) assert.ok(!check('127.0.0.1:0', up), up);
   });
