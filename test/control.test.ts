@@ -69,7 +69,10 @@ async function latencyOnAndOff(s: Setup): Promise<void> {
   assert.equal(firstHold.length, 1, `one held connection so far:\n${show(firstHold)}`);
   const port = firstHold[0]!.port;
   const mark = lines.mark;
-  const add = await driver.call('addToxic', { name: 'echo', body: { name: 'lag', type: 'latency', stream: 'downstream', toxicity: 1, attributes: { latency: LATENCY, jitter: 0 } } });
+  const add = await driver.call('addToxic', {
+    name: 'echo',
+    body: { name: 'lag', type: 'latency', stream: 'downstream', toxicity: 1, attributes: { latency: LATENCY, jitter: 0 } },
+  });
   assert.ok(add.ok, add.error);
   // round trips that began after the call returned take the latency
   const slow = await lines.waitFor(mark, (l) => rtt(to)(l) && l.t > add.t0 + add.ms && (l.ms ?? 0) >= SLOW, 3, 5000, `round trips >= ${SLOW} ms`);
@@ -97,7 +100,10 @@ async function latencyOnAndOff(s: Setup): Promise<void> {
 /** A timeout toxic (timeout 0: hold the data until removed) stalls the round trips; removing it lets them through, on the same connection. */
 async function timeoutStalls(s: Setup): Promise<void> {
   const { driver, lines, to } = s;
-  const add = await driver.call('addToxic', { name: 'echo', body: { name: 'stall', type: 'timeout', stream: 'downstream', toxicity: 1, attributes: { timeout: 0 } } });
+  const add = await driver.call('addToxic', {
+    name: 'echo',
+    body: { name: 'stall', type: 'timeout', stream: 'downstream', toxicity: 1, attributes: { timeout: 0 } },
+  });
   assert.ok(add.ok, add.error);
   await sleep(300);
   const mark = lines.mark;
@@ -158,7 +164,10 @@ async function populateReset(s: Setup, listen: (i: number) => string, upstream: 
   const all = await driver.ok<Record<string, unknown>>('getAll');
   assert.ok('spare' in all && 'echo' in all);
   const mark = lines.mark;
-  const add = await driver.call('addToxic', { name: 'echo', body: { name: 'lag', type: 'latency', stream: 'downstream', toxicity: 1, attributes: { latency: LATENCY, jitter: 0 } } });
+  const add = await driver.call('addToxic', {
+    name: 'echo',
+    body: { name: 'lag', type: 'latency', stream: 'downstream', toxicity: 1, attributes: { latency: LATENCY, jitter: 0 } },
+  });
   assert.ok(add.ok, add.error);
   await lines.waitFor(mark, (l) => rtt(to)(l) && l.t > add.t0 + add.ms && (l.ms ?? 0) >= SLOW, 2, 5000, 'slow round trips');
   const mark2 = lines.mark;
@@ -238,7 +247,7 @@ describe('runtime control (graft --control, graft serve)', { skip: needs(...LAB)
     let driver: CtlDriver;
     let lines: HoldLines;
     let graft: ChildProcess | undefined;
-    let run: Promise<GraftRun>;
+    let run: Promise<GraftRun> | undefined;
     let records = 0;
     const setup = (): Setup => ({ driver, lines, to: ECHO, other: OTHER });
 
@@ -248,20 +257,22 @@ describe('runtime control (graft --control, graft serve)', { skip: needs(...LAB)
       run = world.graft(['python3', holdecho, '0', ECHO, OTHER], { graftArgs: ['--control', CONTROL], timeoutMs: 100_000, onSpawn: spawned });
       graft = await started;
       lines = new HoldLines(graft.stdout!);
-      await lines.waitFor(0, (l) => l.kind === 'rtt' && l.error === undefined, 10, 10_000, 'the first round trips').catch(async (err: Error) => {
-        if (graft?.exitCode !== null) {
-          const r = await run;
-          throw new Error(`graft exited with ${r.code}: ${r.stderr.slice(0, 1500)}`);
-        }
-        throw err;
-      });
+      await lines
+        .waitFor(0, (l) => l.kind === 'rtt' && l.error === undefined, 10, 10_000, 'the first round trips')
+        .catch(async (err: Error) => {
+          if (graft?.exitCode !== null) {
+            const r = await run;
+            throw new Error(`graft exited with ${r?.code}: ${r?.stderr.slice(0, 1500)}`);
+          }
+          throw err;
+        });
       driver = await CtlDriver.start(world.lab, world.client, `http://${CONTROL}`);
       records = await driver.ok<number>('follow', { path: '/records' });
     });
     after(async () => {
       driver?.close();
       graft?.kill('SIGTERM');
-      if (run) await run;
+      await run;
     });
 
     it('answers the client: version, no proxies yet', async () => {
@@ -322,9 +333,15 @@ describe('runtime control (graft --control, graft serve)', { skip: needs(...LAB)
         scoped.every((r) => typeof r.bytesUp === 'number' && typeof r.bytesDown === 'number'),
         JSON.stringify(scoped[0]),
       );
-      assert.ok(recs.some((r) => r.event === 'refused'), 'the refused connects while disabled are recorded');
+      assert.ok(
+        recs.some((r) => r.event === 'refused'),
+        'the refused connects while disabled are recorded',
+      );
       // the other destination's connections are recorded without the scope
-      assert.ok(conns.some((r) => r.proxy === undefined && String(r.dst).startsWith(B4)), JSON.stringify(conns.filter((r) => r.proxy === undefined).slice(0, 2)));
+      assert.ok(
+        conns.some((r) => r.proxy === undefined && String(r.dst).startsWith(B4)),
+        JSON.stringify(conns.filter((r) => r.proxy === undefined).slice(0, 2)),
+      );
     });
 
     it('GET /rules answers the rules in force as JSON', async () => {

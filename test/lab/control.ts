@@ -121,7 +121,9 @@ export class HoldLines {
       if (got.length >= count) return got;
       const left = end - Date.now();
       if (left <= 0) {
-        const tail = this.since(mark).slice(-8).map((l) => JSON.stringify(l));
+        const tail = this.since(mark)
+          .slice(-8)
+          .map((l) => JSON.stringify(l));
         throw new Error(`timed out after ${timeoutMs} ms waiting for ${count} ${what}; got ${got.length}; last lines:\n${tail.join('\n')}`);
       }
       await new Promise<void>((resolve) => {
