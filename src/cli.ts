@@ -156,6 +156,7 @@ export function parseCommandLine(argv: readonly string[], write: Output, env: No
       dns: r.dns,
       ...(r.seed !== undefined ? { seed: r.seed } : {}),
       ...(r.connectTimeoutMs !== undefined ? { connectTimeoutMs: r.connectTimeoutMs } : {}),
+      ...(r.control !== undefined ? { control: r.control } : {}),
       log: { terminal, level: r.logLevel ?? 'info', ...(r.logFile !== undefined ? { file: r.logFile } : {}) },
     },
   };

@@ -25,7 +25,8 @@ export function humanLine(json: string): string | undefined {
   } catch {
     return undefined;
   }
-  const who = rec.pid !== undefined ? `${basename(rec.exe)}[${text(rec.pid)}]` : '';
+  // a control API listener's connection comes from a client of its address, not the program
+  const who = rec.pid !== undefined ? `${basename(rec.exe)}[${text(rec.pid)}]` : rec.client !== undefined ? `${text(rec.client)} via ${text(rec.proxy)}` : '';
   // "example.com (198.18.0.3:443)" when graft answered the name, else the address alone
   const dst = rec.name !== undefined ? `${text(rec.name)} (${text(rec.dst)})` : text(rec.dst);
   if (rec.event === 'connection') {

@@ -5,6 +5,7 @@ import type { ScopedToxic } from './chaos/parse.js';
 import type { ConnectFault } from './chaos/connect-faults.js';
 import type { Egress } from './egress/model.js';
 import type { DnsFault } from './chaos/dns-faults.js';
+import type { ControlAddress } from './control/server.js';
 
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
 
@@ -65,4 +66,11 @@ export interface Plan {
   /** graft's own limit on dialing a destination (--connect-timeout); absent: the network's own, as the program would see natively */
   readonly connectTimeoutMs?: number;
   readonly log: LogPlan;
+  /** the runtime control API; absent: faults are fixed at start */
+  readonly control?: ControlPlan;
+}
+
+export interface ControlPlan {
+  /** where the API listens; absent: only in this process (runGraft's handle) */
+  readonly address?: ControlAddress;
 }

@@ -49,6 +49,8 @@ export interface ProxiedConnection extends ConnectionBase {
   readonly upstream?: string;
   /** the faults (toxics) applied to this connection */
   readonly faults?: readonly string[];
+  /** the control API's proxy (scope) it was in, if any */
+  readonly proxy?: string;
   /** the program's end of its connection to the proxy */
   readonly local: string;
   /** program -> destination */
@@ -96,7 +98,47 @@ export interface KeptLocalDatagrams extends ConnectionBase {
   readonly reason: string;
 }
 
-export type ConnectionRecord = ProxiedConnection | InplaceConnection | RefusedConnect | DelayedConnect | KeptLocalDatagrams;
+/**
+ * A connection the listener of a control API proxy accepted (Toxiproxy's
+ * own kind of connection: a client of that address, not the program).
+ */
+export interface ListenedConnection {
+  readonly event: 'connection';
+  readonly action: 'listener';
+  /** the control API's proxy whose listener accepted it */
+  readonly proxy: string;
+  /** the client's end, "ip:port" */
+  readonly client: string;
+  /** the proxy's upstream, as given */
+  readonly dst: string;
+  readonly faults?: readonly string[];
+  readonly bytesUp: number;
+  readonly bytesDown: number;
+  readonly durationMs: number;
+  readonly error?: string;
+}
+
+export type ConnectionRecord = ProxiedConnection | InplaceConnection | RefusedConnect | DelayedConnect | KeptLocalDatagrams | ListenedConnection;
+
+/**
+ * A relayed connection has opened (the program's connect succeeded, or a
+ * listener's client was connected to the upstream). Only the control API's
+ * record stream carries it; its record comes when it ends.
+ */
+export interface OpenedConnection {
+  readonly event: 'open';
+  readonly action: 'proxy' | 'listener';
+  readonly dst: string;
+  readonly name?: string;
+  readonly proxy?: string;
+  readonly pid?: number;
+  readonly exe?: string;
+  /** the program's end (proxy) or the listener's client (listener) */
+  readonly local: string;
+}
+
+/** What the record stream carries: every record, and each opening. */
+export type StreamRecord = ConnectionRecord | OpenedConnection;
 
 export class ConnectionLog {
   private readonly listeners: ((r: ConnectionRecord) => void)[] = [];
@@ -106,8 +148,21 @@ export class ConnectionLog {
     private readonly losses?: Losses,
   ) {}
 
+  private readonly followers = new Set<(r: StreamRecord) => void>();
+
   onRecord(listener: (r: ConnectionRecord) => void): void {
     this.listeners.push(listener);
+  }
+
+  /** Every record and opening from now on (the control API's stream); returns the unsubscribe. */
+  follow(follower: (r: StreamRecord) => void): () => void {
+    this.followers.add(follower);
+    return () => this.followers.delete(follower);
+  }
+
+  /** A relayed connection opened: for the followers only (the log has its record when it ends). */
+  opened(r: OpenedConnection): void {
+    for (const f of this.followers) f(r);
   }
 
   record(r: ConnectionRecord): void {
@@ -117,8 +172,9 @@ export class ConnectionLog {
     } else if (r.event === 'refused') this.logger.warn(r, 'connect failed by graft');
     else if (r.event === 'delayed') this.logger.info(r, 'connect delayed by a fault');
     else if (r.event === 'kept-local') this.logger.info(r, 'datagrams kept on this machine');
-    else if (r.action === 'proxy' && r.error !== undefined) this.logger.warn(r, 'connection failed');
+    else if (r.action !== 'inplace' && r.error !== undefined) this.logger.warn(r, 'connection failed');
     else this.logger.info(r, 'connection');
     for (const l of this.listeners) l(r);
+    for (const f of this.followers) f(r);
   }
 }

@@ -57,6 +57,8 @@ export interface RoutingInput {
   readonly toxics?: readonly ScopedToxic[];
   /** faults on the connect, decided in the tracer before the rules */
   readonly connectFaults?: readonly ConnectFault[];
+  /** the control API runs: faults may come at any time, so every direct connection goes through the proxy */
+  readonly control?: unknown;
   /** who answers the program's DNS (absent: nobody, as --dns off) */
   readonly dns?: DnsPlan;
 }
@@ -208,7 +210,7 @@ export class Routing {
         if (this.input.mode === 'inplace') return 'inplace';
         // auto: in place when there is something to set and no fault needs
         // the proxy; plain graft proxies
-        return hasEgress(this.egressOf(a)) && !this.input.toxics?.length ? 'inplace' : 'redirect';
+        return hasEgress(this.egressOf(a)) && !this.input.toxics?.length && !this.input.control ? 'inplace' : 'redirect';
     }
   }
 
@@ -356,7 +358,12 @@ export class Routing {
 /** The DNS mode of a run from its plan; remote mode gets its fake addresses. */
 function resolveDns(input: RoutingInput): DnsState {
   if (!input.dns) return { mode: 'off', why: 'not asked' };
-  const { mode, why } = dnsModeFor(input.dns.mode, input.rules, input.chains, input.dns.faults.length);
+  const chosen = dnsModeFor(input.dns.mode, input.rules, input.chains, input.dns.faults.length);
+  // a control API proxy may name its upstream by host name: graft must know the names the program resolves
+  const { mode, why } =
+    chosen.mode === 'off' && input.dns.mode === undefined && input.control
+      ? { mode: 'local' as const, why: 'the control API may scope a proxy by host name; --dns off leaves names to the program' }
+      : chosen;
   if (mode !== 'remote') return { mode, why };
   return { mode, why, fakes: new FakeAddresses({ v4: input.dns.fake4 ?? DEFAULT_FAKE4, v6: input.dns.fake6 ?? DEFAULT_FAKE6 }) };
 }

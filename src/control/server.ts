@@ -19,14 +19,14 @@ export type ControlAddress = { readonly kind: 'tcp'; readonly host: string; read
  */
 export function parseControlAddress(text: string): ControlAddress {
   if (text.startsWith('unix:')) {
-    if (text.length === 5) throw new UsageError(`--control: '${text}' names no socket path`);
+    if (text.length === 5) throw new UsageError(`'${text}' names no socket path`);
     return { kind: 'unix', path: text.slice(5) };
   }
   const m = /^(?:(\[[^\]]+\]|[^:[\]]+):)?(\d{1,5})$/.exec(text);
   const port = m ? Number(m[2]) : NaN;
-  if (!m || port > 65535) throw new UsageError(`--control: '${text}' is not PORT, HOST:PORT or unix:PATH`);
+  if (!m || port > 65535) throw new UsageError(`'${text}' is not PORT, HOST:PORT or unix:PATH`);
   const host = m[1]?.replace(/^\[(.*)\]$/, '$1') ?? '127.0.0.1';
-  if (m[1]?.startsWith('[') && isIP(host) !== 6) throw new UsageError(`--control: '${text}': '${host}' is not an IPv6 address`);
+  if (m[1]?.startsWith('[') && isIP(host) !== 6) throw new UsageError(`'${text}': '${host}' is not an IPv6 address`);
   return { kind: 'tcp', host, port };
 }
 

@@ -17,7 +17,10 @@ import type { DnsFault } from '../chaos/dns-faults.js';
 import { FakeAddresses, DEFAULT_FAKE4, DEFAULT_FAKE6 } from '../dns/fake.js';
 
 /** Routing settings after merging the config file and the command line. */
-export type RoutingSettings = Pick<Plan, 'egress' | 'mode' | 'rules' | 'chains' | 'toxics' | 'connectFaults' | 'dns' | 'seed' | 'connectTimeoutMs'> & {
+export type RoutingSettings = Pick<
+  Plan,
+  'egress' | 'mode' | 'rules' | 'chains' | 'toxics' | 'connectFaults' | 'dns' | 'seed' | 'connectTimeoutMs' | 'control'
+> & {
   readonly logFile?: string;
   readonly logLevel?: LogLevel;
 };
@@ -52,6 +55,8 @@ export function resolveSettings(cli: SettingsSource, file: SettingsSource = NO_S
   const toxics = [...toxicsOf(c), ...toxicsOf(f)];
   const mode = c.mode ?? f.mode ?? 'auto';
   if (toxics.length && mode === 'inplace') throw new UsageError('faults (toxics) act on the proxy path: they cannot be used with --mode inplace');
+  const control = c.control ?? f.control;
+  if (control && mode === 'inplace') throw new UsageError('--control changes faults on the proxy path: it cannot be used with --mode inplace');
   const logFile =
     c.log?.file !== undefined
       ? { path: c.log.file, where: cli.locate(['log', 'file']) }
@@ -91,6 +96,7 @@ export function resolveSettings(cli: SettingsSource, file: SettingsSource = NO_S
     },
     ...(seed !== undefined ? { seed } : {}),
     ...(connectTimeoutMs !== undefined ? { connectTimeoutMs } : {}),
+    ...(control !== undefined ? { control: { address: control } } : {}),
     ...(logFile !== undefined ? { logFile: logFile.path } : {}),
     ...(logLevel !== undefined ? { logLevel } : {}),
   };

@@ -20,6 +20,7 @@ import { DNS_MODES, LOG_LEVELS, type LogLevel, type ModeChoice } from '../plan.j
 import { parseRule } from '../rules/parse.js';
 import { latencyShorthand, parseToxic } from '../chaos/parse.js';
 import { parseConnectFault, refuseShorthand } from '../chaos/connect-faults.js';
+import { parseControlAddress } from '../control/server.js';
 import { isDnsFaultRule, isDnsFaultText, parseDnsFault, parseDnsFaultRule } from '../chaos/dns-faults.js';
 import { parseProxyUrl, type UpstreamProxy } from '../upstream/url.js';
 import { INTERFACE_HINT, isInterfaceName, MAX_DURATION_TEXT, parseDuration, parseMark } from '../units.js';
@@ -105,6 +106,12 @@ export const FLAGS: readonly FlagSpec[] = [
     flag: '--connect-timeout',
     arg: '<duration>',
     help: "fail a proxied connect with ETIMEDOUT after this long (default: as the network would, e.g. the kernel's SYN retries; e.g. 500ms, 5s)",
+  },
+  {
+    path: ['control'],
+    flag: '--control',
+    arg: '<addr>',
+    help: 'serve the Toxiproxy-compatible control API on PORT (loopback), HOST:PORT or unix:PATH; every direct connection is then relayed, so faults can be changed while the program runs (see docs/control-api.md)',
   },
   { path: ['log', 'file'], flag: '--log-file', arg: '<path>', runOnly: true, help: 'write one JSON record per connection (ndjson) to this file' },
   {
@@ -303,6 +310,7 @@ export function settingsSchema(locate: Locate) {
     dns: v.optional(oneOf(locate, ['dns'], DNS_MODES)),
     'fake-range': v.optional(fakeRanges(locate)),
     'connect-timeout': v.optional(duration(locate, ['connect-timeout'])),
+    control: v.optional(scalar(locate, ['control'], (text) => parseControlAddress(text))),
     log: v.optional(mapping('', log)),
   };
   return mapping('the file ', entries);

@@ -83,7 +83,7 @@ describe('graft config check', { concurrency: true }, () => {
     [
       'an unknown key',
       'proxies: {}\nrulez:\n  - all direct\n',
-      /^graft: .*unknown\.yaml:2: rulez: unknown key \(known: proxies, proxy, rules, toxics, faults, latency, bandwidth, reset-after, refuse, seed, mark, interface, source, mode, dns, fake-range, connect-timeout, log\)\n$/,
+      /^graft: .*unknown\.yaml:2: rulez: unknown key \(known: proxies, proxy, rules, toxics, faults, latency, bandwidth, reset-after, refuse, seed, mark, interface, source, mode, dns, fake-range, connect-timeout, control, log\)\n$/,
     ],
     ['an unknown log key', 'log:\n  path: /tmp/x\n', /^graft: .*logkey\.yaml:2: log\.path: unknown key \(known: file, level\)\n$/],
     [

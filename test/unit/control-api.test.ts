@@ -359,7 +359,8 @@ describe('control address', () => {
     assert.deepEqual(parseControlAddress('0.0.0.0:8474'), { kind: 'tcp', host: '0.0.0.0', port: 8474 });
     assert.deepEqual(parseControlAddress('[::1]:8474'), { kind: 'tcp', host: '::1', port: 8474 });
     assert.deepEqual(parseControlAddress('unix:/run/graft.sock'), { kind: 'unix', path: '/run/graft.sock' });
-    for (const bad of ['', ':8474', 'host:', 'unix:', '70000', '[nope]:1', 'a:b:1']) assert.throws(() => parseControlAddress(bad), /--control/, bad);
+    for (const bad of ['', ':8474', 'host:', 'unix:', '70000', '[nope]:1', 'a:b:1'])
+      assert.throws(() => parseControlAddress(bad), /PORT|socket path|IPv6/, bad);
   });
 });
 
