@@ -266,6 +266,7 @@ describe('runtime control (graft --control, graft serve)', { skip: needs(...LAB)
           }
           throw err;
         });
+      await poll(() => world.client.run('ss', '-Hltn', 'sport = :8474').includes(CONTROL), 5000, 'the control API to listen');
       driver = await CtlDriver.start(world.lab, world.client, `http://${CONTROL}`);
       records = await driver.ok<number>('follow', { path: '/records' });
     });
