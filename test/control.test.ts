@@ -309,6 +309,26 @@ describe('runtime control (graft --control, graft serve)', { skip: needs(...LAB)
       assert.equal(ok[0]!.ok, true, show(ok));
     });
 
+    it("graft's delay toxic makes new connects take that much longer", async () => {
+      const mark = lines.mark;
+      const add = await driver.call('addToxic', { name: 'echo', body: { name: 'slowdial', type: 'delay', toxicity: 1, attributes: { time: 400 } } });
+      assert.ok(add.ok, add.error);
+      const slow = await lines.waitFor(mark, (l) => fresh(ECHO)(l) && l.t > add.t0 + add.ms, 2, 4000, 'new connects with the delay toxic');
+      assert.ok(
+        slow.every((l) => l.ok === true && (l.ms ?? 0) >= 380),
+        show(slow),
+      );
+      const others = lines.since(mark, (l) => fresh(OTHER)(l) && l.t > add.t0 + add.ms);
+      assert.ok(
+        others.every((l) => l.ok === true && (l.ms ?? Infinity) < FAST),
+        `connects elsewhere are not delayed:\n${show(others)}`,
+      );
+      const del = await driver.call('removeToxic', { name: 'echo', toxic: 'slowdial' });
+      assert.ok(del.ok, del.error);
+      const quick = await lines.waitFor(mark, (l) => fresh(ECHO)(l) && l.t > del.t0 + del.ms, 1, 3000, 'new connects once removed');
+      assert.ok(quick[0]!.ok === true && (quick[0]!.ms ?? Infinity) < FAST, show(quick));
+    });
+
     it('disable refuses new connects and cuts the open one; enable lets them through', async () => {
       await disableEnable(setup());
     });
