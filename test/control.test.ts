@@ -380,7 +380,7 @@ describe('runtime control (graft --control, graft serve)', { skip: needs(...LAB)
       const echo = Array.isArray(listed) ? listed.find((p) => p.name === 'echo') : listed.echo;
       assert.equal(echo?.upstream, ECHO, list.stdout);
       const mark = lines.mark;
-      const add = await world.native([graftBin, 'ctl', '--control', CONTROL, 'toxic', 'add', 'echo', '--type', 'latency', '--attribute', `latency=${LATENCY}`]);
+      const add = await world.native([graftBin, 'ctl', '--control', CONTROL, 'toxic', 'add', 'echo', 'latency', '--name', 'ctl_lag', `latency=${LATENCY}`]);
       assert.equal(add.code, 0, add.stderr + add.stdout);
       await lines.waitFor(mark, (l) => rtt(ECHO)(l) && (l.ms ?? 0) >= SLOW, 2, 5000, 'slow round trips after graft ctl toxic add');
       await driver.ok('reset');
