@@ -101,14 +101,14 @@ async function effect(lab: BenchLab, repeats: number, ctx: BenchContext): Promis
     for (let i = 0; i < repeats; i++) {
       const add = await driver.call('addToxic', { name: 'echo', body: lag });
       if (!add.ok) throw new Error(`adding latency: ${add.error}`);
-      const slow = await nextRtt((r) => r.t >= add.t0 && r.ms >= LATENCY, 'a slow round trip');
+      const slow = await nextRtt((r) => r.t >= add.t0 && r.ms >= LATENCY - 2, 'a slow round trip');
       out.add_effect!.push(slow.t - add.t0);
       out.add_call!.push(add.ms);
       // the DELETE goes just as a slow round trip has begun: the previous one's line is its start
-      await nextRtt((r) => r.ms >= LATENCY, 'another slow round trip');
+      await nextRtt((r) => r.ms >= LATENCY - 2, 'another slow round trip');
       const del = await driver.call('removeToxic', { name: 'echo', toxic: 'lag' });
       if (!del.ok) throw new Error(`removing latency: ${del.error}`);
-      const back = await nextRtt((r) => r.t + r.ms > del.t0 && r.ms < LATENCY, 'a fast round trip');
+      const back = await nextRtt((r) => r.t + r.ms > del.t0 && r.ms < LATENCY - 2, 'a fast round trip');
       out.remove_effect!.push(back.t + back.ms - del.t0);
       out.remove_call!.push(del.ms);
       ctx.progress(
