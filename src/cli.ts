@@ -68,6 +68,7 @@ export type CliOutcome =
   | { kind: 'run'; plan: Plan }
   | { kind: 'explain'; routing: RoutingSettings; host: string; port: number | undefined }
   | { kind: 'check'; path: string }
+  | { kind: 'ctl'; argv: readonly string[] }
   | { kind: 'exit'; status: number };
 
 type Output = { out: (s: string) => void; err: (s: string) => void };
@@ -114,6 +115,7 @@ function parse(cmd: Command, argv: readonly string[]): number | undefined {
 export function parseCommandLine(argv: readonly string[], write: Output, env: NodeJS.ProcessEnv = process.env): CliOutcome {
   if (argv[0] === 'rules') return parseRulesCommand(argv.slice(1), write, env);
   if (argv[0] === 'config') return parseConfigCommand(argv.slice(1), write);
+  if (argv[0] === 'ctl') return { kind: 'ctl', argv: argv.slice(1) };
   const cmd = configured(
     withSettingsOptions(
       new Command('graft')

@@ -1,5 +1,5 @@
 /** The graft command: parse, run, exit with the program's status. */
-import { writeSync } from 'node:fs';
+import { readFileSync, writeSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { parseCommandLine } from './cli.js';
 import { EXIT, UsageError } from './errors.js';
@@ -14,6 +14,7 @@ import { readResolvConf } from './config/resolv.js';
 import { describeChain } from './upstream/url.js';
 import { NO_SETTINGS, resolveSettings } from './settings/resolve.js';
 import { Losses } from './summary.js';
+import { runCtl } from './control/ctl.js';
 
 function say(text: string): void {
   writeSync(2, text.endsWith('\n') ? text : `${text}\n`);
@@ -45,6 +46,8 @@ async function main(): Promise<number> {
       } catch (err) {
         return usageStatus(err);
       }
+    case 'ctl':
+      return runCtl(outcome.argv, { out: (s) => writeSync(1, s), err: (s) => writeSync(2, s), stdin: () => readFileSync(0, 'utf8') });
     case 'run':
       break;
   }
