@@ -13,6 +13,16 @@
  * Options take the same text as the command line (`--proxy`, `--rule`,
  * `--toxic`, ...) and are checked the same way: bad input rejects with a
  * GraftUsageError naming it. No config file is read unless `config` says so.
+ *
+ * The returned handle is also the run while it goes on: `records()` follows
+ * every record as it happens, and with `control` its `control` client
+ * changes faults on the live program (the control API's operations, typed):
+ *
+ *   const run = runGraft({ program: './service', control: true });
+ *   const db = await run.control.createProxy({ name: 'db', upstream: '10.0.0.5:5432' });
+ *   await run.control.addToxic('db', { type: 'latency', attributes: { latency: 300 } });
+ *   for await (const r of run.records()) if (r.event === 'refused') break;
+ *   const result = await run;
  */
 import pino from 'pino';
 import { parseCommandLine } from './cli.js';
@@ -22,9 +32,25 @@ import type { ConnectionRecord } from './records.js';
 import { runPlan } from './run.js';
 import { logFileStream } from './log.js';
 import { Losses, type LostCounts } from './summary.js';
+import { ControlClient, handlerTransport } from './control/client.js';
+import type { ApiHandler } from './control/api.js';
+import type { Control } from './control/service.js';
+import type { ConnectionLog, StreamRecord } from './records.js';
+import { iterate } from './record-stream.js';
 
 export type { LostCounts } from './summary.js';
-export type { AtExit, ConnectionRecord, ProxiedConnection, InplaceConnection, RefusedConnect } from './records.js';
+export type {
+  AtExit,
+  ConnectionRecord,
+  ProxiedConnection,
+  InplaceConnection,
+  RefusedConnect,
+  ListenedConnection,
+  OpenedConnection,
+  StreamRecord,
+} from './records.js';
+export { ControlClient, ControlError } from './control/client.js';
+export type { NewProxy, NewToxic, ProxyChange, ProxyView, Toxic, ToxicChange, RulesView } from './control/client.js';
 export { UsageError as GraftUsageError } from './errors.js';
 
 export interface GraftRunOptions {
@@ -58,6 +84,26 @@ export interface GraftRunOptions {
   readonly input?: string | Buffer;
   /** also write graft's ndjson log here */
   readonly logFile?: string;
+  /**
+   * The control API: true for the handle's `control` alone, or an address
+   * (as --control: PORT, HOST:PORT, unix:PATH) where it also listens for
+   * other clients. Every direct connection is then relayed (see README).
+   */
+  readonly control?: boolean | string;
+}
+
+/** A run under way: await it for the result. */
+export interface GraftRun extends PromiseLike<GraftRunResult> {
+  /**
+   * The control API's operations on this run (with the `control` option):
+   * proxies as scopes over the program's destinations, toxics changed live.
+   * Calls wait until the API is up; without `control` they reject.
+   */
+  readonly control: ControlClient;
+  /** where the control API listens, once it does (`control` given as an address); undefined otherwise */
+  readonly controlAddress: Promise<string | undefined>;
+  /** every record from now until the run ends, each opening of a relayed connection included */
+  records(): AsyncIterableIterator<StreamRecord>;
 }
 
 export interface GraftRunResult {
@@ -94,14 +140,59 @@ function argvOf(o: GraftRunOptions): string[] {
   add('--connect-timeout', o.connectTimeout !== undefined ? [typeof o.connectTimeout === 'number' ? `${o.connectTimeout}ms` : o.connectTimeout] : undefined);
   add('--config', o.config !== undefined ? [o.config] : undefined);
   add('--log-file', o.logFile !== undefined ? [o.logFile] : undefined);
+  add('--control', typeof o.control === 'string' ? [o.control] : undefined);
   return [...argv, '-q', '--', o.program, ...(o.args ?? [])];
 }
 
-export async function runGraft(options: GraftRunOptions): Promise<GraftRunResult> {
+export function runGraft(options: GraftRunOptions): GraftRun {
+  let controlUp: (control: Control | undefined) => void = () => {};
+  const control = new Promise<Control | undefined>((resolve) => (controlUp = resolve));
+  let logUp: (log: ConnectionLog) => void = () => {};
+  const log = new Promise<ConnectionLog>((resolve) => (logUp = resolve));
+  const result = start(
+    options,
+    (c) => controlUp(c),
+    (l) => logUp(l),
+  );
+  // a run that failed or ended before its API came up has none
+  const ended = result.then(
+    () => controlUp(undefined),
+    () => controlUp(undefined),
+  );
+  const handler: ApiHandler = async (...request) => {
+    const up = await control;
+    if (!up) throw new UsageError(options.control ? 'the run ended before its control API was up' : "runGraft was started without 'control'");
+    return up.handler(...request);
+  };
+  return {
+    then: (onResult, onError) => result.then(onResult, onError),
+    control: new ControlClient(handlerTransport(handler)),
+    controlAddress: control.then((c) => c?.address),
+    records: () => {
+      let stop: (() => void) | undefined;
+      let gone = false;
+      return iterate<StreamRecord>({
+        subscribe: (push) => {
+          void log.then((l) => {
+            if (!gone) stop = l.follow(push);
+          });
+          return () => {
+            gone = true;
+            stop?.();
+          };
+        },
+        ended,
+      });
+    },
+  };
+}
+
+async function start(options: GraftRunOptions, onControl: (c: Control) => void, onLog: (l: ConnectionLog) => void): Promise<GraftRunResult> {
   let usage = '';
   const outcome = parseCommandLine(argvOf(options), { out: () => {}, err: (s) => (usage += s) }, {});
   if (outcome.kind !== 'run') throw new UsageError(usage.trim().replace(/^graft: /, '') || 'bad options');
-  const plan = outcome.plan;
+  // control: true is the API in this process alone, with no address
+  const plan = options.control === true ? { ...outcome.plan, control: outcome.plan.control ?? {} } : outcome.plan;
   const losses = new Losses();
   const logger = plan.log.file !== undefined ? pino({ level: plan.log.level }, logFileStream(plan.log.file, losses)) : pino({ level: 'silent' });
   const result = await runPlan(plan, logger, {
@@ -110,6 +201,8 @@ export async function runGraft(options: GraftRunOptions): Promise<GraftRunResult
     capture: { ...(options.input !== undefined ? { input: options.input } : {}) },
     ...(options.env ? { env: options.env } : {}),
     ...(options.cwd ? { cwd: options.cwd } : {}),
+    onControl,
+    follow: onLog,
   });
   return { status: result.status, stdout: result.stdout ?? '', stderr: result.stderr ?? '', connections: result.connections, lost: result.lost };
 }

@@ -4,10 +4,12 @@ import { readFileSync } from 'node:fs';
 import { oneLine, UsageError } from './errors.js';
 import { addressFamily, notAnAddress } from './address.js';
 import { canonicalName } from './dns/pattern.js';
-import type { Plan, TerminalVerbosity } from './plan.js';
+import { LOG_LEVELS, type LogLevel, type Plan, type TerminalVerbosity } from './plan.js';
+import { parseControlAddress, type ControlAddress } from './control/server.js';
 import { findConfig, loadConfig } from './config/file.js';
 import { FLAGS, readSettings, type FlagSpec, type SettingPath, type SettingsSource } from './settings/schema.js';
 import { resolveSettings, type RoutingSettings } from './settings/resolve.js';
+import { checkLogFile } from './settings/files.js';
 
 export type { RoutingSettings } from './settings/resolve.js';
 
@@ -69,6 +71,7 @@ export type CliOutcome =
   | { kind: 'explain'; routing: RoutingSettings; host: string; port: number | undefined }
   | { kind: 'check'; path: string }
   | { kind: 'ctl'; argv: readonly string[] }
+  | { kind: 'serve'; plan: ServePlan }
   | { kind: 'exit'; status: number };
 
 type Output = { out: (s: string) => void; err: (s: string) => void };
@@ -112,14 +115,78 @@ function parse(cmd: Command, argv: readonly string[]): number | undefined {
   }
 }
 
+/** `graft serve`: the control API and its proxies' listeners, no program (a Toxiproxy server). */
+export interface ServePlan {
+  readonly address: ControlAddress;
+  readonly log: { readonly terminal: TerminalVerbosity; readonly level: LogLevel; readonly file?: string };
+  readonly seed?: number;
+}
+
+/** Toxiproxy's own default: its clients look there first. */
+export const DEFAULT_SERVE_ADDRESS = '127.0.0.1:8474';
+
+function parseServeCommand(argv: readonly string[], write: Output): CliOutcome {
+  let outcome: CliOutcome | undefined;
+  const cmd = configured(
+    new Command('graft serve')
+      .description(
+        'serve the Toxiproxy-compatible control API with no program: each proxy listens on its listen address and forwards to its upstream through its toxics, as Toxiproxy does (see docs/control-api.md)',
+      )
+      .option('--control <addr>', `where the API listens: PORT (loopback), HOST:PORT or unix:PATH (default ${DEFAULT_SERVE_ADDRESS})`)
+      .option('--log-file <path>', 'write one JSON record per connection (ndjson) to this file')
+      .option('--log-level <level>', `${LOG_LEVELS.join('|')}: threshold for the log file and -v (default info)`)
+      .option('--seed <n>', 'seed for toxicity: the same seed picks the same connections')
+      .option('-v, --verbose', 'print one line per connection to stderr')
+      .option('-q, --quiet', 'print nothing but fatal errors')
+      .helpOption('-h, --help', 'show this help')
+      .action((o: { control?: string; logFile?: string; logLevel?: string; seed?: string; verbose?: boolean; quiet?: boolean }) => {
+        const sources = readSettings(
+          {
+            ...(o.logFile !== undefined || o.logLevel !== undefined ? { log: { file: o.logFile, level: o.logLevel } } : {}),
+            ...(o.seed !== undefined ? { seed: o.seed } : {}),
+          },
+          locateFlag,
+        ).settings;
+        if (o.verbose && o.quiet) throw new UsageError('-v/--verbose and -q/--quiet cannot be used together');
+        if (sources.log?.file !== undefined) checkLogFile(sources.log.file, '--log-file');
+        let address: ControlAddress;
+        try {
+          address = parseControlAddress(o.control ?? DEFAULT_SERVE_ADDRESS);
+        } catch (err) {
+          throw new UsageError(`--control: ${(err as Error).message}`);
+        }
+        outcome = {
+          kind: 'serve',
+          plan: {
+            address,
+            log: {
+              terminal: o.verbose ? 'verbose' : o.quiet ? 'quiet' : 'normal',
+              level: sources.log?.level ?? 'info',
+              ...(sources.log?.file !== undefined ? { file: sources.log.file } : {}),
+            },
+            ...(sources.seed !== undefined ? { seed: sources.seed } : {}),
+          },
+        };
+      }),
+    write,
+  );
+  const status = parse(cmd, argv);
+  if (status !== undefined) return { kind: 'exit', status };
+  if (!outcome) throw new UsageError('usage: graft serve [--control ADDR]');
+  return outcome;
+}
+
 export function parseCommandLine(argv: readonly string[], write: Output, env: NodeJS.ProcessEnv = process.env): CliOutcome {
+  if (argv[0] === 'serve') return parseServeCommand(argv.slice(1), write);
   if (argv[0] === 'rules') return parseRulesCommand(argv.slice(1), write, env);
   if (argv[0] === 'config') return parseConfigCommand(argv.slice(1), write);
   if (argv[0] === 'ctl') return { kind: 'ctl', argv: argv.slice(1) };
   const cmd = configured(
     withSettingsOptions(
       new Command('graft')
-        .usage('[options] -- program [args...]\n       graft rules explain ADDR[:PORT] [options]\n       graft config check FILE')
+        .usage(
+          '[options] -- program [args...]\n       graft rules explain ADDR[:PORT] [options]\n       graft config check FILE\n       graft serve [--control ADDR]\n       graft ctl [--control ADDR] [--json] COMMAND',
+        )
         .description(
           "Run a program with every TCP connection it makes steered as graft's options say: through graft's local proxy (and upstream proxies), marked in place, refused, or with faults.",
         )

@@ -7,7 +7,11 @@ import { createLogger } from './log.js';
 import { runPlan } from './run.js';
 import { TracerMissingError } from './tracer/supervisor.js';
 import { takeCallerState } from './tracer/caller.js';
-import type { RoutingSettings } from './cli.js';
+import type { RoutingSettings, ServePlan } from './cli.js';
+import { startControl } from './control/service.js';
+import { TOXIPROXY_VERSION } from './control/api.js';
+import { ConnectionLog } from './records.js';
+import { seededRandom } from './chaos/random.js';
 import { loadConfig } from './config/file.js';
 import { Routing } from './routing.js';
 import { readResolvConf } from './config/resolv.js';
@@ -48,6 +52,8 @@ async function main(): Promise<number> {
       }
     case 'ctl':
       return runCtl(outcome.argv, { out: (s) => writeSync(1, s), err: (s) => writeSync(2, s), stdin: () => readFileSync(0, 'utf8') });
+    case 'serve':
+      return serve(outcome.plan);
     case 'run':
       break;
   }
@@ -55,7 +61,13 @@ async function main(): Promise<number> {
   const losses = new Losses(); // said at exit, also with -q (src/summary.ts)
   const { logger, flush } = createLogger(outcome.plan.log, losses, say);
   try {
-    const result = await runPlan(outcome.plan, logger, { losses, ...(caller ? { caller } : {}) });
+    const quiet = outcome.plan.log.terminal === 'quiet';
+    const result = await runPlan(outcome.plan, logger, {
+      losses,
+      ...(caller ? { caller } : {}),
+      // asked for with --control: where it is, a port 0 made concrete
+      onControl: (control) => !quiet && say(`graft: control API on ${control.address}`),
+    });
     return result.status;
   } catch (err) {
     if (err instanceof TracerMissingError || err instanceof UsageError) {
@@ -64,6 +76,36 @@ async function main(): Promise<number> {
     }
     say(`graft: ${(err as Error).message}`);
     return EXIT.internal;
+  } finally {
+    flush();
+    const summary = losses.summaryLine();
+    if (summary) say(summary);
+  }
+}
+
+/** `graft serve`: the control API until SIGINT or SIGTERM, then a clean stop (exit 0, as Toxiproxy's server). */
+async function serve(plan: ServePlan): Promise<number> {
+  const losses = new Losses();
+  const { logger, flush } = createLogger(plan.log, losses, say);
+  try {
+    const control = await startControl({
+      address: plan.address,
+      connections: new ConnectionLog(logger, losses),
+      random: seededRandom(plan.seed ?? Math.floor(Math.random() * 2 ** 31)),
+      logger,
+    });
+    if (plan.log.terminal !== 'quiet') say(`graft: control API on ${control.address} (Toxiproxy ${TOXIPROXY_VERSION}); stop with Ctrl-C`);
+    await new Promise<void>((resolve) => {
+      for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => resolve());
+    });
+    await control.close();
+    return 0;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    say(
+      `graft: --control ${plan.address.kind === 'unix' ? `unix:${plan.address.path}` : `${plan.address.host}:${plan.address.port}`}: cannot listen: ${code ?? (err as Error).message}`,
+    );
+    return EXIT.usage;
   } finally {
     flush();
     const summary = losses.summaryLine();

@@ -21,6 +21,9 @@ import { Losses, type LostCounts } from './summary.js';
 import { DnsServer } from './dns/server.js';
 import { dnsFaultChooser } from './chaos/dns-faults.js';
 import type { ControlMessage } from './tracer/messages.js';
+import { startControl, type Control } from './control/service.js';
+import type { RulesView } from './control/api.js';
+import { UsageError } from './errors.js';
 
 export interface RunResult {
   readonly status: number;
@@ -43,6 +46,10 @@ export interface RunOptions {
   readonly caller?: CallerState;
   /** counts what graft loses (the CLI's exit summary); a fresh one otherwise */
   readonly losses?: Losses;
+  /** called once the control API (plan.control) runs, before the program starts, and with every record and opening */
+  readonly onControl?: (control: Control) => void;
+  /** sees every record and opening as it happens (runGraft's record stream) */
+  readonly follow?: (log: ConnectionLog) => void;
 }
 
 function whoOf(rec: { pid: number; tid: number; exe: string; dstIp: string; dstPort: number }) {
@@ -57,6 +64,11 @@ export async function runPlan(plan: Plan, logger: Logger, opts: RunOptions = {})
   const log = new ConnectionLog(logger, losses);
   const connections: ConnectionRecord[] = [];
   if (opts.collect) log.onRecord((r) => connections.push(r));
+  opts.follow?.(log);
+  const random = seededRandom(seed);
+  // before the program starts: a script that waits for the API may then rely on it
+  const control = plan.control ? await openControl(plan, routing, log, random, logger) : undefined;
+  if (control) opts.onControl?.(control);
   // the DNS server starts first: the tracer's table says where it listens
   const tellTracer: { control?: (msg: ControlMessage) => void } = {};
   const dns = startDnsServer(plan, routing, seed, logger, (ip, rules) =>
@@ -69,6 +81,7 @@ export async function runPlan(plan: Plan, logger: Logger, opts: RunOptions = {})
   } catch (err) {
     // a caller of runGraft lives on: nothing graft opened may keep it running
     dns?.close();
+    await control?.close();
     throw err;
   }
   tellTracer.control = tracer.control;
@@ -77,7 +90,8 @@ export async function runPlan(plan: Plan, logger: Logger, opts: RunOptions = {})
   const proxy = startProxy({
     routing,
     toxics: plan.toxics,
-    random: seededRandom(seed),
+    random,
+    ...(control ? { scopes: control.scopes } : {}),
     connectTimeoutMs: plan.connectTimeoutMs,
     logger,
     connections: log,
@@ -98,8 +112,28 @@ export async function runPlan(plan: Plan, logger: Logger, opts: RunOptions = {})
     return { status, connections, ...captured, lost: losses.lost };
   } finally {
     await proxy.close();
+    await control?.close();
     dns?.close();
   }
+}
+
+/** The control API of a run; an address it cannot listen on is the user's to fix (exit 2). */
+async function openControl(plan: Plan, routing: Routing, log: ConnectionLog, random: () => number, logger: Logger): Promise<Control> {
+  const address = plan.control?.address;
+  try {
+    return await startControl({ ...(address ? { address } : {}), connections: log, random, logger, rules: () => rulesView(routing) });
+  } catch (err) {
+    const where = address?.kind === 'unix' ? `unix:${address.path}` : address ? `${address.host}:${address.port}` : '';
+    throw new UsageError(`--control ${where}: cannot listen: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+}
+
+/** GET /rules: the table graft decides by, its own rules included. */
+function rulesView(routing: Routing): RulesView {
+  return {
+    dns: routing.dns.mode,
+    rules: routing.table.rules.map((r, i) => ({ index: i + 1, text: r.text, origin: r.origin, action: r.action.kind })),
+  };
 }
 
 /** graft's DNS server, when it answers the program's DNS (routing.dns says whether). */

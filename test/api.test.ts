@@ -87,4 +87,54 @@ describe('runGraft', { skip: needs(...LAB, 'curl') }, () => {
     assert.equal(r.status, 127);
     assert.equal(r.stderr, 'graft: no-such-program-here: command not found\n');
   });
+  it('returns a live handle: control changes toxics on the open connection; records() follows every record', async () => {
+    // one connection, a round trip every 50 ms for 3.5 s: "sent_at_ms rtt_ms" per line
+    const client = [
+      'import socket, time',
+      `s = socket.create_connection(('${A4}', 7007))`,
+      'end = time.time() + 3.5',
+      'while time.time() < end:',
+      '  t = time.time(); s.sendall(b"x"); s.recv(16); print("%d %.1f" % (t * 1000, (time.time() - t) * 1000), flush=True); time.sleep(0.05)',
+    ].join('\n');
+    const run = await world.native([
+      process.execPath,
+      join(repoRoot, 'test/fixtures/api-live.mjs'),
+      JSON.stringify(['python3', '-c', client]),
+      `${A4}:7007`,
+      join(repoRoot, 'dist/src/api.js'),
+    ]);
+    assert.equal(run.code, 0, run.stderr);
+    const r = JSON.parse(run.stdout) as {
+      status: number;
+      stdout: string;
+      stderr: string;
+      marks: { added: number; removed: number };
+      refused: { status: number; message: string };
+      proxies: { name: string; toxics: unknown[] }[];
+      seen: { event: string; proxy?: string; faults?: string[] }[];
+    };
+    assert.equal(r.status, 0, r.stderr);
+    const rtts = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => l.split(' ').map(Number) as [number, number]);
+    const during = rtts.filter(([t]) => t > r.marks.added + 50 && t < r.marks.removed - 350);
+    const afterwards = rtts.filter(([t]) => t > r.marks.removed + 400);
+    assert.ok(during.length >= 2 && during.every(([, ms]) => ms >= 280), `with latency: ${JSON.stringify(during)}`);
+    assert.ok(afterwards.length >= 3 && afterwards.every(([, ms]) => ms < 150), `after removal: ${JSON.stringify(afterwards)}`);
+    assert.deepEqual(r.refused, { status: 404, message: 'toxic not found' });
+    assert.deepEqual(
+      r.proxies.map((p) => [p.name, p.toxics.length]),
+      [['echo', 0]],
+    );
+    // the one connection (the scope was made before the program started): its opening, then its record, with the toxic it had
+    assert.deepEqual(
+      r.seen.map((e) => [e.event, e.proxy]),
+      [
+        ['open', 'echo'],
+        ['connection', 'echo'],
+      ],
+    );
+    assert.deepEqual(r.seen[1]!.faults, ['echo/slow: latency latency=300 jitter=0 stream=downstream']);
+  });
 });

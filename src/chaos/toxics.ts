@@ -1,11 +1,11 @@
 /**
  * Data faults on the proxy path, per connection and direction, in the
- * spirit of Toxiproxy's toxics: each is a Transform placed between the two
+ * spirit of Toxiproxy's toxics: each is a Stage placed between the two
  * sockets of a relayed connection (upstream: program -> destination;
- * downstream: destination -> program). Order and content of the bytes are
- * kept by every toxic except those whose point is to cut the connection.
+ * downstream: destination -> program), chained and changed by live.ts.
+ * Order and content of the bytes are kept by every toxic except those whose
+ * point is to cut the connection.
  */
-import { Transform, type TransformCallback } from 'node:stream';
 import type { Random } from './random.js';
 
 export type Direction = 'upstream' | 'downstream' | 'both';
@@ -36,120 +36,203 @@ export interface ConnectionControl {
   reset(): void;
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+/** What every stage is given: the connection's randomness and control, and a way to say it let bytes go. */
+export interface StageContext {
+  readonly random: Random;
+  readonly control: ConnectionControl;
+  /** called after a stage released bytes on its own (a timer): the source may read again */
+  readonly released: () => void;
+}
 
-/** Runs chunks through `step` one at a time, in order; the callback waits: backpressure. */
-abstract class OrderedTransform extends Transform {
-  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
-    this.step(chunk).then(() => done(), done);
-  }
-  protected abstract step(chunk: Buffer): Promise<void>;
+/** Where a stage sends its bytes: the next stage, or the destination socket. */
+export interface Sink {
+  write(chunk: Buffer): void;
+  /** the end of stream (FIN); at most once */
+  end(): void;
+}
+
+/** What a stage held when it left the chain: its bytes in order, and whether the end came after them. */
+export interface Holding {
+  readonly chunks: readonly Buffer[];
+  readonly ended: boolean;
 }
 
 /**
- * Holds each chunk latency ± jitter, never releasing one before the chunk
- * ahead of it: one queue in arrival order and one timer for its head, so
- * jitter cannot reorder bytes.
+ * One toxic in one direction, push-based so that it can be added to or taken
+ * out of a live chain without reordering anything (a Transform cannot be
+ * spliced out of a pipeline: what it buffered internally would be lost or
+ * overtaken). Its owner sets `next` and may change it at any time.
  */
-class Latency extends Transform {
-  private readonly queue: { at: number; chunk: Buffer }[] = [];
+export abstract class Stage implements Sink {
+  next!: Sink;
+  /** bytes held, for the source's backpressure */
+  held = 0;
+  abstract write(chunk: Buffer): void;
+  abstract end(): void;
+  /** Leaves the chain: cancels its timers and gives up what it holds, for its successor or its replacement. */
+  abstract leave(): Holding;
+}
+
+/** A stage that holds nothing and only watches (limit_data, reset_peer) or delays the end (slow_close). */
+abstract class PassStage extends Stage {
+  protected endHeld = false;
+  protected timer: NodeJS.Timeout | undefined;
+  write(chunk: Buffer): void {
+    this.next.write(chunk);
+  }
+  end(): void {
+    this.next.end();
+  }
+  leave(): Holding {
+    clearTimeout(this.timer);
+    return { chunks: [], ended: this.endHeld };
+  }
+}
+
+interface Piece {
+  readonly chunk: Buffer;
+  /** Date.now() at which it may go on */
+  readonly at: number;
+}
+
+/**
+ * A stage that holds pieces until their time (latency, bandwidth, slicer):
+ * one queue in arrival order and one timer for its head, so a piece never
+ * overtakes the one ahead of it. Subclasses only say when each piece is due.
+ */
+abstract class TimedStage extends Stage {
+  private queue: Piece[] = [];
+  private head = 0;
   private timer: NodeJS.Timeout | undefined;
-  private held = 0;
-  private waiting: (() => void) | undefined;
-  private flushed?: () => void;
+  private ended = false;
+  private endSent = false;
+  /** due time of the last piece queued: nothing may be due before it */
+  protected lastAt = 0;
+  constructor(protected readonly ctx: StageContext) {
+    super();
+  }
+  /** The pieces this chunk becomes, each with its due time (never before `lastAt`). */
+  protected abstract schedule(chunk: Buffer, now: number): Piece[];
+  write(chunk: Buffer): void {
+    for (const p of this.schedule(chunk, Date.now())) {
+      this.queue.push(p);
+      this.held += p.chunk.length;
+      this.lastAt = p.at;
+    }
+    this.flush();
+  }
+  end(): void {
+    this.ended = true;
+    this.flush();
+  }
+  leave(): Holding {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    const chunks = this.queue.slice(this.head).map((p) => p.chunk);
+    this.queue = [];
+    this.head = 0;
+    this.held = 0;
+    return { chunks, ended: this.ended && !this.endSent };
+  }
+  /** Sends on what is due now, in order, then the end if it is next; arms the timer for the rest. */
+  private flush(): void {
+    const now = Date.now();
+    while (this.head < this.queue.length && this.queue[this.head]!.at <= now) {
+      const { chunk } = this.queue[this.head++]!;
+      this.held -= chunk.length;
+      this.next.write(chunk);
+    }
+    // drop what has gone from the front now and then, not on every piece (shift is O(n))
+    if (this.head > 1024 && this.head * 2 > this.queue.length) {
+      this.queue = this.queue.slice(this.head);
+      this.head = 0;
+    }
+    if (this.head < this.queue.length) {
+      this.timer ??= setTimeout(() => {
+        this.timer = undefined;
+        this.flush();
+        this.ctx.released();
+      }, this.queue[this.head]!.at - now);
+    } else if (this.ended && !this.endSent) {
+      this.endSent = true;
+      this.next.end();
+    }
+  }
+}
+
+/** Each chunk latency ± jitter after it arrived; jitter cannot reorder (see TimedStage). */
+class Latency extends TimedStage {
   constructor(
     private readonly spec: Extract<ToxicSpec, { type: 'latency' }>,
-    private readonly random: Random,
+    ctx: StageContext,
   ) {
-    super();
+    super(ctx);
   }
-  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
-    const jitter = this.spec.jitterMs ? (this.random() * 2 - 1) * this.spec.jitterMs : 0;
-    const last = this.queue[this.queue.length - 1]?.at ?? 0;
-    this.queue.push({ at: Math.max(Date.now() + Math.max(0, this.spec.latencyMs + jitter), last), chunk });
-    this.held += chunk.length;
-    this.arm();
-    // many chunks may be in flight, but not without bound
-    if (this.held < 1 << 20) done();
-    else this.waiting = () => done();
-  }
-  private arm(): void {
-    if (this.timer || !this.queue.length) return;
-    this.timer = setTimeout(
-      () => {
-        this.timer = undefined;
-        const now = Date.now();
-        while (this.queue.length && this.queue[0]!.at <= now) {
-          const { chunk } = this.queue.shift()!;
-          this.held -= chunk.length;
-          this.push(chunk);
-        }
-        if (this.held < 1 << 20 && this.waiting) {
-          const w = this.waiting;
-          this.waiting = undefined;
-          w();
-        }
-        if (!this.queue.length) this.flushed?.();
-        this.arm();
-      },
-      Math.max(0, this.queue[0]!.at - Date.now()),
-    );
-  }
-  override _flush(done: TransformCallback): void {
-    if (!this.queue.length) return done();
-    this.flushed = () => done();
+  protected schedule(chunk: Buffer, now: number): Piece[] {
+    const jitter = this.spec.jitterMs ? (this.ctx.random() * 2 - 1) * this.spec.jitterMs : 0;
+    return [{ chunk, at: Math.max(now + Math.max(0, this.spec.latencyMs + jitter), this.lastAt) }];
   }
 }
 
-class Bandwidth extends OrderedTransform {
-  private nextAt = 0;
-  constructor(private readonly bytesPerSecond: number) {
-    super();
+/** Pieces of at most 1/20 s worth, each going on when the rate allows (at the end of its time slot). */
+class Bandwidth extends TimedStage {
+  constructor(
+    private readonly bytesPerSecond: number,
+    ctx: StageContext,
+  ) {
+    super(ctx);
   }
-  protected async step(chunk: Buffer): Promise<void> {
-    // pieces of at most 1/20 s worth, each released when the rate allows
-    const piece = Math.max(1, Math.floor(this.bytesPerSecond / 20));
-    for (let off = 0; off < chunk.length; off += piece) {
-      const part = chunk.subarray(off, off + piece);
-      this.nextAt = Math.max(this.nextAt, Date.now()) + (part.length / this.bytesPerSecond) * 1000;
-      const wait = this.nextAt - Date.now();
-      if (wait > 0) await sleep(wait);
-      this.push(part);
+  protected schedule(chunk: Buffer, now: number): Piece[] {
+    const size = Math.max(1, Math.floor(this.bytesPerSecond / 20));
+    const pieces: Piece[] = [];
+    let at = Math.max(this.lastAt, now);
+    for (let off = 0; off < chunk.length; off += size) {
+      const part = chunk.subarray(off, off + size);
+      at += (part.length / this.bytesPerSecond) * 1000;
+      pieces.push({ chunk: part, at });
     }
+    return pieces;
   }
 }
 
-class Slicer extends OrderedTransform {
+/** Slices of average ± variation bytes, `delay` apart within a chunk. */
+class Slicer extends TimedStage {
   constructor(
     private readonly spec: Extract<ToxicSpec, { type: 'slicer' }>,
-    private readonly random: Random,
+    ctx: StageContext,
   ) {
-    super();
+    super(ctx);
   }
-  protected async step(chunk: Buffer): Promise<void> {
-    let off = 0;
-    while (off < chunk.length) {
-      const size = Math.max(1, Math.round(this.spec.averageSize + (this.random() * 2 - 1) * this.spec.sizeVariation));
-      this.push(chunk.subarray(off, off + size));
+  protected schedule(chunk: Buffer, now: number): Piece[] {
+    const pieces: Piece[] = [];
+    let at = Math.max(this.lastAt, now);
+    for (let off = 0; off < chunk.length;) {
+      const size = Math.max(1, Math.round(this.spec.averageSize + (this.ctx.random() * 2 - 1) * this.spec.sizeVariation));
+      if (pieces.length) at += this.spec.delayMs;
+      pieces.push({ chunk: chunk.subarray(off, off + size), at });
       off += size;
-      if (off < chunk.length && this.spec.delayMs) await sleep(this.spec.delayMs);
     }
+    return pieces;
   }
 }
 
-class SlowClose extends Transform {
+/** The data at once, the end of stream `delayMs` late. */
+class SlowClose extends PassStage {
   constructor(private readonly delayMs: number) {
     super();
   }
-  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
-    done(null, chunk);
-  }
-  override _flush(done: TransformCallback): void {
-    setTimeout(() => done(), this.delayMs);
+  override end(): void {
+    if (this.endHeld) return;
+    this.endHeld = true;
+    this.timer = setTimeout(() => {
+      this.endHeld = false;
+      this.next.end();
+    }, this.delayMs);
   }
 }
 
-class LimitData extends Transform {
+/** Lets `bytes` through from when it was added, then closes the connection (the relay's close). */
+class LimitData extends PassStage {
   private passed = 0;
   constructor(
     private readonly bytes: number,
@@ -157,62 +240,67 @@ class LimitData extends Transform {
   ) {
     super();
   }
-  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
+  override write(chunk: Buffer): void {
     const room = this.bytes - this.passed;
-    if (room <= 0) return done();
+    if (room <= 0) return;
     const part = chunk.length > room ? chunk.subarray(0, room) : chunk;
     this.passed += part.length;
-    this.push(part);
+    this.next.write(part);
     if (this.passed >= this.bytes) this.control.close();
-    done();
+  }
+}
+
+/** Resets both sockets `timeMs` after it was added. */
+class ResetPeer extends PassStage {
+  constructor(timeMs: number, control: ConnectionControl) {
+    super();
+    this.timer = setTimeout(() => control.reset(), timeMs).unref();
   }
 }
 
 /**
  * Drops everything, an end of stream included (the stall hides a FIN too),
- * and closes the connection after timeMs; 0: stalls for as long as the
- * connection lives.
+ * and closes the connection `timeMs` after it was added; 0: stalls for as
+ * long as it is there. What it dropped stays dropped when it leaves; a FIN
+ * it hid goes on then.
  */
-class Timeout extends Transform {
+class Timeout extends PassStage {
   private expired = false;
-  private pendingFlush: TransformCallback | undefined;
   constructor(timeMs: number, control: ConnectionControl) {
     super();
     if (timeMs > 0) {
-      setTimeout(() => {
+      this.timer = setTimeout(() => {
         this.expired = true;
-        this.pendingFlush?.();
+        if (this.endHeld) this.next.end();
+        this.endHeld = false;
         control.close();
       }, timeMs).unref();
     }
   }
-  override _transform(_chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
-    done();
-  }
-  override _flush(done: TransformCallback): void {
-    if (this.expired) done();
-    else this.pendingFlush = done; // the stall hides the FIN until it expires
+  override write(): void {}
+  override end(): void {
+    if (this.expired) this.next.end();
+    else this.endHeld = true;
   }
 }
 
-/** One stage of a direction's pipeline; reset_peer needs none (a timer). */
-export function toxicStage(spec: ToxicSpec, random: Random, control: ConnectionControl): Transform | undefined {
+/** The stage for one toxic, starting now (its timers count from this call). */
+export function toxicStage(spec: ToxicSpec, ctx: StageContext): Stage {
   switch (spec.type) {
     case 'latency':
-      return new Latency(spec, random);
+      return new Latency(spec, ctx);
     case 'bandwidth':
-      return new Bandwidth(spec.bytesPerSecond);
+      return new Bandwidth(spec.bytesPerSecond, ctx);
     case 'slicer':
-      return new Slicer(spec, random);
+      return new Slicer(spec, ctx);
     case 'slow_close':
       return new SlowClose(spec.delayMs);
     case 'limit_data':
-      return new LimitData(spec.bytes, control);
+      return new LimitData(spec.bytes, ctx.control);
     case 'timeout':
-      return new Timeout(spec.timeMs, control);
+      return new Timeout(spec.timeMs, ctx.control);
     case 'reset_peer':
-      setTimeout(() => control.reset(), spec.timeMs).unref();
-      return undefined;
+      return new ResetPeer(spec.timeMs, ctx.control);
   }
 }
 

@@ -71,8 +71,8 @@ export interface ApiOptions {
   /** what GET /version reports; Toxiproxy's by default */
   readonly version?: string;
   readonly listeners?: ListenerLayer;
-  /** GET /records: subscribes a writer of records (each one JSON object), returns the unsubscribe */
-  readonly records?: (write: (record: object) => void) => () => void;
+  /** GET /records: subscribes a writer of records (each one JSON object) and the stream's end, returns the unsubscribe */
+  readonly records?: (write: (record: object) => void, end: () => void) => () => void;
   /** GET /rules */
   readonly rules?: () => RulesView;
 }
@@ -108,7 +108,7 @@ function recordStream(source: ApiOptions['records']): ApiResponse {
     status: 200,
     headers: { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' },
     body: '',
-    follow: (write) => (source ? source((record) => write(`${JSON.stringify(record)}\n`)) : () => {}),
+    follow: (write, end) => (source ? source((record) => write(`${JSON.stringify(record)}\n`), end) : () => {}),
   };
 }
 

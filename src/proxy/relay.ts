@@ -1,11 +1,14 @@
 /**
  * Moves bytes both ways between the program's connection and the upstream
- * one. pipe() gives backpressure; allowHalfOpen on both sockets lets one
+ * one, through each direction's toxics (chaos/live.ts), which may change
+ * while the connection is open. allowHalfOpen on both sockets lets one
  * side's FIN through while the other direction goes on. A reset on one side
  * is passed on as a reset on the other, not turned into a clean close.
  */
 import type net from 'node:net';
-import type { Transform } from 'node:stream';
+import { ToxicChain, type LiveToxic } from '../chaos/live.js';
+import type { Random } from '../chaos/random.js';
+import type { ConnectionControl } from '../chaos/toxics.js';
 
 export interface RelayResult {
   /** program -> destination */
@@ -15,23 +18,73 @@ export interface RelayResult {
   readonly error?: string;
 }
 
-/** Fault stages in each direction (see chaos/), built with the relay's control. */
-export interface RelayFaults {
-  readonly up: readonly Transform[];
-  readonly down: readonly Transform[];
+/** The toxics of each direction, in chain order (index 0 nearest the source). */
+export interface RelayToxics {
+  /** program -> destination */
+  readonly up: readonly LiveToxic[];
+  readonly down: readonly LiveToxic[];
 }
 
-/** What a fault may do to the whole connection. */
-export interface RelayControl {
-  close(): void;
-  reset(): void;
-}
+/** A direction's source stops reading while its stages hold more than this. */
+const HELD_LIMIT = 1 << 20;
 
-/** Pipes `from` through each stage in turn into `to`. */
-function pipeThrough(from: NodeJS.ReadableStream, through: readonly Transform[], to: net.Socket): void {
-  let src = from;
-  for (const t of through) src = src.pipe(t);
-  src.pipe(to);
+/**
+ * One direction: reads `src` into its toxic chain, whose end writes to
+ * `dst`. With no toxics a chunk goes straight from the 'data' event into
+ * dst.write(), as pipe() does, so the plain path costs nothing more.
+ */
+class Lane {
+  readonly chain: ToxicChain;
+  /** false once the connection was closed by a fault: later input is dropped */
+  private accepting = true;
+  private inputEnded = false;
+  /** not before start(): resuming a source nobody listens to yet would lose its bytes */
+  private started = false;
+  constructor(
+    private readonly src: net.Socket,
+    private readonly dst: net.Socket,
+    random: Random,
+    control: ConnectionControl,
+  ) {
+    // a socket already ended or destroyed takes nothing more (a write would raise an error of ours)
+    const open = (): boolean => !dst.writableEnded && !dst.destroyed;
+    const sink = {
+      write: (chunk: Buffer) => void (open() && dst.write(chunk)),
+      end: () => void (open() && dst.end()),
+    };
+    this.chain = new ToxicChain(sink, { random, control, released: () => this.update() });
+  }
+  /** Starts reading; call once the chain holds its first toxics and any early bytes. */
+  start(): void {
+    this.started = true;
+    this.src.on('data', (chunk: Buffer) => {
+      if (!this.accepting) return;
+      this.chain.head.write(chunk);
+      this.update();
+    });
+    this.src.once('end', () => this.endInput());
+    this.dst.on('drain', () => this.update());
+    this.update();
+  }
+  /** Ends the direction once what its stages hold has gone; what the source sends later is dropped. */
+  close(): void {
+    this.accepting = false;
+    this.endInput();
+    this.update(); // keeps reading (to nowhere) so the source's own end and close are seen
+  }
+  /** Backpressure: the source waits while the stages hold too much or the destination needs a drain. */
+  update(): void {
+    if (!this.started) return;
+    const full = this.accepting && (this.dst.writableNeedDrain || this.chain.held > HELD_LIMIT);
+    if (full) {
+      if (!this.src.isPaused()) this.src.pause();
+    } else if (this.src.isPaused()) this.src.resume();
+  }
+  private endInput(): void {
+    if (this.inputEnded) return;
+    this.inputEnded = true;
+    this.chain.head.end();
+  }
 }
 
 /** A relay under way. */
@@ -45,28 +98,58 @@ export interface Relaying {
    * and the FIN. After `limitMs` they are cut whatever is left.
    */
   windDown(limitMs: number): void;
+  /** Reconciles both directions to these lists, in order (index 0 is nearest the source). Synchronous. */
+  setToxics(toxics: RelayToxics): void;
+  /** Closes both sockets now (socket.destroy(): a FIN, or an RST where unread data remains, as close(2) does); the result's error is `reason` unless an error came first. */
+  cut(reason: string): void;
 }
 
 /**
  * `early`: bytes the upstream received before the relay began, delivered
- * first. `faults`: called with the relay's control, returns the stages.
+ * first. `toxics`: each direction's at the start. `random`: for the
+ * toxics' jitter and slice sizes.
  */
-export function relay(program: net.Socket, upstream: net.Socket, early: readonly Buffer[] = [], faults?: (control: RelayControl) => RelayFaults): Relaying {
+export function relay(program: net.Socket, upstream: net.Socket, early: readonly Buffer[], toxics: RelayToxics | undefined, random: Random): Relaying {
   // what went up before the relay: an upstream proxy's handshake, which is
   // not the program's
   const handshakeBytes = upstream.bytesWritten;
-  let windDown: (limitMs: number) => void = () => {};
+  let firstError: string | undefined;
+  let finished = false;
+  let cutTimer: NodeJS.Timeout | undefined;
+  const control: ConnectionControl = {
+    // later, not inside the stage that asks: a stage is never re-entered
+    close: () => queueMicrotask(() => [up, down].forEach((l) => l.close())),
+    reset() {
+      firstError ??= 'reset by a fault';
+      if (!program.destroyed) program.resetAndDestroy();
+      if (!upstream.destroyed) upstream.resetAndDestroy();
+    },
+  };
+  const up = new Lane(program, upstream, random, control);
+  const down = new Lane(upstream, program, random, control);
+  const setToxics = (t: RelayToxics): void => {
+    if (finished) return;
+    up.chain.set(t.up);
+    down.chain.set(t.down);
+  };
+  const cut = (reason: string): void => {
+    firstError ??= reason;
+    program.destroy();
+    upstream.destroy();
+  };
+
   const done = new Promise<RelayResult>((resolve) => {
-    let firstError: string | undefined;
     let closed = 0;
     const onError = (side: 'program' | 'upstream', other: net.Socket) => (err: NodeJS.ErrnoException) => {
       firstError ??= `${side}: ${err.code ?? err.message}`;
       if (!other.destroyed) other.resetAndDestroy();
     };
-    let cutTimer: NodeJS.Timeout | undefined;
     const onClose = (): void => {
       if (++closed < 2) return;
+      finished = true;
       clearTimeout(cutTimer);
+      up.chain.dispose(); // their timers
+      down.chain.dispose();
       resolve({
         bytesUp: upstream.bytesWritten - handshakeBytes,
         bytesDown: program.bytesWritten,
@@ -77,50 +160,34 @@ export function relay(program: net.Socket, upstream: net.Socket, early: readonly
     upstream.on('error', onError('upstream', program));
     program.once('close', onClose);
     upstream.once('close', onClose);
-    // When both directions have ended, the sockets close themselves (Node
-    // destroys a half-open socket once its writable side has finished too).
-    const control: RelayControl = {
-      // end both directions once what is queued has gone through
-      close() {
-        for (const [src, first] of [
-          [program, up[0] ?? upstream],
-          [upstream, down[0] ?? program],
-        ] as const) {
-          src.unpipe();
-          src.pause();
-          first.end();
-        }
-      },
-      reset() {
-        firstError ??= 'reset by a fault';
-        if (!program.destroyed) program.resetAndDestroy();
-        if (!upstream.destroyed) upstream.resetAndDestroy();
-      },
-    };
-    const stages = faults?.(control);
-    const up = stages?.up ?? [];
-    const down = stages?.down ?? [];
-    for (const chunk of early) (down[0] ?? program).write(chunk);
-    pipeThrough(program, up, upstream);
-    pipeThrough(upstream, down, program);
-    windDown = (limitMs) => {
-      windDown = () => {}; // once
-      const programDone = (): boolean => program.destroyed || program.readableEnded;
-      const upstreamDone = (): boolean => upstream.destroyed || upstream.writableFinished;
-      const check = (): void => {
-        if (!programDone() || !upstreamDone()) return;
-        program.destroy();
-        upstream.destroy();
-      };
-      for (const ev of ['end', 'close']) program.once(ev, check);
-      for (const ev of ['finish', 'close']) upstream.once(ev, check);
-      cutTimer = setTimeout(() => {
-        firstError ??= 'cut at exit with bytes still queued for the destination';
-        program.destroy();
-        upstream.destroy();
-      }, limitMs);
-      check();
-    };
   });
-  return { done, windDown: (limitMs) => windDown(limitMs) };
+
+  if (toxics) setToxics(toxics);
+  for (const chunk of early) down.chain.head.write(chunk);
+  // When both directions have ended, the sockets close themselves (Node
+  // destroys a half-open socket once its writable side has finished too).
+  up.start();
+  down.start();
+
+  let windingDown = false;
+  const windDown = (limitMs: number): void => {
+    if (windingDown) return;
+    windingDown = true;
+    const programDone = (): boolean => program.destroyed || program.readableEnded;
+    const upstreamDone = (): boolean => upstream.destroyed || upstream.writableFinished;
+    const check = (): void => {
+      if (!programDone() || !upstreamDone()) return;
+      program.destroy();
+      upstream.destroy();
+    };
+    for (const ev of ['end', 'close']) program.once(ev, check);
+    for (const ev of ['finish', 'close']) upstream.once(ev, check);
+    cutTimer = setTimeout(() => {
+      firstError ??= 'cut at exit with bytes still queued for the destination';
+      program.destroy();
+      upstream.destroy();
+    }, limitMs);
+    check();
+  };
+  return { done, windDown, setToxics, cut };
 }

@@ -21,10 +21,10 @@ import type { Logger } from 'pino';
 import type { RedirectRecord } from '../tracer/channel.js';
 import type { ControlMessage } from '../tracer/messages.js';
 import { formatEndpoint } from '../address.js';
-import { relay, type RelayControl, type RelayFaults, type RelayResult, type Relaying } from './relay.js';
+import { relay, type RelayResult, type RelayToxics, type Relaying } from './relay.js';
 import type { ScopedToxic } from '../chaos/parse.js';
 import type { Random } from '../chaos/random.js';
-import { toxicStage } from '../chaos/toxics.js';
+import type { LiveToxic } from '../chaos/live.js';
 import { destinationMatcher } from '../rules/table.js';
 import { dialDirect } from '../egress/direct.js';
 import { AF_INET, AF_INET6, SOCKET_LEVEL, bindTo, closeFd, connectLocal, connectState, openTcpSocket, type SocketOption } from '../egress/native-socket.js';
@@ -35,6 +35,7 @@ import { maskUrl } from '../upstream/url.js';
 import type { AtExit, ConnectionLog, Lost, ProxiedConnection } from '../records.js';
 import { DialFailure, toDialFailure } from '../upstream/failure.js';
 import { descriptorShortage, outOfDescriptors } from '../summary.js';
+import type { Scopes } from '../control/scopes.js';
 
 /**
  * After the program has exited, how long the bytes it sent may take to be
@@ -85,6 +86,8 @@ export interface ProxyOptions {
   readonly dns?: { readonly tcpPort: number; readonly tcpMeantFor: (port: number, dst: { ip: string; port: number }) => void };
   /** the name graft answered `ip` for, if any (records show it); absent: graft answers no DNS */
   readonly nameOf?: (ip: string) => string | undefined;
+  /** the control API's scopes, when it runs: they refuse, delay and put toxics on connections at any time */
+  readonly scopes?: Scopes;
 }
 
 /**
@@ -112,8 +115,10 @@ interface Handover {
   /** the rule that decided: the record's, or for a fake address the rule for its name */
   rule: number;
   readonly started: number;
-  /** connect faults the tracer applied (a delayed handshake), for the record */
-  readonly connectFaults: readonly string[];
+  /** connect faults the tracer applied (a delayed handshake), and the control API's, for the record */
+  readonly connectFaults: string[];
+  /** the control API's proxy it fell under when it was dialed */
+  scope?: string;
   readonly upstream: Promise<DialOutcome>;
   /** set while the dial (or a fault's delay) is awaited, so the shutdown can end the wait */
   stopWaiting?: () => void;
@@ -178,6 +183,7 @@ function connectionRecord(h: Handover, outcome: Outcome, routing: Routing): Prox
     action: 'proxy',
     ...routing.logContext(h.rule),
     ...(faults.length ? { faults } : {}),
+    ...(h.scope !== undefined ? { proxy: h.scope } : {}),
     bytesUp: outcome.bytesUp,
     bytesDown: outcome.bytesDown,
     durationMs: Date.now() - started,
@@ -208,13 +214,11 @@ function dialChain(
   });
 }
 
-/** The relay's fault stages in each direction for these toxics. */
-function toxicStages(toxics: readonly ScopedToxic[], random: Random): (control: RelayControl) => RelayFaults {
-  return (control) => {
-    const stage = (dir: 'upstream' | 'downstream') =>
-      toxics.filter((t) => t.direction === dir || t.direction === 'both').flatMap((t) => toxicStage(t.spec, random, control) ?? []);
-    return { up: stage('upstream'), down: stage('downstream') };
-  };
+/** The relay's toxics in each direction for these of the start-time toxics (`all`), keyed by their place there. */
+function toxicStages(toxics: readonly ScopedToxic[], all: readonly ScopedToxic[]): RelayToxics {
+  const side = (dir: 'upstream' | 'downstream'): LiveToxic[] =>
+    toxics.filter((t) => t.direction === dir || t.direction === 'both').map((t) => ({ key: `cli:${all.indexOf(t)}`, spec: t.spec }));
+  return { up: side('upstream'), down: side('downstream') };
 }
 
 /** Where a handshake with the program's socket comes from, and goes to. */
@@ -403,14 +407,37 @@ class LocalProxy implements Proxy {
       return;
     }
     const toxics = this.toxicsFor(h.record, h.name);
-    const relaying = relay(program, outcome.socket, outcome.takeEarly(), toxics.length ? toxicStages(toxics, this.opts.random) : undefined);
+    const own = toxics.length ? toxicStages(toxics, this.opts.toxics) : undefined;
+    const rec = h.record;
+    // under the control API, the scope's toxics join graft's own and follow its changes
+    const tracked = this.opts.scopes?.track({ ip: rec.dstIp, port: rec.dstPort, ...(h.name !== undefined ? { name: h.name } : {}) }, own);
+    const relaying = relay(program, outcome.socket, outcome.takeEarly(), tracked ? tracked.toxics() : own, this.opts.random);
+    tracked?.attach(relaying);
     h.relaying = relaying;
     if (this.exiting) {
       h.atExit = 'open';
       relaying.windDown(EXIT_FLUSH_LIMIT_MS);
     }
+    this.opened(h);
     const result = await relaying.done;
-    this.finish(h, { ...result, toxics: toxics.map((t) => t.text) });
+    const scoped = tracked?.release();
+    if (scoped?.scope !== undefined) h.scope = scoped.scope;
+    this.finish(h, { ...result, toxics: [...toxics.map((t) => t.text), ...(scoped?.faults ?? [])] });
+  }
+
+  /** The record stream's opening of a relayed connection. */
+  private opened(h: Handover): void {
+    const rec = h.record;
+    this.opts.connections.opened({
+      event: 'open',
+      action: 'proxy',
+      pid: rec.pid,
+      exe: rec.exe,
+      dst: formatEndpoint(rec.dstIp, rec.dstPort),
+      ...(h.name !== undefined ? { name: h.name } : {}),
+      ...(h.scope !== undefined ? { proxy: h.scope } : {}),
+      local: formatEndpoint(rec.peerIp, rec.peerPort),
+    });
   }
 
   /**
@@ -439,8 +466,26 @@ class LocalProxy implements Proxy {
     }
   }
 
-  /** Dials the record's destination as its rule says: through a chain, or directly; a fake address, as its name's rule says. */
+  /**
+   * The control API's scope may refuse the connect or delay it; then it is
+   * dialed as its rule says.
+   */
   private dial(h: Dialing): Promise<DialOutcome> {
+    const rec = h.record;
+    const admission = this.opts.scopes?.admit({ ip: rec.dstIp, port: rec.dstPort, ...(h.name !== undefined ? { name: h.name } : {}) });
+    if (admission?.scope !== undefined) h.scope = admission.scope;
+    if (admission?.kind === 'refuse') {
+      h.connectFaults.push(admission.fault);
+      const refused = decided(admission.errno, `refused by the control API: ${admission.fault}`);
+      return admission.delayMs > 0 ? sleep(admission.delayMs).then(() => refused) : Promise.resolve(refused);
+    }
+    h.connectFaults.push(...(admission?.faults ?? []));
+    const dialing = this.dialByRule(h);
+    return admission?.delayMs ? Promise.all([dialing, sleep(admission.delayMs)]).then(([outcome]) => outcome) : dialing;
+  }
+
+  /** Dials the record's destination as its rule says: through a chain, or directly; a fake address, as its name's rule says. */
+  private dialByRule(h: Dialing): Promise<DialOutcome> {
     const rec = h.record;
     const plan = this.opts.routing.dialFor(rec.rule);
     switch (plan.kind) {
