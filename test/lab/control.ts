@@ -83,7 +83,7 @@ export class CtlDriver {
 /** One line of fixtures/holdecho.py. */
 export interface HoldLine {
   readonly t: number;
-  readonly kind: 'hold' | 'rtt' | 'new';
+  readonly kind: 'hold' | 'rtt' | 'new' | 'stall';
   readonly to: string;
   readonly ok?: boolean;
   readonly ms?: number;
