@@ -359,6 +359,11 @@ export const fakeRange: Arb<string> = oneof(
   tuple(address, prefix).map(([a, p]) => `${a}${p}`),
   oddString,
 );
+export const controlAddress: Arb<string> = oneof(
+  constantFrom('8474', '0', '127.0.0.1:0', '[::1]:0', 'unix:/tmp/graft-fuzz.sock', 'unix:', ':8474', 'host:', '70000', '[nope]:1', 'a:b:1', ''),
+  integer({ min: -5, max: 70000 }).map(String),
+  oddString,
+);
 export const modeValue: Arb<string> = oneof(constantFrom('auto', 'proxy', 'inplace', 'AUTO', 'direct', ''), oddString);
 export const seed: Arb<string> = oneof(digits, integer().map(String), constantFrom('4294967296', '9999999999', '99999999999', '-1', ''), oddString);
 export const destination: Arb<string> = oneof(
@@ -378,6 +383,7 @@ export function flag(configPaths: Arb<string>): Arb<readonly string[]> {
     ['--mode', modeValue],
     ['--dns', dnsValue],
     ['--fake-range', fakeRange],
+    ['--control', controlAddress],
     ['--latency', latencyShort],
     ['--bandwidth', rate],
     ['--reset-after', duration],
@@ -473,6 +479,7 @@ export const unstructuredArgv: Arb<readonly string[]> = array(
         '--mode',
         '--dns',
         '--fake-range',
+        '--control',
         '--latency',
         '--bandwidth',
         '--reset-after',
@@ -586,6 +593,7 @@ const TOP: [string, Arb<string>][] = [
   ['mode', scalar(modeValue)],
   ['dns', scalar(dnsValue)],
   ['fake-range', listOf(fakeRange)],
+  ['control', scalar(controlAddress)],
   ['connect-timeout', scalar(duration)],
   ['log', log],
 ];

@@ -8,7 +8,6 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -32,6 +31,7 @@ import {
 } from '../../src/control/client.js';
 import { parseAttributes, recordLine } from '../../src/control/ctl.js';
 import { UsageError } from '../../src/errors.js';
+import { runCollect } from '../lab/world.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'graft-ctl-'));
 after(() => rmSync(tmp, { recursive: true, force: true }));
@@ -43,20 +43,15 @@ interface Run {
 }
 
 /** `bin/graft ctl ARGS...` with `input` on stdin; GRAFT_CONTROL unset unless given. */
-async function ctl(args: readonly string[], opts: { input?: string; env?: Record<string, string> } = {}): Promise<Run> {
+function ctl(args: readonly string[], opts: { input?: string; env?: Record<string, string> } = {}): Promise<Run> {
   const env: NodeJS.ProcessEnv = { ...process.env, ...opts.env };
   if (!opts.env?.GRAFT_CONTROL) delete env.GRAFT_CONTROL;
-  const child = spawn(join(repoRoot, 'bin/graft'), ['ctl', ...args], { stdio: ['pipe', 'pipe', 'pipe'], env });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  child.stdin.on('error', () => {});
-  child.stdin.end(opts.input ?? '');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-  const [code] = (await once(child, 'close')) as [number | null];
-  clearTimeout(timer);
-  return { code, stdout, stderr };
+  return runCollect(
+    join(repoRoot, 'bin/graft'),
+    ['ctl', ...args],
+    { env, timeoutMs: 30_000, ...(opts.input !== undefined ? { input: opts.input } : {}) },
+    undefined,
+  );
 }
 
 function ok(run: Run): string {
