@@ -103,11 +103,18 @@ async function effect(lab: BenchLab, repeats: number, ctx: BenchContext): Promis
       const add = await driver.call('addToxic', { name: 'echo', body: lag });
       if (!add.ok) throw new Error(`adding latency: ${add.error}`);
       const seen: Rtt[] = [];
+      const caught: Rtt[] = [];
       const slow = await nextRtt((r) => {
         if (r.t >= add.t0) seen.push(r);
+        else if (r.ms >= LATENCY - 2) caught.push(r);
         return r.t >= add.t0 && r.ms >= LATENCY - 2;
       }, 'a slow round trip');
       // a round trip partly delayed (caught as the toxic went in) is printed, not counted: say so
+      // the round trip in flight at t0 took the latency: the toxic acted on it, and the next one only starts ~200 ms later
+      for (const r of caught)
+        notes.push(
+          `repeat ${i + 1}: the round trip in flight at t0 (sent ${(add.t0 - r.t).toFixed(1)} ms before) took ${r.ms.toFixed(1)} ms: the toxic caught it`,
+        );
       if (seen.length > 1)
         notes.push(
           `repeat ${i + 1}: before the first full one, ${seen
