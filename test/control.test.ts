@@ -431,6 +431,7 @@ describe('runtime control (graft --control, graft serve)', { skip: needs(...LAB)
     let lines: HoldLines;
     let serve: ChildProcess;
     let serveErr = '';
+    let records = 0;
     const setup = (): Setup => ({ driver, lines, to: LISTEN, other: OTHER });
 
     before(async () => {
@@ -446,6 +447,7 @@ describe('runtime control (graft --control, graft serve)', { skip: needs(...LAB)
         'graft serve to listen',
       );
       driver = await CtlDriver.start(world.lab, world.client, `http://${CONTROL}`);
+      records = await driver.ok<number>('follow', { path: '/records' });
       const created = await driver.ok<{ listen: string }>('createProxy', { body: { name: 'echo', listen: LISTEN, upstream: ECHO } });
       assert.equal(created.listen, LISTEN);
       const client = world.lab.adopt(world.client.spawn('python3', [holdecho, '0', LISTEN, OTHER]));
@@ -478,6 +480,20 @@ describe('runtime control (graft --control, graft serve)', { skip: needs(...LAB)
 
     it('400, 404 and 409 bodies; 403 for a browser', async () => {
       await errors(driver, ECHO, '127.0.0.1:22009');
+    });
+
+    it("GET /records streams the listener's connections, with the proxy's name", async () => {
+      const taken = await driver.ok<{ status: number; lines: string[] }>('take', { stream: records });
+      assert.equal(taken.status, 200);
+      const recs = taken.lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+      const opens = recs.filter((r) => r.event === 'open' && r.action === 'listener' && r.proxy === 'echo');
+      const conns = recs.filter((r) => r.event === 'connection' && r.action === 'listener' && r.proxy === 'echo');
+      assert.ok(opens.length >= 3, `listener openings: ${JSON.stringify(recs.slice(0, 3))}`);
+      assert.ok(conns.length >= 3, `listener connection records: ${JSON.stringify(recs.slice(0, 3))}`);
+      assert.ok(
+        conns.every((r) => r.dst === ECHO && typeof r.client === 'string' && typeof r.bytesUp === 'number'),
+        JSON.stringify(conns[0]),
+      );
     });
 
     it('exits 0 on SIGTERM', async () => {
