@@ -22,6 +22,7 @@ import { repoRoot } from '../test/lab/paths.js';
 import type { BenchCase, Row } from './case.js';
 import { concurrency } from './cases/concurrency.js';
 import { connects } from './cases/connects.js';
+import { control } from './cases/control.js';
 import { dns } from './cases/dns.js';
 import { overhead } from './cases/overhead.js';
 import { startup } from './cases/startup.js';
@@ -32,7 +33,7 @@ import { soak } from './cases/soak.js';
 import { throughput } from './cases/throughput.js';
 import { BenchLab } from './lab.js';
 
-const CASES: readonly BenchCase[] = [throughput, connects, goconnects, placement, proxychains, overhead, startup, concurrency, dns, soak];
+const CASES: readonly BenchCase[] = [throughput, connects, goconnects, placement, proxychains, overhead, startup, concurrency, dns, control, soak];
 const resultsFile = join(repoRoot, 'bench', 'results', 'latest.json');
 
 interface Options {
