@@ -9,6 +9,7 @@ import { TracerMissingError } from './tracer/supervisor.js';
 import { takeCallerState } from './tracer/caller.js';
 import type { RoutingSettings, ServePlan } from './cli.js';
 import { startControl } from './control/service.js';
+import { formatControlAddress } from './control/server.js';
 import { TOXIPROXY_VERSION, type ApiHandler } from './control/api.js';
 import { ConnectionLog } from './records.js';
 import { seededRandom } from './chaos/random.js';
@@ -110,9 +111,7 @@ async function serve(plan: ServePlan): Promise<number> {
     return 0;
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    say(
-      `graft: --control ${plan.address.kind === 'unix' ? `unix:${plan.address.path}` : `${plan.address.host}:${plan.address.port}`}: cannot listen: ${code ?? (err as Error).message}`,
-    );
+    say(`graft: --control ${formatControlAddress(plan.address)}: cannot listen: ${code ?? (err as Error).message}`);
     return EXIT.usage;
   } finally {
     flush();

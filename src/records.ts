@@ -125,17 +125,9 @@ export type ConnectionRecord = ProxiedConnection | InplaceConnection | RefusedCo
  * listener's client was connected to the upstream). Only the control API's
  * record stream carries it; its record comes when it ends.
  */
-export interface OpenedConnection {
-  readonly event: 'open';
-  readonly action: 'proxy' | 'listener';
-  readonly dst: string;
-  readonly name?: string;
-  readonly proxy?: string;
-  readonly pid?: number;
-  readonly exe?: string;
-  /** the program's end (proxy) or the listener's client (listener) */
-  readonly local: string;
-}
+export type OpenedConnection =
+  | (Pick<ProxiedConnection, 'pid' | 'exe' | 'dst' | 'name' | 'proxy' | 'local'> & { readonly event: 'open'; readonly action: 'proxy' })
+  | (Pick<ListenedConnection, 'proxy' | 'client' | 'dst'> & { readonly event: 'open'; readonly action: 'listener' });
 
 /** What the record stream carries: every record, and each opening. */
 export type StreamRecord = ConnectionRecord | OpenedConnection;

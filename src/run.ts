@@ -22,6 +22,7 @@ import { DnsServer } from './dns/server.js';
 import { dnsFaultChooser } from './chaos/dns-faults.js';
 import type { ControlMessage } from './tracer/messages.js';
 import { startControl, type Control } from './control/service.js';
+import { formatControlAddress } from './control/server.js';
 import type { RulesView } from './control/api.js';
 import { UsageError } from './errors.js';
 
@@ -123,8 +124,9 @@ async function openControl(plan: Plan, routing: Routing, log: ConnectionLog, ran
   try {
     return await startControl({ ...(address ? { address } : {}), connections: log, random, logger, rules: () => rulesView(routing) });
   } catch (err) {
-    const where = address?.kind === 'unix' ? `unix:${address.path}` : address ? `${address.host}:${address.port}` : '';
-    throw new UsageError(`--control ${where}: cannot listen: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    throw new UsageError(
+      `--control ${address ? formatControlAddress(address) : ''}: cannot listen: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+    );
   }
 }
 

@@ -45,6 +45,13 @@ export class ToxicChain {
     return this.links.length === 0;
   }
 
+  /** pieces held in the stages */
+  get pieces(): number {
+    let n = 0;
+    for (const l of this.links) n += l.stage.pieces;
+    return n;
+  }
+
   /** bytes held in the stages */
   get held(): number {
     let n = 0;
@@ -105,6 +112,7 @@ export class ToxicChain {
       const { chunks, ended } = link.stage.leave();
       for (const c of chunks) into.write(c);
       if (ended) into.end();
+      if (!taker) link.stage.removed();
       after = into;
     }
     this.ctx.released();

@@ -67,10 +67,14 @@ export abstract class Stage implements Sink {
   next!: Sink;
   /** bytes held, for the source's backpressure */
   held = 0;
+  /** pieces held (a slice of one byte costs far more than a byte): backpressure counts them too */
+  pieces = 0;
   abstract write(chunk: Buffer): void;
   abstract end(): void;
   /** Leaves the chain: cancels its timers and gives up what it holds, for its successor or its replacement. */
   abstract leave(): Holding;
+  /** It left for good (removed, not replaced): what the toxic does to the connection then, if anything. */
+  removed(): void {}
 }
 
 /** A stage that holds nothing and only watches (limit_data, reset_peer) or delays the end (slow_close). */
@@ -119,6 +123,7 @@ abstract class TimedStage extends Stage {
       this.held += p.chunk.length;
       this.lastAt = p.at;
     }
+    this.pieces = this.queue.length - this.head;
     this.flush();
   }
   end(): void {
@@ -132,6 +137,7 @@ abstract class TimedStage extends Stage {
     this.queue = [];
     this.head = 0;
     this.held = 0;
+    this.pieces = 0;
     return { chunks, ended: this.ended && !this.endSent };
   }
   /** Sends on what is due now, in order, then the end if it is next; arms the timer for the rest. */
@@ -140,6 +146,7 @@ abstract class TimedStage extends Stage {
     while (this.head < this.queue.length && this.queue[this.head]!.at <= now) {
       const { chunk } = this.queue[this.head++]!;
       this.held -= chunk.length;
+      this.pieces--;
       this.next.write(chunk);
     }
     // drop what has gone from the front now and then, not on every piece (shift is O(n))
@@ -261,12 +268,16 @@ class ResetPeer extends PassStage {
 /**
  * Drops everything, an end of stream included (the stall hides a FIN too),
  * and closes the connection `timeMs` after it was added; 0: stalls for as
- * long as it is there. What it dropped stays dropped when it leaves; a FIN
- * it hid goes on then.
+ * long as it is there. Removed, it closes the connection too, as
+ * Toxiproxy's does: the bytes it dropped would otherwise leave a hole in a
+ * stream that goes on, which no network makes.
  */
 class Timeout extends PassStage {
   private expired = false;
-  constructor(timeMs: number, control: ConnectionControl) {
+  constructor(
+    timeMs: number,
+    private readonly control: ConnectionControl,
+  ) {
     super();
     if (timeMs > 0) {
       this.timer = setTimeout(() => {
@@ -281,6 +292,9 @@ class Timeout extends PassStage {
   override end(): void {
     if (this.expired) this.next.end();
     else this.endHeld = true;
+  }
+  override removed(): void {
+    this.control.close();
   }
 }
 
@@ -302,8 +316,4 @@ export function toxicStage(spec: ToxicSpec, ctx: StageContext): Stage {
     case 'reset_peer':
       return new ResetPeer(spec.timeMs, ctx.control);
   }
-}
-
-export function describeToxic(t: Toxic): string {
-  return t.text;
 }

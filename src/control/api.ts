@@ -237,11 +237,17 @@ function routes(model: ControlModel, options: ApiOptions): Route[] {
     return json(201, { proxies: decoded.value.map((c) => model.proxy(c.name)) });
   };
 
-  /** Every proxy enabled (its listener opened) and every toxic removed. */
+  /**
+   * Every proxy enabled (its listener opened) and every toxic removed. A
+   * listen that fails answers 500 and stops there; the proxies enabled
+   * before it stay enabled, so the state says what listens.
+   */
   const reset: Action = async () => {
     for (const current of model.proxies().filter((p) => !p.enabled)) {
-      const listening = await listeners.change({ ...current, enabled: false }, { ...current, enabled: true });
+      const enabled = { ...current, enabled: true };
+      const listening = await listeners.change(current, enabled);
       if (!listening.ok) return errorResponse(listening.error);
+      model.updateProxy(enabled);
       if (listening.value !== undefined) model.recordListen(current.name, listening.value);
     }
     model.reset();

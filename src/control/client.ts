@@ -5,10 +5,12 @@
  * `graft ctl` (ctl.ts) is its command-line face.
  */
 import { request as httpRequest, type IncomingMessage } from 'node:http';
-import { formatEndpoint } from '../address.js';
+import { iterate } from '../record-stream.js';
 import type { ApiHandler, RulesView } from './api.js';
 import type { Stream } from './model.js';
-import type { ControlAddress } from './server.js';
+import { formatControlAddress, type ControlAddress } from './server.js';
+
+export { formatControlAddress } from './server.js';
 
 /**
  * A toxic as the API's JSON shows it: model.ts's Toxic without its brand
@@ -105,11 +107,6 @@ function refusal(status: number, body: string): ControlError | undefined {
   return new ControlError(status, body.trim() || `HTTP ${status}`);
 }
 
-/** The address as `--control` writes it. */
-export function formatControlAddress(address: ControlAddress): string {
-  return address.kind === 'unix' ? `unix:${address.path}` : formatEndpoint(address.host, address.port);
-}
-
 /** Errors of a connect that found nobody, rather than one that broke off. */
 const UNREACHABLE = new Set(['ECONNREFUSED', 'ENOENT', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL', 'ETIMEDOUT', 'ENOTSOCK']);
 
@@ -180,34 +177,11 @@ export function handlerTransport(handler: ApiHandler): Transport {
       const error = refusal(response.status, response.body);
       if (error) throw error;
       if (response.body) yield response.body;
-      if (!response.follow) return;
-      const queue: string[] = [];
-      let ended = false;
-      let wake: (() => void) | undefined;
-      const poke = (): void => {
-        wake?.();
-        wake = undefined;
-      };
-      const stop = response.follow(
-        (chunk) => {
-          queue.push(chunk);
-          poke();
-        },
-        () => {
-          ended = true;
-          poke();
-        },
-      );
-      try {
-        for (;;) {
-          const chunk = queue.shift();
-          if (chunk !== undefined) yield chunk;
-          else if (ended) return;
-          else await new Promise<void>((resolve) => (wake = resolve));
-        }
-      } finally {
-        stop();
-      }
+      const follow = response.follow;
+      if (!follow) return;
+      let ended: () => void = () => {};
+      const end = new Promise<void>((resolve) => (ended = resolve));
+      yield* iterate<string>({ subscribe: (push) => follow(push, ended), ended: end });
     },
   };
 }

@@ -12,21 +12,8 @@ import { relay, type Relaying } from '../proxy/relay.js';
 import type { ConnectionLog } from '../records.js';
 import type { ListenerLayer } from './api.js';
 import { failure, success, type Result } from './errors.js';
-import type { ProxyConfig } from './model.js';
+import { splitHostPort, type ProxyConfig } from './model.js';
 import type { Scopes } from './scopes.js';
-
-/** `host:port` as Go's net.Listen reads it: an empty host is every address. */
-function listenAddress(listen: string): { host: string | undefined; port: number } {
-  const at = listen.lastIndexOf(':');
-  const host = listen.slice(0, at).replace(/^\[(.*)\]$/, '$1');
-  return { host: host === '' ? undefined : host, port: Number(listen.slice(at + 1)) };
-}
-
-/** `host:port` split for a dial. */
-function upstreamAddress(upstream: string): { host: string; port: number } {
-  const at = upstream.lastIndexOf(':');
-  return { host: upstream.slice(0, at).replace(/^\[(.*)\]$/, '$1'), port: Number(upstream.slice(at + 1)) };
-}
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -36,6 +23,10 @@ interface Running {
   /** every socket of its connections, the clients' and the upstream ones */
   readonly sockets: Set<net.Socket>;
   readonly relays: Set<Relaying>;
+  /** each client being served, until its record is written */
+  readonly serving: Set<Promise<void>>;
+  /** set when it stops: a client still dialing or delayed gives up */
+  stopped: boolean;
 }
 
 export interface ListenerOptions {
@@ -75,16 +66,26 @@ export class Listeners implements ListenerLayer {
 
   private start(config: ProxyConfig): Promise<string> {
     const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true });
-    const { host, port } = listenAddress(config.listen);
+    const { host, port } = splitHostPort(config.listen);
     return new Promise((resolve, reject) => {
       server.once('error', reject);
-      server.listen({ port, ...(host !== undefined ? { host } : {}) }, () => {
+      server.listen({ port, ...(host !== '' ? { host } : {}) }, () => {
         server.off('error', reject);
+        if (this.closed) {
+          // graft stopped while this listen was under way: nobody would close it
+          server.close();
+          reject(new Error('graft is shutting down'));
+          return;
+        }
         const bound = server.address() as net.AddressInfo;
-        const listen = formatEndpoint(host === undefined ? '' : bound.address, bound.port);
-        const running: Running = { config: { ...config, listen }, server, sockets: new Set(), relays: new Set() };
+        const listen = formatEndpoint(host === '' ? '' : bound.address, bound.port);
+        const running: Running = { config: { ...config, listen }, server, sockets: new Set(), relays: new Set(), serving: new Set(), stopped: false };
         this.running.set(config.name, running);
-        server.on('connection', (client) => void this.serve(running, client));
+        server.on('connection', (client) => {
+          const serving = this.serve(running, client);
+          running.serving.add(serving);
+          void serving.finally(() => running.serving.delete(serving));
+        });
         server.on('error', (err) => this.opts.logger.warn({ err, proxy: config.name }, 'control: listener failed'));
         this.opts.logger.info({ proxy: config.name, listen, upstream: config.upstream }, `control: proxy ${config.name} listens on ${listen}`);
         resolve(listen);
@@ -92,13 +93,15 @@ export class Listeners implements ListenerLayer {
     });
   }
 
+  /** Stops listening and ends its connections; resolves once each has its record. */
   private async stop(name: string): Promise<void> {
     const running = this.running.get(name);
     if (!running) return;
     this.running.delete(name);
+    running.stopped = true;
     for (const r of running.relays) r.cut(`cut: proxy ${name} stopped listening`);
     for (const s of running.sockets) s.destroy();
-    await new Promise<void>((resolve) => running.server.close(() => resolve()));
+    await Promise.all([new Promise<void>((resolve) => running.server.close(() => resolve())), ...running.serving]);
   }
 
   /** One client: the proxy's connect toxics, the dial to upstream, then the relay through its toxics. */
@@ -115,6 +118,17 @@ export class Listeners implements ListenerLayer {
     const base = { event: 'connection', action: 'listener', proxy: config.name, client: clientEnd, dst: config.upstream } as const;
     const admission = this.opts.scopes.admitListener(config.name);
     if (admission.delayMs > 0) await sleep(admission.delayMs);
+    if (running.stopped || client.destroyed) {
+      client.destroy();
+      this.opts.connections.record({
+        ...base,
+        bytesUp: 0,
+        bytesDown: 0,
+        durationMs: Date.now() - started,
+        error: 'the proxy stopped before the upstream was dialed',
+      });
+      return;
+    }
     if (admission.kind === 'refuse') {
       // a client that already connected cannot be refused: the nearest is a reset
       client.resetAndDestroy();
@@ -128,13 +142,15 @@ export class Listeners implements ListenerLayer {
       });
       return;
     }
-    const upstream = net.connect({ ...upstreamAddress(config.upstream), allowHalfOpen: true });
+    const upstream = net.connect({ ...splitHostPort(config.upstream), allowHalfOpen: true });
     keep(upstream);
     const dialed = await new Promise<string | undefined>((resolve) => {
       upstream.once('connect', () => resolve(undefined));
       upstream.once('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message));
+      // destroyed while connecting (the proxy stopped): neither of the above comes
+      upstream.once('close', () => resolve('the proxy stopped while the upstream was dialed'));
     });
-    if (dialed !== undefined || client.destroyed) {
+    if (dialed !== undefined || client.destroyed || running.stopped) {
       // Toxiproxy closes the client when the upstream cannot be reached
       client.destroy();
       upstream.destroy();
@@ -148,7 +164,7 @@ export class Listeners implements ListenerLayer {
     tracked.attach(relaying);
     running.relays.add(relaying);
     client.resume();
-    this.opts.connections.opened({ event: 'open', action: 'listener', dst: config.upstream, proxy: config.name, local: clientEnd });
+    this.opts.connections.opened({ event: 'open', action: 'listener', dst: config.upstream, proxy: config.name, client: clientEnd });
     const result = await relaying.done;
     running.relays.delete(relaying);
     const { faults } = tracked.release();

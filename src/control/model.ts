@@ -234,6 +234,15 @@ function checkHostPort(field: string, text: string, minPort: number, emptyHost: 
   return undefined;
 }
 
+/**
+ * A checked `host:port` (listen or upstream) in its parts, the brackets of
+ * an IPv6 host taken off; the host is '' for a listener on every address.
+ */
+export function splitHostPort(text: string): { readonly host: string; readonly port: number } {
+  const at = text.lastIndexOf(':');
+  return { host: text.slice(0, at).replace(/^\[(.*)\]$/, '$1'), port: Number(text.slice(at + 1)) };
+}
+
 export interface ProxyInput {
   readonly name: string;
   readonly listen: string;

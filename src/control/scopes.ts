@@ -14,7 +14,7 @@ import type { ToxicSpec } from '../chaos/toxics.js';
 import { canonicalName } from '../dns/pattern.js';
 import type { RelayToxics, Relaying } from '../proxy/relay.js';
 import type { RefuseErrno } from '../rules/model.js';
-import { isConnectToxic, type ControlModel, type ProxyView, type Toxic } from './model.js';
+import { isConnectToxic, splitHostPort, type ControlModel, type ProxyView, type Toxic } from './model.js';
 
 /** Where a program's connection goes, as graft knows it. */
 export interface Destination {
@@ -36,6 +36,8 @@ export interface Tracked {
   toxics(): RelayToxics;
   /** the relay is running: later changes go to it */
   attach(relaying: Relaying): void;
+  /** the proxy it is in now, if any */
+  scope(): string | undefined;
   /** the connection ended: no more changes; returns what its record says */
   release(): { readonly scope: string | undefined; readonly faults: readonly string[] };
 }
@@ -79,9 +81,8 @@ export function toxicText(proxy: string, toxic: Toxic): string {
 
 /** `host:port` of an upstream, the host canonical (an address as Node writes it, a name lower-case). */
 function upstreamOf(proxy: ProxyView): { readonly host: string; readonly port: number } {
-  const at = proxy.upstream.lastIndexOf(':');
-  const host = proxy.upstream.slice(0, at).replace(/^\[(.*)\]$/, '$1');
-  return { host: canonicalHost(host), port: Number(proxy.upstream.slice(at + 1)) };
+  const { host, port } = splitHostPort(proxy.upstream);
+  return { host: canonicalHost(host), port };
 }
 
 function canonicalHost(host: string): string {
@@ -134,6 +135,16 @@ export class Scopes {
     return this.admitTo(this.scopeOf(destination));
   }
 
+  /**
+   * The disabled proxy this destination is in now, if it is: a connect let
+   * through before its proxy was disabled, and still dialing then, is
+   * refused as it completes (the program's connect has not succeeded yet).
+   */
+  disabledFor(destination: Destination): string | undefined {
+    const proxy = this.scopeOf(destination);
+    return proxy && !proxy.enabled ? proxy.name : undefined;
+  }
+
   /** A connection the listener of proxy `name` accepted, as admit() decides a program's connect. */
   admitListener(name: string): Admission {
     return this.admitTo(this.model.proxy(name));
@@ -165,6 +176,7 @@ export class Scopes {
     this.connections.add(c);
     return {
       toxics: () => this.toxicsOf(c),
+      scope: () => c.scope,
       attach: (relaying) => {
         c.relaying = relaying;
       },

@@ -30,6 +30,11 @@ export function parseControlAddress(text: string): ControlAddress {
   return { kind: 'tcp', host, port };
 }
 
+/** The address as `--control` writes it. */
+export function formatControlAddress(address: ControlAddress): string {
+  return address.kind === 'unix' ? `unix:${address.path}` : formatEndpoint(address.host, address.port);
+}
+
 export interface ControlServer {
   /** where it listens: `HOST:PORT` with the port bound, or `unix:PATH` */
   readonly address: string;
@@ -49,12 +54,23 @@ function send(res: ServerResponse, response: ApiResponse, close = false): void {
   res.write(response.body);
   // flushed at once: a follower reads each record as it happens
   res.flushHeaders();
-  const stop = response.follow(
-    (chunk) => res.write(chunk),
-    () => res.end(),
-  );
+  let stop = (): void => {};
+  const write = (chunk: string): void => {
+    if (res.writableEnded) return;
+    // a follower that stopped reading: graft does not hold its records without bound
+    if (res.writableLength > FOLLOW_BACKLOG_BYTES) {
+      stop();
+      res.end(`${JSON.stringify({ event: 'error', error: `the reader fell more than ${FOLLOW_BACKLOG_BYTES} bytes behind: the stream ends here` })}\n`);
+      return;
+    }
+    res.write(chunk);
+  };
+  stop = response.follow(write, () => res.end());
   res.once('close', stop);
 }
+
+/** How far a follower of a stream may fall behind before graft ends its stream. */
+const FOLLOW_BACKLOG_BYTES = 16 << 20;
 
 /**
  * Reads the body up to MAX_BODY_BYTES. Past it (declared or sent), answers
@@ -151,7 +167,7 @@ export async function startControlServer(where: ControlAddress, handler: ApiHand
   else await listenTcp(server, where.host, where.port);
 
   const bound = server.address();
-  const address = where.kind === 'unix' ? `unix:${where.path}` : typeof bound === 'object' && bound ? formatEndpoint(bound.address, bound.port) : '';
+  const address = where.kind === 'unix' || typeof bound !== 'object' || !bound ? formatControlAddress(where) : formatEndpoint(bound.address, bound.port);
   return {
     address,
     close: () =>

@@ -42,11 +42,17 @@ export async function startControl(opts: ControlOptions): Promise<Control> {
     listeners,
     records: (write, end) => {
       const unfollow = opts.connections.follow(write);
-      streams.add(end);
-      return () => {
+      const stop = (): void => {
         unfollow();
-        streams.delete(end);
+        streams.delete(finish);
       };
+      // ended by graft: nothing is written after the end
+      const finish = (): void => {
+        stop();
+        end();
+      };
+      streams.add(finish);
+      return stop;
     },
     ...(opts.rules ? { rules: opts.rules } : {}),
   });
@@ -58,9 +64,10 @@ export async function startControl(opts: ControlOptions): Promise<Control> {
     address: server?.address,
     close: () =>
       (closing ??= (async () => {
+        // the listeners' connections get their records first, and the streams carry them
+        await listeners.close();
         for (const end of [...streams]) end();
         await server?.close();
-        await listeners.close();
       })()),
   };
 }

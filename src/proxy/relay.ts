@@ -27,6 +27,8 @@ export interface RelayToxics {
 
 /** A direction's source stops reading while its stages hold more than this. */
 const HELD_LIMIT = 1 << 20;
+/** Nor more pieces than this (a slicer of 1-byte slices holds a piece, about 100 bytes of heap, per byte). */
+const PIECE_LIMIT = 1 << 14;
 
 /**
  * One direction: reads `src` into its toxic chain, whose end writes to
@@ -75,7 +77,7 @@ class Lane {
   /** Backpressure: the source waits while the stages hold too much or the destination needs a drain. */
   update(): void {
     if (!this.started) return;
-    const full = this.accepting && (this.dst.writableNeedDrain || this.chain.held > HELD_LIMIT);
+    const full = this.accepting && (this.dst.writableNeedDrain || this.chain.held > HELD_LIMIT || this.chain.pieces > PIECE_LIMIT);
     if (full) {
       if (!this.src.isPaused()) this.src.pause();
     } else if (this.src.isPaused()) this.src.resume();

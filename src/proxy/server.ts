@@ -35,7 +35,7 @@ import { maskUrl } from '../upstream/url.js';
 import type { AtExit, ConnectionLog, Lost, ProxiedConnection } from '../records.js';
 import { DialFailure, toDialFailure } from '../upstream/failure.js';
 import { descriptorShortage, outOfDescriptors } from '../summary.js';
-import type { Scopes } from '../control/scopes.js';
+import type { Destination, Scopes } from '../control/scopes.js';
 
 /**
  * After the program has exited, how long the bytes it sent may take to be
@@ -118,7 +118,7 @@ interface Handover {
   /** connect faults the tracer applied (a delayed handshake), and the control API's, for the record */
   readonly connectFaults: string[];
   /** the control API's proxy it fell under when it was dialed */
-  scope?: string;
+  scope?: string | undefined;
   readonly upstream: Promise<DialOutcome>;
   /** set while the dial (or a fault's delay) is awaited, so the shutdown can end the wait */
   stopWaiting?: () => void;
@@ -392,6 +392,15 @@ class LocalProxy implements Proxy {
   /** The destination accepted: completes the program's connect, then relays. */
   private async complete(h: Handover, outcome: Extract<DialOutcome, { ok: true }>, ends: HandshakeEnds, prepared: number | string): Promise<void> {
     const id = h.record.id;
+    const disabled = this.opts.scopes?.disabledFor(destinationOf(h));
+    if (disabled !== undefined) {
+      outcome.socket.destroy();
+      if (typeof prepared === 'number') closeFd(prepared);
+      this.opts.answer({ kind: 'refused', id, error: 'ECONNREFUSED' });
+      h.connectFaults.push(`${disabled}: disabled`);
+      this.finish(h, failed(`refused by the control API: proxy ${disabled} was disabled while the connect was dialed`));
+      return;
+    }
     const program = await this.openHandshake(ends, prepared);
     if (typeof program === 'string' && outOfDescriptors(program)) {
       // the program's socket still waits: its connect fails, cleanly
@@ -408,11 +417,11 @@ class LocalProxy implements Proxy {
     }
     const toxics = this.toxicsFor(h.record, h.name);
     const own = toxics.length ? toxicStages(toxics, this.opts.toxics) : undefined;
-    const rec = h.record;
     // under the control API, the scope's toxics join graft's own and follow its changes
-    const tracked = this.opts.scopes?.track({ ip: rec.dstIp, port: rec.dstPort, ...(h.name !== undefined ? { name: h.name } : {}) }, own);
+    const tracked = this.opts.scopes?.track(destinationOf(h), own);
     const relaying = relay(program, outcome.socket, outcome.takeEarly(), tracked ? tracked.toxics() : own, this.opts.random);
     tracked?.attach(relaying);
+    if (tracked) h.scope = tracked.scope();
     h.relaying = relaying;
     if (this.exiting) {
       h.atExit = 'open';
@@ -421,7 +430,7 @@ class LocalProxy implements Proxy {
     this.opened(h);
     const result = await relaying.done;
     const scoped = tracked?.release();
-    if (scoped?.scope !== undefined) h.scope = scoped.scope;
+    if (scoped) h.scope = scoped.scope;
     this.finish(h, { ...result, toxics: [...toxics.map((t) => t.text), ...(scoped?.faults ?? [])] });
   }
 
@@ -471,8 +480,7 @@ class LocalProxy implements Proxy {
    * dialed as its rule says.
    */
   private dial(h: Dialing): Promise<DialOutcome> {
-    const rec = h.record;
-    const admission = this.opts.scopes?.admit({ ip: rec.dstIp, port: rec.dstPort, ...(h.name !== undefined ? { name: h.name } : {}) });
+    const admission = this.opts.scopes?.admit(destinationOf(h));
     if (admission?.scope !== undefined) h.scope = admission.scope;
     if (admission?.kind === 'refuse') {
       h.connectFaults.push(admission.fault);
@@ -602,6 +610,9 @@ function refusedBy(f: DialFailure, shortage?: string): DialOutcome {
   if (shortage === undefined) return { ok: false, errno: f.errno, error: maskUrl(f.message) };
   return { ok: false, errno: UNSERVED_ERRNO, error: `${descriptorShortage(shortage)}: ${maskUrl(f.message)}`, lost: 'descriptors' };
 }
+
+/** Where a handed-over connect goes, as the control API's scopes match it. */
+const destinationOf = (h: Dialing): Destination => ({ ip: h.record.dstIp, port: h.record.dstPort, ...(h.name !== undefined ? { name: h.name } : {}) });
 
 /** A connect graft fails by its own decision, not a dial's answer. */
 const decided = (errno: string, error: string): DialOutcome => ({ ok: false, errno, error });

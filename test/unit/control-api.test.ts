@@ -177,12 +177,13 @@ describe('control API: toxiproxy-node-client', () => {
     for (const kind of ['proxy-created', 'proxy-updated', 'proxy-deleted', 'toxic-added', 'toxic-updated', 'toxic-removed', 'reset'] as const) {
       assert.ok(kinds.has(kind), kind);
     }
-    const reset = events.filter((e) => e.kind === 'reset').pop();
+    // /reset enabled mysql (an update, as its listener opened) just before it removed the toxics
+    const at = events.map((e) => e.kind).lastIndexOf('reset');
+    const enabled = events[at - 1];
+    assert.ok(enabled?.kind === 'proxy-updated');
+    assert.deepEqual([enabled.after.name, enabled.before.enabled, enabled.after.enabled], ['mysql', false, true]);
+    const reset = events[at];
     assert.ok(reset?.kind === 'reset');
-    assert.deepEqual(
-      reset.enabled.map((p) => p.name),
-      ['mysql'],
-    );
     assert.deepEqual(
       reset.removed.map(({ proxy, toxic }) => `${proxy}/${toxic.name}`),
       ['redis/slow'],

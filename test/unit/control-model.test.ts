@@ -114,11 +114,15 @@ describe('control model: events for the layers that act on connections', () => {
     await call('DELETE', '/proxies/a');
     assert.deepEqual(
       events.map((e) => e.kind),
-      ['proxy-created', 'toxic-added', 'toxic-removed', 'toxic-added', 'proxy-updated', 'reset', 'proxy-deleted'],
+      // /reset enables each disabled proxy as its listener opens (an update each), then removes the toxics
+      ['proxy-created', 'toxic-added', 'toxic-removed', 'toxic-added', 'proxy-updated', 'proxy-updated', 'reset', 'proxy-deleted'],
     );
-    const reset = events[5];
+    const enabled = events[5];
+    assert.ok(enabled?.kind === 'proxy-updated');
+    assert.deepEqual([enabled.before.enabled, enabled.after.enabled, enabled.after.name], [false, true, 'a']);
+    const reset = events[6];
     assert.ok(reset?.kind === 'reset');
-    assert.deepEqual([reset.enabled.map((p) => p.name), reset.removed.map((r) => r.toxic.name)], [['a'], ['limit_data_upstream']]);
+    assert.deepEqual([reset.enabled.map((p) => p.name), reset.removed.map((r) => r.toxic.name)], [[], ['limit_data_upstream']]);
   });
 
   it('/populate replacing a changed proxy: deleted (with its toxics) then created; an identical one: nothing', async () => {

@@ -140,18 +140,17 @@ describe('live toxics on an open relayed connection', () => {
     c.client.end();
   });
 
-  it('timeout stalls the next bytes; removed, later bytes flow again and the dropped stay dropped', async () => {
+  it('timeout stalls the next bytes; removed, it closes the connection (the dropped bytes never arrive, no hole goes on)', async () => {
     const c = await open();
     c.relaying.setToxics({ up: [], down: [toxic('t', { type: 'timeout', timeMs: 0 })] });
     c.client.write('a');
     await sleep(400);
     assert.equal(c.reader.total, 0);
     c.relaying.setToxics(NONE);
-    c.client.write('b');
-    await c.reader.until(() => c.reader.total >= 1);
-    await sleep(100);
-    assert.equal(c.reader.data.toString(), 'b');
+    await c.reader.until(() => c.reader.ended);
+    assert.equal(c.reader.total, 0);
     c.client.end();
+    await c.relaying.done;
   });
 
   it('timeout added closes the connection its time after it was added', async () => {
@@ -426,13 +425,22 @@ describe('ToxicChain changes', () => {
     assert.equal(chain.held, 0);
   });
 
-  it('a removed timeout lets the hidden end go on, not the bytes it dropped', () => {
-    const { chain, out } = chainInto();
+  it('a removed timeout lets the hidden end go on, not the bytes it dropped, and closes the connection (as Toxiproxy)', () => {
+    const { chain, out, closes } = chainInto();
     chain.set([toxic('t', { type: 'timeout', timeMs: 0 })]);
     chain.head.write(Buffer.from('lost'));
     chain.head.end();
     assert.deepEqual(out, []);
     chain.set([]);
     assert.deepEqual(out, ['FIN']);
+    assert.equal(closes(), 1);
+  });
+
+  it('a timeout replaced by another timeout does not close the connection', () => {
+    const { chain, closes } = chainInto();
+    chain.set([toxic('t', { type: 'timeout', timeMs: 0 })]);
+    chain.set([toxic('t', { type: 'timeout', timeMs: 60_000 })]);
+    assert.equal(closes(), 0);
+    chain.dispose();
   });
 });
