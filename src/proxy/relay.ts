@@ -64,7 +64,10 @@ class Lane {
       this.chain.head.write(chunk);
       this.update();
     });
-    this.src.once('end', () => this.endInput());
+    // a source that ended before the relay began (a server that greets and
+    // closes at once, its bytes held as early data) has no 'end' to come
+    if (this.src.readableEnded) this.endInput();
+    else this.src.once('end', () => this.endInput());
     this.dst.on('drain', () => this.update());
     this.update();
   }

@@ -12,6 +12,7 @@ import { createHash } from 'node:crypto';
 import { relay, type RelayToxics, type Relaying } from '../../src/proxy/relay.js';
 import { seededRandom } from '../../src/chaos/random.js';
 import { ToxicChain, type LiveToxic } from '../../src/chaos/live.js';
+import { holdEarlyData } from '../../src/upstream/chain.js';
 import type { ToxicSpec } from '../../src/chaos/toxics.js';
 
 const NONE: RelayToxics = { up: [], down: [] };
@@ -386,6 +387,32 @@ function chainInto(): { chain: ToxicChain; out: string[]; closes: () => number }
   return { chain, out, closes: () => closes };
 }
 const hold = latency(100_000);
+
+describe('relay start', () => {
+  it('a destination that greets and closes before the relay begins: its bytes and its FIN reach the program', async () => {
+    const dest = net.createServer((s) => s.end('hello')).listen(0, '127.0.0.1');
+    await once(dest, 'listening');
+    const front = net.createServer({ allowHalfOpen: true }).listen(0, '127.0.0.1');
+    await once(front, 'listening');
+    const relaying = new Promise<Relaying>((resolve) =>
+      front.once('connection', (program: net.Socket) => {
+        const upstream = net.connect({ port: (dest.address() as net.AddressInfo).port, host: '127.0.0.1', allowHalfOpen: true });
+        // as the proxy holds what arrives while it completes the program's connect
+        const takeEarly = holdEarlyData(upstream);
+        upstream.once('end', () => setImmediate(() => resolve(relay(program, upstream, takeEarly(), undefined, seededRandom(1)))));
+      }),
+    );
+    const client = net.connect({ port: (front.address() as net.AddressInfo).port, host: '127.0.0.1', allowHalfOpen: true });
+    const reader = new Reader(client);
+    const r = await relaying;
+    await reader.until(() => reader.ended);
+    assert.equal(reader.data.toString(), 'hello');
+    client.end();
+    assert.equal((await r.done).error, undefined);
+    front.close();
+    dest.close();
+  });
+});
 
 describe('ToxicChain changes', () => {
   it('a removed toxic hands its bytes to what follows it, behind the older bytes held there', () => {
