@@ -114,10 +114,18 @@ function addressOf(ip: string, v6: boolean): Buffer {
   return bytes;
 }
 
-/** struct sockaddr_in or sockaddr_in6 for an address and port. */
+/**
+ * struct sockaddr_in or sockaddr_in6 for an address and port, in one of two
+ * buffers reused by every call: koffi passes it to libc synchronously, and
+ * no caller keeps it past its own call (an allocation per bind and connect
+ * less, on every proxied connection).
+ */
+const SOCKADDR4 = Buffer.alloc(16);
+const SOCKADDR6 = Buffer.alloc(28);
 function sockaddr(ip: string, port: number): Buffer {
   const v6 = net.isIPv6(ip);
-  const a = Buffer.alloc(v6 ? 28 : 16);
+  const a = v6 ? SOCKADDR6 : SOCKADDR4;
+  a.fill(0);
   a.writeUInt16LE(v6 ? AF_INET6 : AF_INET, 0);
   a.writeUInt16BE(port, 2);
   addressOf(ip, v6).copy(a, v6 ? 8 : 4);
@@ -147,18 +155,27 @@ export function boundPort(fd: number): number {
 export function connectLocal(fd: number, to: { ip: string; port: number }): string {
   const c = libc();
   const remote = sockaddr(to.ip, to.port);
-  if ((c.connect(fd, remote, remote.length) as number) < 0 && c.koffi.errno() !== EINPROGRESS) return errnoName(c.koffi.errno());
+  if ((c.connect(fd, remote, remote.length) as number) === 0) return 'connected';
+  const errno = c.koffi.errno();
+  if (errno !== EINPROGRESS) return errnoName(errno);
   return connectState(fd);
 }
+
+/** Buffers for connectState's calls (synchronous, see SOCKADDR4). */
+const PEER = Buffer.alloc(128);
+const PEER_LEN = [PEER.length];
+const SO_ERROR_VALUE = Buffer.alloc(4);
+const SO_ERROR_LEN = [4];
 
 /** Where a connect started by connectLocal stands now (see there). */
 export function connectState(fd: number): string {
   const c = libc();
-  const peer = Buffer.alloc(128);
-  if ((c.getpeername(fd, peer, [peer.length]) as number) === 0) return 'connected';
-  const err = Buffer.alloc(4);
-  if ((c.getsockopt(fd, SOL_SOCKET, SO_ERROR, err, [4]) as number) < 0) return errnoName(c.koffi.errno());
-  return err.readInt32LE(0) !== 0 ? errnoName(err.readInt32LE(0)) : 'pending';
+  PEER_LEN[0] = PEER.length;
+  if ((c.getpeername(fd, PEER, PEER_LEN) as number) === 0) return 'connected';
+  SO_ERROR_LEN[0] = 4;
+  if ((c.getsockopt(fd, SOL_SOCKET, SO_ERROR, SO_ERROR_VALUE, SO_ERROR_LEN) as number) < 0) return errnoName(c.koffi.errno());
+  const err = SO_ERROR_VALUE.readInt32LE(0);
+  return err !== 0 ? errnoName(err) : 'pending';
 }
 
 const errnoName = (n: number): string => errnoNames.get(n) ?? `errno ${n}`;

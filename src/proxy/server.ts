@@ -249,26 +249,30 @@ function handshakeSocket(ends: HandshakeEnds): number | string {
  * Opens the handshake with the program's socket from socket `fd`,
  * synchronously: over loopback it has usually completed before connect()
  * returns, which saves the program's connect an event-loop turn. Returns
- * the fd, or the errno name of a failure (ECONNREFUSED: the program's
- * socket is not waiting, or not yet), the fd then closed.
+ * the fd and whether the handshake is complete, or the errno name of a
+ * failure (ECONNREFUSED: the program's socket is not waiting, or not yet),
+ * the fd then closed.
  */
-function startHandshake(fd: number, ends: HandshakeEnds): number | string {
+function startHandshake(fd: number, ends: HandshakeEnds): { readonly fd: number; readonly connected: boolean } | string {
   const state = connectLocal(fd, ends.to);
-  if (state === 'connected' || state === 'pending') return fd;
+  if (state === 'connected' || state === 'pending') return { fd, connected: state === 'connected' };
   closeFd(fd);
   return state;
 }
 
 /** The handshake's socket as a net.Socket once connected (a moment's wait when still pending), or why it failed. */
-async function connectedSocket(fd: number): Promise<net.Socket | string> {
-  let state = connectState(fd);
-  for (let turn = 0; state === 'pending' && turn < HANDSHAKE_PENDING_TURNS; turn++) {
-    await new Promise((resolve) => setImmediate(resolve));
-    state = connectState(fd);
-  }
-  if (state !== 'connected') {
-    closeFd(fd);
-    return state === 'pending' ? 'ETIMEDOUT' : state;
+async function connectedSocket(started: { readonly fd: number; readonly connected: boolean }): Promise<net.Socket | string> {
+  const { fd } = started;
+  if (!started.connected) {
+    let state = connectState(fd);
+    for (let turn = 0; state === 'pending' && turn < HANDSHAKE_PENDING_TURNS; turn++) {
+      await new Promise((resolve) => setImmediate(resolve));
+      state = connectState(fd);
+    }
+    if (state !== 'connected') {
+      closeFd(fd);
+      return state === 'pending' ? 'ETIMEDOUT' : state;
+    }
   }
   const socket = new net.Socket({ fd, allowHalfOpen: true, readable: true, writable: true });
   socket.setNoDelay(true);

@@ -20,6 +20,7 @@ export type {
 } from './messages.js';
 
 const NEWLINE = 0x0a;
+const EMPTY = Buffer.alloc(0);
 
 /** The address fields of each message kind. */
 const ADDRESS_FIELDS = Object.fromEntries(
@@ -35,7 +36,7 @@ function normalize(msg: Message): Message {
 
 /** Splits a byte stream into records; `onRecord` sees each complete line. */
 export class RecordDecoder {
-  private partial: Buffer = Buffer.alloc(0);
+  private partial: Buffer = EMPTY;
 
   constructor(
     private readonly onRecord: (r: RecordMessage) => void,
@@ -49,7 +50,8 @@ export class RecordDecoder {
       data = data.subarray(nl + 1);
       if (line.length) this.deliver(line);
     }
-    this.partial = Buffer.from(data);
+    // a copy: the chunk's memory is the stream's (nothing left over, the usual case: no copy)
+    this.partial = data.length ? Buffer.from(data) : EMPTY;
   }
 
   private deliver(line: Buffer): void {
