@@ -378,6 +378,10 @@ class LocalProxy implements Proxy {
     // the black hole listens on the loopback address of the peer's family
     // (a program's socket bound to another address still reached it there)
     const ends = { from: { ip: blackHoleFor(h.record.peerIp), port: h.record.holePort }, to: { ip: h.record.peerIp, port: h.record.peerPort } };
+    // the handshake's socket is made while the destination is dialed, but
+    // after the dial's SYN has left: net.Socket connects on the next tick,
+    // and ticks run before this continuation
+    await Promise.resolve();
     const prepared = handshakeSocket(ends);
     const outcome = await this.awaitDial(h);
     if (outcome !== 'exit' && outcome.ok) return this.complete(h, outcome, ends, prepared);
