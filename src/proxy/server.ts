@@ -58,11 +58,16 @@ const UPSTREAM_ANSWER_LIMIT_MS = 130_000;
 /**
  * The handshake with the program's socket is refused while its task has
  * not run the connect it was resumed into (the proxy was faster): tried
- * again this often, this many times, before graft concludes the program
- * gave the connect up.
+ * again every 2 ms at first, then every 20 ms, until graft concludes the
+ * program gave the connect up. On a loaded machine a resumed task may wait
+ * well over 100 ms for a CPU (a run with 100 clients at load 12 once ran
+ * out of a 100 ms window: ECONNABORTED for a connect that would have
+ * succeeded), so the patience is seconds, not a count.
  */
 const HANDSHAKE_RETRY_MS = 2;
-const HANDSHAKE_TRIES = 50;
+const HANDSHAKE_RETRY_SLOW_MS = 20;
+const HANDSHAKE_FAST_TRIES = 50;
+const HANDSHAKE_PATIENCE_MS = 3000;
 /** Event-loop turns a handshake over loopback may stay pending (it completes within connect() nearly always). */
 const HANDSHAKE_PENDING_TURNS = 1000;
 
@@ -467,6 +472,7 @@ class LocalProxy implements Proxy {
     // made while the dial was under way, when descriptors may have been
     // short: the dial's end may have freed some
     let ready = typeof prepared === 'string' && outOfDescriptors(prepared) ? handshakeSocket(ends) : prepared;
+    const since = Date.now();
     for (let attempt = 1; ; attempt++) {
       const result = typeof ready === 'number' ? startHandshake(ready, ends) : ready;
       if (typeof result !== 'string') {
@@ -477,8 +483,8 @@ class LocalProxy implements Proxy {
         }
         return outcome;
       }
-      if (result !== 'ECONNREFUSED' || attempt === HANDSHAKE_TRIES || this.exiting) return result;
-      await sleep(HANDSHAKE_RETRY_MS);
+      if (result !== 'ECONNREFUSED' || Date.now() - since >= HANDSHAKE_PATIENCE_MS || this.exiting) return result;
+      await sleep(attempt < HANDSHAKE_FAST_TRIES ? HANDSHAKE_RETRY_MS : HANDSHAKE_RETRY_SLOW_MS);
       ready = handshakeSocket(ends);
     }
   }
