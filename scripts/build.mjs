@@ -2,6 +2,7 @@
 // Run by `npm install` / `npm ci` (prepare) and by `npm test`.
 //
 //   node scripts/build.mjs                  tracer (build/graft-tracer) + TypeScript
+//                                           + the command's bundle (dist/bundle/graft.mjs)
 //   node scripts/build.mjs --cross aarch64  only the tracer, with aarch64-linux-gnu-gcc,
 //                                           into build/aarch64/graft-tracer
 import { spawnSync } from 'node:child_process';
@@ -63,6 +64,43 @@ function buildTypeScript() {
   if (r.status !== 0) fail('TypeScript compilation failed.');
 }
 
+/**
+ * The graft command as one file, dist/bundle/graft.mjs, which bin/graft runs:
+ * Node 20 resolves, reads and compiles each ES module on its own, and for
+ * graft's ~60 modules plus pino's and commander's that was most of its
+ * start-up. The bundle is made from tsc's output (dist/src/main.js), the
+ * same code the unit tests load. Left out, and loaded from node_modules
+ * only when a run needs them: koffi (a native addon), socks (a dynamic
+ * import), yaml and dns-packet (required at first use).
+ */
+async function buildBundle() {
+  let esbuild;
+  try {
+    esbuild = await import('esbuild');
+  } catch {
+    fail('esbuild is missing: run npm install first.');
+  }
+  await esbuild.build({
+    entryPoints: [join(root, 'dist', 'src', 'main.js')],
+    outfile: join(root, 'dist', 'bundle', 'graft.mjs'),
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    external: ['koffi', 'socks', 'yaml', 'dns-packet'],
+    // CommonJS dependencies (pino, commander) require Node's modules: a
+    // require made with createRequire costs a millisecond at start, so it
+    // is made only for a module that is not built in (none is, today)
+    banner: {
+      js: [
+        "import { createRequire as graftCreateRequire } from 'node:module';",
+        'const require = (id) => process.getBuiltinModule?.(id) ?? graftCreateRequire(import.meta.url)(id);',
+      ].join('\n'),
+    },
+    logLevel: 'warning',
+  });
+}
+
 if (process.platform !== 'linux') fail('graft runs on Linux only (ptrace + seccomp).');
 const cross = process.argv.indexOf('--cross');
 if (cross >= 0) {
@@ -71,4 +109,5 @@ if (cross >= 0) {
   generateBoundary();
   buildTracer();
   buildTypeScript();
+  await buildBundle();
 }

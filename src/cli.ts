@@ -10,6 +10,7 @@ import { findConfig, loadConfig } from './config/file.js';
 import { FLAGS, readSettings, type FlagSpec, type SettingPath, type SettingsSource } from './settings/schema.js';
 import { resolveSettings, type RoutingSettings } from './settings/resolve.js';
 import { checkLogFile } from './settings/files.js';
+import { packageRoot } from './package-root.js';
 
 export type { RoutingSettings } from './settings/resolve.js';
 
@@ -28,7 +29,7 @@ graft exits with the program's exit status (128+N if signal N killed it),
 bad options or when tracing cannot be set up.`;
 
 function packageVersion(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  const pkg = JSON.parse(readFileSync(new URL('package.json', packageRoot), 'utf8')) as { version: string };
   return pkg.version;
 }
 

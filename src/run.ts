@@ -57,6 +57,17 @@ function whoOf(rec: { pid: number; tid: number; exe: string; dstIp: string; dstP
   return { pid: rec.pid, tid: rec.tid, exe: rec.exe, dst: formatEndpoint(rec.dstIp, rec.dstPort) };
 }
 
+/**
+ * When koffi is bound (preloadNativeSockets) once the program runs: every
+ * proxied connection needs it, and loading it takes tens of milliseconds
+ * in which graft's event loop does nothing else. Bound while the program
+ * starts, it would hold up the first connection less, but every short
+ * command (`graft -- true`) would wait for it at exit. So it is bound once
+ * the program has run this long, and a connection made before then binds
+ * it itself.
+ */
+const PRELOAD_NATIVE_AFTER_MS = 50;
+
 export async function runPlan(plan: Plan, logger: Logger, opts: RunOptions = {}): Promise<RunResult> {
   const routing = await Routing.create({ ...plan, ...readResolvConf() });
   const seed = plan.seed ?? Math.floor(Math.random() * 2 ** 31);
@@ -86,8 +97,7 @@ export async function runPlan(plan: Plan, logger: Logger, opts: RunOptions = {})
     throw err;
   }
   tellTracer.control = tracer.control;
-  // while the program starts
-  if (routing.tracerRules().some((r) => r.tcp === 'redirect')) setImmediate(preloadNativeSockets);
+  const preload = routing.tracerRules().some((r) => r.tcp === 'redirect') ? setTimeout(preloadNativeSockets, PRELOAD_NATIVE_AFTER_MS) : undefined;
   const proxy = startProxy({
     routing,
     toxics: plan.toxics,
@@ -106,12 +116,14 @@ export async function runPlan(plan: Plan, logger: Logger, opts: RunOptions = {})
   const output = opts.capture ? captureOutput(tracer, opts.capture.input) : undefined;
   try {
     const status = await tracer.exited;
+    clearTimeout(preload);
     const [, captured] = await Promise.all([channelDone, output]);
     // The whole tree has exited and every record of the tracer's is read:
     // end the proxied connections; each has its record once this resolves.
     await proxy.close();
     return { status, connections, ...captured, lost: losses.lost };
   } finally {
+    clearTimeout(preload);
     await proxy.close();
     await control?.close();
     dns?.close();

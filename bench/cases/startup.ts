@@ -7,8 +7,9 @@
  *   graft-mark     graft --mark 0x10 -- true   (in place; checks the mark first)
  * and the parts, for where the time goes:
  *   node           node -e 0                   Node's own start and exit
- *   graft-version  graft --version             Node plus loading graft's modules
- *                                              (koffi, pino, commander), no run
+ *   graft-version  graft --version             Node plus loading graft's bundle
+ *                                              (dist/bundle/graft.mjs: graft, pino,
+ *                                              commander, valibot), no run
  *   tracer         graft-tracer with a one-rule table (pass all) on stdin -- true
  *                  the native tracer alone: fork, seize, filter, exec
  * What remains of `graft -- true` after graft-version is the run itself:

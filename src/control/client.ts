@@ -4,11 +4,11 @@
  * socket), or the handler itself in the same process (tests, embedding).
  * `graft ctl` (ctl.ts) is its command-line face.
  */
-import { request as httpRequest, type IncomingMessage } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import { iterate } from '../record-stream.js';
 import type { ApiHandler, RulesView } from './api.js';
 import type { Stream } from './model.js';
-import { formatControlAddress, type ControlAddress } from './server.js';
+import { formatControlAddress, loadHttp, type ControlAddress } from './server.js';
 
 export { formatControlAddress } from './server.js';
 
@@ -125,7 +125,7 @@ export function httpTransport(address: ControlAddress): Transport {
         headers['content-type'] = 'application/json';
         headers['content-length'] = Buffer.byteLength(body);
       }
-      const req = httpRequest({ ...target, method, path, headers, agent: false }, resolve);
+      const req = loadHttp().request({ ...target, method, path, headers, agent: false }, resolve);
       req.once('error', (err: NodeJS.ErrnoException) => reject(err.code && UNREACHABLE.has(err.code) ? new ControlUnreachable(text, err.code) : err));
       req.end(body);
     });

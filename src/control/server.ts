@@ -4,11 +4,16 @@
  * all meaning is in the handler.
  */
 import { chmodSync, lstatSync, unlinkSync } from 'node:fs';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type * as Http from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { createRequire } from 'node:module';
 import { connect, isIP } from 'node:net';
 import { UsageError } from '../errors.js';
 import { formatEndpoint } from '../address.js';
 import { MAX_BODY_BYTES, tooLarge, type ApiHandler, type ApiResponse } from './api.js';
+
+/** node:http, loaded when the control API first listens or is asked: most runs have no control API, and loading it costs start-up time. */
+export const loadHttp = (): typeof Http => createRequire(import.meta.url)('node:http') as typeof Http;
 
 export type ControlAddress = { readonly kind: 'tcp'; readonly host: string; readonly port: number } | { readonly kind: 'unix'; readonly path: string };
 
@@ -162,7 +167,7 @@ function listenTcp(server: Server, host: string, port: number): Promise<void> {
 }
 
 export async function startControlServer(where: ControlAddress, handler: ApiHandler): Promise<ControlServer> {
-  const server = createServer({ requestTimeout: REQUEST_TIMEOUT_MS }, (req, res) => serve(handler, req, res));
+  const server = loadHttp().createServer({ requestTimeout: REQUEST_TIMEOUT_MS }, (req, res) => serve(handler, req, res));
   if (where.kind === 'unix') await listenUnixReplacingStale(server, where.path);
   else await listenTcp(server, where.host, where.port);
 

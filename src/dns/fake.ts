@@ -7,8 +7,9 @@
  * gives up its slot, and a connect to its old address is refused as one to
  * an address graft never gave out.
  */
-import { BlockList, isIPv4, isIPv6 } from 'node:net';
+import { BlockList, isIPv4 } from 'node:net';
 import { UsageError } from '../errors.js';
+import { isIPv6Text } from '../address.js';
 
 /** The ranges by default: 198.18.0.0/15 is for benchmarking (RFC 2544), never routed; the ULA /64 spells "graft" in its hex. */
 export const DEFAULT_FAKE4 = '198.18.0.0/15';
@@ -47,7 +48,7 @@ const hex = (n: number): string => n.toString(16);
 function parseRange(cidr: string, family: 4 | 6, what: string): { base: string; prefix: number } {
   const [base = '', prefixText = ''] = cidr.split('/');
   const prefix = Number(prefixText);
-  const ok = family === 4 ? isIPv4(base) : isIPv6(base) && !base.includes('.');
+  const ok = family === 4 ? isIPv4(base) : isIPv6Text(base) && !base.includes('.');
   // IPv6: the offset lives in the last 32 bits, so the prefix leaves them free
   const [lo, hi] = family === 4 ? [8, 30] : [64, 96];
   if (!ok || !/^\d+$/.test(prefixText) || prefix < lo || prefix > hi)
@@ -92,7 +93,7 @@ export class FakeAddresses {
 
   /** The ranges as the tracer's table and the rules see them. */
   contains(ip: string): boolean {
-    return this.list.check(ip, isIPv6(ip) ? 'ipv6' : 'ipv4');
+    return this.list.check(ip, isIPv6Text(ip) ? 'ipv6' : 'ipv4');
   }
 
   /**

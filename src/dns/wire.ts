@@ -4,7 +4,8 @@
  * gets a reply built here; one it forwards travels as the program's own
  * bytes, and only its answer's addresses are read here.
  */
-import dnsPacket from 'dns-packet';
+import type * as dnsPacket from 'dns-packet';
+import { createRequire } from 'node:module';
 import { isIP } from 'node:net';
 import { canonicalName } from './pattern.js';
 
@@ -26,6 +27,12 @@ export interface Question {
 
 const UDP_PLAIN_MAX = 512;
 
+let loaded: typeof dnsPacket | undefined;
+/** The dns-packet package, loaded at the first DNS message: most runs answer none, and loading it costs start-up time. */
+function packets(): typeof dnsPacket {
+  return (loaded ??= createRequire(import.meta.url)('dns-packet') as typeof dnsPacket);
+}
+
 export const RCODE = { NOERROR: 0, FORMERR: 1, SERVFAIL: 2, NXDOMAIN: 3, NOTIMP: 4, REFUSED: 5 } as const;
 export type Rcode = keyof typeof RCODE;
 
@@ -38,7 +45,7 @@ export function messageId(buf: Buffer): number | undefined {
 export function readQuestion(buf: Buffer): Question | undefined {
   let p: dnsPacket.DecodedPacket;
   try {
-    p = dnsPacket.decode(buf);
+    p = packets().decode(buf);
   } catch {
     return undefined;
   }
@@ -53,7 +60,7 @@ export function readQuestion(buf: Buffer): Question | undefined {
     asked,
     name: canonicalName(asked),
     type: q.type,
-    flags: flags & (dnsPacket.RECURSION_DESIRED | dnsPacket.CHECKING_DISABLED),
+    flags: flags & (packets().RECURSION_DESIRED | packets().CHECKING_DISABLED),
     edns: opt !== undefined,
     udpSize: Math.max(UDP_PLAIN_MAX, opt?.udpPayloadSize ?? 0),
   };
@@ -69,10 +76,10 @@ export function buildReply(q: Question, rcode: Rcode, records: readonly (Address
   const answers: dnsPacket.Answer[] = records.map((r) =>
     r.type === 'PTR' ? { type: 'PTR', name: q.asked, ttl, class: 'IN', data: r.target } : { type: r.type, name: q.asked, ttl, class: 'IN', data: r.address },
   );
-  return dnsPacket.encode({
+  return packets().encode({
     type: 'response',
     id: q.id,
-    flags: q.flags | dnsPacket.RECURSION_AVAILABLE | RCODE[rcode],
+    flags: q.flags | packets().RECURSION_AVAILABLE | RCODE[rcode],
     questions: [{ type: q.type as dnsPacket.RecordType, name: q.asked, class: 'IN' }],
     answers,
     ...(q.edns
@@ -85,14 +92,14 @@ export function buildReply(q: Question, rcode: Rcode, records: readonly (Address
 export function bareReply(id: number, rcode: Rcode): Buffer {
   const b = Buffer.alloc(12);
   b.writeUInt16BE(id, 0);
-  b.writeUInt16BE(0x8000 | dnsPacket.RECURSION_AVAILABLE | RCODE[rcode], 2);
+  b.writeUInt16BE(0x8000 | packets().RECURSION_AVAILABLE | RCODE[rcode], 2);
   return b;
 }
 
 /** The same answer with no records and TC set: the program asks again over TCP (RFC 2181 9). */
 export function truncated(q: Question, reply: Buffer): Buffer {
   const header = reply.subarray(0, 4);
-  const flags = header.readUInt16BE(2) | dnsPacket.TRUNCATED_RESPONSE;
+  const flags = header.readUInt16BE(2) | packets().TRUNCATED_RESPONSE;
   const bare = buildReply(q, 'NOERROR');
   bare.writeUInt16BE(flags, 2);
   return bare;
@@ -101,7 +108,7 @@ export function truncated(q: Question, reply: Buffer): Buffer {
 /** The addresses an answer holds (A and AAAA records, whatever name they are under: a CNAME chain ends in them). */
 export function answerAddresses(buf: Buffer): string[] {
   try {
-    const p = dnsPacket.decode(buf);
+    const p = packets().decode(buf);
     return (p.answers ?? []).flatMap((a) => ((a.type === 'A' || a.type === 'AAAA') && isIP(a.data) ? [a.data] : []));
   } catch {
     return [];

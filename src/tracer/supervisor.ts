@@ -5,11 +5,11 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Readable, Writable } from 'node:stream';
 import { descriptorPlan, type CallerState, type DescriptorPlan } from './caller.js';
 import { encodeMessage } from './codec.js';
+import { packageRoot } from '../package-root.js';
 import type { ControlMessage } from './messages.js';
 
 /** In the tracer's order (native/signals.c, `forwarded`). */
@@ -26,8 +26,7 @@ const RELAY_BASE = 35;
 export function tracerPath(): string {
   const fromEnv = process.env.GRAFT_TRACER;
   if (fromEnv) return fromEnv;
-  // dist/src/tracer/supervisor.js -> <root>/build/graft-tracer
-  return join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'build', 'graft-tracer');
+  return fileURLToPath(new URL('build/graft-tracer', packageRoot));
 }
 
 export interface TracerLaunch {
