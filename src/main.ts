@@ -88,6 +88,10 @@ async function main(): Promise<number> {
 async function serve(plan: ServePlan): Promise<number> {
   const losses = new Losses();
   const { logger, flush } = createLogger(plan.log, losses, say);
+  // from the start: a stop that comes as soon as the address is said must find the handler in place
+  const stopped = new Promise<void>((resolve) => {
+    for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => resolve());
+  });
   try {
     const control = await startControl({
       address: plan.address,
@@ -104,9 +108,7 @@ async function serve(plan: ServePlan): Promise<number> {
       }
     }
     if (plan.log.terminal !== 'quiet') say(`graft: control API on ${control.address} (Toxiproxy ${TOXIPROXY_VERSION}); stop with Ctrl-C`);
-    await new Promise<void>((resolve) => {
-      for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => resolve());
-    });
+    await stopped;
     await control.close();
     return 0;
   } catch (err) {
