@@ -9,7 +9,6 @@ import { TracerMissingError } from './tracer/supervisor.js';
 import { takeCallerState } from './tracer/caller.js';
 import type { RoutingSettings, ServePlan } from './cli.js';
 import { startControl } from './control/service.js';
-import { formatControlAddress } from './control/server.js';
 import { TOXIPROXY_VERSION, type ApiHandler } from './control/api.js';
 import { ConnectionLog } from './records.js';
 import { seededRandom } from './chaos/random.js';
@@ -112,9 +111,7 @@ async function serve(plan: ServePlan): Promise<number> {
     await control.close();
     return 0;
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    say(`graft: --control ${formatControlAddress(plan.address)}: cannot listen: ${code ?? (err as Error).message}`);
-    return EXIT.usage;
+    return usageStatus(err);
   } finally {
     flush();
     const summary = losses.summaryLine();

@@ -22,9 +22,7 @@ import { DnsServer } from './dns/server.js';
 import { dnsFaultChooser } from './chaos/dns-faults.js';
 import type { ControlMessage } from './tracer/messages.js';
 import { startControl, type Control } from './control/service.js';
-import { formatControlAddress } from './control/server.js';
 import type { RulesView } from './control/api.js';
-import { UsageError } from './errors.js';
 
 export interface RunResult {
   readonly status: number;
@@ -47,7 +45,7 @@ export interface RunOptions {
   readonly caller?: CallerState;
   /** counts what graft loses (the CLI's exit summary); a fresh one otherwise */
   readonly losses?: Losses;
-  /** called once the control API (plan.control) runs, before the program starts, and with every record and opening */
+  /** called once the control API (plan.control) runs, before the program starts */
   readonly onControl?: (control: Control) => void;
   /** sees every record and opening as it happens (runGraft's record stream) */
   readonly follow?: (log: ConnectionLog) => void;
@@ -130,16 +128,10 @@ export async function runPlan(plan: Plan, logger: Logger, opts: RunOptions = {})
   }
 }
 
-/** The control API of a run; an address it cannot listen on is the user's to fix (exit 2). */
-async function openControl(plan: Plan, routing: Routing, log: ConnectionLog, random: () => number, logger: Logger): Promise<Control> {
+/** The control API of a run (an address it cannot listen on is a UsageError). */
+function openControl(plan: Plan, routing: Routing, log: ConnectionLog, random: () => number, logger: Logger): Promise<Control> {
   const address = plan.control?.address;
-  try {
-    return await startControl({ ...(address ? { address } : {}), connections: log, random, logger, rules: () => rulesView(routing) });
-  } catch (err) {
-    throw new UsageError(
-      `--control ${address ? formatControlAddress(address) : ''}: cannot listen: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
-    );
-  }
+  return startControl({ ...(address ? { address } : {}), connections: log, random, logger, rules: () => rulesView(routing) });
 }
 
 /** GET /rules: the table graft decides by, its own rules included. */

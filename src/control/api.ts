@@ -185,20 +185,26 @@ function apply<T, U>(decoded: Result<T>, change: (value: T) => Outcome<U>, statu
 
 function routes(model: ControlModel, options: ApiOptions): Route[] {
   const listeners = options.listeners ?? NO_LISTENERS;
-  /** Moves the listener from `before` to `after`, then makes the change; a listen that fails changes nothing. */
-  const withListener = async <T>(
+  /**
+   * Moves the listener from `before` to `after`, then makes the change and
+   * records where it listens (a port 0 made concrete). A listen that fails
+   * changes nothing: its error is returned, to answer.
+   */
+  const moveListener = async (
     before: ProxyConfig | undefined,
     after: ProxyConfig | undefined,
-    change: () => Outcome<T>,
-    status: number,
-  ): Promise<ApiResponse> => {
+    change: () => Outcome<unknown>,
+  ): Promise<ApiError | undefined> => {
     const listening = await listeners.change(before, after);
-    if (!listening.ok) return errorResponse(listening.error);
-    return outcome(change(), (value) => {
-      if (after && listening.value !== undefined && listening.value !== after.listen) model.recordListen(after.name, listening.value);
-      return json(status, after ? (model.proxy(after.name) ?? value) : value);
-    });
+    if (!listening.ok) return listening.error;
+    const changed = change();
+    if (!changed.ok) return refusalError(changed.refusal);
+    if (after && listening.value !== undefined && listening.value !== after.listen) model.recordListen(after.name, listening.value);
+    return undefined;
   };
+  /** The proxy as it now is, or the error the move gave. */
+  const answerMoved = (error: ApiError | undefined, name: string, status: number): ApiResponse =>
+    error ? errorResponse(error) : json(status, model.proxy(name));
   // Toxiproxy looks the proxy (and toxic) up before it reads a body: 404 wins over 400
   const withProxy = (name: string, then: (proxy: ProxyView) => ApiResponse | Promise<ApiResponse>): ApiResponse | Promise<ApiResponse> => {
     const proxy = model.proxy(name);
@@ -209,18 +215,19 @@ function routes(model: ControlModel, options: ApiOptions): Route[] {
     withProxy(proxy, (current) => {
       const decoded = decodeBody(body, (value) => decodeProxyUpdate(current, value));
       if (!decoded.ok) return errorResponse(decoded.error);
-      return withListener(current, decoded.value, () => model.updateProxy(decoded.value), 200);
+      return moveListener(current, decoded.value, () => model.updateProxy(decoded.value)).then((error) => answerMoved(error, proxy, 200));
     });
 
   const createProxy: Action = (_, body) => {
     const decoded = decodeBody(body, decodeNewProxy);
     if (!decoded.ok) return errorResponse(decoded.error);
     if (model.proxy(decoded.value.name)) return errorResponse(refusalError('proxy-exists'));
-    return withListener(undefined, decoded.value, () => model.createProxy(decoded.value), 201);
+    const config = decoded.value;
+    return moveListener(undefined, config, () => model.createProxy(config)).then((error) => answerMoved(error, config.name, 201));
   };
 
   const deleteProxy: Action = ({ proxy }) =>
-    withProxy(proxy, (current) => withListener(current, undefined, () => model.deleteProxy(proxy), 204).then((r) => (r.status === 204 ? noContent : r)));
+    withProxy(proxy, (current) => moveListener(current, undefined, () => model.deleteProxy(proxy)).then((error) => (error ? errorResponse(error) : noContent)));
 
   /** Each entry as model.populate treats it (kept when the same, else replaced), its listener moved first. */
   const populate: Action = async (_, body) => {
@@ -229,10 +236,8 @@ function routes(model: ControlModel, options: ApiOptions): Route[] {
     for (const config of decoded.value) {
       const current = model.proxy(config.name);
       if (current && current.listen === config.listen && current.upstream === config.upstream) continue;
-      const listening = await listeners.change(current, config);
-      if (!listening.ok) return errorResponse(listening.error);
-      model.populate([config]);
-      if (listening.value !== undefined && listening.value !== config.listen) model.recordListen(config.name, listening.value);
+      const error = await moveListener(current, config, () => ({ ok: true, value: model.populate([config]) }));
+      if (error) return errorResponse(error);
     }
     return json(201, { proxies: decoded.value.map((c) => model.proxy(c.name)) });
   };
@@ -245,10 +250,8 @@ function routes(model: ControlModel, options: ApiOptions): Route[] {
   const reset: Action = async () => {
     for (const current of model.proxies().filter((p) => !p.enabled)) {
       const enabled = { ...current, enabled: true };
-      const listening = await listeners.change(current, enabled);
-      if (!listening.ok) return errorResponse(listening.error);
-      model.updateProxy(enabled);
-      if (listening.value !== undefined) model.recordListen(current.name, listening.value);
+      const error = await moveListener(current, enabled, () => model.updateProxy(enabled));
+      if (error) return errorResponse(error);
     }
     model.reset();
     return noContent;

@@ -116,31 +116,19 @@ export class Listeners implements ListenerLayer {
     const started = Date.now();
     const clientEnd = formatEndpoint(client.remoteAddress ?? '', client.remotePort ?? 0);
     const base = { event: 'connection', action: 'listener', proxy: config.name, client: clientEnd, dst: config.upstream } as const;
+    /** the record of a client that was never relayed */
+    const unserved = (error: string, faults?: readonly string[]): void =>
+      this.opts.connections.record({ ...base, ...(faults ? { faults } : {}), bytesUp: 0, bytesDown: 0, durationMs: Date.now() - started, error });
     const admission = this.opts.scopes.admitListener(config.name);
     if (admission.delayMs > 0) await sleep(admission.delayMs);
     if (running.stopped || client.destroyed) {
       client.destroy();
-      this.opts.connections.record({
-        ...base,
-        bytesUp: 0,
-        bytesDown: 0,
-        durationMs: Date.now() - started,
-        error: 'the proxy stopped before the upstream was dialed',
-      });
-      return;
+      return unserved('the proxy stopped before the upstream was dialed');
     }
     if (admission.kind === 'refuse') {
       // a client that already connected cannot be refused: the nearest is a reset
       client.resetAndDestroy();
-      this.opts.connections.record({
-        ...base,
-        faults: [admission.fault],
-        bytesUp: 0,
-        bytesDown: 0,
-        durationMs: Date.now() - started,
-        error: `reset: ${admission.fault}`,
-      });
-      return;
+      return unserved(`reset: ${admission.fault}`, [admission.fault]);
     }
     const upstream = net.connect({ ...splitHostPort(config.upstream), allowHalfOpen: true });
     keep(upstream);
@@ -154,8 +142,7 @@ export class Listeners implements ListenerLayer {
       // Toxiproxy closes the client when the upstream cannot be reached
       client.destroy();
       upstream.destroy();
-      this.opts.connections.record({ ...base, bytesUp: 0, bytesDown: 0, durationMs: Date.now() - started, error: `upstream: ${dialed ?? 'the client left'}` });
-      return;
+      return unserved(`upstream: ${dialed ?? 'the client left'}`);
     }
     upstream.setNoDelay(true);
     client.setNoDelay(true);

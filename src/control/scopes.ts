@@ -112,22 +112,36 @@ const NONE: RelayToxics = { up: [], down: [] };
 
 export class Scopes {
   private readonly connections = new Set<Connection>();
+  /** upstreams(), until proxies change */
+  private parsed: readonly { readonly name: string; readonly host: string; readonly port: number }[] | undefined;
 
   constructor(
     private readonly model: ControlModel,
     private readonly random: Random,
   ) {
-    model.subscribe((event) => this.changed(event.kind === 'proxy-updated' || event.kind === 'proxy-created' || event.kind === 'proxy-deleted'));
+    model.subscribe((event) => {
+      const proxiesMoved = event.kind === 'proxy-updated' || event.kind === 'proxy-created' || event.kind === 'proxy-deleted';
+      if (proxiesMoved) this.parsed = undefined;
+      this.changed(proxiesMoved);
+    });
   }
 
   /** The proxy whose upstream is this destination: the first by name when several are. */
   scopeOf(destination: Destination): ProxyView | undefined {
     const ip = canonicalHost(destination.ip);
     const name = destination.name !== undefined ? canonicalName(destination.name) : undefined;
-    return this.model.proxies().find((p) => {
-      const up = upstreamOf(p);
-      return up.port === destination.port && (up.host === ip || (name !== undefined && up.host === name));
-    });
+    const found = this.upstreams().find((u) => u.port === destination.port && (u.host === ip || (name !== undefined && u.host === name)));
+    return found && this.model.proxy(found.name);
+  }
+
+  /**
+   * Every proxy's upstream, parsed and canonical, by name: worked out once
+   * after proxies change, not on every connect (each is matched against
+   * them up to three times).
+   */
+  private upstreams(): readonly { readonly name: string; readonly host: string; readonly port: number }[] {
+    this.parsed ??= this.model.proxies().map((p) => ({ name: p.name, ...upstreamOf(p) }));
+    return this.parsed;
   }
 
   /** A new connect of the program: refused by a disabled scope or a refuse toxic, delayed by delay toxics, or let through. */

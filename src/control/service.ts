@@ -10,7 +10,8 @@ import { createApiHandler, type ApiHandler, type RulesView } from './api.js';
 import { Listeners } from './listeners.js';
 import { ControlModel } from './model.js';
 import { Scopes } from './scopes.js';
-import { startControlServer, type ControlAddress } from './server.js';
+import { formatControlAddress, startControlServer, type ControlAddress, type ControlServer } from './server.js';
+import { UsageError } from '../errors.js';
 
 export interface ControlOptions {
   /** where the API listens; absent: only this process calls it (runGraft's handle) */
@@ -30,6 +31,15 @@ export interface Control {
   readonly address: string | undefined;
   /** stops the API and the listeners, ends the record streams and every listener's connection */
   close(): Promise<void>;
+}
+
+/** The API's server; an address it cannot listen on is the user's to fix (a UsageError: exit 2). */
+async function listen(address: ControlAddress, handler: ApiHandler): Promise<ControlServer> {
+  try {
+    return await startControlServer(address, handler);
+  } catch (err) {
+    throw new UsageError(`--control ${formatControlAddress(address)}: cannot listen: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
 }
 
 export async function startControl(opts: ControlOptions): Promise<Control> {
@@ -56,7 +66,7 @@ export async function startControl(opts: ControlOptions): Promise<Control> {
     },
     ...(opts.rules ? { rules: opts.rules } : {}),
   });
-  const server = opts.address ? await startControlServer(opts.address, handler) : undefined;
+  const server = opts.address ? await listen(opts.address, handler) : undefined;
   let closing: Promise<void> | undefined;
   return {
     scopes,

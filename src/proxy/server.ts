@@ -404,30 +404,23 @@ class LocalProxy implements Proxy {
 
   /** The destination accepted: completes the program's connect, then relays. */
   private async complete(h: Handover, outcome: Extract<DialOutcome, { ok: true }>, ends: HandshakeEnds, prepared: number | string): Promise<void> {
-    const id = h.record.id;
+    // the dialed connection will not be relayed: the program's connect, still waiting, fails with `errno`
+    const refuse = (errno: string, why: Outcome): void => {
+      outcome.socket.destroy();
+      this.opts.answer({ kind: 'refused', id: h.record.id, error: errno });
+      this.finish(h, why);
+    };
     const disabled = this.opts.scopes?.disabledFor(destinationOf(h));
     if (disabled !== undefined) {
-      outcome.socket.destroy();
       if (typeof prepared === 'number') closeFd(prepared);
-      this.opts.answer({ kind: 'refused', id, error: 'ECONNREFUSED' });
       h.connectFaults.push(`${disabled}: disabled`);
-      this.finish(h, failed(`refused by the control API: proxy ${disabled} was disabled while the connect was dialed`));
-      return;
+      return refuse('ECONNREFUSED', failed(`refused by the control API: proxy ${disabled} was disabled while the connect was dialed`));
     }
     const program = await this.openHandshake(ends, prepared);
-    if (typeof program === 'string' && outOfDescriptors(program)) {
-      // the program's socket still waits: its connect fails, cleanly
-      outcome.socket.destroy();
-      this.opts.answer({ kind: 'refused', id, error: UNSERVED_ERRNO });
-      this.finish(h, unserved(program, 'no socket for the handshake with the program'));
-      return;
-    }
-    if (!(program instanceof net.Socket)) {
-      outcome.socket.destroy();
-      this.opts.answer({ kind: 'refused', id, error: 'ECONNABORTED' });
-      this.finish(h, failed(`the program's connect ended before the destination answered (${program})`));
-      return;
-    }
+    // the program's socket still waits: its connect fails, cleanly
+    if (typeof program === 'string' && outOfDescriptors(program))
+      return refuse(UNSERVED_ERRNO, unserved(program, 'no socket for the handshake with the program'));
+    if (!(program instanceof net.Socket)) return refuse('ECONNABORTED', failed(`the program's connect ended before the destination answered (${program})`));
     const toxics = this.toxicsFor(h.record, h.name);
     const own = toxics.length ? toxicStages(toxics, this.opts.toxics) : undefined;
     // under the control API, the scope's toxics join graft's own and follow its changes
