@@ -158,6 +158,12 @@ static void encode_field(struct sink *s, const struct bnd_field *f, const char *
 	case BND_T_UINT:
 		putf(s, "%u", (unsigned)*(const uint32_t *)v);
 		break;
+	case BND_T_COUNT:
+		if (*(const uint64_t *)v > BND_COUNT_MAX)
+			s->ok = 0;
+		else
+			putf(s, "%llu", (unsigned long long)*(const uint64_t *)v);
+		break;
 	case BND_T_PORT:
 		putf(s, "%u", (unsigned)*(const uint16_t *)v);
 		break;
@@ -257,7 +263,7 @@ static int token_str(const char *tok, size_t n, char *buf, size_t cap)
 	return 0;
 }
 
-/* int, uint, port and bool: decimal within the type's range. */
+/* int, uint, count, port and bool: decimal within the type's range. */
 static int decode_whole(const struct bnd_field *f, const char *tok, size_t n, void *v)
 {
 	long long i;
@@ -271,6 +277,11 @@ static int decode_whole(const struct bnd_field *f, const char *tok, size_t n, vo
 		if (decode_integer(tok, n, 0, UINT32_MAX, &i) < 0)
 			return -1;
 		*(uint32_t *)v = (uint32_t)i;
+		return 0;
+	case BND_T_COUNT:
+		if (decode_integer(tok, n, 0, (long long)BND_COUNT_MAX, &i) < 0)
+			return -1;
+		*(uint64_t *)v = (uint64_t)i;
 		return 0;
 	case BND_T_PORT:
 		if (decode_integer(tok, n, 0, 65535, &i) < 0)
@@ -315,6 +326,7 @@ static int decode_value(const struct bnd_field *f, const char *tok, size_t n, vo
 	switch (f->type) {
 	case BND_T_INT:
 	case BND_T_UINT:
+	case BND_T_COUNT:
 	case BND_T_PORT:
 	case BND_T_BOOL:
 		return decode_whole(f, tok, n, v);

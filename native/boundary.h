@@ -10,10 +10,12 @@
 
 #include "boundary_messages.h"
 
-enum bnd_type { BND_T_INT, BND_T_UINT, BND_T_PORT, BND_T_DOUBLE, BND_T_BOOL, BND_T_ADDR, BND_T_ERRNO, BND_T_TEXT, BND_T_ENUM };
+enum bnd_type { BND_T_INT, BND_T_UINT, BND_T_COUNT, BND_T_PORT, BND_T_DOUBLE, BND_T_BOOL, BND_T_ADDR, BND_T_ERRNO, BND_T_TEXT, BND_T_ENUM };
 
 /* has_offset of a field that is always present */
 #define BND_REQUIRED ((size_t)-1)
+/* the largest count: 2^53 - 1, exact in a JavaScript number */
+#define BND_COUNT_MAX ((1ULL << 53) - 1)
 
 struct bnd_field {
 	const char *name;

@@ -8,6 +8,7 @@ static const char *const family_words[] = { "any", "ip4", "ip6", NULL };
 static const char *const tcp_action_words[] = { "pass", "refuse", "redirect", "inplace", NULL };
 static const char *const udp_action_words[] = { "pass", "refuse", "egress", "dns", NULL };
 static const char *const select_words[] = { "all", "prob", "first", "every", "after", NULL };
+static const char *const relay_end_words[] = { "ok", "dial", "handshake", "program", "upstream", "exit-dialing", "exit-cut", NULL };
 
 static const struct bnd_field redirect_fields[] = {
 	{ "pid", BND_T_INT, offsetof(struct bnd_redirect, pid), BND_REQUIRED, NULL },
@@ -22,6 +23,32 @@ static const struct bnd_field redirect_fields[] = {
 	{ "fault", BND_T_INT, offsetof(struct bnd_redirect, fault), offsetof(struct bnd_redirect, has_fault), NULL },
 	{ "delay_ms", BND_T_UINT, offsetof(struct bnd_redirect, delay_ms), BND_REQUIRED, NULL },
 	{ "exe", BND_T_TEXT, offsetof(struct bnd_redirect, exe), BND_REQUIRED, NULL },
+};
+
+static const struct bnd_field relayed_fields[] = {
+	{ "pid", BND_T_INT, offsetof(struct bnd_relayed, pid), BND_REQUIRED, NULL },
+	{ "tid", BND_T_INT, offsetof(struct bnd_relayed, tid), BND_REQUIRED, NULL },
+	{ "dst_ip", BND_T_ADDR, offsetof(struct bnd_relayed, dst_ip), BND_REQUIRED, NULL },
+	{ "dst_port", BND_T_PORT, offsetof(struct bnd_relayed, dst_port), BND_REQUIRED, NULL },
+	{ "peer_ip", BND_T_ADDR, offsetof(struct bnd_relayed, peer_ip), BND_REQUIRED, NULL },
+	{ "peer_port", BND_T_PORT, offsetof(struct bnd_relayed, peer_port), BND_REQUIRED, NULL },
+	{ "rule", BND_T_INT, offsetof(struct bnd_relayed, rule), BND_REQUIRED, NULL },
+	{ "bytes_up", BND_T_COUNT, offsetof(struct bnd_relayed, bytes_up), BND_REQUIRED, NULL },
+	{ "bytes_down", BND_T_COUNT, offsetof(struct bnd_relayed, bytes_down), BND_REQUIRED, NULL },
+	{ "duration_ms", BND_T_UINT, offsetof(struct bnd_relayed, duration_ms), BND_REQUIRED, NULL },
+	{ "end", BND_T_ENUM, offsetof(struct bnd_relayed, end), BND_REQUIRED, relay_end_words },
+	{ "error", BND_T_ERRNO, offsetof(struct bnd_relayed, error), offsetof(struct bnd_relayed, has_error), NULL },
+	{ "at_exit", BND_T_BOOL, offsetof(struct bnd_relayed, at_exit), BND_REQUIRED, NULL },
+	{ "exe", BND_T_TEXT, offsetof(struct bnd_relayed, exe), BND_REQUIRED, NULL },
+};
+
+static const struct bnd_field opened_fields[] = {
+	{ "pid", BND_T_INT, offsetof(struct bnd_opened, pid), BND_REQUIRED, NULL },
+	{ "dst_ip", BND_T_ADDR, offsetof(struct bnd_opened, dst_ip), BND_REQUIRED, NULL },
+	{ "dst_port", BND_T_PORT, offsetof(struct bnd_opened, dst_port), BND_REQUIRED, NULL },
+	{ "peer_ip", BND_T_ADDR, offsetof(struct bnd_opened, peer_ip), BND_REQUIRED, NULL },
+	{ "peer_port", BND_T_PORT, offsetof(struct bnd_opened, peer_port), BND_REQUIRED, NULL },
+	{ "exe", BND_T_TEXT, offsetof(struct bnd_opened, exe), BND_REQUIRED, NULL },
 };
 
 static const struct bnd_field inplace_fields[] = {
@@ -90,6 +117,7 @@ static const struct bnd_field rule_fields[] = {
 	{ "tcp", BND_T_ENUM, offsetof(struct bnd_rule, tcp), BND_REQUIRED, tcp_action_words },
 	{ "udp", BND_T_ENUM, offsetof(struct bnd_rule, udp), BND_REQUIRED, udp_action_words },
 	{ "direct", BND_T_BOOL, offsetof(struct bnd_rule, direct), BND_REQUIRED, NULL },
+	{ "relay", BND_T_BOOL, offsetof(struct bnd_rule, relay), BND_REQUIRED, NULL },
 	{ "error", BND_T_ERRNO, offsetof(struct bnd_rule, error), offsetof(struct bnd_rule, has_error), NULL },
 	{ "mark", BND_T_UINT, offsetof(struct bnd_rule, mark), offsetof(struct bnd_rule, has_mark), NULL },
 	{ "iface", BND_T_TEXT, offsetof(struct bnd_rule, iface), offsetof(struct bnd_rule, has_iface), NULL },
@@ -111,6 +139,10 @@ static const struct bnd_field fault_fields[] = {
 	{ "prob", BND_T_DOUBLE, offsetof(struct bnd_fault, prob), BND_REQUIRED, NULL },
 };
 
+static const struct bnd_field dial_fields[] = {
+	{ "timeout_ms", BND_T_UINT, offsetof(struct bnd_dial, timeout_ms), offsetof(struct bnd_dial, has_timeout_ms), NULL },
+};
+
 static const struct bnd_field dns_fields[] = {
 	{ "port4", BND_T_PORT, offsetof(struct bnd_dns, port4), BND_REQUIRED, NULL },
 	{ "port6", BND_T_PORT, offsetof(struct bnd_dns, port6), BND_REQUIRED, NULL },
@@ -128,14 +160,17 @@ static const struct bnd_field names_fields[] = {
 
 const struct bnd_message bnd_messages[BND_KINDS] = {
 	[BND_REDIRECT] = { "C", "redirect", redirect_fields, 12, sizeof(struct bnd_redirect) },
+	[BND_RELAYED] = { "R", "relayed", relayed_fields, 14, sizeof(struct bnd_relayed) },
+	[BND_OPENED] = { "O", "opened", opened_fields, 6, sizeof(struct bnd_opened) },
 	[BND_INPLACE] = { "I", "inplace", inplace_fields, 6, sizeof(struct bnd_inplace) },
 	[BND_KEPT_LOCAL] = { "K", "kept-local", kept_local_fields, 6, sizeof(struct bnd_kept_local) },
 	[BND_DNS_SOCKET] = { "Q", "dns-socket", dns_socket_fields, 7, sizeof(struct bnd_dns_socket) },
 	[BND_FAILED] = { "F", "failed", failed_fields, 9, sizeof(struct bnd_failed) },
 	[BND_DELAYED] = { "H", "delayed", delayed_fields, 6, sizeof(struct bnd_delayed) },
 	[BND_DIAGNOSTIC] = { "D", "diagnostic", diagnostic_fields, 3, sizeof(struct bnd_diagnostic) },
-	[BND_RULE] = { "rule", "rule", rule_fields, 15, sizeof(struct bnd_rule) },
+	[BND_RULE] = { "rule", "rule", rule_fields, 16, sizeof(struct bnd_rule) },
 	[BND_FAULT] = { "fault", "fault", fault_fields, 11, sizeof(struct bnd_fault) },
+	[BND_DIAL] = { "dial", "dial", dial_fields, 1, sizeof(struct bnd_dial) },
 	[BND_DNS] = { "dns", "dns", dns_fields, 2, sizeof(struct bnd_dns) },
 	[BND_REFUSED] = { "fail", "refused", refused_fields, 2, sizeof(struct bnd_refused) },
 	[BND_NAMES] = { "names", "names", names_fields, 2, sizeof(struct bnd_names) },

@@ -38,8 +38,20 @@ enum bnd_select {
 	BND_SELECT_AFTER,
 };
 
+enum bnd_relay_end {
+	BND_RELAY_END_OK,
+	BND_RELAY_END_DIAL,
+	BND_RELAY_END_HANDSHAKE,
+	BND_RELAY_END_PROGRAM,
+	BND_RELAY_END_UPSTREAM,
+	BND_RELAY_END_EXIT_DIALING,
+	BND_RELAY_END_EXIT_CUT,
+};
+
 enum bnd_kind {
 	BND_REDIRECT,
+	BND_RELAYED,
+	BND_OPENED,
 	BND_INPLACE,
 	BND_KEPT_LOCAL,
 	BND_DNS_SOCKET,
@@ -48,6 +60,7 @@ enum bnd_kind {
 	BND_DIAGNOSTIC,
 	BND_RULE,
 	BND_FAULT,
+	BND_DIAL,
 	BND_DNS,
 	BND_REFUSED,
 	BND_NAMES,
@@ -68,6 +81,35 @@ struct bnd_redirect {
 	int has_fault;
 	int32_t fault;
 	uint32_t delay_ms;
+	char exe[BND_TEXT_MAX + 1];
+};
+
+/* R: a connect of a relay rule, dialed and relayed by the tracer itself, once it has ended (sent in batches, at most 50 ms late). end says how: ok (both sides closed; error absent), dial (the destination did not accept: error is its errno, which the program's connect got; ETIMEDOUT also for graft's own connect timeout), handshake (the program's socket no longer waited for the connect: error why; the program's connect failed with ECONNABORTED, or ECONNREFUSED when error is EMFILE or ENFILE), program or upstream (that side failed with error; the other was reset), exit-dialing (the program exited while the destination was dialed), exit-cut (the program exited and its bytes could not be handed on within a second). at_exit: the program exited while this connection was open. A dial that failed for EMFILE or ENFILE failed the program's connect with ECONNREFUSED */
+struct bnd_relayed {
+	int32_t pid;
+	int32_t tid;
+	char dst_ip[BND_ADDR_MAX];
+	uint16_t dst_port;
+	char peer_ip[BND_ADDR_MAX];
+	uint16_t peer_port;
+	int32_t rule;
+	uint64_t bytes_up;
+	uint64_t bytes_down;
+	uint32_t duration_ms;
+	enum bnd_relay_end end;
+	int has_error;
+	int error;
+	int at_exit;
+	char exe[BND_TEXT_MAX + 1];
+};
+
+/* O: a connect of a relay rule succeeded (the program's end peer_ip/peer_port is connected to the destination), sent before its R record in the same batching */
+struct bnd_opened {
+	int32_t pid;
+	char dst_ip[BND_ADDR_MAX];
+	uint16_t dst_port;
+	char peer_ip[BND_ADDR_MAX];
+	uint16_t peer_port;
 	char exe[BND_TEXT_MAX + 1];
 };
 
@@ -133,7 +175,7 @@ struct bnd_diagnostic {
 	char message[BND_TEXT_MAX + 1];
 };
 
-/* rule: family any: every destination (net absent); explicit: the rule names a network, the only kind that may match a loopback destination; by_name: the rule matches an address only through the names control message (family any, net absent, prefix 0; its ports still apply), never by a network of its own; udp dns: datagrams go to graft's DNS server (table message dns); direct: a redirect the proxy dials itself, without an upstream proxy, so the local routing's answer for the destination (no route, prohibited) is the connect's, at once; error: what refuse fails with, and what a datagram to a proxy-only destination gets */
+/* rule: family any: every destination (net absent); explicit: the rule names a network, the only kind that may match a loopback destination; by_name: the rule matches an address only through the names control message (family any, net absent, prefix 0; its ports still apply), never by a network of its own; udp dns: datagrams go to graft's DNS server (table message dns); direct: a redirect the proxy dials itself, without an upstream proxy, so the local routing's answer for the destination (no route, prohibited) is the connect's, at once; relay (direct only): no toxic, name or control API can concern this rule's redirects, so the tracer dials and relays them itself (R and O records, no C record) unless a handshake delay fault or a source of the other family only applies; error: what refuse fails with, and what a datagram to a proxy-only destination gets */
 struct bnd_rule {
 	enum bnd_family family;
 	int has_net;
@@ -146,6 +188,7 @@ struct bnd_rule {
 	enum bnd_tcp_action tcp;
 	enum bnd_udp_action udp;
 	int direct;
+	int relay;
 	int has_error;
 	int error;
 	int has_mark;
@@ -175,6 +218,12 @@ struct bnd_fault {
 	double prob;
 };
 
+/* dial: how the tracer dials the redirects of relay rules: timeout_ms is graft's own connect timeout (absent: the kernel's SYN retries decide); at most one */
+struct bnd_dial {
+	int has_timeout_ms;
+	uint32_t timeout_ms;
+};
+
 /* dns: graft's DNS server listens (UDP) on 127.0.0.1:port4 and [::1]:port6; at most one; a rule with udp dns needs it */
 struct bnd_dns {
 	uint16_t port4;
@@ -197,6 +246,8 @@ struct bnd_names {
 /* room for any message, for a decoder that does not know which comes */
 union bnd_any {
 	struct bnd_redirect redirect;
+	struct bnd_relayed relayed;
+	struct bnd_opened opened;
 	struct bnd_inplace inplace;
 	struct bnd_kept_local kept_local;
 	struct bnd_dns_socket dns_socket;
@@ -205,6 +256,7 @@ union bnd_any {
 	struct bnd_diagnostic diagnostic;
 	struct bnd_rule rule;
 	struct bnd_fault fault;
+	struct bnd_dial dial;
 	struct bnd_dns dns;
 	struct bnd_refused refused;
 	struct bnd_names names;

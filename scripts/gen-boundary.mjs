@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const spec = JSON.parse(readFileSync(join(root, 'spec', 'tracer-boundary.json'), 'utf8'));
 
-const SCALARS = ['int', 'uint', 'port', 'double', 'bool', 'addr', 'errno', 'text'];
+const SCALARS = ['int', 'uint', 'count', 'port', 'double', 'bool', 'addr', 'errno', 'text'];
 
 /** The spec's messages with their fields checked and named for each language. */
 function messages() {
@@ -45,6 +45,8 @@ function cType(f) {
       return ['int32_t', ''];
     case 'uint':
       return ['uint32_t', ''];
+    case 'count':
+      return ['uint64_t', ''];
     case 'port':
       return ['uint16_t', ''];
     case 'double':

@@ -234,6 +234,7 @@ export class Routing {
         tcp,
         udp: this.udpFor(a),
         direct: tcp === 'redirect' && this.dialFor(index).kind === 'direct',
+        relay: false,
         ...(error !== undefined ? { error } : {}),
         ...(e.mark !== undefined ? { mark: e.mark } : {}),
         ...(e.interface !== undefined ? { iface: e.interface } : {}),

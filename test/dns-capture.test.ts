@@ -38,7 +38,7 @@ const NS6 = '2001:db8:2::53';
 const NAME = 'corp.example';
 const BY_NAME_RULE = 1;
 
-const base = { kind: 'rule', family: 'any', prefix: 0, explicit: false, direct: false } as const;
+const base = { kind: 'rule', family: 'any', prefix: 0, explicit: false, direct: false, relay: false } as const;
 const RULES: readonly RuleMessage[] = [
   { ...base, portLo: 53, portHi: 53, byName: false, tcp: 'pass', udp: 'dns' },
   { ...base, portLo: 0, portHi: 65535, byName: true, tcp: 'refuse', udp: 'pass', error: 'ECONNREFUSED' },

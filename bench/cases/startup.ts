@@ -26,7 +26,7 @@ import { encodeTable } from '../../src/tracer/table.js';
 
 /** A rule table of one rule that passes everything, written by the one encoder of the boundary. */
 const PASS_ALL = encodeTable(
-  [{ kind: 'rule', family: 'any', prefix: 0, portLo: 0, portHi: 65535, explicit: false, byName: false, tcp: 'pass', udp: 'pass', direct: false }],
+  [{ kind: 'rule', family: 'any', prefix: 0, portLo: 0, portHi: 65535, explicit: false, byName: false, tcp: 'pass', udp: 'pass', direct: false, relay: false }],
   [],
 )
   .toString()

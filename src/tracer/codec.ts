@@ -58,6 +58,8 @@ function encodeValue(f: FieldSpec, v: unknown): string {
       return isWhole(v, -(2 ** 31), 2 ** 31 - 1) ? String(v) : bad();
     case 'uint':
       return isWhole(v, 0, 2 ** 32 - 1) ? String(v) : bad();
+    case 'count':
+      return isWhole(v, 0, Number.MAX_SAFE_INTEGER) ? String(v) : bad();
     case 'port':
       return isWhole(v, 0, 65535) ? String(v) : bad();
     case 'double':
@@ -149,7 +151,7 @@ function decodeText(token: string): string {
 function decimal(f: FieldSpec, token: string, lo: number, hi: number): number {
   const start = lo < 0 && token.charCodeAt(0) === 0x2d ? 1 : 0;
   const digits = token.length - start;
-  if (digits < 1 || digits > 10) throw bad(f, token);
+  if (digits < 1 || digits > 16) throw bad(f, token);
   for (let i = start; i < token.length; i++) {
     const c = token.charCodeAt(i);
     if (c < 0x30 || c > 0x39) throw bad(f, token);
@@ -176,6 +178,8 @@ function decodeValue(f: FieldSpec, token: string): unknown {
       return decimal(f, token, -(2 ** 31), 2 ** 31 - 1);
     case 'uint':
       return decimal(f, token, 0, 2 ** 32 - 1);
+    case 'count':
+      return decimal(f, token, 0, Number.MAX_SAFE_INTEGER);
     case 'port':
       return decimal(f, token, 0, 65535);
     case 'double':

@@ -16,6 +16,9 @@ export type UdpAction = (typeof UDP_ACTION)[number];
 export const SELECT = ['all', 'prob', 'first', 'every', 'after'] as const;
 export type Select = (typeof SELECT)[number];
 
+export const RELAY_END = ['ok', 'dial', 'handshake', 'program', 'upstream', 'exit-dialing', 'exit-cut'] as const;
+export type RelayEnd = (typeof RELAY_END)[number];
+
 /** C: a connect handed to graft's proxy: the program's socket waits in SYN_SENT towards the black hole at hole_port (on the loopback address of peer_ip's family) until the proxy answers this id on the control fd; peer_ip/peer_port: the program's end of it; fault and delay_ms: a handshake delay fault (the proxy completes the handshake no sooner than delay_ms after this record) */
 export interface RedirectMessage {
   readonly kind: 'redirect';
@@ -30,6 +33,36 @@ export interface RedirectMessage {
   readonly rule: number;
   readonly fault?: number;
   readonly delayMs: number;
+  readonly exe: string;
+}
+
+/** R: a connect of a relay rule, dialed and relayed by the tracer itself, once it has ended (sent in batches, at most 50 ms late). end says how: ok (both sides closed; error absent), dial (the destination did not accept: error is its errno, which the program's connect got; ETIMEDOUT also for graft's own connect timeout), handshake (the program's socket no longer waited for the connect: error why; the program's connect failed with ECONNABORTED, or ECONNREFUSED when error is EMFILE or ENFILE), program or upstream (that side failed with error; the other was reset), exit-dialing (the program exited while the destination was dialed), exit-cut (the program exited and its bytes could not be handed on within a second). at_exit: the program exited while this connection was open. A dial that failed for EMFILE or ENFILE failed the program's connect with ECONNREFUSED */
+export interface RelayedMessage {
+  readonly kind: 'relayed';
+  readonly pid: number;
+  readonly tid: number;
+  readonly dstIp: string;
+  readonly dstPort: number;
+  readonly peerIp: string;
+  readonly peerPort: number;
+  readonly rule: number;
+  readonly bytesUp: number;
+  readonly bytesDown: number;
+  readonly durationMs: number;
+  readonly end: RelayEnd;
+  readonly error?: string;
+  readonly atExit: boolean;
+  readonly exe: string;
+}
+
+/** O: a connect of a relay rule succeeded (the program's end peer_ip/peer_port is connected to the destination), sent before its R record in the same batching */
+export interface OpenedMessage {
+  readonly kind: 'opened';
+  readonly pid: number;
+  readonly dstIp: string;
+  readonly dstPort: number;
+  readonly peerIp: string;
+  readonly peerPort: number;
   readonly exe: string;
 }
 
@@ -100,7 +133,7 @@ export interface DiagnosticMessage {
   readonly message: string;
 }
 
-/** rule: family any: every destination (net absent); explicit: the rule names a network, the only kind that may match a loopback destination; by_name: the rule matches an address only through the names control message (family any, net absent, prefix 0; its ports still apply), never by a network of its own; udp dns: datagrams go to graft's DNS server (table message dns); direct: a redirect the proxy dials itself, without an upstream proxy, so the local routing's answer for the destination (no route, prohibited) is the connect's, at once; error: what refuse fails with, and what a datagram to a proxy-only destination gets */
+/** rule: family any: every destination (net absent); explicit: the rule names a network, the only kind that may match a loopback destination; by_name: the rule matches an address only through the names control message (family any, net absent, prefix 0; its ports still apply), never by a network of its own; udp dns: datagrams go to graft's DNS server (table message dns); direct: a redirect the proxy dials itself, without an upstream proxy, so the local routing's answer for the destination (no route, prohibited) is the connect's, at once; relay (direct only): no toxic, name or control API can concern this rule's redirects, so the tracer dials and relays them itself (R and O records, no C record) unless a handshake delay fault or a source of the other family only applies; error: what refuse fails with, and what a datagram to a proxy-only destination gets */
 export interface RuleMessage {
   readonly kind: 'rule';
   readonly family: Family;
@@ -113,6 +146,7 @@ export interface RuleMessage {
   readonly tcp: TcpAction;
   readonly udp: UdpAction;
   readonly direct: boolean;
+  readonly relay: boolean;
   readonly error?: string;
   readonly mark?: number;
   readonly iface?: string;
@@ -136,6 +170,12 @@ export interface FaultMessage {
   readonly prob: number;
 }
 
+/** dial: how the tracer dials the redirects of relay rules: timeout_ms is graft's own connect timeout (absent: the kernel's SYN retries decide); at most one */
+export interface DialMessage {
+  readonly kind: 'dial';
+  readonly timeoutMs?: number;
+}
+
 /** dns: graft's DNS server listens (UDP) on 127.0.0.1:port4 and [::1]:port6; at most one; a rule with udp dns needs it */
 export interface DnsMessage {
   readonly kind: 'dns';
@@ -157,8 +197,8 @@ export interface NamesMessage {
   readonly rules?: string;
 }
 
-export type RecordMessage = RedirectMessage | InplaceMessage | KeptLocalMessage | DnsSocketMessage | FailedMessage | DelayedMessage | DiagnosticMessage;
-export type TableMessage = RuleMessage | FaultMessage | DnsMessage;
+export type RecordMessage = RedirectMessage | RelayedMessage | OpenedMessage | InplaceMessage | KeptLocalMessage | DnsSocketMessage | FailedMessage | DelayedMessage | DiagnosticMessage;
+export type TableMessage = RuleMessage | FaultMessage | DialMessage | DnsMessage;
 export type ControlMessage = RefusedMessage | NamesMessage;
 export type Message = RecordMessage | TableMessage | ControlMessage;
 
@@ -178,6 +218,38 @@ export const MESSAGES: { readonly [K in Message['kind']]: MessageSpec } = {
       { name: 'rule', type: 'int', optional: false },
       { name: 'fault', type: 'int', optional: true },
       { name: 'delayMs', type: 'uint', optional: false },
+      { name: 'exe', type: 'text', optional: false },
+    ],
+  },
+  'relayed': {
+    tag: 'R',
+    direction: 'records',
+    fields: [
+      { name: 'pid', type: 'int', optional: false },
+      { name: 'tid', type: 'int', optional: false },
+      { name: 'dstIp', type: 'addr', optional: false },
+      { name: 'dstPort', type: 'port', optional: false },
+      { name: 'peerIp', type: 'addr', optional: false },
+      { name: 'peerPort', type: 'port', optional: false },
+      { name: 'rule', type: 'int', optional: false },
+      { name: 'bytesUp', type: 'count', optional: false },
+      { name: 'bytesDown', type: 'count', optional: false },
+      { name: 'durationMs', type: 'uint', optional: false },
+      { name: 'end', type: 'enum', optional: false, words: RELAY_END },
+      { name: 'error', type: 'errno', optional: true },
+      { name: 'atExit', type: 'bool', optional: false },
+      { name: 'exe', type: 'text', optional: false },
+    ],
+  },
+  'opened': {
+    tag: 'O',
+    direction: 'records',
+    fields: [
+      { name: 'pid', type: 'int', optional: false },
+      { name: 'dstIp', type: 'addr', optional: false },
+      { name: 'dstPort', type: 'port', optional: false },
+      { name: 'peerIp', type: 'addr', optional: false },
+      { name: 'peerPort', type: 'port', optional: false },
       { name: 'exe', type: 'text', optional: false },
     ],
   },
@@ -268,6 +340,7 @@ export const MESSAGES: { readonly [K in Message['kind']]: MessageSpec } = {
       { name: 'tcp', type: 'enum', optional: false, words: TCP_ACTION },
       { name: 'udp', type: 'enum', optional: false, words: UDP_ACTION },
       { name: 'direct', type: 'bool', optional: false },
+      { name: 'relay', type: 'bool', optional: false },
       { name: 'error', type: 'errno', optional: true },
       { name: 'mark', type: 'uint', optional: true },
       { name: 'iface', type: 'text', optional: true },
@@ -290,6 +363,13 @@ export const MESSAGES: { readonly [K in Message['kind']]: MessageSpec } = {
       { name: 'select', type: 'enum', optional: false, words: SELECT },
       { name: 'n', type: 'uint', optional: false },
       { name: 'prob', type: 'double', optional: false },
+    ],
+  },
+  'dial': {
+    tag: 'dial',
+    direction: 'table',
+    fields: [
+      { name: 'timeoutMs', type: 'uint', optional: true },
     ],
   },
   'dns': {

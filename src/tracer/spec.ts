@@ -1,5 +1,5 @@
 /** The shape of the generated message tables (src/tracer/messages.ts). */
-export type FieldType = 'int' | 'uint' | 'port' | 'double' | 'bool' | 'addr' | 'errno' | 'text' | 'enum';
+export type FieldType = 'int' | 'uint' | 'count' | 'port' | 'double' | 'bool' | 'addr' | 'errno' | 'text' | 'enum';
 
 export interface FieldSpec {
   readonly name: string;
