@@ -141,6 +141,7 @@ static const struct bnd_field fault_fields[] = {
 
 static const struct bnd_field dial_fields[] = {
 	{ "timeout_ms", BND_T_UINT, offsetof(struct bnd_dial, timeout_ms), offsetof(struct bnd_dial, has_timeout_ms), NULL },
+	{ "passthrough", BND_T_TEXT, offsetof(struct bnd_dial, passthrough), BND_REQUIRED, NULL },
 };
 
 static const struct bnd_field dns_fields[] = {
@@ -170,7 +171,7 @@ const struct bnd_message bnd_messages[BND_KINDS] = {
 	[BND_DIAGNOSTIC] = { "D", "diagnostic", diagnostic_fields, 3, sizeof(struct bnd_diagnostic) },
 	[BND_RULE] = { "rule", "rule", rule_fields, 16, sizeof(struct bnd_rule) },
 	[BND_FAULT] = { "fault", "fault", fault_fields, 11, sizeof(struct bnd_fault) },
-	[BND_DIAL] = { "dial", "dial", dial_fields, 1, sizeof(struct bnd_dial) },
+	[BND_DIAL] = { "dial", "dial", dial_fields, 2, sizeof(struct bnd_dial) },
 	[BND_DNS] = { "dns", "dns", dns_fields, 2, sizeof(struct bnd_dns) },
 	[BND_REFUSED] = { "fail", "refused", refused_fields, 2, sizeof(struct bnd_refused) },
 	[BND_NAMES] = { "names", "names", names_fields, 2, sizeof(struct bnd_names) },

@@ -84,7 +84,7 @@ struct bnd_redirect {
 	char exe[BND_TEXT_MAX + 1];
 };
 
-/* R: a connect of a relay rule, dialed and relayed by the tracer itself, once it has ended (sent in batches, at most 50 ms late). end says how: ok (both sides closed; error absent), dial (the destination did not accept: error is its errno, which the program's connect got; ETIMEDOUT also for graft's own connect timeout), handshake (the program's socket no longer waited for the connect: error why; the program's connect failed with ECONNABORTED, or ECONNREFUSED when error is EMFILE or ENFILE), program or upstream (that side failed with error; the other was reset), exit-dialing (the program exited while the destination was dialed), exit-cut (the program exited and its bytes could not be handed on within a second). at_exit: the program exited while this connection was open. A dial that failed for EMFILE or ENFILE failed the program's connect with ECONNREFUSED */
+/* R: a connect of a relay rule, dialed and relayed by the tracer itself, once it has ended (sent in batches, at most 100 ms late). end says how: ok (both sides closed; error absent), dial (the destination did not accept: error is its errno, which the program's connect got when the dial message passes it through; ETIMEDOUT also for graft's own connect timeout), handshake (the program's socket no longer waited for the connect: error why; the program's connect failed with ECONNABORTED, or ECONNREFUSED when error is EMFILE or ENFILE), program or upstream (that side failed with error; the other was reset), exit-dialing (the program exited while the destination was dialed), exit-cut (the program exited and its bytes could not be handed on within a second). at_exit: the program exited while this connection was open. A dial that failed for EMFILE or ENFILE failed the program's connect with ECONNREFUSED */
 struct bnd_relayed {
 	int32_t pid;
 	int32_t tid;
@@ -218,10 +218,11 @@ struct bnd_fault {
 	double prob;
 };
 
-/* dial: how the tracer dials the redirects of relay rules: timeout_ms is graft's own connect timeout (absent: the kernel's SYN retries decide); at most one */
+/* dial: how the tracer dials the redirects of relay rules: timeout_ms is graft's own connect timeout (absent: the kernel's SYN retries decide); passthrough, the errnos (comma-separated names) a failed dial passes on to the program's connect as they are: any other fails it with ECONNREFUSED; at most one */
 struct bnd_dial {
 	int has_timeout_ms;
 	uint32_t timeout_ms;
+	char passthrough[BND_TEXT_MAX + 1];
 };
 
 /* dns: graft's DNS server listens (UDP) on 127.0.0.1:port4 and [::1]:port6; at most one; a rule with udp dns needs it */

@@ -36,7 +36,7 @@ export interface RedirectMessage {
   readonly exe: string;
 }
 
-/** R: a connect of a relay rule, dialed and relayed by the tracer itself, once it has ended (sent in batches, at most 50 ms late). end says how: ok (both sides closed; error absent), dial (the destination did not accept: error is its errno, which the program's connect got; ETIMEDOUT also for graft's own connect timeout), handshake (the program's socket no longer waited for the connect: error why; the program's connect failed with ECONNABORTED, or ECONNREFUSED when error is EMFILE or ENFILE), program or upstream (that side failed with error; the other was reset), exit-dialing (the program exited while the destination was dialed), exit-cut (the program exited and its bytes could not be handed on within a second). at_exit: the program exited while this connection was open. A dial that failed for EMFILE or ENFILE failed the program's connect with ECONNREFUSED */
+/** R: a connect of a relay rule, dialed and relayed by the tracer itself, once it has ended (sent in batches, at most 100 ms late). end says how: ok (both sides closed; error absent), dial (the destination did not accept: error is its errno, which the program's connect got when the dial message passes it through; ETIMEDOUT also for graft's own connect timeout), handshake (the program's socket no longer waited for the connect: error why; the program's connect failed with ECONNABORTED, or ECONNREFUSED when error is EMFILE or ENFILE), program or upstream (that side failed with error; the other was reset), exit-dialing (the program exited while the destination was dialed), exit-cut (the program exited and its bytes could not be handed on within a second). at_exit: the program exited while this connection was open. A dial that failed for EMFILE or ENFILE failed the program's connect with ECONNREFUSED */
 export interface RelayedMessage {
   readonly kind: 'relayed';
   readonly pid: number;
@@ -170,10 +170,11 @@ export interface FaultMessage {
   readonly prob: number;
 }
 
-/** dial: how the tracer dials the redirects of relay rules: timeout_ms is graft's own connect timeout (absent: the kernel's SYN retries decide); at most one */
+/** dial: how the tracer dials the redirects of relay rules: timeout_ms is graft's own connect timeout (absent: the kernel's SYN retries decide); passthrough, the errnos (comma-separated names) a failed dial passes on to the program's connect as they are: any other fails it with ECONNREFUSED; at most one */
 export interface DialMessage {
   readonly kind: 'dial';
   readonly timeoutMs?: number;
+  readonly passthrough: string;
 }
 
 /** dns: graft's DNS server listens (UDP) on 127.0.0.1:port4 and [::1]:port6; at most one; a rule with udp dns needs it */
@@ -370,6 +371,7 @@ export const MESSAGES: { readonly [K in Message['kind']]: MessageSpec } = {
     direction: 'table',
     fields: [
       { name: 'timeoutMs', type: 'uint', optional: true },
+      { name: 'passthrough', type: 'text', optional: false },
     ],
   },
   'dns': {
