@@ -185,6 +185,65 @@ static void watch_return(struct stop *st, int s)
 	st->out.want_exit = 1;
 }
 
+/* Whether the tracer relays this redirect itself (relay.h): its rule says
+ * so, no handshake delay fault holds it, and its source, if the rule
+ * gives any, is of the destination's family (the Node proxy says why
+ * it refuses one that is not). */
+static int relayed_here(const struct rule *r, const struct sockinfo *si, const union sa *dst, const struct handshake_delay *delay)
+{
+	union sa src;
+	if (!r->relay || delay->fault >= 0 || delay->delay_ms)
+		return 0;
+	return !egress_sources(&r->eg) || egress_source_for(&r->eg, si->domain, sa_is_v4(dst), &src) == 0;
+}
+
+/* The source the relay dials from: the rule's (apply_egress sets it), or
+ * the address the program bound its socket to, as the Node proxy's
+ * programSource; otherwise the route's. */
+static union sa relay_source(const struct rule *r, const union sa *local, int wildcard, const union sa *dst)
+{
+	union sa src = { .sa.sa_family = AF_UNSPEC };
+	if (egress_sources(&r->eg) || r->eg.iface[0] || wildcard || sa_is_local(local) || local->sa.sa_family != dst->sa.sa_family)
+		return src;
+	src = *local;
+	sa_set_port(&src, 0);
+	return src;
+}
+
+/* Hands a redirect to the tracer's own relay: it dials, completes the
+ * program's connect or fails it, and relays (relay.h). */
+static void hand_to_relay(struct stop *st, int s, const union sa *dst, const union sa *peer, const union sa *to, const union sa *local,
+			  int wildcard)
+{
+	struct tracer *tr = st->tr;
+	const struct rule *r = &tr->rules.rules[st->rule];
+	struct rec_who w = who(st);
+	struct relay_request q = { .pid = w.pid,
+				   .tid = w.tid,
+				   .exe = w.exe,
+				   .dst = *dst,
+				   .peer = *peer,
+				   .hole = *to,
+				   .src = relay_source(r, local, wildcard, dst),
+				   .eg = &r->eg,
+				   .rule = st->rule,
+				   .held = fcntl(s, F_DUPFD_CLOEXEC, 0) };
+	if (q.held < 0) {
+		fail_out_of_fds(st, dst, errno);
+		return;
+	}
+	if (relay_add(&tr->relay, &q) < 0) {
+		fail_call(st, dst, ECONNREFUSED, "graft's relay could not take the connect (out of memory)");
+		return;
+	}
+	names_remember(tr, s, peer, sa_port(local), dst, st->rule, local);
+	if (arch_point_addr(st->c, to) < 0 && errno != ESRCH) {
+		fail_call(st, dst, ENETUNREACH, "cannot rewrite the connect arguments");
+		return; /* the relay's handshake finds no socket waiting and lets go */
+	}
+	watch_return(st, s);
+}
+
 /* Hands a TCP connect to graft's proxy: the program's socket connects to
  * the black hole, where it waits in SYN_SENT (unanswered, as towards any
  * destination that has not answered yet) until the proxy has reached the
@@ -218,6 +277,11 @@ static void hand_to_proxy(struct stop *st, int s, const struct sockinfo *si, con
 	int wildcard = sa_is_wildcard(&local);
 	if (bind_local_port(st, s, dst, &to, &local, &wildcard) < 0)
 		return;
+	if (relayed_here(&tr->rules.rules[st->rule], si, dst, delay)) {
+		union sa peer = wildcard ? to : local;
+		hand_to_relay(st, s, dst, &peer, &to, &local, wildcard);
+		return;
+	}
 	unsigned id = handover_add(&tr->handover, s);
 	if (!id) {
 		fail_out_of_fds(st, dst, errno);

@@ -115,6 +115,34 @@ size_t record_dns_socket(char *line, size_t cap, const struct rec_who *w, int li
 	return encode_logged(BND_DNS_SOCKET, &m, m.exe, w->exe, line, cap);
 }
 
+size_t record_relayed(char *line, size_t cap, const struct rec_who *w, const union sa *dst, const union sa *peer, int rule,
+		      const struct relay_outcome *o)
+{
+	struct bnd_relayed m = { .pid = w->pid,
+				 .tid = w->tid,
+				 .rule = rule,
+				 .bytes_up = o->bytes_up,
+				 .bytes_down = o->bytes_down,
+				 .duration_ms = o->duration_ms,
+				 .end = o->end,
+				 .has_error = o->err != 0,
+				 .error = bnd_errno_name(o->err) ? o->err : EIO,
+				 .at_exit = o->at_exit };
+	set_addr(m.dst_ip, &m.dst_port, dst);
+	set_addr(m.peer_ip, &m.peer_port, peer);
+	set_text(m.exe, w->exe, BND_TEXT_MAX);
+	return encode_logged(BND_RELAYED, &m, m.exe, w->exe, line, cap);
+}
+
+size_t record_opened(char *line, size_t cap, const struct rec_who *w, const union sa *dst, const union sa *peer)
+{
+	struct bnd_opened m = { .pid = w->pid };
+	set_addr(m.dst_ip, &m.dst_port, dst);
+	set_addr(m.peer_ip, &m.peer_port, peer);
+	set_text(m.exe, w->exe, BND_TEXT_MAX);
+	return encode_logged(BND_OPENED, &m, m.exe, w->exe, line, cap);
+}
+
 size_t record_diag(char *line, size_t cap, pid_t pid, pid_t tid, const char *msg)
 {
 	struct bnd_diagnostic m = { .pid = pid, .tid = tid };

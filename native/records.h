@@ -48,6 +48,18 @@ size_t record_held(char *line, size_t cap, const struct rec_who *w, const union 
  * `listener_v6` which listener, `local_port` the socket's port,
  * `dst` where the program meant to send. */
 size_t record_dns_socket(char *line, size_t cap, const struct rec_who *w, int listener_v6, unsigned local_port, const union sa *dst);
+/* How a connection the tracer relayed ended (the R record). */
+struct relay_outcome {
+	uint64_t bytes_up, bytes_down;
+	unsigned duration_ms;
+	enum bnd_relay_end end;
+	int err; /* 0: none */
+	int at_exit;
+};
+size_t record_relayed(char *line, size_t cap, const struct rec_who *w, const union sa *dst, const union sa *peer, int rule,
+		      const struct relay_outcome *o);
+/* A connection the tracer relays has opened (the O record). */
+size_t record_opened(char *line, size_t cap, const struct rec_who *w, const union sa *dst, const union sa *peer);
 size_t record_diag(char *line, size_t cap, pid_t pid, pid_t tid, const char *msg);
 
 #endif

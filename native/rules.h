@@ -26,8 +26,19 @@ struct rule {
 	enum tcp_action tcp;
 	enum udp_action udp;
 	int direct; /* redirect: the proxy dials the destination itself (the local routing applies) */
+	int relay;  /* direct, and nothing but the dial concerns it: the tracer relays it (relay.h) */
 	int err;    /* for refuse */
 	struct egress eg;
+};
+
+/* How the tracer dials the redirects of relay rules (the table's dial
+ * message; relay.h). */
+#define DIAL_PASSTHROUGH_MAX 32
+struct dial_settings {
+	int present;                           /* a dial message was read */
+	unsigned timeout_ms;                   /* graft's own connect timeout; 0: none */
+	int passthrough[DIAL_PASSTHROUGH_MAX]; /* errnos a failed dial passes on as they are */
+	int npassthrough;
 };
 
 /* How datagram sockets are handled, decided once from the table:
@@ -49,6 +60,7 @@ struct rule_table {
 	 * 127.0.0.1:dns_port4 and [::1]:dns_port6 (dns 0: no such message) */
 	int dns;
 	uint16_t dns_port4, dns_port6;
+	struct dial_settings dial;
 };
 
 /* What rules match a destination on, worked out once per call: family and

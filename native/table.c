@@ -73,6 +73,7 @@ int table_rule(const struct bnd_rule *b, struct rule *r)
 	r->tcp = (enum tcp_action)b->tcp;
 	r->udp = (enum udp_action)b->udp;
 	r->direct = b->direct;
+	r->relay = b->direct && b->relay;
 	r->err = b->has_error ? b->error : 0;
 	return egress_of(b, &r->eg);
 }
@@ -100,6 +101,24 @@ static void *grow(void **arr, int n, size_t size)
 	return p;
 }
 
+/* The dial message: its timeout and the errnos it passes on (comma-separated names). */
+int table_dial(const struct bnd_dial *b, struct dial_settings *d)
+{
+	memset(d, 0, sizeof *d);
+	d->present = 1;
+	d->timeout_ms = b->has_timeout_ms ? b->timeout_ms : 0;
+	char names[sizeof b->passthrough];
+	memcpy(names, b->passthrough, sizeof names);
+	char *save = NULL;
+	for (char *name = strtok_r(names, ",", &save); name; name = strtok_r(NULL, ",", &save)) {
+		int e = bnd_errno_number(name);
+		if (e < 0 || d->npassthrough == DIAL_PASSTHROUGH_MAX)
+			return -1;
+		d->passthrough[d->npassthrough++] = e;
+	}
+	return 0;
+}
+
 /* One decoded table message into the tables. */
 static int table_add(int kind, const union bnd_any *msg, struct rule_table *rules, struct fault_table *faults, const char **why)
 {
@@ -111,6 +130,17 @@ static int table_add(int kind, const union bnd_any *msg, struct rule_table *rule
 		rules->dns = 1;
 		rules->dns_port4 = msg->dns.port4;
 		rules->dns_port6 = msg->dns.port6;
+		return 0;
+	}
+	if (kind == BND_DIAL) {
+		if (rules->dial.present) {
+			*why = "a second dial message";
+			return -1;
+		}
+		if (table_dial(&msg->dial, &rules->dial) < 0) {
+			*why = "a dial message's errnos";
+			return -1;
+		}
 		return 0;
 	}
 	if (kind == BND_RULE) {

@@ -17,6 +17,7 @@
  * family, a prefix too long, an interface name too long). */
 int table_rule(const struct bnd_rule *b, struct rule *r);
 int table_fault(const struct bnd_fault *b, struct fault *f);
+int table_dial(const struct bnd_dial *b, struct dial_settings *d);
 
 /* Reads the whole table, adding to `rules` and `faults` (a dns message
  * sets rules->dns and its ports; a rule with udp dns needs one). Returns

@@ -394,6 +394,20 @@ static void wait_loop(struct tracer *tr, const char *prog)
 	}
 }
 
+/* The relay's thread, when a rule relays (after the fork, as the control
+ * thread). */
+static void start_relay(struct tracer *tr)
+{
+	relay_init(&tr->relay, &tr->later, tr->chan.fd);
+	tr->relay.dial = tr->rules.dial;
+	for (int i = 0; i < tr->rules.n; i++) {
+		if (tr->rules.rules[i].relay && tr->rules.rules[i].tcp == TCP_REDIRECT) {
+			relay_start(&tr->relay);
+			return;
+		}
+	}
+}
+
 /* Everything before the program starts. */
 static void set_up(struct tracer *tr, int relay_base)
 {
@@ -444,8 +458,12 @@ int main(int argc, char **argv)
 	task_put(&tr->tasks, tr->main_pid, tr->main_pid);
 	raise_fd_limit(&tr->tasks);
 	handover_start(&tr->handover);
+	start_relay(tr);
 	wait_loop(tr, argv[prog]);
 
+	/* what the program sent on relayed connections is handed on, as the
+	 * Node proxy winds its own down (at most a second) */
+	relay_finish(&tr->relay, RELAY_EXIT_FLUSH_MS);
 	channel_flush(&tr->chan);
 	if (tr->main_status < 0)
 		return 2;

@@ -15,6 +15,7 @@
 #include "handover.h"
 #include "later.h"
 #include "peers.h"
+#include "relay.h"
 #include "rules.h"
 #include "signals.h"
 #include "tasks.h"
@@ -35,6 +36,7 @@ struct tracer {
 	struct timers timers;
 	struct later later;
 	struct handover handover;
+	struct relay relay; /* redirects of relay rules, dialed and relayed here */
 	struct ports ports;
 	struct peers peers;           /* the sockets redirected, for getpeername/getsockname (names.h) */
 	struct dns dns;               /* the sockets pointed at graft's DNS server (dns.h) */

@@ -15,5 +15,7 @@ void note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* CLOCK_MONOTONIC in milliseconds. */
 uint64_t now_ms(void);
+/* The same in microseconds. */
+uint64_t now_us(void);
 
 #endif

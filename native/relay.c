@@ -1,0 +1,775 @@
+#define _GNU_SOURCE
+#include "relay.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+
+#include "records.h"
+#include "util.h"
+
+/* Times here are in microseconds (now_us).
+ *
+ * The handshake can only complete once the program's task has run the
+ * connect it was resumed into, and a dial over a fast path often answers
+ * before that: the relay looks at the program's socket first (its state,
+ * through the duplicate), every 20 us for the first 2 ms, then every 2 ms,
+ * then every 20 ms. A handshake refused is tried again on the same
+ * schedule. After 3 s (the Node proxy's patience, which says why) graft
+ * concludes the program gave the connect up. */
+#define WAIT_STEP_US 20
+#define WAIT_STEP_SLOW_US 2000
+#define WAIT_STEP_SLOWER_US 20000
+#define WAIT_FAST_TRIES 100
+#define WAIT_SLOW_TRIES 150
+#define HANDSHAKE_PATIENCE_US 3000000
+/* A failure for a connect the program's task has not started yet is
+ * tried again this often, this long (handover.c's figures). */
+#define FAIL_RETRY_US 5000
+#define FAIL_GIVE_UP_US 30000000
+/* What one splice asks for: a default pipe's whole capacity. */
+#define SPLICE_CHUNK (1 << 16)
+#define POOL_MAX ((int)(sizeof((struct relay *)0)->pool / sizeof((struct relay *)0)->pool[0]))
+/* The epoll tag of the program's side (a connection's pointer is at least
+ * 8-aligned; the destination's side is the bare pointer). The wake-up
+ * eventfd and the timerfd have keys no pointer has. */
+#define TAG_PROGRAM 1u
+#define KEY_WAKE 0u
+#define KEY_TIMER 2u
+
+enum conn_state { DIALING, HANDSHAKING, RELAYING, FAILING, ENDED };
+
+/* One direction: bytes from `from` through a pipe to `to`. */
+struct lane {
+	int from, to;
+	int pipe[2];    /* pipe[0] < 0: none held */
+	size_t queued;  /* bytes in the pipe */
+	uint64_t moved; /* bytes handed to `to` */
+	int eof;        /* `from` has ended */
+	int shut;       /* `to` was shut for writing after the eof */
+};
+
+struct relay_conn {
+	enum conn_state state;
+	pid_t pid, tid;
+	char *exe;
+	union sa dst, peer, hole;
+	int rule;
+	int held; /* the duplicate of the program's socket, until it connected */
+	int dial; /* to the destination */
+	int prog; /* the program's connection (the handshake's socket) */
+	uint64_t started;
+	uint64_t due;                   /* when its timer fires, now_us (0: none) */
+	uint64_t since;                 /* HANDSHAKING: first look; FAILING: the dial's failure (now_us) */
+	int tries;                      /* HANDSHAKING */
+	int fail_err;                   /* FAILING: the errno the program's connect gets */
+	int at_exit;                    /* the program exited while it was relayed */
+	struct lane up, down;           /* up: program -> destination */
+	struct relay_conn *prev, *next; /* r->conns; ENDED: r->ended */
+	int timed;                      /* in r->timed */
+};
+
+int relay_program_errno(const struct dial_settings *d, int err)
+{
+	for (int i = 0; i < d->npassthrough; i++)
+		if (d->passthrough[i] == err)
+			return err;
+	return ECONNREFUSED;
+}
+
+void relay_init(struct relay *r, struct later *l, int chan_fd)
+{
+	memset(r, 0, sizeof *r);
+	pthread_mutex_init(&r->lock, NULL);
+	r->later = l;
+	r->chan.fd = chan_fd;
+	r->wake = r->epfd = r->timer = -1;
+}
+
+/* ---------- records ---------- */
+
+static void send_record(struct relay *r, const char *line, size_t n)
+{
+	if (n)
+		channel_defer(&r->chan, line, n);
+}
+
+static void record_end(struct relay *r, struct relay_conn *c, enum bnd_relay_end end, int err)
+{
+	char line[RECORD_MAX];
+	struct rec_who w = { c->pid, c->tid, c->exe ? c->exe : "?" };
+	struct relay_outcome o = { c->up.moved, c->down.moved, (unsigned)((now_us() - c->started) / 1000), end, err, c->at_exit };
+	send_record(r, line, record_relayed(line, sizeof line, &w, &c->dst, &c->peer, c->rule, &o));
+}
+
+/* ---------- connections ---------- */
+
+static void set_due(struct relay *r, struct relay_conn *c, uint64_t due)
+{
+	c->due = due;
+	if (!due || c->timed)
+		return;
+	if (r->ntimed == r->captimed) {
+		size_t cap = r->captimed ? r->captimed * 2 : 64;
+		struct relay_conn **t = realloc(r->timed, cap * sizeof *t);
+		if (!t)
+			die(2, "out of memory");
+		r->timed = t;
+		r->captimed = cap;
+	}
+	r->timed[r->ntimed++] = c;
+	c->timed = 1;
+}
+
+static void close_fd(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+	*fd = -1;
+}
+
+/* A socket closed with a reset (SO_LINGER 0), as a reset is passed on. */
+static void reset_fd(int *fd)
+{
+	if (*fd < 0)
+		return;
+	struct linger lg = { 1, 0 };
+	setsockopt(*fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+	close_fd(fd);
+}
+
+static void put_pipe(struct relay *r, struct lane *l)
+{
+	if (l->pipe[0] < 0)
+		return;
+	if (l->queued == 0 && r->npool < POOL_MAX) {
+		r->pool[r->npool][0] = l->pipe[0];
+		r->pool[r->npool][1] = l->pipe[1];
+		r->npool++;
+	} else {
+		close(l->pipe[0]);
+		close(l->pipe[1]);
+	}
+	l->pipe[0] = l->pipe[1] = -1;
+	l->queued = 0;
+}
+
+static int get_pipe(struct relay *r, struct lane *l)
+{
+	if (l->pipe[0] >= 0)
+		return 0;
+	if (r->npool) {
+		r->npool--;
+		l->pipe[0] = r->pool[r->npool][0];
+		l->pipe[1] = r->pool[r->npool][1];
+		return 0;
+	}
+	return pipe2(l->pipe, O_NONBLOCK | O_CLOEXEC);
+}
+
+/* Ends a connection: its sockets closed, its memory freed once the
+ * current round of events is through (a later event of the round may
+ * name it: it is ENDED then). */
+static void conn_free(struct relay *r, struct relay_conn *c)
+{
+	put_pipe(r, &c->up);
+	put_pipe(r, &c->down);
+	close_fd(&c->held);
+	close_fd(&c->dial);
+	close_fd(&c->prog);
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		r->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	r->nconns--;
+	if (c->timed) {
+		for (size_t i = 0; i < r->ntimed; i++)
+			if (r->timed[i] == c)
+				r->timed[i] = r->timed[--r->ntimed];
+		c->timed = 0;
+	}
+	c->state = ENDED;
+	c->prev = NULL;
+	c->next = r->ended;
+	r->ended = c;
+}
+
+static void free_ended(struct relay *r)
+{
+	while (r->ended) {
+		struct relay_conn *c = r->ended;
+		r->ended = c->next;
+		free(c->exe);
+		free(c);
+	}
+}
+
+/* Fails the program's connect with `err` (its socket still waits). When
+ * its task has not run the connect yet, tried again later. */
+static void fail_program(struct relay *r, struct relay_conn *c, int err)
+{
+	close_fd(&c->dial);
+	close_fd(&c->prog);
+	if (c->held >= 0 && later_fail_handed(r->later, c->held, err)) {
+		c->state = FAILING;
+		c->fail_err = err;
+		c->since = now_us();
+		set_due(r, c, c->since + FAIL_RETRY_US);
+		return;
+	}
+	conn_free(r, c);
+}
+
+static void dial_failed(struct relay *r, struct relay_conn *c, int err)
+{
+	record_end(r, c, BND_RELAY_END_DIAL, err);
+	fail_program(r, c, relay_program_errno(&r->dial, err));
+}
+
+/* The program's connect cannot be completed: it fails cleanly (ECONNREFUSED
+ * when graft is out of descriptors, as the Node proxy answers). */
+static void handshake_failed(struct relay *r, struct relay_conn *c, int err)
+{
+	record_end(r, c, BND_RELAY_END_HANDSHAKE, err);
+	fail_program(r, c, err == EMFILE || err == ENFILE ? ECONNREFUSED : ECONNABORTED);
+}
+
+static void watch(struct relay *r, int fd, struct relay_conn *c, unsigned tag, uint32_t events, int op)
+{
+	struct epoll_event ev = { .events = events, .data.u64 = (uint64_t)(uintptr_t)c | tag };
+	if (epoll_ctl(r->epfd, op, fd, &ev) < 0 && op == EPOLL_CTL_MOD)
+		epoll_ctl(r->epfd, EPOLL_CTL_ADD, fd, &ev);
+}
+
+static void relay_pump(struct relay *r, struct relay_conn *c);
+
+/* The program's socket connected: the bytes go both ways from now on. */
+static void start_relaying(struct relay *r, struct relay_conn *c)
+{
+	int one = 1;
+	setsockopt(c->prog, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	close_fd(&c->held);
+	c->state = RELAYING;
+	c->due = 0;
+	c->up = (struct lane){ c->prog, c->dial, { -1, -1 }, 0, 0, 0, 0 };
+	c->down = (struct lane){ c->dial, c->prog, { -1, -1 }, 0, 0, 0, 0 };
+	const uint32_t all = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+	watch(r, c->prog, c, TAG_PROGRAM, all, EPOLL_CTL_MOD);
+	watch(r, c->dial, c, 0, all, EPOLL_CTL_MOD);
+	char line[RECORD_MAX];
+	struct rec_who w = { c->pid, c->tid, c->exe ? c->exe : "?" };
+	send_record(r, line, record_opened(line, sizeof line, &w, &c->dst, &c->peer));
+	/* what the destination sent meanwhile waits in its socket: its edge
+	 * may have gone by, so both lanes run once now */
+	relay_pump(r, c);
+}
+
+/* When the program's socket is looked at again, after `tries` looks. */
+static uint64_t wait_step(int tries)
+{
+	return tries < WAIT_FAST_TRIES ? WAIT_STEP_US : tries < WAIT_SLOW_TRIES ? WAIT_STEP_SLOW_US : WAIT_STEP_SLOWER_US;
+}
+
+/* The handshake is not possible yet (the program's task has not run its
+ * connect, or refused it): again shortly, unless graft's patience is out. */
+static void handshake_later(struct relay *r, struct relay_conn *c, int err)
+{
+	uint64_t now = now_us();
+	if (now - c->since >= HANDSHAKE_PATIENCE_US) {
+		handshake_failed(r, c, err);
+		return;
+	}
+	set_due(r, c, now + wait_step(c->tries));
+}
+
+/* Opens the handshake with the program's socket from the black hole's
+ * address (a simultaneous open: handover.h), once the program's connect
+ * has started. */
+static void handshake_try(struct relay *r, struct relay_conn *c)
+{
+	if (!c->tries++)
+		c->since = now_us();
+	int started, state = later_tcp_state(c->held, &started);
+	if (state == TCP_CLOSE && !started) {
+		handshake_later(r, c, ECONNREFUSED);
+		return;
+	}
+	int s = socket(c->peer.sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (s < 0) {
+		handshake_failed(r, c, errno);
+		return;
+	}
+	int one = 1;
+	if (setsockopt(s, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0 || bind(s, &c->hole.sa, sa_len(&c->hole)) < 0) {
+		int err = errno;
+		close(s);
+		handshake_failed(r, c, err);
+		return;
+	}
+	if (connect(s, &c->peer.sa, sa_len(&c->peer)) == 0 || errno == EINPROGRESS) {
+		c->prog = s;
+		watch(r, s, c, TAG_PROGRAM, EPOLLOUT | EPOLLET, EPOLL_CTL_ADD);
+		return; /* its event says how it went (handshake_settled) */
+	}
+	int err = errno;
+	close(s);
+	if (err != ECONNREFUSED)
+		handshake_failed(r, c, err);
+	else
+		handshake_later(r, c, err);
+}
+
+static int socket_error(int fd)
+{
+	int err = 0;
+	socklen_t len = sizeof err;
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+		return errno;
+	return err;
+}
+
+static int tcp_state(int fd)
+{
+	struct tcp_info ti;
+	socklen_t len = sizeof ti;
+	return getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) < 0 ? -1 : ti.tcpi_state;
+}
+
+/* The handshake's socket reported: connected, refused (the program's task
+ * has not run its connect yet: again shortly), or failed. */
+static void handshake_settled(struct relay *r, struct relay_conn *c)
+{
+	int err = socket_error(c->prog);
+	if (!err && tcp_state(c->prog) == TCP_SYN_SENT)
+		return;
+	if (!err) {
+		start_relaying(r, c);
+		return;
+	}
+	close_fd(&c->prog);
+	if (err != ECONNREFUSED)
+		handshake_failed(r, c, err);
+	else
+		handshake_later(r, c, err);
+}
+
+/* The dial reported: connected, or failed with its errno. */
+static void dial_settled(struct relay *r, struct relay_conn *c)
+{
+	int err = socket_error(c->dial);
+	if (!err && tcp_state(c->dial) == TCP_SYN_SENT)
+		return;
+	if (err) {
+		dial_failed(r, c, err);
+		return;
+	}
+	int one = 1;
+	setsockopt(c->dial, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	c->state = HANDSHAKING;
+	c->due = 0;
+	handshake_try(r, c);
+}
+
+/* Starts the dial of a connect handed over. */
+static void dial_start(struct relay *r, const struct relay_request *q)
+{
+	struct relay_conn *c = calloc(1, sizeof *c);
+	if (!c) {
+		close(q->held);
+		return;
+	}
+	*c = (struct relay_conn){ .state = DIALING,
+				  .pid = q->pid,
+				  .tid = q->tid,
+				  .exe = (char *)q->exe,
+				  .dst = q->dst,
+				  .peer = q->peer,
+				  .hole = q->hole,
+				  .rule = q->rule,
+				  .held = q->held,
+				  .dial = -1,
+				  .prog = -1,
+				  .started = now_us(),
+				  .up.pipe = { -1, -1 },
+				  .down.pipe = { -1, -1 } };
+	c->next = r->conns;
+	if (r->conns)
+		r->conns->prev = c;
+	r->conns = c;
+	r->nconns++;
+	int family = q->dst.sa.sa_family;
+	int s = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (s < 0) {
+		dial_failed(r, c, errno);
+		return;
+	}
+	c->dial = s;
+	const char *why = "";
+	int rc = apply_egress(q->eg, s, family, sa_is_v4(&q->dst) || sa_is_v4mapped(&q->dst), &why);
+	if (rc == 0 && q->src.sa.sa_family != AF_UNSPEC) {
+		int on = 1;
+		setsockopt(s, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &on, sizeof on);
+		rc = bind(s, &q->src.sa, sa_len(&q->src)) < 0 ? -errno : 0;
+	}
+	if (rc < 0) {
+		dial_failed(r, c, -rc);
+		return;
+	}
+	if (connect(s, &q->dst.sa, sa_len(&q->dst)) < 0 && errno != EINPROGRESS) {
+		dial_failed(r, c, errno);
+		return;
+	}
+	watch(r, s, c, 0, EPOLLOUT | EPOLLET, EPOLL_CTL_ADD);
+	if (r->dial.timeout_ms)
+		set_due(r, c, c->started + (uint64_t)r->dial.timeout_ms * 1000);
+}
+
+/* ---------- moving bytes ---------- */
+
+enum lane_end { LANE_FROM, LANE_TO };
+
+/* Moves what `from` has to `to` until one of them would block. Returns 0,
+ * or -1 with the errno and which end failed. */
+static int lane_pump(struct relay *r, struct lane *l, int *err, enum lane_end *where)
+{
+	for (;;) {
+		if (l->queued) {
+			ssize_t n = splice(l->pipe[0], NULL, l->to, NULL, l->queued, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+			if (n > 0) {
+				l->queued -= (size_t)n;
+				l->moved += (uint64_t)n;
+				continue;
+			}
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n < 0 && errno == EAGAIN)
+				return 0; /* `to` is full: its EPOLLOUT comes */
+			*err = n < 0 ? errno : EPIPE;
+			*where = LANE_TO;
+			return -1;
+		}
+		if (l->eof) {
+			put_pipe(r, l);
+			if (!l->shut) {
+				l->shut = 1;
+				shutdown(l->to, SHUT_WR);
+			}
+			return 0;
+		}
+		if (get_pipe(r, l) < 0) {
+			*err = errno;
+			*where = LANE_TO;
+			return -1;
+		}
+		ssize_t n = splice(l->from, NULL, l->pipe[1], NULL, SPLICE_CHUNK, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+		if (n > 0) {
+			l->queued = (size_t)n;
+			continue;
+		}
+		if (n == 0) {
+			l->eof = 1;
+			continue;
+		}
+		if (errno == EINTR)
+			continue;
+		put_pipe(r, l); /* empty: back to the pool while `from` is quiet */
+		if (errno == EAGAIN)
+			return 0;
+		*err = errno;
+		*where = LANE_FROM;
+		return -1;
+	}
+}
+
+/* A side failed: the other is reset, as the Node relay passes a reset on. */
+static void relay_failed(struct relay *r, struct relay_conn *c, int program_side, int err)
+{
+	record_end(r, c, program_side ? BND_RELAY_END_PROGRAM : BND_RELAY_END_UPSTREAM, err);
+	reset_fd(program_side ? &c->dial : &c->prog);
+	put_pipe(r, &c->up);
+	put_pipe(r, &c->down);
+	conn_free(r, c);
+}
+
+static void relay_pump(struct relay *r, struct relay_conn *c)
+{
+	int err = 0;
+	enum lane_end where;
+	if (lane_pump(r, &c->up, &err, &where) < 0) {
+		relay_failed(r, c, where == LANE_FROM, err);
+		return;
+	}
+	if (lane_pump(r, &c->down, &err, &where) < 0) {
+		relay_failed(r, c, where == LANE_TO, err);
+		return;
+	}
+	/* both directions ended; or, once the program has exited, what it
+	 * sent has been handed on (the kernel still delivers it) */
+	if ((c->up.shut && c->down.shut) || (c->at_exit && c->up.shut)) {
+		record_end(r, c, BND_RELAY_END_OK, 0);
+		conn_free(r, c);
+	}
+}
+
+/* An event of a relayed connection; an error on a side that is not read
+ * any more (it ended) shows only here. */
+static void relay_event(struct relay *r, struct relay_conn *c, int program_side, uint32_t events)
+{
+	if (events & EPOLLERR) {
+		int err = socket_error(program_side ? c->prog : c->dial);
+		if (err) {
+			relay_failed(r, c, program_side, err);
+			return;
+		}
+	}
+	relay_pump(r, c);
+}
+
+static void conn_event(struct relay *r, struct relay_conn *c, int program_side, uint32_t events)
+{
+	switch (c->state) {
+	case DIALING:
+		if (!program_side)
+			dial_settled(r, c);
+		break;
+	case HANDSHAKING:
+		if (program_side)
+			handshake_settled(r, c);
+		break;
+	case RELAYING:
+		relay_event(r, c, program_side, events);
+		break;
+	case FAILING:
+	case ENDED:
+		break;
+	}
+}
+
+/* ---------- timers ---------- */
+
+static void timer_fired(struct relay *r, struct relay_conn *c, uint64_t now)
+{
+	c->due = 0;
+	switch (c->state) {
+	case DIALING: /* graft's own connect timeout */
+		dial_failed(r, c, ETIMEDOUT);
+		break;
+	case HANDSHAKING:
+		handshake_try(r, c);
+		break;
+	case FAILING:
+		if (now - c->since < FAIL_GIVE_UP_US && later_fail_handed(r->later, c->held, c->fail_err))
+			set_due(r, c, now + FAIL_RETRY_US);
+		else
+			conn_free(r, c);
+		break;
+	case RELAYING:
+	case ENDED:
+		break;
+	}
+}
+
+/* Runs the timers that are due, and sets the timerfd to the next (the
+ * channel's batch included). */
+static void run_timers(struct relay *r)
+{
+	uint64_t now = now_us();
+	for (size_t i = 0; i < r->ntimed;) {
+		struct relay_conn *c = r->timed[i];
+		if (c->due && c->due <= now) {
+			timer_fired(r, c, now); /* may end c and reorder r->timed */
+			continue;
+		}
+		if (!c->due) {
+			c->timed = 0;
+			r->timed[i] = r->timed[--r->ntimed];
+			continue;
+		}
+		i++;
+	}
+	if (r->chan.flush_at && r->chan.flush_at * 1000 <= now)
+		channel_flush(&r->chan);
+	uint64_t next = r->chan.flush_at * 1000;
+	for (size_t i = 0; i < r->ntimed; i++)
+		if (!next || r->timed[i]->due < next)
+			next = r->timed[i]->due;
+	if (next == r->armed)
+		return;
+	r->armed = next;
+	struct itimerspec at = { .it_value = { (time_t)(next / 1000000), (long)(next % 1000000) * 1000 } };
+	timerfd_settime(r->timer, TFD_TIMER_ABSTIME, &at, NULL); /* 0: disarmed */
+}
+
+/* ---------- the thread ---------- */
+
+/* Takes the connects queued since; returns whether the program has exited. */
+static int take_queue(struct relay *r)
+{
+	uint64_t count;
+	if (read(r->wake, &count, sizeof count) < 0 && errno != EAGAIN)
+		note("relay: reading its wake-up: %s", strerror(errno));
+	pthread_mutex_lock(&r->lock);
+	struct relay_request *q = r->queue;
+	size_t n = r->nqueue;
+	r->queue = NULL;
+	r->nqueue = r->capqueue = 0;
+	int finishing = r->finishing;
+	pthread_mutex_unlock(&r->lock);
+	for (size_t i = 0; i < n; i++)
+		dial_start(r, &q[i]);
+	free(q);
+	return finishing;
+}
+
+/* The program has exited: connects still dialing end now; relayed ones
+ * end once what the program sent has been handed on. */
+static void wind_down(struct relay *r)
+{
+	for (struct relay_conn *c = r->conns, *next; c; c = next) {
+		next = c->next;
+		if (c->state == RELAYING) {
+			c->at_exit = 1;
+			relay_pump(r, c);
+		} else if (c->state == FAILING) {
+			conn_free(r, c);
+		} else {
+			record_end(r, c, BND_RELAY_END_EXIT_DIALING, 0);
+			conn_free(r, c);
+		}
+	}
+}
+
+/* What is still relayed when the limit comes is cut. */
+static void cut_all(struct relay *r)
+{
+	while (r->conns) {
+		struct relay_conn *c = r->conns;
+		record_end(r, c, c->up.shut ? BND_RELAY_END_OK : BND_RELAY_END_EXIT_CUT, 0);
+		conn_free(r, c);
+	}
+}
+
+static void *relay_loop(void *arg)
+{
+	struct relay *r = arg;
+	/* the handshake's 20 us steps: the default slack (50 us) would
+	 * stretch each */
+	prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
+	struct epoll_event events[128];
+	uint64_t cut_at = 0;
+	for (;;) {
+		run_timers(r);
+		int timeout = -1;
+		if (cut_at) {
+			uint64_t now = now_ms();
+			if (!r->nconns || now >= cut_at)
+				break;
+			timeout = (int)(cut_at - now);
+		}
+		int n = epoll_wait(r->epfd, events, 128, timeout);
+		if (n < 0 && errno != EINTR)
+			die(2, "relay: epoll_wait: %s", strerror(errno));
+		for (int i = 0; i < n; i++) {
+			uint64_t key = events[i].data.u64;
+			if (key == KEY_TIMER) {
+				uint64_t expirations;
+				if (read(r->timer, &expirations, sizeof expirations) < 0 && errno != EAGAIN)
+					note("relay: reading its timer: %s", strerror(errno));
+				continue;
+			}
+			if (key == KEY_WAKE) {
+				if (take_queue(r) && !cut_at) {
+					cut_at = now_ms() + r->finish_limit_ms;
+					wind_down(r);
+				}
+				continue;
+			}
+			struct relay_conn *c = (struct relay_conn *)(uintptr_t)(key & ~(uint64_t)TAG_PROGRAM);
+			conn_event(r, c, (key & TAG_PROGRAM) != 0, events[i].events);
+		}
+		free_ended(r);
+	}
+	cut_all(r);
+	free_ended(r);
+	channel_flush(&r->chan);
+	return NULL;
+}
+
+void relay_start(struct relay *r)
+{
+	r->wake = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	r->timer = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	r->epfd = epoll_create1(EPOLL_CLOEXEC);
+	struct epoll_event wake = { .events = EPOLLIN, .data.u64 = KEY_WAKE }, timer = { .events = EPOLLIN, .data.u64 = KEY_TIMER };
+	if (r->wake < 0 || r->timer < 0 || r->epfd < 0 || epoll_ctl(r->epfd, EPOLL_CTL_ADD, r->wake, &wake) < 0 ||
+	    epoll_ctl(r->epfd, EPOLL_CTL_ADD, r->timer, &timer) < 0)
+		die(2, "relay: cannot set up: %s", strerror(errno));
+	/* signals are the main thread's */
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	int rc = pthread_create(&r->thread, NULL, relay_loop, r);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc != 0)
+		die(2, "relay: cannot start its thread: %s", strerror(rc));
+	r->started = 1;
+}
+
+static void nudge(struct relay *r)
+{
+	uint64_t one = 1;
+	if (write(r->wake, &one, sizeof one) < 0 && errno != EAGAIN)
+		note("relay: waking it: %s", strerror(errno));
+}
+
+int relay_add(struct relay *r, const struct relay_request *req)
+{
+	struct relay_request q = *req;
+	q.exe = strdup(req->exe ? req->exe : "?");
+	pthread_mutex_lock(&r->lock);
+	int ok = r->started && !r->finishing && q.exe;
+	if (ok && r->nqueue == r->capqueue) {
+		size_t cap = r->capqueue ? r->capqueue * 2 : 16;
+		struct relay_request *grown = realloc(r->queue, cap * sizeof *grown);
+		if (grown) {
+			r->queue = grown;
+			r->capqueue = cap;
+		}
+		ok = grown != NULL;
+	}
+	if (ok)
+		r->queue[r->nqueue++] = q;
+	pthread_mutex_unlock(&r->lock);
+	if (!ok) {
+		free((char *)q.exe);
+		close(req->held);
+		errno = ENOMEM;
+		return -1;
+	}
+	nudge(r);
+	return 0;
+}
+
+void relay_finish(struct relay *r, unsigned limit_ms)
+{
+	if (!r->started)
+		return;
+	pthread_mutex_lock(&r->lock);
+	r->finishing = 1;
+	r->finish_limit_ms = limit_ms;
+	pthread_mutex_unlock(&r->lock);
+	nudge(r);
+	pthread_join(r->thread, NULL);
+	r->started = 0;
+}
