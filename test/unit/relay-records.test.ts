@@ -85,7 +85,7 @@ describe('relay rules', () => {
     for (const m of (await routingOf([], { mode: 'inplace' })).tracerRules()) assert.equal(m.relay, false);
   });
 
-  it('with --proxy-mode proxy, a direct rule with egress options is relayed (the tracer sets its socket options)', async () => {
+  it('with --mode proxy, a direct rule with egress options is relayed (the tracer sets its socket options)', async () => {
     const r = await routingOf(['198.51.100.0/24 mark 16'], { mode: 'proxy' });
     assert.equal(r.tracerRules()[0]!.tcp, 'redirect');
     assert.equal(r.tracerRules()[0]!.relay, true);
