@@ -228,13 +228,15 @@ export class Routing {
       // one to a fake address, ECONNREFUSED (QUIC clients then fall back to TCP)
       const error = a.kind === 'refuse' ? a.errno : a.kind === 'proxy' ? 'ENETUNREACH' : a.kind === 'fake' ? 'ECONNREFUSED' : undefined;
       const tcp = this.tcpFor(a);
+      const direct = tcp === 'redirect' && this.dialFor(index).kind === 'direct';
       return {
         kind: 'rule',
         ...matchFields(r.match),
         tcp,
         udp: this.udpFor(a),
-        direct: tcp === 'redirect' && this.dialFor(index).kind === 'direct',
-        relay: false,
+        direct,
+        // the tracer relays it itself when nothing of graft's can concern its connections
+        relay: direct && !this.input.toxics?.length && !this.input.control,
         ...(error !== undefined ? { error } : {}),
         ...(e.mark !== undefined ? { mark: e.mark } : {}),
         ...(e.interface !== undefined ? { iface: e.interface } : {}),

@@ -6,6 +6,7 @@ import type { Plan } from './plan.js';
 import type { Logger } from 'pino';
 import type { Readable } from 'node:stream';
 import { startProxy, type Proxy } from './proxy/server.js';
+import { tracerOpened, tracerRelayed } from './proxy/connection-record.js';
 import { ConnectionLog, type ConnectionRecord } from './records.js';
 import { startTracer, type RunningTracer } from './tracer/supervisor.js';
 import type { CallerState } from './tracer/caller.js';
@@ -96,6 +97,8 @@ export async function runPlan(plan: Plan, logger: Logger, opts: RunOptions = {})
   }
   tellTracer.control = tracer.control;
   const preload = routing.tracerRules().some((r) => r.tcp === 'redirect') ? setTimeout(preloadNativeSockets, PRELOAD_NATIVE_AFTER_MS) : undefined;
+  // the name graft's DNS answered an address for: the proxy's records and the tracer's relayed ones show it
+  const names = dns?.ports ? (ip: string) => nameOf(routing, dns, ip) : undefined;
   const proxy = startProxy({
     routing,
     toxics: plan.toxics,
@@ -105,19 +108,20 @@ export async function runPlan(plan: Plan, logger: Logger, opts: RunOptions = {})
     logger,
     connections: log,
     answer: tracer.control,
-    ...(dns?.ports
-      ? { dns: { tcpPort: dns.ports.tcpPort, tcpMeantFor: (port, dst) => dns.tcpMeantFor(port, dst) }, nameOf: (ip) => nameOf(routing, dns, ip) }
-      : {}),
+    ...(dns?.ports ? { dns: { tcpPort: dns.ports.tcpPort, tcpMeantFor: (port, dst) => dns.tcpMeantFor(port, dst) } } : {}),
+    ...(names ? { nameOf: names } : {}),
   });
-  const onRecord = recordHandler({ plan, routing, proxy, log, logger, dns });
+  const onRecord = recordHandler({ plan, routing, proxy, log, logger, dns, names });
   const channelDone = readChannel(tracer, new RecordDecoder(onRecord, (err) => logger.error({ err }, 'bad record from the tracer')));
   const output = opts.capture ? captureOutput(tracer, opts.capture.input) : undefined;
   try {
     const status = await tracer.exited;
     clearTimeout(preload);
     const [, captured] = await Promise.all([channelDone, output]);
-    // The whole tree has exited and every record of the tracer's is read:
-    // end the proxied connections; each has its record once this resolves.
+    // The whole tree has exited and every record of the tracer's is read
+    // (the tracer's relayed connections have theirs: it sends them all
+    // before it exits): end the proxied connections; each has its record
+    // once this resolves.
     await proxy.close();
     return { status, connections, ...captured, lost: losses.lost };
   } finally {
@@ -188,7 +192,7 @@ function launchTracer(plan: Plan, routing: Routing, seed: number, opts: RunOptio
   return startTracer({
     program: plan.program,
     args: plan.args,
-    table: encodeTable(routing.tracerRules(), plan.connectFaults, dns),
+    table: encodeTable(routing.tracerRules(), plan.connectFaults, dns, plan.connectTimeoutMs),
     seed,
     stdio: opts.capture ? 'pipe' : 'inherit',
     relaySignals: !opts.capture,
@@ -224,10 +228,12 @@ interface RecordContext {
   readonly log: ConnectionLog;
   readonly logger: Logger;
   readonly dns: DnsServer | undefined;
+  /** the name graft's DNS answered an address for (the proxy's nameOf) */
+  readonly names: ((ip: string) => string | undefined) | undefined;
 }
 
 /** What each record from the tracer sets going: a dial, a log record, or both. */
-function recordHandler({ plan, routing, proxy, log, logger, dns }: RecordContext): (rec: TracerRecord) => void {
+function recordHandler({ plan, routing, proxy, log, logger, dns, names }: RecordContext): (rec: TracerRecord) => void {
   const context = (ruleIndex: number) => routing.logContext(ruleIndex);
   const who = (rec: { pid: number; tid: number; exe: string; dstIp: string; dstPort: number }) => {
     const name = dns ? nameOf(routing, dns, rec.dstIp) : undefined;
@@ -241,6 +247,13 @@ function recordHandler({ plan, routing, proxy, log, logger, dns }: RecordContext
         if (fault !== undefined) log.record({ event: 'delayed', ...who(rec), faults: [fault] });
         break;
       }
+      // a relay rule's connect, dialed and relayed by the tracer itself: its records as the proxy's own
+      case 'opened':
+        log.opened(tracerOpened(rec, names?.(rec.dstIp)));
+        break;
+      case 'relayed':
+        log.record(tracerRelayed(rec, names?.(rec.dstIp), routing));
+        break;
       case 'inplace':
         log.record({ event: 'connection', action: 'inplace', ...who(rec), ...context(rec.rule) });
         break;

@@ -9,6 +9,7 @@ import type net from 'node:net';
 import { ToxicChain, type LiveToxic } from '../chaos/live.js';
 import type { Random } from '../chaos/random.js';
 import type { ConnectionControl } from '../chaos/toxics.js';
+import { CUT_AT_EXIT, sideFailed } from './connection-record.js';
 
 export interface RelayResult {
   /** program -> destination */
@@ -146,7 +147,7 @@ export function relay(program: net.Socket, upstream: net.Socket, early: readonly
   const done = new Promise<RelayResult>((resolve) => {
     let closed = 0;
     const onError = (side: 'program' | 'upstream', other: net.Socket) => (err: NodeJS.ErrnoException) => {
-      firstError ??= `${side}: ${err.code ?? err.message}`;
+      firstError ??= sideFailed(side, err.code ?? err.message);
       if (!other.destroyed) other.resetAndDestroy();
     };
     const onClose = (): void => {
@@ -188,7 +189,7 @@ export function relay(program: net.Socket, upstream: net.Socket, early: readonly
     for (const ev of ['end', 'close']) program.once(ev, check);
     for (const ev of ['finish', 'close']) upstream.once(ev, check);
     cutTimer = setTimeout(() => {
-      firstError ??= 'cut at exit with bytes still queued for the destination';
+      firstError ??= CUT_AT_EXIT;
       program.destroy();
       upstream.destroy();
     }, limitMs);

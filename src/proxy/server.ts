@@ -20,7 +20,6 @@ import { lookup } from 'node:dns/promises';
 import type { Logger } from 'pino';
 import type { RedirectRecord } from '../tracer/channel.js';
 import type { ControlMessage } from '../tracer/messages.js';
-import { formatEndpoint } from '../address.js';
 import { relay, type RelayResult, type RelayToxics, type Relaying } from './relay.js';
 import type { ScopedToxic } from '../chaos/parse.js';
 import type { Random } from '../chaos/random.js';
@@ -31,10 +30,19 @@ import { AF_INET, AF_INET6, SOCKET_LEVEL, bindTo, closeFd, connectLocal, connect
 import { sourceFor } from '../egress/options.js';
 import type { DialPlan, Routing } from '../routing.js';
 import { dialThroughChain, holdEarlyData } from '../upstream/chain.js';
-import { maskUrl } from '../upstream/url.js';
 import type { AtExit, ConnectionLog, Lost, ProxiedConnection } from '../records.js';
 import { DialFailure, toDialFailure } from '../upstream/failure.js';
-import { descriptorShortage, outOfDescriptors } from '../summary.js';
+import { outOfDescriptors } from '../summary.js';
+import {
+  EXITED_WHILE_DIALING,
+  NO_HANDSHAKE_SOCKET,
+  dialFailed,
+  handshakeEnded,
+  openedConnection,
+  proxiedConnection,
+  unserved,
+  type Failure,
+} from './connection-record.js';
 import type { Destination, Scopes } from '../control/scopes.js';
 
 /**
@@ -110,7 +118,7 @@ const UNSERVED_ERRNO = 'ECONNREFUSED';
 /** How the dial of a handed-over connect ended. */
 type DialOutcome =
   | { readonly ok: true; readonly socket: net.Socket; readonly takeEarly: () => Buffer[] }
-  | { readonly ok: false; readonly errno: string; readonly error: string; readonly lost?: Lost };
+  | { readonly ok: false; readonly errno: string; readonly failure: Failure };
 
 /** A connect the tracer handed over, from its record until its own record is written. */
 interface Handover {
@@ -157,10 +165,7 @@ interface Outcome extends RelayResult {
 }
 
 /** A connection that failed before any byte moved. */
-const failed = (error: string, lost?: Lost): Outcome => ({ bytesUp: 0, bytesDown: 0, error, ...(lost ? { lost } : {}) });
-
-/** A connection that failed because graft is out of file descriptors (`code`: EMFILE or ENFILE). */
-const unserved = (code: string, detail: string): Outcome => failed(`${descriptorShortage(code)}: ${detail}`, 'descriptors');
+const failed = (f: Failure): Outcome => ({ bytesUp: 0, bytesDown: 0, ...f });
 
 /** The errno name of a shortage of file descriptors behind a dial's error, if that is what it was. */
 function shortageOf(err: unknown): string | undefined {
@@ -175,27 +180,22 @@ function shortageOf(err: unknown): string | undefined {
 
 /** The record of one proxied connection. */
 function connectionRecord(h: Handover, outcome: Outcome, routing: Routing): ProxiedConnection {
-  const { record: rec, started } = h;
-  const faults = [...h.connectFaults, ...(outcome.toxics ?? [])];
-  return {
-    event: 'connection',
-    pid: rec.pid,
-    tid: rec.tid,
-    exe: rec.exe,
-    dst: formatEndpoint(rec.dstIp, rec.dstPort),
-    ...(h.name !== undefined ? { name: h.name } : {}),
-    local: formatEndpoint(rec.peerIp, rec.peerPort),
-    action: 'proxy',
-    ...routing.logContext(h.rule),
-    ...(faults.length ? { faults } : {}),
-    ...(h.scope !== undefined ? { proxy: h.scope } : {}),
-    bytesUp: outcome.bytesUp,
-    bytesDown: outcome.bytesDown,
-    durationMs: Date.now() - started,
-    ...(outcome.error !== undefined ? { error: outcome.error } : {}),
-    ...(h.atExit !== undefined ? { atExit: h.atExit } : {}),
-    ...(outcome.lost !== undefined ? { lost: outcome.lost } : {}),
-  };
+  return proxiedConnection(
+    {
+      ...h.record,
+      name: h.name,
+      scope: h.scope,
+      rule: h.rule,
+      faults: [...h.connectFaults, ...(outcome.toxics ?? [])],
+      bytesUp: outcome.bytesUp,
+      bytesDown: outcome.bytesDown,
+      durationMs: Date.now() - h.started,
+      error: outcome.error,
+      atExit: h.atExit,
+      lost: outcome.lost,
+    },
+    routing,
+  );
 }
 
 /** Dials the destination (an address, or the name a fake address stands for: the far side resolves it) through an upstream proxy chain. */
@@ -395,11 +395,11 @@ class LocalProxy implements Proxy {
       // the program is gone: nobody is left to relay the destination to
       dropUpstream(h);
       h.atExit = 'pending';
-      this.finish(h, failed('the program exited while its destination was being dialed'));
+      this.finish(h, failed({ error: EXITED_WHILE_DIALING }));
       return;
     }
     this.opts.answer({ kind: 'refused', id, error: outcome.errno });
-    this.finish(h, failed(outcome.error, outcome.lost));
+    this.finish(h, failed(outcome.failure));
   }
 
   /** The destination accepted: completes the program's connect, then relays. */
@@ -414,13 +414,12 @@ class LocalProxy implements Proxy {
     if (disabled !== undefined) {
       if (typeof prepared === 'number') closeFd(prepared);
       h.connectFaults.push(`${disabled}: disabled`);
-      return refuse('ECONNREFUSED', failed(`refused by the control API: proxy ${disabled} was disabled while the connect was dialed`));
+      return refuse('ECONNREFUSED', failed({ error: `refused by the control API: proxy ${disabled} was disabled while the connect was dialed` }));
     }
     const program = await this.openHandshake(ends, prepared);
     // the program's socket still waits: its connect fails, cleanly
-    if (typeof program === 'string' && outOfDescriptors(program))
-      return refuse(UNSERVED_ERRNO, unserved(program, 'no socket for the handshake with the program'));
-    if (!(program instanceof net.Socket)) return refuse('ECONNABORTED', failed(`the program's connect ended before the destination answered (${program})`));
+    if (typeof program === 'string' && outOfDescriptors(program)) return refuse(UNSERVED_ERRNO, failed(unserved(program, NO_HANDSHAKE_SOCKET)));
+    if (!(program instanceof net.Socket)) return refuse('ECONNABORTED', failed({ error: handshakeEnded(program) }));
     const toxics = this.toxicsFor(h.record, h.name);
     const own = toxics.length ? toxicStages(toxics, this.opts.toxics) : undefined;
     // under the control API, the scope's toxics join graft's own and follow its changes
@@ -442,17 +441,7 @@ class LocalProxy implements Proxy {
 
   /** The record stream's opening of a relayed connection. */
   private opened(h: Handover): void {
-    const rec = h.record;
-    this.opts.connections.opened({
-      event: 'open',
-      action: 'proxy',
-      pid: rec.pid,
-      exe: rec.exe,
-      dst: formatEndpoint(rec.dstIp, rec.dstPort),
-      ...(h.name !== undefined ? { name: h.name } : {}),
-      ...(h.scope !== undefined ? { proxy: h.scope } : {}),
-      local: formatEndpoint(rec.peerIp, rec.peerPort),
-    });
+    this.opts.connections.opened(openedConnection({ ...h.record, name: h.name, scope: h.scope }));
   }
 
   /**
@@ -609,20 +598,18 @@ class LocalProxy implements Proxy {
 
 /**
  * A dial that failed: the errno the program's connect fails with, and the
- * log's words (URLs masked). `shortage`: it failed because graft is out of
- * file descriptors (EMFILE, ENFILE), which is graft's loss, not the
- * destination's answer.
+ * log's words (connection-record.ts, dialFailed). `shortage`: it failed
+ * because graft is out of file descriptors (EMFILE, ENFILE).
  */
 function refusedBy(f: DialFailure, shortage?: string): DialOutcome {
-  if (shortage === undefined) return { ok: false, errno: f.errno, error: maskUrl(f.message) };
-  return { ok: false, errno: UNSERVED_ERRNO, error: `${descriptorShortage(shortage)}: ${maskUrl(f.message)}`, lost: 'descriptors' };
+  return { ok: false, errno: shortage === undefined ? f.errno : UNSERVED_ERRNO, failure: dialFailed(f, shortage) };
 }
 
 /** Where a handed-over connect goes, as the control API's scopes match it. */
 const destinationOf = (h: Dialing): Destination => ({ ip: h.record.dstIp, port: h.record.dstPort, ...(h.name !== undefined ? { name: h.name } : {}) });
 
 /** A connect graft fails by its own decision, not a dial's answer. */
-const decided = (errno: string, error: string): DialOutcome => ({ ok: false, errno, error });
+const decided = (errno: string, error: string): DialOutcome => ({ ok: false, errno, failure: { error } });
 
 /** Closes the upstream connection dialed for a connection that will not be relayed. */
 function dropUpstream(h: Handover): void {

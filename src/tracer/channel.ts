@@ -15,8 +15,10 @@ export type {
   DnsSocketMessage as DnsSocketRecord,
   FailedMessage as FailedRecord,
   InplaceMessage as InplaceRecord,
+  OpenedMessage as OpenedRecord,
   RecordMessage as TracerRecord,
   RedirectMessage as RedirectRecord,
+  RelayedMessage as RelayedRecord,
 } from './messages.js';
 
 const NEWLINE = 0x0a;

@@ -6,7 +6,7 @@
 import type { ConnectFault } from '../chaos/connect-faults.js';
 import type { Match } from '../rules/model.js';
 import { encodeMessages } from './codec.js';
-import type { DnsMessage, FaultMessage, RuleMessage } from './messages.js';
+import type { DialMessage, DnsMessage, FaultMessage, RuleMessage } from './messages.js';
 
 type MatchFields = Pick<RuleMessage, 'family' | 'net' | 'prefix' | 'portLo' | 'portHi' | 'explicit' | 'byName'>;
 
@@ -45,9 +45,13 @@ export type DnsListeners = Omit<DnsMessage, 'kind'>;
 /**
  * The bytes the tracer reads on its rules fd. With `dns`, datagrams to a
  * destination whose rule says `udp: 'dns'` go to graft's DNS server (a
- * table with such a rule and no `dns` is refused by the tracer).
+ * table with such a rule and no `dns` is refused by the tracer). When a
+ * rule has the tracer relay its redirects, a dial message says how it
+ * dials them: `connectTimeoutMs` is graft's --connect-timeout (undefined:
+ * the kernel's SYN retries decide), as for the proxy's own dials.
  */
-export function encodeTable(rules: readonly RuleMessage[], faults: readonly ConnectFault[], dns?: DnsListeners): Buffer {
+export function encodeTable(rules: readonly RuleMessage[], faults: readonly ConnectFault[], dns?: DnsListeners, connectTimeoutMs?: number): Buffer {
+  const dial: DialMessage[] = rules.some((r) => r.relay) ? [{ kind: 'dial', ...(connectTimeoutMs !== undefined ? { timeoutMs: connectTimeoutMs } : {}) }] : [];
   const listeners: DnsMessage[] = dns ? [{ kind: 'dns', port4: dns.port4, port6: dns.port6 }] : [];
-  return encodeMessages([...rules, ...faults.map(faultMessage), ...listeners]);
+  return encodeMessages([...rules, ...faults.map(faultMessage), ...dial, ...listeners]);
 }
