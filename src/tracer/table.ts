@@ -6,6 +6,7 @@
 import type { ConnectFault } from '../chaos/connect-faults.js';
 import type { Match } from '../rules/model.js';
 import { encodeMessages } from './codec.js';
+import { PASSTHROUGH } from '../upstream/failure.js';
 import type { DialMessage, DnsMessage, FaultMessage, RuleMessage } from './messages.js';
 
 type MatchFields = Pick<RuleMessage, 'family' | 'net' | 'prefix' | 'portLo' | 'portHi' | 'explicit' | 'byName'>;
@@ -43,6 +44,14 @@ export function faultMessage(f: ConnectFault): FaultMessage {
 export type DnsListeners = Omit<DnsMessage, 'kind'>;
 
 /**
+ * How the tracer dials: the timeout, and the errnos a failed dial passes
+ * on as they are (the policy a Node dial follows, upstream/failure.ts).
+ */
+function dialMessage(connectTimeoutMs: number | undefined): DialMessage {
+  return { kind: 'dial', ...(connectTimeoutMs !== undefined ? { timeoutMs: connectTimeoutMs } : {}), passthrough: [...PASSTHROUGH].join(',') };
+}
+
+/**
  * The bytes the tracer reads on its rules fd. With `dns`, datagrams to a
  * destination whose rule says `udp: 'dns'` go to graft's DNS server (a
  * table with such a rule and no `dns` is refused by the tracer). When a
@@ -51,7 +60,7 @@ export type DnsListeners = Omit<DnsMessage, 'kind'>;
  * the kernel's SYN retries decide), as for the proxy's own dials.
  */
 export function encodeTable(rules: readonly RuleMessage[], faults: readonly ConnectFault[], dns?: DnsListeners, connectTimeoutMs?: number): Buffer {
-  const dial: DialMessage[] = rules.some((r) => r.relay) ? [{ kind: 'dial', ...(connectTimeoutMs !== undefined ? { timeoutMs: connectTimeoutMs } : {}) }] : [];
+  const dial: DialMessage[] = rules.some((r) => r.relay) ? [dialMessage(connectTimeoutMs)] : [];
   const listeners: DnsMessage[] = dns ? [{ kind: 'dns', port4: dns.port4, port6: dns.port6 }] : [];
   return encodeMessages([...rules, ...faults.map(faultMessage), ...dial, ...listeners]);
 }

@@ -16,6 +16,7 @@ import { Routing } from '../../src/routing.js';
 import { parseRule } from '../../src/rules/parse.js';
 import { parseToxic } from '../../src/chaos/parse.js';
 import { parseProxyUrl } from '../../src/upstream/url.js';
+import { PASSTHROUGH } from '../../src/upstream/failure.js';
 import { encodeTable } from '../../src/tracer/table.js';
 import { decodeMessage } from '../../src/tracer/codec.js';
 import type { OpenedMessage, RelayedMessage, RelayEnd } from '../../src/tracer/messages.js';
@@ -104,13 +105,13 @@ describe("the table's dial message", () => {
   it('one, with the connect timeout, when a rule is relayed', async () => {
     const rules = (await routingOf([])).tracerRules();
     const dials = tableMessages(encodeTable(rules, [], undefined, 1500)).filter((m) => m.kind === 'dial');
-    assert.deepEqual(dials, [{ kind: 'dial', timeoutMs: 1500 }]);
+    assert.deepEqual(dials, [{ kind: 'dial', timeoutMs: 1500, passthrough: [...PASSTHROUGH].join(',') }]);
   });
 
   it('without a timeout when graft has none', async () => {
     const rules = (await routingOf([])).tracerRules();
     const dials = tableMessages(encodeTable(rules, [])).filter((m) => m.kind === 'dial');
-    assert.deepEqual(dials, [{ kind: 'dial' }]);
+    assert.deepEqual(dials, [{ kind: 'dial', passthrough: [...PASSTHROUGH].join(',') }]);
   });
 
   it('none when no rule is relayed', async () => {
