@@ -278,7 +278,10 @@ static void hand_to_proxy(struct stop *st, int s, const struct sockinfo *si, con
 	if (bind_local_port(st, s, dst, &to, &local, &wildcard) < 0)
 		return;
 	if (relayed_here(&tr->rules.rules[st->rule], si, dst, delay)) {
+		/* the program's end: its own address (the black hole's when it
+		 * bound the wildcard one) and its port */
 		union sa peer = wildcard ? to : local;
+		sa_set_port(&peer, sa_port(&local));
 		hand_to_relay(st, s, dst, &peer, &to, &local, wildcard);
 		return;
 	}
