@@ -36,8 +36,9 @@
  * tried again this often, this long (handover.c's figures). */
 #define FAIL_RETRY_US 5000
 #define FAIL_GIVE_UP_US 30000000
-/* What one splice asks for: a default pipe's whole capacity. */
-#define SPLICE_CHUNK (1 << 16)
+/* A pipe's size, and what one splice asks for: all of it. */
+#define PIPE_SIZE (1 << 20)
+#define SPLICE_CHUNK PIPE_SIZE
 #define POOL_MAX ((int)(sizeof((struct relay *)0)->pool / sizeof((struct relay *)0)->pool[0]))
 /* The epoll tag of the program's side (a connection's pointer is at least
  * 8-aligned; the destination's side is the bare pointer). The wake-up
@@ -173,7 +174,12 @@ static int get_pipe(struct relay *r, struct lane *l)
 		l->pipe[1] = r->pool[r->npool][1];
 		return 0;
 	}
-	return pipe2(l->pipe, O_NONBLOCK | O_CLOEXEC);
+	if (pipe2(l->pipe, O_NONBLOCK | O_CLOEXEC) < 0)
+		return -1;
+	/* a larger pipe moves a bulk stream in fewer calls and wake-ups; its
+	 * pages are taken only while bytes are in it (a failure keeps 64 KiB) */
+	fcntl(l->pipe[1], F_SETPIPE_SZ, PIPE_SIZE);
+	return 0;
 }
 
 /* Ends a connection: its sockets closed, its memory freed once the
