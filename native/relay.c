@@ -206,6 +206,13 @@ static void conn_free(struct relay *r, struct relay_conn *c)
 		c->timed = 0;
 	}
 	c->state = ENDED;
+	/* with nothing relayed, the pool's pipes go too: graft holds no
+	 * descriptor for connections that are gone */
+	while (!r->nconns && r->npool) {
+		r->npool--;
+		close(r->pool[r->npool][0]);
+		close(r->pool[r->npool][1]);
+	}
 	c->prev = NULL;
 	c->next = r->ended;
 	r->ended = c;

@@ -66,7 +66,7 @@ struct relay {
 	size_t ntimed, captimed;
 	struct relay_conn *failing; /* program sockets whose connect has not started yet, to fail */
 	size_t nconns;
-	int pool[64][2]; /* empty pipes kept for the next burst */
+	int pool[16][2]; /* empty pipes kept for the next burst */
 	int npool;
 };
 
