@@ -41,6 +41,42 @@ describe('proxy relay', { skip: needs(...LAB) }, () => {
     assert.equal(conn?.bytesDown, 'got 100000\n'.length);
   });
 
+  it("passes a reset on both ways, as natively: the destination's reaches the program, the program's reaches the destination", async () => {
+    // the destination answers, then resets while the program reads on
+    const probe = [
+      'import socket, errno',
+      `s = socket.create_connection(('${A4}', 7008))`,
+      "s.sendall(b'hello\\n')",
+      'got = b""',
+      'try:',
+      '    while True:',
+      '        d = s.recv(100)',
+      '        if not d: break',
+      '        got += d',
+      '    print(got, "eof")',
+      'except OSError as e:',
+      '    print(got, errno.errorcode[e.errno])',
+    ].join('\n');
+    const native = await world.native(['python3', '-c', probe]);
+    const run = await world.graft(['python3', '-c', probe]);
+    assert.equal(native.stdout, "b'bye\\n' ECONNRESET\n", native.stderr);
+    assert.equal(run.stdout, native.stdout, run.stderr);
+    const [conn] = connections(run);
+    assert.equal(conn?.error, 'upstream: ECONNRESET');
+    assert.equal(conn?.bytesDown, 4);
+
+    // the program closes with unread bytes (its kernel sends an RST): the
+    // destination's side is reset too, and the record says whose it was
+    const abort = ['import socket, time', `s = socket.create_connection(('${A4}', 7007))`, "s.sendall(b'unread\\n')", 'time.sleep(0.3)', 's.close()'].join(
+      '\n',
+    );
+    const aborted = await world.graft(['python3', '-c', abort]);
+    assert.equal(aborted.code, 0, aborted.stderr);
+    const [closed] = connections(aborted);
+    assert.equal(closed?.error, 'program: ECONNRESET');
+    assert.equal(closed?.bytesUp, 7);
+  });
+
   it("relays only the program's own socket: another local user can neither take its port nor reach the relay", { skip: needs('setpriv') }, async () => {
     // The program starts a connect (a handshake delay fault holds it 1.5 s),
     // finds its socket's local port and graft's black hole port in
