@@ -17,11 +17,12 @@
  *   inplace      graft --mode inplace --mark 0x10 -- program
  *   proxy        graft --mode proxy --mark 0x10 -- program
  *   proxychains  proxychains4 -q -f CONF program   (via microsocks)
+ *   socks        graft --proxy socks5://127.0.0.1:1080 -- program (connects
+ *                only: via the same microsocks)
  * proxychains' path is program -> microsocks (a SOCKS5 handshake per
  * connection) -> destination; graft's proxy mode is program -> graft's own
- * relay -> destination, with no SOCKS handshake. The like-for-like
- * comparison, `graft --mode proxy` chained through the same microsocks, is
- * not possible yet: graft has no upstream-proxy option (a later issue).
+ * relay -> destination, with no SOCKS handshake; `socks` is the
+ * like-for-like comparison, graft through the same microsocks.
  * A "microsocks direct" variant is left out: unmodified programs cannot
  * speak SOCKS, which is the whole point of both tools.
  *
@@ -215,6 +216,9 @@ export const proxychains: BenchCase = {
         cVariant('inplace', `graft --mode inplace --mark ${mark} -- ${loopShown}`, (n) => lab.graft(['--mode', 'inplace', '--mark', mark], loop(n))),
         cVariant('proxy', `graft --mode proxy --mark ${mark} -- ${loopShown}`, (n) => lab.graft(['--mode', 'proxy', '--mark', mark], loop(n))),
         cVariant('proxychains', `${pcShown} ${loopShown}`, (n) => viaSocks(NAME_PORT, n, true, () => lab.native([...pc, ...loop(n)]))),
+        cVariant('socks', `graft --proxy socks5://127.0.0.1:1080 -- ${loopShown}`, (n) =>
+          viaSocks(NAME_PORT, n, true, () => lab.graft(['--proxy', 'socks5://127.0.0.1:1080'], loop(n))),
+        ),
       ];
       rows.push(
         ...(await interleave(

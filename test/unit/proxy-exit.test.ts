@@ -17,7 +17,7 @@ import { Routing } from '../../src/routing.js';
 import { seededRandom } from '../../src/chaos/random.js';
 import type { RedirectRecord } from '../../src/tracer/channel.js';
 import type { ControlMessage } from '../../src/tracer/messages.js';
-import { AF_INET, SOCKET_LEVEL, bindTo, boundPort, closeFd, openTcpSocket } from '../../src/egress/native-socket.js';
+import { holdBlackHole, type BlackHole } from './black-hole.js';
 
 /** A loopback port nobody uses right now. */
 async function freePort(): Promise<number> {
@@ -87,7 +87,7 @@ describe('the proxy: answers to the tracer, and records at the program exit', ()
   let destination: net.Server;
   let dstPort: number;
   let holePort: number;
-  let holeFd: number;
+  let hole: BlackHole;
   const held: net.Socket[] = [];
   before(async () => {
     destination = net.createServer((s) => {
@@ -97,16 +97,13 @@ describe('the proxy: answers to the tracer, and records at the program exit', ()
     destination.listen(0, '127.0.0.1');
     await once(destination, 'listening');
     dstPort = (destination.address() as net.AddressInfo).port;
-    // the black hole's port, held as graft's tracer holds it (SO_REUSEPORT,
-    // so the proxy can bind its handshakes there): no other test takes it
-    holeFd = openTcpSocket(AF_INET, [{ name: 'SO_REUSEPORT', level: SOCKET_LEVEL.SOL_SOCKET, option: 15, value: Buffer.from(new Int32Array([1]).buffer) }]);
-    assert.equal(bindTo(holeFd, { ip: '127.0.0.1', port: 0 }), '');
-    holePort = boundPort(holeFd);
+    hole = holdBlackHole();
+    holePort = hole.port;
   });
   after(() => {
     for (const s of held) s.destroy();
     destination.close();
-    closeFd(holeFd);
+    hole.close();
   });
 
   it('completes the handshake once the destination accepted, from the black hole', async () => {

@@ -26,7 +26,7 @@ import { startProxy } from '../../src/proxy/server.js';
 import { ConnectionLog, type ConnectionRecord, type ProxiedConnection, type StreamRecord } from '../../src/records.js';
 import { descriptorShortage } from '../../src/summary.js';
 import { seededRandom } from '../../src/chaos/random.js';
-import { AF_INET, SOCKET_LEVEL, bindTo, boundPort, closeFd, openTcpSocket } from '../../src/egress/native-socket.js';
+import { holdBlackHole, type BlackHole } from './black-hole.js';
 
 const routingOf = (rules: readonly string[], extra: { proxy?: boolean; toxic?: string; control?: boolean; mode?: 'auto' | 'proxy' | 'inplace' } = {}) =>
   Routing.create({
@@ -270,7 +270,7 @@ async function freePort(): Promise<number> {
 describe("the tracer's records and graft's proxy's agree on the same connection", () => {
   let destination: net.Server;
   let dstPort: number;
-  let holeFd: number;
+  let hole: BlackHole;
   let holePort: number;
   let routing: Routing;
   before(async () => {
@@ -283,14 +283,12 @@ describe("the tracer's records and graft's proxy's agree on the same connection"
     destination.listen(0, '127.0.0.1');
     await once(destination, 'listening');
     dstPort = (destination.address() as net.AddressInfo).port;
-    // the black hole's port, held with SO_REUSEPORT as the tracer holds it
-    holeFd = openTcpSocket(AF_INET, [{ name: 'SO_REUSEPORT', level: SOCKET_LEVEL.SOL_SOCKET, option: 15, value: Buffer.from(new Int32Array([1]).buffer) }]);
-    assert.equal(bindTo(holeFd, { ip: '127.0.0.1', port: 0 }), '');
-    holePort = boundPort(holeFd);
+    hole = holdBlackHole();
+    holePort = hole.port;
   });
   after(() => {
     destination.close();
-    closeFd(holeFd);
+    hole.close();
   });
 
   /** Hands `rec` to graft's proxy; resolves with its opening (if any) and record. */
