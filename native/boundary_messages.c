@@ -8,7 +8,7 @@ static const char *const family_words[] = { "any", "ip4", "ip6", NULL };
 static const char *const tcp_action_words[] = { "pass", "refuse", "redirect", "inplace", NULL };
 static const char *const udp_action_words[] = { "pass", "refuse", "egress", "dns", NULL };
 static const char *const select_words[] = { "all", "prob", "first", "every", "after", NULL };
-static const char *const relay_end_words[] = { "ok", "dial", "handshake", "program", "upstream", "exit-dialing", "exit-cut", NULL };
+static const char *const relay_end_words[] = { "ok", "dial", "handshake", "program", "upstream", "exit-dialing", "exit-cut", "socks-reply", "socks-auth", "socks-malformed", "socks-closed", "socks-timeout", NULL };
 
 static const struct bnd_field redirect_fields[] = {
 	{ "pid", BND_T_INT, offsetof(struct bnd_redirect, pid), BND_REQUIRED, NULL },
@@ -38,6 +38,7 @@ static const struct bnd_field relayed_fields[] = {
 	{ "duration_ms", BND_T_UINT, offsetof(struct bnd_relayed, duration_ms), BND_REQUIRED, NULL },
 	{ "end", BND_T_ENUM, offsetof(struct bnd_relayed, end), BND_REQUIRED, relay_end_words },
 	{ "error", BND_T_ERRNO, offsetof(struct bnd_relayed, error), offsetof(struct bnd_relayed, has_error), NULL },
+	{ "socks_code", BND_T_UINT, offsetof(struct bnd_relayed, socks_code), offsetof(struct bnd_relayed, has_socks_code), NULL },
 	{ "at_exit", BND_T_BOOL, offsetof(struct bnd_relayed, at_exit), BND_REQUIRED, NULL },
 	{ "exe", BND_T_TEXT, offsetof(struct bnd_relayed, exe), BND_REQUIRED, NULL },
 };
@@ -118,6 +119,10 @@ static const struct bnd_field rule_fields[] = {
 	{ "udp", BND_T_ENUM, offsetof(struct bnd_rule, udp), BND_REQUIRED, udp_action_words },
 	{ "direct", BND_T_BOOL, offsetof(struct bnd_rule, direct), BND_REQUIRED, NULL },
 	{ "relay", BND_T_BOOL, offsetof(struct bnd_rule, relay), BND_REQUIRED, NULL },
+	{ "socks_ip", BND_T_ADDR, offsetof(struct bnd_rule, socks_ip), offsetof(struct bnd_rule, has_socks_ip), NULL },
+	{ "socks_port", BND_T_PORT, offsetof(struct bnd_rule, socks_port), BND_REQUIRED, NULL },
+	{ "socks_user", BND_T_TEXT, offsetof(struct bnd_rule, socks_user), offsetof(struct bnd_rule, has_socks_user), NULL },
+	{ "socks_pass", BND_T_TEXT, offsetof(struct bnd_rule, socks_pass), offsetof(struct bnd_rule, has_socks_pass), NULL },
 	{ "error", BND_T_ERRNO, offsetof(struct bnd_rule, error), offsetof(struct bnd_rule, has_error), NULL },
 	{ "mark", BND_T_UINT, offsetof(struct bnd_rule, mark), offsetof(struct bnd_rule, has_mark), NULL },
 	{ "iface", BND_T_TEXT, offsetof(struct bnd_rule, iface), offsetof(struct bnd_rule, has_iface), NULL },
@@ -142,6 +147,12 @@ static const struct bnd_field fault_fields[] = {
 static const struct bnd_field dial_fields[] = {
 	{ "timeout_ms", BND_T_UINT, offsetof(struct bnd_dial, timeout_ms), offsetof(struct bnd_dial, has_timeout_ms), NULL },
 	{ "passthrough", BND_T_TEXT, offsetof(struct bnd_dial, passthrough), BND_REQUIRED, NULL },
+	{ "upstream_timeout_ms", BND_T_UINT, offsetof(struct bnd_dial, upstream_timeout_ms), BND_REQUIRED, NULL },
+	{ "socks_replies", BND_T_TEXT, offsetof(struct bnd_dial, socks_replies), BND_REQUIRED, NULL },
+	{ "socks_auth", BND_T_ERRNO, offsetof(struct bnd_dial, socks_auth), BND_REQUIRED, NULL },
+	{ "socks_malformed", BND_T_ERRNO, offsetof(struct bnd_dial, socks_malformed), BND_REQUIRED, NULL },
+	{ "socks_closed", BND_T_ERRNO, offsetof(struct bnd_dial, socks_closed), BND_REQUIRED, NULL },
+	{ "socks_timeout", BND_T_ERRNO, offsetof(struct bnd_dial, socks_timeout), BND_REQUIRED, NULL },
 };
 
 static const struct bnd_field dns_fields[] = {
@@ -161,7 +172,7 @@ static const struct bnd_field names_fields[] = {
 
 const struct bnd_message bnd_messages[BND_KINDS] = {
 	[BND_REDIRECT] = { "C", "redirect", redirect_fields, 12, sizeof(struct bnd_redirect) },
-	[BND_RELAYED] = { "R", "relayed", relayed_fields, 14, sizeof(struct bnd_relayed) },
+	[BND_RELAYED] = { "R", "relayed", relayed_fields, 15, sizeof(struct bnd_relayed) },
 	[BND_OPENED] = { "O", "opened", opened_fields, 6, sizeof(struct bnd_opened) },
 	[BND_INPLACE] = { "I", "inplace", inplace_fields, 6, sizeof(struct bnd_inplace) },
 	[BND_KEPT_LOCAL] = { "K", "kept-local", kept_local_fields, 6, sizeof(struct bnd_kept_local) },
@@ -169,9 +180,9 @@ const struct bnd_message bnd_messages[BND_KINDS] = {
 	[BND_FAILED] = { "F", "failed", failed_fields, 9, sizeof(struct bnd_failed) },
 	[BND_DELAYED] = { "H", "delayed", delayed_fields, 6, sizeof(struct bnd_delayed) },
 	[BND_DIAGNOSTIC] = { "D", "diagnostic", diagnostic_fields, 3, sizeof(struct bnd_diagnostic) },
-	[BND_RULE] = { "rule", "rule", rule_fields, 16, sizeof(struct bnd_rule) },
+	[BND_RULE] = { "rule", "rule", rule_fields, 20, sizeof(struct bnd_rule) },
 	[BND_FAULT] = { "fault", "fault", fault_fields, 11, sizeof(struct bnd_fault) },
-	[BND_DIAL] = { "dial", "dial", dial_fields, 2, sizeof(struct bnd_dial) },
+	[BND_DIAL] = { "dial", "dial", dial_fields, 8, sizeof(struct bnd_dial) },
 	[BND_DNS] = { "dns", "dns", dns_fields, 2, sizeof(struct bnd_dns) },
 	[BND_REFUSED] = { "fail", "refused", refused_fields, 2, sizeof(struct bnd_refused) },
 	[BND_NAMES] = { "names", "names", names_fields, 2, sizeof(struct bnd_names) },

@@ -46,6 +46,11 @@ enum bnd_relay_end {
 	BND_RELAY_END_UPSTREAM,
 	BND_RELAY_END_EXIT_DIALING,
 	BND_RELAY_END_EXIT_CUT,
+	BND_RELAY_END_SOCKS_REPLY,
+	BND_RELAY_END_SOCKS_AUTH,
+	BND_RELAY_END_SOCKS_MALFORMED,
+	BND_RELAY_END_SOCKS_CLOSED,
+	BND_RELAY_END_SOCKS_TIMEOUT,
 };
 
 enum bnd_kind {
@@ -84,7 +89,7 @@ struct bnd_redirect {
 	char exe[BND_TEXT_MAX + 1];
 };
 
-/* R: a connect of a relay rule, dialed and relayed by the tracer itself, once it has ended (sent in batches, at most 100 ms late). end says how: ok (both sides closed; error absent), dial (the destination did not accept: error is its errno, which the program's connect got when the dial message passes it through; ETIMEDOUT also for graft's own connect timeout), handshake (the program's socket no longer waited for the connect: error why; the program's connect failed with ECONNABORTED, or ECONNREFUSED when error is EMFILE or ENFILE), program or upstream (that side failed with error; the other was reset), exit-dialing (the program exited while the destination was dialed), exit-cut (the program exited and its bytes could not be handed on within a second). at_exit: the program exited while this connection was open. A dial that failed for EMFILE or ENFILE failed the program's connect with ECONNREFUSED */
+/* R: a connect of a relay rule, dialed and relayed by the tracer itself, once it has ended (sent in batches, at most 100 ms late). end says how: ok (both sides closed; error absent), dial (the destination did not accept: error is its errno, which the program's connect got when the dial message passes it through; ETIMEDOUT also for graft's own connect timeout), handshake (the program's socket no longer waited for the connect: error why; the program's connect failed with ECONNABORTED, or ECONNREFUSED when error is EMFILE or ENFILE), program or upstream (that side failed with error; the other was reset), exit-dialing (the program exited while the destination was dialed), exit-cut (the program exited and its bytes could not be handed on within a second). at_exit: the program exited while this connection was open. A dial that failed for EMFILE or ENFILE failed the program's connect with ECONNREFUSED. For a rule with a SOCKS5 proxy, dial is the connect to the proxy, and its handshake can end: socks-reply (a reply with REP socks_code, not 0), socks-auth (no acceptable method, or the user/password refused), socks-malformed (bytes that are not a SOCKS5 reply), socks-closed (the proxy closed or reset before its reply), socks-timeout (no reply by graft's deadline); the program's connect then got the errno the dial message gives for it */
 struct bnd_relayed {
 	int32_t pid;
 	int32_t tid;
@@ -99,6 +104,8 @@ struct bnd_relayed {
 	enum bnd_relay_end end;
 	int has_error;
 	int error;
+	int has_socks_code;
+	uint32_t socks_code;
 	int at_exit;
 	char exe[BND_TEXT_MAX + 1];
 };
@@ -175,7 +182,7 @@ struct bnd_diagnostic {
 	char message[BND_TEXT_MAX + 1];
 };
 
-/* rule: family any: every destination (net absent); explicit: the rule names a network, the only kind that may match a loopback destination; by_name: the rule matches an address only through the names control message (family any, net absent, prefix 0; its ports still apply), never by a network of its own; udp dns: datagrams go to graft's DNS server (table message dns); direct: a redirect the proxy dials itself, without an upstream proxy, so the local routing's answer for the destination (no route, prohibited) is the connect's, at once; relay (direct only): no toxic, name or control API can concern this rule's redirects, so the tracer dials and relays them itself (R and O records, no C record) unless a handshake delay fault or a source of the other family only applies; error: what refuse fails with, and what a datagram to a proxy-only destination gets */
+/* rule: family any: every destination (net absent); explicit: the rule names a network, the only kind that may match a loopback destination; by_name: the rule matches an address only through the names control message (family any, net absent, prefix 0; its ports still apply), never by a network of its own; udp dns: datagrams go to graft's DNS server (table message dns); direct: a redirect the proxy dials itself, without an upstream proxy, so the local routing's answer for the destination (no route, prohibited) is the connect's, at once; relay (direct, or socks_ip given): no toxic, name or control API can concern this rule's redirects, so the tracer dials and relays them itself (R and O records, no C record) unless a handshake delay fault or a source of the other family only applies; socks_ip/socks_port: a relay rule's one upstream proxy, SOCKS5 at this address, asked to CONNECT to the destination's address, with RFC 1929 user/password when socks_user and socks_pass are given (the egress options then apply to the connection to the proxy); error: what refuse fails with, and what a datagram to a proxy-only destination gets */
 struct bnd_rule {
 	enum bnd_family family;
 	int has_net;
@@ -189,6 +196,13 @@ struct bnd_rule {
 	enum bnd_udp_action udp;
 	int direct;
 	int relay;
+	int has_socks_ip;
+	char socks_ip[BND_ADDR_MAX];
+	uint16_t socks_port;
+	int has_socks_user;
+	char socks_user[BND_TEXT_MAX + 1];
+	int has_socks_pass;
+	char socks_pass[BND_TEXT_MAX + 1];
 	int has_error;
 	int error;
 	int has_mark;
@@ -218,11 +232,17 @@ struct bnd_fault {
 	double prob;
 };
 
-/* dial: how the tracer dials the redirects of relay rules: timeout_ms is graft's own connect timeout (absent: the kernel's SYN retries decide); passthrough, the errnos (comma-separated names) a failed dial passes on to the program's connect as they are: any other fails it with ECONNREFUSED; at most one */
+/* dial: how the tracer dials the redirects of relay rules: timeout_ms is graft's own connect timeout (absent: the kernel's SYN retries decide); passthrough, the errnos (comma-separated names) a failed dial passes on to the program's connect as they are: any other fails it with ECONNREFUSED; upstream_timeout_ms: without timeout_ms, how long a dial through a SOCKS5 proxy may take, its handshake included; socks_replies: the errnos (nine comma-separated names) for SOCKS5 replies 0x01 to 0x08 and then any other; socks_auth, socks_malformed, socks_closed, socks_timeout: the errnos for the other ends of a handshake (relay_end); at most one */
 struct bnd_dial {
 	int has_timeout_ms;
 	uint32_t timeout_ms;
 	char passthrough[BND_TEXT_MAX + 1];
+	uint32_t upstream_timeout_ms;
+	char socks_replies[BND_TEXT_MAX + 1];
+	int socks_auth;
+	int socks_malformed;
+	int socks_closed;
+	int socks_timeout;
 };
 
 /* dns: graft's DNS server listens (UDP) on 127.0.0.1:port4 and [::1]:port6; at most one; a rule with udp dns needs it */

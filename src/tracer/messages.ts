@@ -16,7 +16,7 @@ export type UdpAction = (typeof UDP_ACTION)[number];
 export const SELECT = ['all', 'prob', 'first', 'every', 'after'] as const;
 export type Select = (typeof SELECT)[number];
 
-export const RELAY_END = ['ok', 'dial', 'handshake', 'program', 'upstream', 'exit-dialing', 'exit-cut'] as const;
+export const RELAY_END = ['ok', 'dial', 'handshake', 'program', 'upstream', 'exit-dialing', 'exit-cut', 'socks-reply', 'socks-auth', 'socks-malformed', 'socks-closed', 'socks-timeout'] as const;
 export type RelayEnd = (typeof RELAY_END)[number];
 
 /** C: a connect handed to graft's proxy: the program's socket waits in SYN_SENT towards the black hole at hole_port (on the loopback address of peer_ip's family) until the proxy answers this id on the control fd; peer_ip/peer_port: the program's end of it; fault and delay_ms: a handshake delay fault (the proxy completes the handshake no sooner than delay_ms after this record) */
@@ -36,7 +36,7 @@ export interface RedirectMessage {
   readonly exe: string;
 }
 
-/** R: a connect of a relay rule, dialed and relayed by the tracer itself, once it has ended (sent in batches, at most 100 ms late). end says how: ok (both sides closed; error absent), dial (the destination did not accept: error is its errno, which the program's connect got when the dial message passes it through; ETIMEDOUT also for graft's own connect timeout), handshake (the program's socket no longer waited for the connect: error why; the program's connect failed with ECONNABORTED, or ECONNREFUSED when error is EMFILE or ENFILE), program or upstream (that side failed with error; the other was reset), exit-dialing (the program exited while the destination was dialed), exit-cut (the program exited and its bytes could not be handed on within a second). at_exit: the program exited while this connection was open. A dial that failed for EMFILE or ENFILE failed the program's connect with ECONNREFUSED */
+/** R: a connect of a relay rule, dialed and relayed by the tracer itself, once it has ended (sent in batches, at most 100 ms late). end says how: ok (both sides closed; error absent), dial (the destination did not accept: error is its errno, which the program's connect got when the dial message passes it through; ETIMEDOUT also for graft's own connect timeout), handshake (the program's socket no longer waited for the connect: error why; the program's connect failed with ECONNABORTED, or ECONNREFUSED when error is EMFILE or ENFILE), program or upstream (that side failed with error; the other was reset), exit-dialing (the program exited while the destination was dialed), exit-cut (the program exited and its bytes could not be handed on within a second). at_exit: the program exited while this connection was open. A dial that failed for EMFILE or ENFILE failed the program's connect with ECONNREFUSED. For a rule with a SOCKS5 proxy, dial is the connect to the proxy, and its handshake can end: socks-reply (a reply with REP socks_code, not 0), socks-auth (no acceptable method, or the user/password refused), socks-malformed (bytes that are not a SOCKS5 reply), socks-closed (the proxy closed or reset before its reply), socks-timeout (no reply by graft's deadline); the program's connect then got the errno the dial message gives for it */
 export interface RelayedMessage {
   readonly kind: 'relayed';
   readonly pid: number;
@@ -51,6 +51,7 @@ export interface RelayedMessage {
   readonly durationMs: number;
   readonly end: RelayEnd;
   readonly error?: string;
+  readonly socksCode?: number;
   readonly atExit: boolean;
   readonly exe: string;
 }
@@ -133,7 +134,7 @@ export interface DiagnosticMessage {
   readonly message: string;
 }
 
-/** rule: family any: every destination (net absent); explicit: the rule names a network, the only kind that may match a loopback destination; by_name: the rule matches an address only through the names control message (family any, net absent, prefix 0; its ports still apply), never by a network of its own; udp dns: datagrams go to graft's DNS server (table message dns); direct: a redirect the proxy dials itself, without an upstream proxy, so the local routing's answer for the destination (no route, prohibited) is the connect's, at once; relay (direct only): no toxic, name or control API can concern this rule's redirects, so the tracer dials and relays them itself (R and O records, no C record) unless a handshake delay fault or a source of the other family only applies; error: what refuse fails with, and what a datagram to a proxy-only destination gets */
+/** rule: family any: every destination (net absent); explicit: the rule names a network, the only kind that may match a loopback destination; by_name: the rule matches an address only through the names control message (family any, net absent, prefix 0; its ports still apply), never by a network of its own; udp dns: datagrams go to graft's DNS server (table message dns); direct: a redirect the proxy dials itself, without an upstream proxy, so the local routing's answer for the destination (no route, prohibited) is the connect's, at once; relay (direct, or socks_ip given): no toxic, name or control API can concern this rule's redirects, so the tracer dials and relays them itself (R and O records, no C record) unless a handshake delay fault or a source of the other family only applies; socks_ip/socks_port: a relay rule's one upstream proxy, SOCKS5 at this address, asked to CONNECT to the destination's address, with RFC 1929 user/password when socks_user and socks_pass are given (the egress options then apply to the connection to the proxy); error: what refuse fails with, and what a datagram to a proxy-only destination gets */
 export interface RuleMessage {
   readonly kind: 'rule';
   readonly family: Family;
@@ -147,6 +148,10 @@ export interface RuleMessage {
   readonly udp: UdpAction;
   readonly direct: boolean;
   readonly relay: boolean;
+  readonly socksIp?: string;
+  readonly socksPort: number;
+  readonly socksUser?: string;
+  readonly socksPass?: string;
   readonly error?: string;
   readonly mark?: number;
   readonly iface?: string;
@@ -170,11 +175,17 @@ export interface FaultMessage {
   readonly prob: number;
 }
 
-/** dial: how the tracer dials the redirects of relay rules: timeout_ms is graft's own connect timeout (absent: the kernel's SYN retries decide); passthrough, the errnos (comma-separated names) a failed dial passes on to the program's connect as they are: any other fails it with ECONNREFUSED; at most one */
+/** dial: how the tracer dials the redirects of relay rules: timeout_ms is graft's own connect timeout (absent: the kernel's SYN retries decide); passthrough, the errnos (comma-separated names) a failed dial passes on to the program's connect as they are: any other fails it with ECONNREFUSED; upstream_timeout_ms: without timeout_ms, how long a dial through a SOCKS5 proxy may take, its handshake included; socks_replies: the errnos (nine comma-separated names) for SOCKS5 replies 0x01 to 0x08 and then any other; socks_auth, socks_malformed, socks_closed, socks_timeout: the errnos for the other ends of a handshake (relay_end); at most one */
 export interface DialMessage {
   readonly kind: 'dial';
   readonly timeoutMs?: number;
   readonly passthrough: string;
+  readonly upstreamTimeoutMs: number;
+  readonly socksReplies: string;
+  readonly socksAuth: string;
+  readonly socksMalformed: string;
+  readonly socksClosed: string;
+  readonly socksTimeout: string;
 }
 
 /** dns: graft's DNS server listens (UDP) on 127.0.0.1:port4 and [::1]:port6; at most one; a rule with udp dns needs it */
@@ -238,6 +249,7 @@ export const MESSAGES: { readonly [K in Message['kind']]: MessageSpec } = {
       { name: 'durationMs', type: 'uint', optional: false },
       { name: 'end', type: 'enum', optional: false, words: RELAY_END },
       { name: 'error', type: 'errno', optional: true },
+      { name: 'socksCode', type: 'uint', optional: true },
       { name: 'atExit', type: 'bool', optional: false },
       { name: 'exe', type: 'text', optional: false },
     ],
@@ -342,6 +354,10 @@ export const MESSAGES: { readonly [K in Message['kind']]: MessageSpec } = {
       { name: 'udp', type: 'enum', optional: false, words: UDP_ACTION },
       { name: 'direct', type: 'bool', optional: false },
       { name: 'relay', type: 'bool', optional: false },
+      { name: 'socksIp', type: 'addr', optional: true },
+      { name: 'socksPort', type: 'port', optional: false },
+      { name: 'socksUser', type: 'text', optional: true },
+      { name: 'socksPass', type: 'text', optional: true },
       { name: 'error', type: 'errno', optional: true },
       { name: 'mark', type: 'uint', optional: true },
       { name: 'iface', type: 'text', optional: true },
@@ -372,6 +388,12 @@ export const MESSAGES: { readonly [K in Message['kind']]: MessageSpec } = {
     fields: [
       { name: 'timeoutMs', type: 'uint', optional: true },
       { name: 'passthrough', type: 'text', optional: false },
+      { name: 'upstreamTimeoutMs', type: 'uint', optional: false },
+      { name: 'socksReplies', type: 'text', optional: false },
+      { name: 'socksAuth', type: 'errno', optional: false },
+      { name: 'socksMalformed', type: 'errno', optional: false },
+      { name: 'socksClosed', type: 'errno', optional: false },
+      { name: 'socksTimeout', type: 'errno', optional: false },
     ],
   },
   'dns': {
