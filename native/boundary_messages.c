@@ -120,7 +120,7 @@ static const struct bnd_field rule_fields[] = {
 	{ "direct", BND_T_BOOL, offsetof(struct bnd_rule, direct), BND_REQUIRED, NULL },
 	{ "relay", BND_T_BOOL, offsetof(struct bnd_rule, relay), BND_REQUIRED, NULL },
 	{ "socks_ip", BND_T_ADDR, offsetof(struct bnd_rule, socks_ip), offsetof(struct bnd_rule, has_socks_ip), NULL },
-	{ "socks_port", BND_T_PORT, offsetof(struct bnd_rule, socks_port), BND_REQUIRED, NULL },
+	{ "socks_port", BND_T_PORT, offsetof(struct bnd_rule, socks_port), offsetof(struct bnd_rule, has_socks_port), NULL },
 	{ "socks_user", BND_T_TEXT, offsetof(struct bnd_rule, socks_user), offsetof(struct bnd_rule, has_socks_user), NULL },
 	{ "socks_pass", BND_T_TEXT, offsetof(struct bnd_rule, socks_pass), offsetof(struct bnd_rule, has_socks_pass), NULL },
 	{ "error", BND_T_ERRNO, offsetof(struct bnd_rule, error), offsetof(struct bnd_rule, has_error), NULL },

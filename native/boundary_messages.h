@@ -198,6 +198,7 @@ struct bnd_rule {
 	int relay;
 	int has_socks_ip;
 	char socks_ip[BND_ADDR_MAX];
+	int has_socks_port;
 	uint16_t socks_port;
 	int has_socks_user;
 	char socks_user[BND_TEXT_MAX + 1];

@@ -26,9 +26,9 @@ static int match(const struct rule_table *t, const char *ip, unsigned port)
 TEST(first_match_wins)
 {
 	const char *lines[] = {
-		"rule ip4 10.1.0.0 16 0 65535 1 0 refuse refuse 0 0 ECONNREFUSED - - - -",
-		"rule ip4 10.0.0.0 8 0 65535 1 0 inplace egress 0 0 - 16 - - -",
-		"rule any - 0 0 65535 0 0 redirect refuse 0 0 ENETUNREACH - - - -",
+		"rule ip4 10.1.0.0 16 0 65535 1 0 refuse refuse 0 0 - - - - ECONNREFUSED - - - -",
+		"rule ip4 10.0.0.0 8 0 65535 1 0 inplace egress 0 0 - - - - - 16 - - -",
+		"rule any - 0 0 65535 0 0 redirect refuse 0 0 - - - - ENETUNREACH - - - -",
 	};
 	struct rule_table t = table_of(lines, 3);
 	CHECK_INT(match(&t, "10.1.2.3", 80), 0);
@@ -40,7 +40,7 @@ TEST(first_match_wins)
 
 TEST(loopback_only_matched_by_explicit_nets)
 {
-	const char *lines[] = { "rule any - 0 0 65535 0 0 redirect refuse 0 0 ENETUNREACH - - - -" };
+	const char *lines[] = { "rule any - 0 0 65535 0 0 redirect refuse 0 0 - - - - ENETUNREACH - - - -" };
 	struct rule_table t = table_of(lines, 1);
 	CHECK_INT(match(&t, "127.0.0.1", 80), -1);
 	CHECK_INT(match(&t, "0.0.0.0", 80), -1);
@@ -48,9 +48,9 @@ TEST(loopback_only_matched_by_explicit_nets)
 	CHECK_INT(match(&t, "::ffff:127.0.0.1", 80), -1);
 	free(t.rules);
 
-	const char *explicit[] = { "rule ip4 127.0.0.0 8 0 65535 1 0 refuse refuse 0 0 ECONNREFUSED - - - -",
-				   "rule ip6 ::1 128 0 65535 1 0 refuse refuse 0 0 ECONNREFUSED - - - -",
-				   "rule any - 0 0 65535 0 0 redirect refuse 0 0 ENETUNREACH - - - -" };
+	const char *explicit[] = { "rule ip4 127.0.0.0 8 0 65535 1 0 refuse refuse 0 0 - - - - ECONNREFUSED - - - -",
+				   "rule ip6 ::1 128 0 65535 1 0 refuse refuse 0 0 - - - - ECONNREFUSED - - - -",
+				   "rule any - 0 0 65535 0 0 redirect refuse 0 0 - - - - ENETUNREACH - - - -" };
 	t = table_of(explicit, 3);
 	CHECK_INT(match(&t, "127.0.0.53", 53), 0);
 	CHECK_INT(match(&t, "::ffff:127.0.0.1", 80), 0);
@@ -61,8 +61,8 @@ TEST(loopback_only_matched_by_explicit_nets)
 
 TEST(v4_mapped_matches_ipv4_rules_only)
 {
-	const char *lines[] = { "rule ip6 ::ffff:0.0.0.0 96 0 65535 1 0 refuse refuse 0 0 ECONNREFUSED - - - -",
-				"rule ip4 192.0.2.0 24 0 65535 1 0 redirect refuse 0 0 ENETUNREACH - - - -" };
+	const char *lines[] = { "rule ip6 ::ffff:0.0.0.0 96 0 65535 1 0 refuse refuse 0 0 - - - - ECONNREFUSED - - - -",
+				"rule ip4 192.0.2.0 24 0 65535 1 0 redirect refuse 0 0 - - - - ENETUNREACH - - - -" };
 	struct rule_table t = table_of(lines, 2);
 	CHECK_INT(match(&t, "::ffff:192.0.2.7", 80), 1);
 	CHECK_INT(match(&t, "192.0.2.7", 80), 1);
@@ -72,8 +72,8 @@ TEST(v4_mapped_matches_ipv4_rules_only)
 
 TEST(port_ranges)
 {
-	const char *lines[] = { "rule any - 0 443 443 0 0 refuse refuse 0 0 ECONNREFUSED - - - -",
-				"rule any - 0 1000 2000 0 0 redirect refuse 0 0 ENETUNREACH - - - -" };
+	const char *lines[] = { "rule any - 0 443 443 0 0 refuse refuse 0 0 - - - - ECONNREFUSED - - - -",
+				"rule any - 0 1000 2000 0 0 redirect refuse 0 0 - - - - ENETUNREACH - - - -" };
 	struct rule_table t = table_of(lines, 2);
 	CHECK_INT(match(&t, "192.0.2.1", 443), 0);
 	CHECK_INT(match(&t, "192.0.2.1", 442), -1);
@@ -87,9 +87,9 @@ TEST(port_ranges)
 
 TEST(prefixes_of_any_length)
 {
-	const char *lines[] = { "rule ip4 198.51.100.128 25 0 65535 1 0 refuse refuse 0 0 ECONNREFUSED - - - -",
-				"rule ip6 2001:db8:8000:: 33 0 65535 1 0 refuse refuse 0 0 ECONNREFUSED - - - -",
-				"rule ip4 0.0.0.0 0 0 65535 1 0 redirect refuse 0 0 ENETUNREACH - - - -" };
+	const char *lines[] = { "rule ip4 198.51.100.128 25 0 65535 1 0 refuse refuse 0 0 - - - - ECONNREFUSED - - - -",
+				"rule ip6 2001:db8:8000:: 33 0 65535 1 0 refuse refuse 0 0 - - - - ECONNREFUSED - - - -",
+				"rule ip4 0.0.0.0 0 0 65535 1 0 redirect refuse 0 0 - - - - ENETUNREACH - - - -" };
 	struct rule_table t = table_of(lines, 3);
 	CHECK_INT(match(&t, "198.51.100.200", 80), 0);
 	CHECK_INT(match(&t, "198.51.100.127", 80), 2);
@@ -113,13 +113,13 @@ static enum dgram_mode plan_of(const char *const *lines, int n, struct egress *u
 
 TEST(datagram_plan)
 {
-	const char *untouched[] = { "rule any - 0 0 65535 0 0 redirect pass 0 0 - - - - -" };
-	const char *uniform[] = { "rule ip4 10.0.0.0 8 0 65535 1 0 inplace egress 0 0 - 16 - - -",
-				  "rule any - 0 0 65535 0 0 inplace egress 0 0 - 16 - - -" };
-	const char *per_dest[] = { "rule ip4 10.0.0.0 8 0 65535 1 0 inplace egress 0 0 - 16 - - -",
-				   "rule any - 0 0 65535 0 0 redirect refuse 0 0 ENETUNREACH - - - -" };
-	const char *differ[] = { "rule ip4 10.0.0.0 8 0 65535 1 0 inplace egress 0 0 - 16 - - -",
-				 "rule any - 0 0 65535 0 0 inplace egress 0 0 - 32 - - -" };
+	const char *untouched[] = { "rule any - 0 0 65535 0 0 redirect pass 0 0 - - - - - - - - -" };
+	const char *uniform[] = { "rule ip4 10.0.0.0 8 0 65535 1 0 inplace egress 0 0 - - - - - 16 - - -",
+				  "rule any - 0 0 65535 0 0 inplace egress 0 0 - - - - - 16 - - -" };
+	const char *per_dest[] = { "rule ip4 10.0.0.0 8 0 65535 1 0 inplace egress 0 0 - - - - - 16 - - -",
+				   "rule any - 0 0 65535 0 0 redirect refuse 0 0 - - - - ENETUNREACH - - - -" };
+	const char *differ[] = { "rule ip4 10.0.0.0 8 0 65535 1 0 inplace egress 0 0 - - - - - 16 - - -",
+				 "rule any - 0 0 65535 0 0 inplace egress 0 0 - - - - - 32 - - -" };
 	struct egress eg = { 0 };
 	CHECK_INT(plan_of(untouched, 1, &eg), DGRAM_UNTOUCHED);
 	CHECK_INT(plan_of(uniform, 2, &eg), DGRAM_UNIFORM);
@@ -139,10 +139,10 @@ static void name(struct byname *m, const char *ip, const char *rules)
 TEST(by_name_rules_match_only_through_the_names_map)
 {
 	const char *lines[] = {
-		"rule any - 0 443 443 0 1 refuse refuse 0 0 ECONNREFUSED - - - -",
-		"rule ip4 198.51.100.0 24 0 65535 1 0 inplace egress 0 0 - 16 - - -",
-		"rule any - 0 0 65535 0 1 redirect refuse 0 0 ENETUNREACH - - - -",
-		"rule any - 0 0 65535 0 0 pass pass 0 0 - - - - -",
+		"rule any - 0 443 443 0 1 refuse refuse 0 0 - - - - ECONNREFUSED - - - -",
+		"rule ip4 198.51.100.0 24 0 65535 1 0 inplace egress 0 0 - - - - - 16 - - -",
+		"rule any - 0 0 65535 0 1 redirect refuse 0 0 - - - - ENETUNREACH - - - -",
+		"rule any - 0 0 65535 0 0 pass pass 0 0 - - - - - - - - -",
 	};
 	struct rule_table t = table_of(lines, 4);
 	struct byname m;

@@ -29,7 +29,7 @@ import { dialDirect } from '../egress/direct.js';
 import { AF_INET, AF_INET6, SOCKET_LEVEL, bindTo, closeFd, connectLocal, connectState, openTcpSocket, type SocketOption } from '../egress/native-socket.js';
 import { sourceFor } from '../egress/options.js';
 import type { DialPlan, Routing } from '../routing.js';
-import { dialThroughChain, holdEarlyData } from '../upstream/chain.js';
+import { UPSTREAM_ANSWER_LIMIT_MS, dialThroughChain, holdEarlyData } from '../upstream/chain.js';
 import type { AtExit, ConnectionLog, Lost, ProxiedConnection } from '../records.js';
 import { DialFailure, toDialFailure } from '../upstream/failure.js';
 import { outOfDescriptors } from '../summary.js';
@@ -53,15 +53,6 @@ import type { Destination, Scopes } from '../control/scopes.js';
  */
 const EXIT_FLUSH_LIMIT_MS = 1000;
 
-/**
- * Without --connect-timeout, how long an upstream proxy may take to answer
- * its handshake. A direct dial has no limit of graft's: the kernel's SYN
- * retries end it, as they end the program's own socket (about 127 s with
- * the default net.ipv4.tcp_syn_retries of 6). An upstream that accepted
- * but never answers would hold the dial for ever: this ends it just after
- * the program's own socket would have given up.
- */
-const UPSTREAM_ANSWER_LIMIT_MS = 130_000;
 
 /**
  * The handshake with the program's socket is refused while its task has

@@ -149,7 +149,7 @@ export interface RuleMessage {
   readonly direct: boolean;
   readonly relay: boolean;
   readonly socksIp?: string;
-  readonly socksPort: number;
+  readonly socksPort?: number;
   readonly socksUser?: string;
   readonly socksPass?: string;
   readonly error?: string;
@@ -355,7 +355,7 @@ export const MESSAGES: { readonly [K in Message['kind']]: MessageSpec } = {
       { name: 'direct', type: 'bool', optional: false },
       { name: 'relay', type: 'bool', optional: false },
       { name: 'socksIp', type: 'addr', optional: true },
-      { name: 'socksPort', type: 'port', optional: false },
+      { name: 'socksPort', type: 'port', optional: true },
       { name: 'socksUser', type: 'text', optional: true },
       { name: 'socksPass', type: 'text', optional: true },
       { name: 'error', type: 'errno', optional: true },

@@ -6,7 +6,8 @@
 import type { ConnectFault } from '../chaos/connect-faults.js';
 import type { Match } from '../rules/model.js';
 import { encodeMessages } from './codec.js';
-import { PASSTHROUGH } from '../upstream/failure.js';
+import { PASSTHROUGH, REPLY_ERRNOS } from '../upstream/failure.js';
+import { UPSTREAM_ANSWER_LIMIT_MS } from '../upstream/chain.js';
 import type { DialMessage, DnsMessage, FaultMessage, RuleMessage } from './messages.js';
 
 type MatchFields = Pick<RuleMessage, 'family' | 'net' | 'prefix' | 'portLo' | 'portHi' | 'explicit' | 'byName'>;
@@ -43,12 +44,36 @@ export function faultMessage(f: ConnectFault): FaultMessage {
 /** Where graft's DNS server listens (UDP): 127.0.0.1:port4 and [::1]:port6. */
 export type DnsListeners = Omit<DnsMessage, 'kind'>;
 
+/** SOCKS5 replies 0x01 to 0x08, then any other: the rows of REPLY_ERRNOS the tracer's errnos come from. */
+const SOCKS5_REPLY_ROWS = [
+  'socks5:0x01',
+  'socks5:0x02',
+  'socks5:0x03',
+  'socks5:0x04',
+  'socks5:0x05',
+  'socks5:0x06',
+  'socks5:0x07',
+  'socks5:0x08',
+  'socks5:other',
+] as const;
+
 /**
- * How the tracer dials: the timeout, and the errnos a failed dial passes
- * on as they are (the policy a Node dial follows, upstream/failure.ts).
+ * How the tracer dials: the timeouts, the errnos a failed dial passes on
+ * as they are, and the errno of each way a SOCKS5 handshake can fail: the
+ * policy a Node dial follows (upstream/failure.ts), written once.
  */
 function dialMessage(connectTimeoutMs: number | undefined): DialMessage {
-  return { kind: 'dial', ...(connectTimeoutMs !== undefined ? { timeoutMs: connectTimeoutMs } : {}), passthrough: [...PASSTHROUGH].join(',') };
+  return {
+    kind: 'dial',
+    ...(connectTimeoutMs !== undefined ? { timeoutMs: connectTimeoutMs } : {}),
+    passthrough: [...PASSTHROUGH].join(','),
+    upstreamTimeoutMs: UPSTREAM_ANSWER_LIMIT_MS,
+    socksReplies: SOCKS5_REPLY_ROWS.map((row) => REPLY_ERRNOS[row].errno).join(','),
+    socksAuth: REPLY_ERRNOS.auth.errno,
+    socksMalformed: REPLY_ERRNOS.malformed.errno,
+    socksClosed: REPLY_ERRNOS.closed.errno,
+    socksTimeout: REPLY_ERRNOS.timeout.errno,
+  };
 }
 
 /**

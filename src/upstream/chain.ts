@@ -24,6 +24,16 @@ import {
 import { httpConnect } from './http-connect.js';
 import type { UpstreamProxy } from './url.js';
 
+/**
+ * Without --connect-timeout, how long an upstream proxy may take to answer
+ * its handshake. A direct dial has no limit of graft's: the kernel's SYN
+ * retries end it, as they end the program's own socket (about 127 s with
+ * the default net.ipv4.tcp_syn_retries of 6). An upstream that accepted
+ * but never answers would hold the dial for ever: this ends it just after
+ * the program's own socket would have given up.
+ */
+export const UPSTREAM_ANSWER_LIMIT_MS = 130_000;
+
 export interface ChainDial {
   readonly chain: readonly UpstreamProxy[];
   readonly destination: { readonly host: string; readonly port: number };

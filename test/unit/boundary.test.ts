@@ -104,8 +104,8 @@ test('a line either side must refuse is refused by both', () => {
     'F 1 2 192.0.2.1 80 ENOPE -1 - exe why\n', // unknown errno
     'rule every - 0 0 65535 0 redirect refuse - - - - -\n', // unknown enum word
     'rule any - 0 0 65535 2 0 redirect refuse 0 - - - - -\n', // bool out of range
-    'R 1 2 192.0.2.1 80 127.0.0.1 4000 3 9007199254740992 0 5 ok - 0 exe\n', // a count past 2^53 - 1
-    'R 1 2 192.0.2.1 80 127.0.0.1 4000 3 -1 0 5 ok - 0 exe\n', // a negative count
+    'R 1 2 192.0.2.1 80 127.0.0.1 4000 3 9007199254740992 0 5 ok - - 0 exe\n', // a count past 2^53 - 1
+    'R 1 2 192.0.2.1 80 127.0.0.1 4000 3 -1 0 5 ok - - 0 exe\n', // a negative count
     'fault any - 0 0 65535 0 - 0 prob 0 nan\n', // not a finite number
     'fault any - 0 0 65535 0 - 0 prob 0 1e999\n',
     'C 1 2 192.0.2.1 80 127.0.0.1 4000 3 ' + 'x'.repeat(1024) + '\n', // text too long

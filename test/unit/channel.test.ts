@@ -77,7 +77,7 @@ describe('tracer records', () => {
   });
 
   it('reports a bad line and goes on; a table message is no record', () => {
-    const { got, bad } = decodeAll('D 1 1 h%C3%A9llo\nZ 0 0\nrule any - 0 0 65535 0 0 pass pass 0 0 - - - - -\nI 1 1 10.0.0.1 80 0 /x\nD 2 2 tail');
+    const { got, bad } = decodeAll('D 1 1 h%C3%A9llo\nZ 0 0\nrule any - 0 0 65535 0 0 pass pass 0 0 - - - - - - - - -\nI 1 1 10.0.0.1 80 0 /x\nD 2 2 tail');
     assert.deepEqual(
       got.map((r) => r.kind),
       ['diagnostic', 'inplace'],

@@ -16,7 +16,8 @@ import { Routing } from '../../src/routing.js';
 import { parseRule } from '../../src/rules/parse.js';
 import { parseToxic } from '../../src/chaos/parse.js';
 import { parseProxyUrl } from '../../src/upstream/url.js';
-import { PASSTHROUGH } from '../../src/upstream/failure.js';
+import { PASSTHROUGH, REPLY_ERRNOS } from '../../src/upstream/failure.js';
+import { UPSTREAM_ANSWER_LIMIT_MS } from '../../src/upstream/chain.js';
 import { encodeTable } from '../../src/tracer/table.js';
 import { decodeMessage } from '../../src/tracer/codec.js';
 import type { OpenedMessage, RelayedMessage, RelayEnd } from '../../src/tracer/messages.js';
@@ -101,17 +102,29 @@ const tableMessages = (table: Buffer) =>
     .filter((l) => l.length)
     .map((l) => decodeMessage(Buffer.from(l)));
 
+/** The dial message's policy: Node's own, from upstream/failure.ts and upstream/chain.ts. */
+const DIAL_POLICY = {
+  kind: 'dial',
+  passthrough: [...PASSTHROUGH].join(','),
+  upstreamTimeoutMs: UPSTREAM_ANSWER_LIMIT_MS,
+  socksReplies: 'ECONNREFUSED,EACCES,ENETUNREACH,EHOSTUNREACH,ECONNREFUSED,ETIMEDOUT,ECONNREFUSED,ENETUNREACH,ECONNREFUSED',
+  socksAuth: REPLY_ERRNOS.auth.errno,
+  socksMalformed: REPLY_ERRNOS.malformed.errno,
+  socksClosed: REPLY_ERRNOS.closed.errno,
+  socksTimeout: REPLY_ERRNOS.timeout.errno,
+};
+
 describe("the table's dial message", () => {
   it('one, with the connect timeout, when a rule is relayed', async () => {
     const rules = (await routingOf([])).tracerRules();
     const dials = tableMessages(encodeTable(rules, [], undefined, 1500)).filter((m) => m.kind === 'dial');
-    assert.deepEqual(dials, [{ kind: 'dial', timeoutMs: 1500, passthrough: [...PASSTHROUGH].join(',') }]);
+    assert.deepEqual(dials, [{ ...DIAL_POLICY, timeoutMs: 1500 }]);
   });
 
   it('without a timeout when graft has none', async () => {
     const rules = (await routingOf([])).tracerRules();
     const dials = tableMessages(encodeTable(rules, [])).filter((m) => m.kind === 'dial');
-    assert.deepEqual(dials, [{ kind: 'dial', passthrough: [...PASSTHROUGH].join(',') }]);
+    assert.deepEqual(dials, [DIAL_POLICY]);
   });
 
   it('none when no rule is relayed', async () => {
@@ -245,7 +258,7 @@ describe("records of the tracer's relayed connections", () => {
     );
     d.push(
       Buffer.from(
-        'O 42 ::ffff:198.51.100.7 443 10.0.0.2 40000 /usr/bin/curl\nR 42 43 198.51.100.7 443 10.0.0.2 40000 0 5000000000 7 12 ok - 0 /usr/bin/curl\n',
+        'O 42 ::ffff:198.51.100.7 443 10.0.0.2 40000 /usr/bin/curl\nR 42 43 198.51.100.7 443 10.0.0.2 40000 0 5000000000 7 12 ok - - 0 /usr/bin/curl\n',
       ),
     );
     assert.equal(got.length, 2);
