@@ -194,16 +194,22 @@ static int relayed_here(const struct rule *r, const struct sockinfo *si, const u
 	union sa src;
 	if (!r->relay || delay->fault >= 0 || delay->delay_ms)
 		return 0;
-	return !egress_sources(&r->eg) || egress_source_for(&r->eg, si->domain, sa_is_v4(dst), &src) == 0;
+	if (!egress_sources(&r->eg))
+		return 1;
+	/* through a proxy, the source is for the connection to the proxy */
+	if (r->socks.present)
+		return egress_source_for(&r->eg, r->socks.addr.sa.sa_family, r->socks.addr.sa.sa_family == AF_INET, &src) == 0;
+	return egress_source_for(&r->eg, si->domain, sa_is_v4(dst), &src) == 0;
 }
 
 /* The source the relay dials from: the rule's (apply_egress sets it), or
  * the address the program bound its socket to, as the Node proxy's
- * programSource; otherwise the route's. */
+ * programSource; otherwise (and always through a proxy) the route's. */
 static union sa relay_source(const struct rule *r, const union sa *local, int wildcard, const union sa *dst)
 {
 	union sa src = { .sa.sa_family = AF_UNSPEC };
-	if (egress_sources(&r->eg) || r->eg.iface[0] || wildcard || sa_is_local(local) || local->sa.sa_family != dst->sa.sa_family)
+	if (r->socks.present || egress_sources(&r->eg) || r->eg.iface[0] || wildcard || sa_is_local(local) ||
+	    local->sa.sa_family != dst->sa.sa_family)
 		return src;
 	src = *local;
 	sa_set_port(&src, 0);
@@ -226,6 +232,7 @@ static void hand_to_relay(struct stop *st, int s, const union sa *dst, const uni
 				   .hole = *to,
 				   .src = relay_source(r, local, wildcard, dst),
 				   .eg = &r->eg,
+				   .socks = r->socks.present ? &r->socks : NULL,
 				   .rule = st->rule,
 				   .held = fcntl(s, F_DUPFD_CLOEXEC, 0) };
 	if (q.held < 0) {

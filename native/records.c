@@ -127,6 +127,8 @@ size_t record_relayed(char *line, size_t cap, const struct rec_who *w, const uni
 				 .end = o->end,
 				 .has_error = o->err != 0,
 				 .error = bnd_errno_name(o->err) ? o->err : EIO,
+				 .has_socks_code = o->socks_code >= 0,
+				 .socks_code = o->socks_code >= 0 ? (uint32_t)o->socks_code : 0,
 				 .at_exit = o->at_exit };
 	set_addr(m.dst_ip, &m.dst_port, dst);
 	set_addr(m.peer_ip, &m.peer_port, peer);

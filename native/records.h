@@ -53,7 +53,8 @@ struct relay_outcome {
 	uint64_t bytes_up, bytes_down;
 	unsigned duration_ms;
 	enum bnd_relay_end end;
-	int err; /* 0: none */
+	int err;        /* 0: none */
+	int socks_code; /* a SOCKS5 failure reply's REP, or -1 */
 	int at_exit;
 };
 size_t record_relayed(char *line, size_t cap, const struct rec_who *w, const union sa *dst, const union sa *peer, int rule,

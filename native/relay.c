@@ -47,7 +47,16 @@
 #define KEY_WAKE 0u
 #define KEY_TIMER 2u
 
-enum conn_state { DIALING, HANDSHAKING, RELAYING, FAILING, ENDED };
+/* DIALING: to the destination, or to the SOCKS5 proxy; SOCKS_*: the
+ * proxy's handshake, waiting for its method choice, its answer to the
+ * user/password, its reply to CONNECT; HANDSHAKING: with the program's
+ * socket; then RELAYING. FAILING: the program's connect is failed once its
+ * task has started it. */
+enum conn_state { DIALING, SOCKS_METHOD, SOCKS_AUTH, SOCKS_REPLY, HANDSHAKING, RELAYING, FAILING, ENDED };
+
+/* The longest SOCKS5 reply: 4 bytes, a name of up to 255 bytes and its
+ * length byte, a port. */
+#define SOCKS_REPLY_MAX (4 + 1 + 255 + 2)
 
 /* One direction: bytes from `from` through a pipe to `to`. */
 struct lane {
@@ -69,14 +78,17 @@ struct relay_conn {
 	int dial; /* to the destination */
 	int prog; /* the program's connection (the handshake's socket) */
 	uint64_t started;
-	uint64_t due;                   /* when its timer fires, now_us (0: none) */
-	uint64_t since;                 /* HANDSHAKING: first look; FAILING: the dial's failure (now_us) */
-	int tries;                      /* HANDSHAKING */
-	int fail_err;                   /* FAILING: the errno the program's connect gets */
-	int at_exit;                    /* the program exited while it was relayed */
-	struct lane up, down;           /* up: program -> destination */
-	struct relay_conn *prev, *next; /* r->conns; ENDED: r->ended */
-	int timed;                      /* in r->timed */
+	uint64_t due;                         /* when its timer fires, now_us (0: none) */
+	uint64_t since;                       /* HANDSHAKING: first look; FAILING: the dial's failure (now_us) */
+	int tries;                            /* HANDSHAKING */
+	int fail_err;                         /* FAILING: the errno the program's connect gets */
+	int at_exit;                          /* the program exited while it was relayed */
+	struct lane up, down;                 /* up: program -> destination */
+	const struct socks_hop *socks;        /* the rule's SOCKS5 proxy, or NULL */
+	unsigned char reply[SOCKS_REPLY_MAX]; /* SOCKS_*: what the proxy said so far */
+	size_t have, need;                    /* bytes in reply; bytes this step reads */
+	struct relay_conn *prev, *next;       /* r->conns; ENDED: r->ended */
+	int timed;                            /* in r->timed */
 };
 
 int relay_program_errno(const struct dial_settings *d, int err)
@@ -104,12 +116,19 @@ static void send_record(struct relay *r, const char *line, size_t n)
 		channel_defer(&r->chan, line, n);
 }
 
-static void record_end(struct relay *r, struct relay_conn *c, enum bnd_relay_end end, int err)
+static void record_socks_end(struct relay *r, struct relay_conn *c, enum bnd_relay_end end, int err, int socks_code)
 {
 	char line[RECORD_MAX];
 	struct rec_who w = { c->pid, c->tid, c->exe ? c->exe : "?" };
-	struct relay_outcome o = { c->up.moved, c->down.moved, (unsigned)((now_us() - c->started) / 1000), end, err, c->at_exit };
+	struct relay_outcome o = {
+		c->up.moved, c->down.moved, (unsigned)((now_us() - c->started) / 1000), end, err, socks_code, c->at_exit
+	};
 	send_record(r, line, record_relayed(line, sizeof line, &w, &c->dst, &c->peer, c->rule, &o));
+}
+
+static void record_end(struct relay *r, struct relay_conn *c, enum bnd_relay_end end, int err)
+{
+	record_socks_end(r, c, end, err, -1);
 }
 
 /* ---------- connections ---------- */
@@ -266,6 +285,8 @@ static void watch(struct relay *r, int fd, struct relay_conn *c, unsigned tag, u
 }
 
 static void relay_pump(struct relay *r, struct relay_conn *c);
+static void socks_greet(struct relay *r, struct relay_conn *c);
+static void handshake_start(struct relay *r, struct relay_conn *c);
 
 /* The program's socket connected: the bytes go both ways from now on. */
 static void start_relaying(struct relay *r, struct relay_conn *c)
@@ -377,6 +398,164 @@ static void handshake_settled(struct relay *r, struct relay_conn *c)
 		handshake_later(r, c, err);
 }
 
+/* The destination is reached (directly, or through the proxy): the
+ * program's connect can complete. */
+static void handshake_start(struct relay *r, struct relay_conn *c)
+{
+	c->state = HANDSHAKING;
+	c->due = 0;
+	handshake_try(r, c);
+}
+
+/* ---------- the SOCKS5 handshake (RFC 1928, RFC 1929) ---------- */
+
+/* The handshake failed: recorded, and the program's connect fails with the
+ * errno the dial message gives for it. */
+static void socks_failed(struct relay *r, struct relay_conn *c, enum bnd_relay_end end, int code)
+{
+	const struct dial_settings *d = &r->dial;
+	int err = end == BND_RELAY_END_SOCKS_AUTH        ? d->socks_auth
+		  : end == BND_RELAY_END_SOCKS_MALFORMED ? d->socks_malformed
+		  : end == BND_RELAY_END_SOCKS_TIMEOUT   ? d->socks_timeout
+		  : end == BND_RELAY_END_SOCKS_REPLY     ? d->socks_reply[code >= 1 && code <= 8 ? code - 1 : 8]
+							 : d->socks_closed;
+	record_socks_end(r, c, end, 0, end == BND_RELAY_END_SOCKS_REPLY ? code : -1);
+	fail_program(r, c, err);
+}
+
+/* Sends one step of the handshake (a few bytes, on a socket with nothing
+ * queued: sent whole), then reads `need` bytes of the answer. */
+static void socks_send(struct relay *r, struct relay_conn *c, const unsigned char *msg, size_t len, enum conn_state next, size_t need)
+{
+	if (send(c->dial, msg, len, MSG_NOSIGNAL) != (ssize_t)len) {
+		socks_failed(r, c, BND_RELAY_END_SOCKS_CLOSED, 0);
+		return;
+	}
+	c->state = next;
+	c->have = 0;
+	c->need = need;
+	watch(r, c->dial, c, 0, EPOLLIN | EPOLLRDHUP | EPOLLET, EPOLL_CTL_MOD);
+}
+
+/* The methods graft offers: none, and user/password when it has them. */
+static void socks_greet(struct relay *r, struct relay_conn *c)
+{
+	static const unsigned char plain[] = { 5, 1, 0 }, with_auth[] = { 5, 2, 0, 2 };
+	if (c->socks->user[0])
+		socks_send(r, c, with_auth, sizeof with_auth, SOCKS_METHOD, 2);
+	else
+		socks_send(r, c, plain, sizeof plain, SOCKS_METHOD, 2);
+}
+
+static void socks_connect(struct relay *r, struct relay_conn *c)
+{
+	unsigned char msg[4 + 16 + 2] = { 5, 1, 0 };
+	size_t len;
+	if (c->dst.sa.sa_family == AF_INET) {
+		msg[3] = 1;
+		memcpy(msg + 4, &c->dst.in4.sin_addr, 4);
+		len = 4 + 4;
+	} else {
+		msg[3] = 4; /* v4-mapped too, as graft's Node proxy asks */
+		memcpy(msg + 4, &c->dst.in6.sin6_addr, 16);
+		len = 4 + 16;
+	}
+	uint16_t port = htons((uint16_t)sa_port(&c->dst));
+	memcpy(msg + len, &port, 2);
+	socks_send(r, c, msg, len + 2, SOCKS_REPLY, 4);
+}
+
+static void socks_login(struct relay *r, struct relay_conn *c)
+{
+	unsigned char msg[3 + 2 * SOCKS_CRED_MAX];
+	size_t ulen = strlen(c->socks->user), plen = strlen(c->socks->pass), at = 0;
+	msg[at++] = 1;
+	msg[at++] = (unsigned char)ulen;
+	memcpy(msg + at, c->socks->user, ulen);
+	at += ulen;
+	msg[at++] = (unsigned char)plen;
+	memcpy(msg + at, c->socks->pass, plen);
+	at += plen;
+	socks_send(r, c, msg, at, SOCKS_AUTH, 2);
+}
+
+/* An answer is whole: what it says decides the next step. */
+static void socks_answered(struct relay *r, struct relay_conn *c)
+{
+	const unsigned char *b = c->reply;
+	switch (c->state) {
+	case SOCKS_METHOD:
+		if (b[0] != 5)
+			socks_failed(r, c, BND_RELAY_END_SOCKS_MALFORMED, 0);
+		else if (b[1] == 0xff)
+			socks_failed(r, c, BND_RELAY_END_SOCKS_AUTH, 0);
+		else if (b[1] == 0x02 && c->socks->user[0])
+			socks_login(r, c);
+		else if (b[1] == 0x00)
+			socks_connect(r, c);
+		else
+			socks_failed(r, c, BND_RELAY_END_SOCKS_MALFORMED, 0); /* a method graft did not offer */
+		return;
+	case SOCKS_AUTH:
+		if (b[1] != 0)
+			socks_failed(r, c, BND_RELAY_END_SOCKS_AUTH, 0);
+		else
+			socks_connect(r, c);
+		return;
+	case SOCKS_REPLY:
+		if (b[0] != 5) {
+			socks_failed(r, c, BND_RELAY_END_SOCKS_MALFORMED, 0);
+			return;
+		}
+		if (b[1] != 0) {
+			socks_failed(r, c, BND_RELAY_END_SOCKS_REPLY, b[1]);
+			return;
+		}
+		/* the bound address that follows: read to its end, no further
+		 * (what comes after it is the destination's) */
+		size_t whole = b[3] == 1 ? 4 + 4 + 2 : b[3] == 4 ? 4 + 16 + 2 : b[3] == 3 ? (c->have > 4 ? 4 + 1 + b[4] + 2u : 5) : 0;
+		if (!whole) {
+			socks_failed(r, c, BND_RELAY_END_SOCKS_MALFORMED, 0);
+		} else if (c->have < whole) {
+			c->need = whole; /* (a name's length byte first) */
+		} else {
+			epoll_ctl(r->epfd, EPOLL_CTL_MOD, c->dial, &(struct epoll_event){ .events = EPOLLET, .data.u64 = (uintptr_t)c });
+			handshake_start(r, c);
+		}
+		return;
+	default:
+		return;
+	}
+}
+
+/* The proxy's socket is readable during the handshake: reads no more than
+ * the step's answer. */
+static void socks_readable(struct relay *r, struct relay_conn *c)
+{
+	while (c->have < c->need) {
+		ssize_t n = recv(c->dial, c->reply + c->have, c->need - c->have, 0);
+		if (n > 0) {
+			c->have += (size_t)n;
+			if (c->have == c->need) {
+				enum conn_state before = c->state;
+				size_t need = c->need;
+				socks_answered(r, c);
+				/* the same step asks for more (a reply's address), or is done */
+				if (c->state != before || c->need == need)
+					return;
+			}
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			return;
+		/* closed or reset before the answer */
+		socks_failed(r, c, BND_RELAY_END_SOCKS_CLOSED, 0);
+		return;
+	}
+}
+
 /* The dial reported: connected, or failed with its errno. */
 static void dial_settled(struct relay *r, struct relay_conn *c)
 {
@@ -389,9 +568,11 @@ static void dial_settled(struct relay *r, struct relay_conn *c)
 	}
 	int one = 1;
 	setsockopt(c->dial, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-	c->state = HANDSHAKING;
-	c->due = 0;
-	handshake_try(r, c);
+	if (c->socks) {
+		socks_greet(r, c);
+		return;
+	}
+	handshake_start(r, c);
 }
 
 /* Starts the dial of a connect handed over. */
@@ -415,13 +596,17 @@ static void dial_start(struct relay *r, const struct relay_request *q)
 				  .prog = -1,
 				  .started = now_us(),
 				  .up.pipe = { -1, -1 },
-				  .down.pipe = { -1, -1 } };
+				  .down.pipe = { -1, -1 },
+				  .socks = q->socks };
 	c->next = r->conns;
 	if (r->conns)
 		r->conns->prev = c;
 	r->conns = c;
 	r->nconns++;
-	int family = q->dst.sa.sa_family;
+	/* the connection goes to the proxy, when there is one: the egress
+	 * options apply to it */
+	const union sa *to = q->socks ? &q->socks->addr : &q->dst;
+	int family = to->sa.sa_family;
 	int s = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (s < 0) {
 		dial_failed(r, c, errno);
@@ -429,7 +614,7 @@ static void dial_start(struct relay *r, const struct relay_request *q)
 	}
 	c->dial = s;
 	const char *why = "";
-	int rc = apply_egress(q->eg, s, family, sa_is_v4(&q->dst) || sa_is_v4mapped(&q->dst), &why);
+	int rc = apply_egress(q->eg, s, family, sa_is_v4(to) || sa_is_v4mapped(to), &why);
 	if (rc == 0 && q->src.sa.sa_family != AF_UNSPEC) {
 		int on = 1;
 		setsockopt(s, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &on, sizeof on);
@@ -439,13 +624,16 @@ static void dial_start(struct relay *r, const struct relay_request *q)
 		dial_failed(r, c, -rc);
 		return;
 	}
-	if (connect(s, &q->dst.sa, sa_len(&q->dst)) < 0 && errno != EINPROGRESS) {
+	if (connect(s, &to->sa, sa_len(to)) < 0 && errno != EINPROGRESS) {
 		dial_failed(r, c, errno);
 		return;
 	}
 	watch(r, s, c, 0, EPOLLOUT | EPOLLET, EPOLL_CTL_ADD);
-	if (r->dial.timeout_ms)
-		set_due(r, c, c->started + (uint64_t)r->dial.timeout_ms * 1000);
+	/* through a proxy, one deadline for the dial and its handshake (its
+	 * own without graft's connect timeout: a proxy that never answers) */
+	unsigned limit = r->dial.timeout_ms ? r->dial.timeout_ms : q->socks ? r->dial.upstream_timeout_ms : 0;
+	if (limit)
+		set_due(r, c, c->started + (uint64_t)limit * 1000);
 }
 
 /* ---------- moving bytes ---------- */
@@ -556,6 +744,11 @@ static void conn_event(struct relay *r, struct relay_conn *c, int program_side, 
 		if (!program_side)
 			dial_settled(r, c);
 		break;
+	case SOCKS_METHOD:
+	case SOCKS_AUTH:
+	case SOCKS_REPLY:
+		socks_readable(r, c);
+		break;
 	case HANDSHAKING:
 		if (program_side)
 			handshake_settled(r, c);
@@ -575,8 +768,13 @@ static void timer_fired(struct relay *r, struct relay_conn *c, uint64_t now)
 {
 	c->due = 0;
 	switch (c->state) {
-	case DIALING: /* graft's own connect timeout */
+	case DIALING: /* graft's own connect timeout, or the proxy's deadline */
 		dial_failed(r, c, ETIMEDOUT);
+		break;
+	case SOCKS_METHOD:
+	case SOCKS_AUTH:
+	case SOCKS_REPLY:
+		socks_failed(r, c, BND_RELAY_END_SOCKS_TIMEOUT, 0);
 		break;
 	case HANDSHAKING:
 		handshake_try(r, c);

@@ -1,11 +1,16 @@
-/* The native relay: redirects of relay rules (a direct dial that no
- * toxic, name or control API can concern) are dialed, handed to the
- * program and relayed by the tracer itself, in a thread of their own, so
- * Node is not woken for each connect or each byte.
+/* The native relay: redirects of relay rules (a direct dial, or one
+ * through a single SOCKS5 proxy, that no toxic, name or control API can
+ * concern) are dialed, handed to the program and relayed by the tracer
+ * itself, in a thread of their own, so Node is not woken for each connect
+ * or each byte.
  *
  * The program's socket waits in SYN_SENT towards the black hole, as for
  * any redirect (handover.h). The relay thread dials the destination with
- * the rule's egress options; when it answers, a socket bound to the black
+ * the rule's egress options (or dials the proxy with them, and asks it to
+ * CONNECT to the destination's address: RFC 1928, with RFC 1929
+ * user/password when the rule has them; a handshake that fails fails the
+ * program's connect with the errno the dial message gives for how it
+ * failed); when it answers, a socket bound to the black
  * hole's address opens the connection to the program's socket (a
  * simultaneous open), which connects it only now; when it does not, the
  * program's socket fails with the dial's errno (later_fail_handed). Bytes
@@ -32,12 +37,13 @@
 /* A connect the main thread hands to the relay. */
 struct relay_request {
 	pid_t pid, tid;
-	const char *exe;         /* copied */
-	union sa dst;            /* where the program connects */
-	union sa peer;           /* the program's end, which the handshake connects to */
-	union sa hole;           /* the black hole's address, the handshake's source */
-	union sa src;            /* the dial's source (port 0); AF_UNSPEC: the route's */
-	const struct egress *eg; /* the rule's mark and interface (its source is in src) */
+	const char *exe;               /* copied */
+	union sa dst;                  /* where the program connects */
+	union sa peer;                 /* the program's end, which the handshake connects to */
+	union sa hole;                 /* the black hole's address, the handshake's source */
+	union sa src;                  /* the dial's source (port 0); AF_UNSPEC: the route's */
+	const struct egress *eg;       /* the rule's mark and interface (its source is in src) */
+	const struct socks_hop *socks; /* the rule's SOCKS5 proxy, or NULL: dialed directly */
 	int rule;
 	int held; /* the tracer's duplicate of the program's socket: the relay owns it */
 };

@@ -20,25 +20,40 @@ struct match {
 	int explicit_net; /* names a network: the only kind that may match loopback */
 };
 
+/* A relay rule's one upstream proxy: SOCKS5 at `addr`, with RFC 1929
+ * user/password when `user` is not empty (relay.h). */
+#define SOCKS_CRED_MAX 255
+struct socks_hop {
+	int present;
+	union sa addr;
+	char user[SOCKS_CRED_MAX + 1], pass[SOCKS_CRED_MAX + 1];
+};
+
 struct rule {
 	struct match where; /* a by_name rule: its ports only */
 	int by_name;        /* matches the addresses the names map lists it for (byname.h), never by a network */
 	enum tcp_action tcp;
 	enum udp_action udp;
 	int direct; /* redirect: the proxy dials the destination itself (the local routing applies) */
-	int relay;  /* direct, and nothing but the dial concerns it: the tracer relays it (relay.h) */
-	int err;    /* for refuse */
+	int relay;  /* direct or through `socks`, and nothing else concerns it: the tracer relays it (relay.h) */
+	struct socks_hop socks;
+	int err; /* for refuse */
 	struct egress eg;
 };
 
 /* How the tracer dials the redirects of relay rules (the table's dial
  * message; relay.h). */
 #define DIAL_PASSTHROUGH_MAX 32
+#define SOCKS5_REPLY_ERRNOS 9 /* replies 0x01 to 0x08, then any other */
 struct dial_settings {
 	int present;                           /* a dial message was read */
 	unsigned timeout_ms;                   /* graft's own connect timeout; 0: none */
+	unsigned upstream_timeout_ms;          /* without it, a dial through a proxy's, handshake included */
 	int passthrough[DIAL_PASSTHROUGH_MAX]; /* errnos a failed dial passes on as they are */
 	int npassthrough;
+	/* the errno each end of a SOCKS5 handshake gives the program's connect */
+	int socks_reply[SOCKS5_REPLY_ERRNOS];
+	int socks_auth, socks_malformed, socks_closed, socks_timeout;
 };
 
 /* How datagram sockets are handled, decided once from the table:

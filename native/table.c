@@ -3,6 +3,7 @@
 
 #include <arpa/inet.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -61,6 +62,47 @@ static int egress_of(const struct bnd_rule *b, struct egress *eg)
 	return 0;
 }
 
+/* A rule's SOCKS5 proxy: its address and port, and credentials that fit
+ * RFC 1929 (1 to 255 bytes each, both or neither). */
+static int socks_of(const struct bnd_rule *b, struct socks_hop *h)
+{
+	memset(h, 0, sizeof *h);
+	h->present = 1;
+	if (!b->has_socks_port || b->has_socks_user != b->has_socks_pass)
+		return -1;
+	if (inet_pton(AF_INET, b->socks_ip, &h->addr.in4.sin_addr) == 1)
+		h->addr.in4.sin_family = AF_INET;
+	else if (inet_pton(AF_INET6, b->socks_ip, &h->addr.in6.sin6_addr) == 1)
+		h->addr.in6.sin6_family = AF_INET6;
+	else
+		return -1;
+	sa_set_port(&h->addr, b->socks_port);
+	if (!b->has_socks_user)
+		return 0;
+	if (strlen(b->socks_user) > SOCKS_CRED_MAX || strlen(b->socks_pass) > SOCKS_CRED_MAX)
+		return -1;
+	strcpy(h->user, b->socks_user);
+	strcpy(h->pass, b->socks_pass);
+	return 0;
+}
+
+/* Comma-separated errno names into `out` (exactly `n` of them when `exact`,
+ * at most `n` otherwise); returns how many, or -1. */
+static int errno_list(const char *text, int *out, int n, int exact)
+{
+	char names[BND_TEXT_MAX + 1];
+	snprintf(names, sizeof names, "%s", text);
+	int count = 0;
+	char *save = NULL;
+	for (char *name = strtok_r(names, ",", &save); name; name = strtok_r(NULL, ",", &save)) {
+		int e = bnd_errno_number(name);
+		if (e < 0 || count == n)
+			return -1;
+		out[count++] = e;
+	}
+	return exact && count != n ? -1 : count;
+}
+
 int table_rule(const struct bnd_rule *b, struct rule *r)
 {
 	memset(r, 0, sizeof *r);
@@ -73,8 +115,10 @@ int table_rule(const struct bnd_rule *b, struct rule *r)
 	r->tcp = (enum tcp_action)b->tcp;
 	r->udp = (enum udp_action)b->udp;
 	r->direct = b->direct;
-	r->relay = b->direct && b->relay;
+	r->relay = b->relay && (b->direct || b->has_socks_ip);
 	r->err = b->has_error ? b->error : 0;
+	if (b->has_socks_ip && socks_of(b, &r->socks) < 0)
+		return -1;
 	return egress_of(b, &r->eg);
 }
 
@@ -101,21 +145,21 @@ static void *grow(void **arr, int n, size_t size)
 	return p;
 }
 
-/* The dial message: its timeout and the errnos it passes on (comma-separated names). */
+/* The dial message: its timeouts, the errnos a failed dial passes on, and
+ * those of a SOCKS5 handshake's ends. */
 int table_dial(const struct bnd_dial *b, struct dial_settings *d)
 {
 	memset(d, 0, sizeof *d);
 	d->present = 1;
 	d->timeout_ms = b->has_timeout_ms ? b->timeout_ms : 0;
-	char names[sizeof b->passthrough];
-	memcpy(names, b->passthrough, sizeof names);
-	char *save = NULL;
-	for (char *name = strtok_r(names, ",", &save); name; name = strtok_r(NULL, ",", &save)) {
-		int e = bnd_errno_number(name);
-		if (e < 0 || d->npassthrough == DIAL_PASSTHROUGH_MAX)
-			return -1;
-		d->passthrough[d->npassthrough++] = e;
-	}
+	d->upstream_timeout_ms = b->upstream_timeout_ms;
+	d->socks_auth = b->socks_auth;
+	d->socks_malformed = b->socks_malformed;
+	d->socks_closed = b->socks_closed;
+	d->socks_timeout = b->socks_timeout;
+	d->npassthrough = errno_list(b->passthrough, d->passthrough, DIAL_PASSTHROUGH_MAX, 0);
+	if (d->npassthrough < 0 || errno_list(b->socks_replies, d->socks_reply, SOCKS5_REPLY_ERRNOS, 1) < 0)
+		return -1;
 	return 0;
 }
 
