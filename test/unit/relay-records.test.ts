@@ -71,13 +71,14 @@ describe('relay rules', () => {
     }
   });
 
-  it('a rule through an upstream proxy is not; a direct one beside it is', async () => {
+  it('a rule through an upstream proxy is only through one SOCKS5 proxy at an address (socks-relay.test.ts); a direct one beside it is', async () => {
     const r = await routingOf(['198.51.100.0/24 direct', '203.0.113.0/24 proxy'], { proxy: true });
     const rules = r.tracerRules();
     const at = (text: string) => rules[r.table.rules.findIndex((x) => x.text === text)]!;
     assert.equal(at('198.51.100.0/24 direct').relay, true);
-    assert.equal(at('203.0.113.0/24 proxy').relay, false);
-    for (const [i, m] of rules.entries()) if (m.relay) assert.equal(r.dialFor(i).kind, 'direct');
+    assert.equal(at('203.0.113.0/24 proxy').relay, true);
+    assert.equal(at('203.0.113.0/24 proxy').socksIp, '192.0.2.10');
+    for (const [i, m] of rules.entries()) if (m.relay) assert.equal(r.dialFor(i).kind, m.socksIp !== undefined ? 'chain' : 'direct');
   });
 
   it('an in-place rule is not', async () => {
