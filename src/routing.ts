@@ -228,15 +228,19 @@ export class Routing {
       // one to a fake address, ECONNREFUSED (QUIC clients then fall back to TCP)
       const error = a.kind === 'refuse' ? a.errno : a.kind === 'proxy' ? 'ENETUNREACH' : a.kind === 'fake' ? 'ECONNREFUSED' : undefined;
       const tcp = this.tcpFor(a);
-      const direct = tcp === 'redirect' && this.dialFor(index).kind === 'direct';
+      const plan = this.dialFor(index);
+      const direct = tcp === 'redirect' && plan.kind === 'direct';
+      const socks = tcp === 'redirect' ? relayedSocks(plan) : undefined;
+      // the tracer relays it itself when nothing of graft's can concern its connections
+      const relay = (direct || socks !== undefined) && !this.input.toxics?.length && !this.input.control;
       return {
         kind: 'rule',
         ...matchFields(r.match),
         tcp,
         udp: this.udpFor(a),
         direct,
-        // the tracer relays it itself when nothing of graft's can concern its connections
-        relay: direct && !this.input.toxics?.length && !this.input.control,
+        relay,
+        ...(relay && socks ? socksFields(socks) : {}),
         ...(error !== undefined ? { error } : {}),
         ...(e.mark !== undefined ? { mark: e.mark } : {}),
         ...(e.interface !== undefined ? { iface: e.interface } : {}),
@@ -356,6 +360,30 @@ export class Routing {
       ...(toxics.length ? [`toxics on its data: ${listed(toxics)}`] : []),
     ].join('\n  ');
   }
+}
+
+/**
+ * The one SOCKS5 proxy the tracer can dial a rule's connects through
+ * itself: a chain of exactly one SOCKS5 hop at an IP address, whose user
+ * name and password, if any, are each 1 to 255 bytes (RFC 1929) with no
+ * NUL (which the boundary's texts cannot carry). Any other chain goes
+ * through graft's proxy.
+ */
+function relayedSocks(plan: DialPlan): UpstreamProxy | undefined {
+  if (plan.kind !== 'chain' || plan.chain.length !== 1) return undefined;
+  const hop = plan.chain[0]!;
+  if (hop.kind !== 'socks5' || !isIP(hop.host)) return undefined;
+  const fits = (s: string): boolean => {
+    const n = Buffer.byteLength(s, 'utf8');
+    return n >= 1 && n <= 255 && !s.includes('\0');
+  };
+  if (hop.auth && !(fits(hop.auth.user) && fits(hop.auth.password))) return undefined;
+  return hop;
+}
+
+/** A relay rule's SOCKS5 proxy, as the rule message names it. */
+function socksFields(hop: UpstreamProxy): Pick<RuleMessage, 'socksIp' | 'socksPort' | 'socksUser' | 'socksPass'> {
+  return { socksIp: hop.host, socksPort: hop.port, ...(hop.auth ? { socksUser: hop.auth.user, socksPass: hop.auth.password } : {}) };
 }
 
 /** The DNS mode of a run from its plan; remote mode gets its fake addresses. */

@@ -252,7 +252,7 @@ function recordHandler({ plan, routing, proxy, log, logger, dns, names }: Record
         log.opened(tracerOpened(rec, names?.(rec.dstIp)));
         break;
       case 'relayed':
-        log.record(tracerRelayed(rec, names?.(rec.dstIp), routing));
+        log.record(tracerRelayed(rec, names?.(rec.dstIp), routing, plan.connectTimeoutMs));
         break;
       case 'inplace':
         log.record({ event: 'connection', action: 'inplace', ...who(rec), ...context(rec.rule) });

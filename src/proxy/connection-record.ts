@@ -8,8 +8,9 @@ import type { AtExit, Lost, OpenedConnection, ProxiedConnection } from '../recor
 import type { Routing } from '../routing.js';
 import { descriptorShortage, outOfDescriptors } from '../summary.js';
 import type { OpenedMessage, RelayedMessage, RelayEnd } from '../tracer/messages.js';
-import { toDialFailure, type DialFailure } from '../upstream/failure.js';
-import { maskUrl } from '../upstream/url.js';
+import { UPSTREAM_ANSWER_LIMIT_MS } from '../upstream/chain.js';
+import { handshakeTimeout, socksHandshakeError, toDialFailure, type DialFailure, type FailedHop, type SocksEnd } from '../upstream/failure.js';
+import { maskUrl, type UpstreamProxy } from '../upstream/url.js';
 
 /** Who made a proxied connection, to where, and the program's end of it. */
 export interface ConnectionEnds {
@@ -110,15 +111,58 @@ export function dialFailed(f: DialFailure, shortage?: string): Failure {
   return shortage === undefined ? { error: maskUrl(f.message) } : unserved(shortage, maskUrl(f.message));
 }
 
-/** How a connect the tracer relayed ended (`errno`: the R record's error), as the proxy says it of its own. */
-export function relayFailure(end: RelayEnd, errno: string | undefined): Failure | undefined {
+/** A relay rule's SOCKS5 proxy, and what the words of its handshake's ends need. */
+export interface RelayedSocks {
+  /** the rule's one-hop chain's hop */
+  readonly hop: UpstreamProxy;
+  /** the chain's deadline: --connect-timeout, or UPSTREAM_ANSWER_LIMIT_MS */
+  readonly timeoutMs: number;
+}
+
+/** The SOCKS5 handshake's end of an R record, as graft's proxy names it (upstream/failure.ts, HandshakeReason). */
+function socksEnd(end: RelayEnd, socksCode: number | undefined): SocksEnd | 'timeout' | undefined {
+  switch (end) {
+    case 'socks-reply':
+      // a reply code always comes with it: without one, nothing of the reply is known
+      return socksCode !== undefined ? { kind: 'socks5', code: socksCode } : { kind: 'malformed' };
+    case 'socks-auth':
+      return { kind: 'auth' };
+    case 'socks-malformed':
+      return { kind: 'malformed' };
+    case 'socks-closed':
+      return { kind: 'closed' };
+    case 'socks-timeout':
+      return 'timeout';
+    default:
+      return undefined;
+  }
+}
+
+/**
+ * How a connect the tracer relayed ended (`errno`: the R record's error;
+ * `socksCode`: its SOCKS5 reply code), as the proxy says it of its own.
+ * `socks`: the rule's SOCKS5 proxy, for a rule that has one: a failed dial
+ * is then the connect to it, and its handshake's ends read as a one-hop
+ * chain's that failed alike in graft's proxy (upstream/chain.ts), made by
+ * the same functions.
+ */
+export function relayFailure(end: RelayEnd, errno: string | undefined, socks?: RelayedSocks, socksCode?: number): Failure | undefined {
   const code = errno ?? 'unknown';
+  // the hop of a one-hop chain, as dialThroughChain names it
+  const hop: FailedHop | undefined = socks ? { index: 1, display: socks.hop.display, of: 1 } : undefined;
+  const display = socks?.hop.display ?? 'socks5 proxy';
+  const said = socksEnd(end, socksCode);
+  if (said !== undefined) {
+    const err = said === 'timeout' ? handshakeTimeout(display, socks?.timeoutMs ?? UPSTREAM_ANSWER_LIMIT_MS) : socksHandshakeError(display, 'socks5', said);
+    return dialFailed(toDialFailure(err, hop));
+  }
   switch (end) {
     case 'ok':
       return undefined;
     case 'dial':
-      // what a direct dial of the proxy's that failed with this errno gets
-      return dialFailed(toDialFailure(Object.assign(new Error(code), { code })), outOfDescriptors(code) ? code : undefined);
+      // what a dial of the proxy's that failed with this errno gets: to the
+      // destination, or to the rule's SOCKS5 proxy
+      return dialFailed(toDialFailure(Object.assign(new Error(code), { code }), hop), outOfDescriptors(code) ? code : undefined);
     case 'handshake':
       return outOfDescriptors(code) ? unserved(code, NO_HANDSHAKE_SOCKET) : { error: handshakeEnded(code) };
     case 'program':
@@ -128,15 +172,30 @@ export function relayFailure(end: RelayEnd, errno: string | undefined): Failure 
       return { error: EXITED_WHILE_DIALING };
     case 'exit-cut':
       return { error: CUT_AT_EXIT };
+    default:
+      return undefined; // the SOCKS5 ends, above
   }
 }
 
 /** The opening of a connect the tracer relayed (its O record). */
 export const tracerOpened = (rec: OpenedMessage, name: string | undefined): OpenedConnection => openedConnection({ ...rec, name });
 
-/** The record of a connect the tracer relayed (its R record); `name`: what graft's DNS answered its destination for. */
-export function tracerRelayed(rec: RelayedMessage, name: string | undefined, routing: Pick<Routing, 'logContext'>): ProxiedConnection {
-  const failure = relayFailure(rec.end, rec.error);
+/**
+ * The record of a connect the tracer relayed (its R record); `name`: what
+ * graft's DNS answered its destination for; `connectTimeoutMs`: graft's
+ * --connect-timeout, if given (a SOCKS5 handshake's deadline).
+ */
+export function tracerRelayed(
+  rec: RelayedMessage,
+  name: string | undefined,
+  routing: Pick<Routing, 'logContext' | 'dialFor'>,
+  connectTimeoutMs: number | undefined,
+): ProxiedConnection {
+  const plan = routing.dialFor(rec.rule);
+  const hop = plan.kind === 'chain' && plan.chain.length === 1 && plan.chain[0]!.kind === 'socks5' ? plan.chain[0] : undefined;
+  // the deadline graft's proxy gives a chain (proxy/server.ts)
+  const socks = hop ? { hop, timeoutMs: connectTimeoutMs ?? UPSTREAM_ANSWER_LIMIT_MS } : undefined;
+  const failure = relayFailure(rec.end, rec.error, socks, rec.socksCode);
   const atExit: AtExit | undefined = rec.end === 'exit-dialing' ? 'pending' : rec.end === 'exit-cut' || rec.atExit ? 'open' : undefined;
   return proxiedConnection(
     {

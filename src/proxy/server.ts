@@ -53,7 +53,6 @@ import type { Destination, Scopes } from '../control/scopes.js';
  */
 const EXIT_FLUSH_LIMIT_MS = 1000;
 
-
 /**
  * The handshake with the program's socket is refused while its task has
  * not run the connect it was resumed into (the proxy was faster): tried

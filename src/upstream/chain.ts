@@ -12,14 +12,14 @@ import net from 'node:net';
 import { dialDirect } from '../egress/direct.js';
 import type { SocketOption } from '../egress/native-socket.js';
 import {
-  describeSocksReply,
   DialFailure,
+  handshakeTimeout,
   ProxyHandshakeError,
   REPLY_ERRNOS,
+  socksHandshakeError,
   socksReplyReason,
   toDialFailure,
   type FailedHop,
-  type HandshakeReason,
 } from './failure.js';
 import { httpConnect } from './http-connect.js';
 import type { UpstreamProxy } from './url.js';
@@ -102,12 +102,17 @@ async function handshake(socket: net.Socket, hop: UpstreamProxy, host: string, p
     return tunneled;
   } catch (err) {
     if (err instanceof ProxyHandshakeError) throw err;
-    const said = socksReplyReason(hop.kind === 'socks5' ? 'socks5' : 'socks4', Buffer.concat(replies));
-    const reason: HandshakeReason = said ?? (closedEarly ? { kind: 'closed' } : socksUnanswered(err));
-    if (!said && closedEarly) throw new ProxyHandshakeError(`${hop.display}: closed the connection during the SOCKS handshake`, reason);
-    if (reason.kind === 'socks5' || reason.kind === 'socks4') throw new ProxyHandshakeError(`${hop.display}: ${describeSocksReply(reason)}`, reason);
-    // The socks package's messages name no credentials.
-    throw new ProxyHandshakeError(`${hop.display}: ${(err as Error).message}`, reason);
+    const protocol = hop.kind === 'socks5' ? 'socks5' : 'socks4';
+    const reason = socksReplyReason(protocol, Buffer.concat(replies)) ?? (closedEarly ? { kind: 'closed' as const } : socksUnanswered(err));
+    // The socks package's timeout, should it ever fire before the chain's own
+    // timer, or an error of its own with the socket still whole (bad
+    // options): its message (which names no credentials) is all there is.
+    if (reason.kind === 'timeout' || (!closedEarly && !socket.destroyed && reason.kind === 'closed')) {
+      throw new ProxyHandshakeError(`${hop.display}: ${(err as Error).message}`, reason);
+    }
+    // graft's own words for each end, not the socks package's: the tracer's
+    // relay, which knows only the end, writes the same (socksHandshakeError)
+    throw socksHandshakeError(hop.display, protocol, reason);
   } finally {
     socket.off('end', onEnd);
     socket.off('data', tap);
@@ -120,7 +125,7 @@ async function handshake(socket: net.Socket, hop: UpstreamProxy, host: string, p
  * message, or 'Socket closed'), or, should it ever fire before the chain's
  * own timer, the socks package's timeout (its exact message, the only sign).
  */
-function socksUnanswered(err: unknown): HandshakeReason {
+function socksUnanswered(err: unknown): { readonly kind: 'timeout' } | { readonly kind: 'closed' } {
   return (err as Error).message === 'Proxy connection timed out' ? { kind: 'timeout' } : { kind: 'closed' };
 }
 
@@ -158,7 +163,7 @@ export async function dialThroughChain(d: ChainDial): Promise<net.Socket> {
         socket = await handshake(socket, hops[i]!, target.host, target.port, left());
       } catch (err) {
         if (timedOut) {
-          throw new ProxyHandshakeError(`${hops[i]!.display}: no answer to the handshake within the connect timeout (${d.timeoutMs} ms)`, { kind: 'timeout' });
+          throw handshakeTimeout(hops[i]!.display, d.timeoutMs);
         }
         throw err;
       } finally {

@@ -233,6 +233,33 @@ export function describeSocksReply(reason: { readonly kind: 'socks4' | 'socks5';
   return `${reason.kind === 'socks5' ? 'SOCKS5' : 'SOCKS4'} reply ${hex}${name ? ` (${name})` : ''}`;
 }
 
+/** How a SOCKS handshake can end without a tunnel, as the proxy's bytes (or their absence) tell. */
+export type SocksEnd = Extract<HandshakeReason, { readonly kind: 'socks5' | 'socks4' | 'auth' | 'malformed' | 'closed' }>;
+
+/**
+ * A SOCKS handshake that ended without a tunnel, in the log's words: the
+ * hop's masked URL, then what happened. The one text for each end, written
+ * alike by graft's proxy (upstream/chain.ts) and by the records of the
+ * SOCKS5 connections the tracer relays (proxy/connection-record.ts), which
+ * know no more than the end: the socks package's own messages are not used.
+ */
+export function socksHandshakeError(display: string, protocol: 'socks4' | 'socks5', reason: SocksEnd): ProxyHandshakeError {
+  const what =
+    reason.kind === 'socks5' || reason.kind === 'socks4'
+      ? describeSocksReply(reason)
+      : reason.kind === 'auth'
+        ? 'SOCKS5 authentication failed'
+        : reason.kind === 'malformed'
+          ? `not a ${protocol === 'socks5' ? 'SOCKS5' : 'SOCKS4'} reply`
+          : 'closed the connection during the SOCKS handshake';
+  return new ProxyHandshakeError(`${display}: ${what}`, reason);
+}
+
+/** A hop that did not answer its handshake by the chain's deadline (`timeoutMs`: --connect-timeout, or UPSTREAM_ANSWER_LIMIT_MS). */
+export function handshakeTimeout(display: string, timeoutMs: number): ProxyHandshakeError {
+  return new ProxyHandshakeError(`${display}: no answer to the handshake within the connect timeout (${timeoutMs} ms)`, { kind: 'timeout' });
+}
+
 /** Where a chain's dial failed. */
 export interface FailedHop {
   /** 1-based index of the hop in its chain */
@@ -302,7 +329,7 @@ export function toDialFailure(err: unknown, hop?: FailedHop): DialFailure {
  * handshake (all of them, in order): the failure reply, or undefined when
  * the bytes hold none (too short: the proxy closed or went silent first).
  */
-export function socksReplyReason(kind: 'socks4' | 'socks5', bytes: Buffer): HandshakeReason | undefined {
+export function socksReplyReason(kind: 'socks4' | 'socks5', bytes: Buffer): Exclude<SocksEnd, { kind: 'closed' }> | undefined {
   if (kind === 'socks4') {
     if (bytes.length < 2) return undefined;
     // the reply's version byte is 0 (some servers send 4)

@@ -71,13 +71,14 @@ describe('relay rules', () => {
     }
   });
 
-  it('a rule through an upstream proxy is not; a direct one beside it is', async () => {
+  it('a rule through an upstream proxy is only through one SOCKS5 proxy at an address (socks-relay.test.ts); a direct one beside it is', async () => {
     const r = await routingOf(['198.51.100.0/24 direct', '203.0.113.0/24 proxy'], { proxy: true });
     const rules = r.tracerRules();
     const at = (text: string) => rules[r.table.rules.findIndex((x) => x.text === text)]!;
     assert.equal(at('198.51.100.0/24 direct').relay, true);
-    assert.equal(at('203.0.113.0/24 proxy').relay, false);
-    for (const [i, m] of rules.entries()) if (m.relay) assert.equal(r.dialFor(i).kind, 'direct');
+    assert.equal(at('203.0.113.0/24 proxy').relay, true);
+    assert.equal(at('203.0.113.0/24 proxy').socksIp, '192.0.2.10');
+    for (const [i, m] of rules.entries()) if (m.relay) assert.equal(r.dialFor(i).kind, m.socksIp !== undefined ? 'chain' : 'direct');
   });
 
   it('an in-place rule is not', async () => {
@@ -177,7 +178,7 @@ describe("records of the tracer's relayed connections", () => {
   });
 
   it('the rule that decided is named, as for the proxy', () => {
-    assert.equal(tracerRelayed(R('ok'), undefined, routing).rule, '--rule 1: 198.51.100.0/24 direct');
+    assert.equal(tracerRelayed(R('ok'), undefined, routing, undefined).rule, '--rule 1: 198.51.100.0/24 direct');
   });
 
   const cases: [string, RelayedMessage, () => Partial<ProxiedConnection>][] = [
@@ -217,14 +218,14 @@ describe("records of the tracer's relayed connections", () => {
         ...(w.atExit !== undefined ? { atExit: w.atExit } : {}),
         ...(w.lost !== undefined ? { lost: w.lost } : {}),
       };
-      const got = tracerRelayed(msg, undefined, routing);
+      const got = tracerRelayed(msg, undefined, routing, undefined);
       assert.deepEqual(got, expected);
       assert.equal(JSON.stringify(got), JSON.stringify(expected));
     });
   }
 
   it('the name graft answered the destination for', () => {
-    const got = tracerRelayed(R('ok'), 'api.example', routing);
+    const got = tracerRelayed(R('ok'), 'api.example', routing, undefined);
     assert.equal(got.name, 'api.example');
     assert.deepEqual(Object.keys(got).slice(0, 7), ['event', 'pid', 'tid', 'exe', 'dst', 'name', 'local']);
   });
@@ -266,7 +267,7 @@ describe("records of the tracer's relayed connections", () => {
     const r = got[1]!;
     if (o.kind !== 'opened' || r.kind !== 'relayed') return assert.fail(`${o.kind} ${r.kind}`);
     assert.deepEqual(tracerOpened(o, undefined).dst, '198.51.100.7:443');
-    assert.deepEqual(tracerRelayed(r, undefined, routing), { ...base(), bytesUp: 5_000_000_000, bytesDown: 7, durationMs: 12 });
+    assert.deepEqual(tracerRelayed(r, undefined, routing, undefined), { ...base(), bytesUp: 5_000_000_000, bytesDown: 7, durationMs: 12 });
   });
 });
 
@@ -362,7 +363,7 @@ describe("the tracer's records and graft's proxy's agree on the same connection"
     const { record } = await viaProxy(rec);
     const node = record as ProxiedConnection;
     assert.equal(node.error, 'connect: ECONNREFUSED');
-    assert.deepEqual(tracerRelayed(relayedLike(rec, node, 'dial', 'ECONNREFUSED'), undefined, routing), node);
+    assert.deepEqual(tracerRelayed(relayedLike(rec, node, 'dial', 'ECONNREFUSED'), undefined, routing, undefined), node);
   });
 
   it('a handshake the program no longer waited for', async () => {
@@ -371,7 +372,7 @@ describe("the tracer's records and graft's proxy's agree on the same connection"
     const { record, stream } = await viaProxy(rec);
     const node = record as ProxiedConnection;
     assert.equal(stream.filter((r) => r.event === 'open').length, 0);
-    assert.deepEqual(tracerRelayed(relayedLike(rec, node, 'handshake', 'ECONNREFUSED'), undefined, routing), node);
+    assert.deepEqual(tracerRelayed(relayedLike(rec, node, 'handshake', 'ECONNREFUSED'), undefined, routing, undefined), node);
   });
 
   it('a connection relayed to its end, and its opening', async () => {
@@ -389,7 +390,7 @@ describe("the tracer's records and graft's proxy's agree on the same connection"
     const node = record as ProxiedConnection;
     assert.equal(node.error, undefined);
     assert.deepEqual([node.bytesUp, node.bytesDown], [4, 5]);
-    assert.deepEqual(tracerRelayed(relayedLike(rec, node, 'ok'), undefined, routing), node);
+    assert.deepEqual(tracerRelayed(relayedLike(rec, node, 'ok'), undefined, routing, undefined), node);
     const opened: OpenedMessage = {
       kind: 'opened',
       pid: rec.pid,
