@@ -17,17 +17,7 @@ import { Routing } from '../../src/routing.js';
 import { seededRandom } from '../../src/chaos/random.js';
 import type { RedirectRecord } from '../../src/tracer/channel.js';
 import type { ControlMessage } from '../../src/tracer/messages.js';
-import { holdBlackHole, type BlackHole } from './black-hole.js';
-
-/** A loopback port nobody uses right now. */
-async function freePort(): Promise<number> {
-  const s = net.createServer().listen(0, '127.0.0.1');
-  await once(s, 'listening');
-  const port = (s.address() as net.AddressInfo).port;
-  s.close();
-  await once(s, 'close');
-  return port;
-}
+import { freePort, holdBlackHole, type BlackHole } from './proxy-fixtures.js';
 
 interface Harness {
   proxy: Proxy;

@@ -27,7 +27,7 @@ import { startProxy } from '../../src/proxy/server.js';
 import { ConnectionLog, type ConnectionRecord, type ProxiedConnection, type StreamRecord } from '../../src/records.js';
 import { descriptorShortage } from '../../src/summary.js';
 import { seededRandom } from '../../src/chaos/random.js';
-import { holdBlackHole, type BlackHole } from './black-hole.js';
+import { freePort, holdBlackHole, relayedFrom, type BlackHole } from './proxy-fixtures.js';
 
 const routingOf = (rules: readonly string[], extra: { proxy?: boolean; toxic?: string; control?: boolean; mode?: 'auto' | 'proxy' | 'inplace' } = {}) =>
   Routing.create({
@@ -271,16 +271,6 @@ describe("records of the tracer's relayed connections", () => {
   });
 });
 
-/** A loopback port nobody uses right now. */
-async function freePort(): Promise<number> {
-  const s = net.createServer().listen(0, '127.0.0.1');
-  await once(s, 'listening');
-  const port = (s.address() as net.AddressInfo).port;
-  s.close();
-  await once(s, 'close');
-  return port;
-}
-
 describe("the tracer's records and graft's proxy's agree on the same connection", () => {
   let destination: net.Server;
   let dstPort: number;
@@ -340,23 +330,8 @@ describe("the tracer's records and graft's proxy's agree on the same connection"
     delayMs: 0,
     exe: '/test',
   });
-  const relayedLike = (rec: RedirectRecord, got: ProxiedConnection, end: RelayEnd, error?: string): RelayedMessage => ({
-    kind: 'relayed',
-    pid: rec.pid,
-    tid: rec.tid,
-    dstIp: rec.dstIp,
-    dstPort: rec.dstPort,
-    peerIp: rec.peerIp,
-    peerPort: rec.peerPort,
-    rule: rec.rule,
-    bytesUp: got.bytesUp,
-    bytesDown: got.bytesDown,
-    durationMs: got.durationMs,
-    end,
-    ...(error !== undefined ? { error } : {}),
-    atExit: false,
-    exe: rec.exe,
-  });
+  const relayedLike = (rec: RedirectRecord, got: ProxiedConnection, end: RelayEnd, error?: string): RelayedMessage =>
+    relayedFrom(rec, got, end, error !== undefined ? { error } : {});
 
   it('a dial the destination refused', async () => {
     const rec = redirect(await freePort(), await freePort());

@@ -10,8 +10,6 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import net from 'node:net';
-import { once } from 'node:events';
 import pino from 'pino';
 import { Routing } from '../../src/routing.js';
 import { parseRule } from '../../src/rules/parse.js';
@@ -26,7 +24,7 @@ import { startProxy } from '../../src/proxy/server.js';
 import { ConnectionLog, type ConnectionRecord, type ProxiedConnection } from '../../src/records.js';
 import { descriptorShortage } from '../../src/summary.js';
 import { seededRandom } from '../../src/chaos/random.js';
-import { holdBlackHole, type BlackHole } from './black-hole.js';
+import { freePort, holdBlackHole, relayedFrom, type BlackHole } from './proxy-fixtures.js';
 import { closing, fakeSocks5, malformed, noMethod, passwordRefused, replying, resetting, silent, type Answer } from './fake-socks.js';
 
 const routingWith = (chain: readonly string[], extra: { rules?: readonly string[]; toxic?: string; control?: boolean } = {}) =>
@@ -120,15 +118,6 @@ describe('relay rules through one SOCKS5 proxy', () => {
   });
 });
 
-async function freePort(): Promise<number> {
-  const s = net.createServer().listen(0, '127.0.0.1');
-  await once(s, 'listening');
-  const port = (s.address() as net.AddressInfo).port;
-  s.close();
-  await once(s, 'close');
-  return port;
-}
-
 /** How dialThroughChain fails through the one-hop chain `hop` (it must). */
 async function chainFailure(hop: UpstreamProxy, timeoutMs: number): Promise<DialFailure> {
   try {
@@ -186,24 +175,6 @@ describe("records of SOCKS5 connections the tracer relays read as those of graft
     await proxy.close();
     return { rec, record: record as ProxiedConnection };
   }
-
-  const relayed = (rec: RedirectRecord, got: ProxiedConnection, end: RelayEnd, more: Partial<RelayedMessage>): RelayedMessage => ({
-    kind: 'relayed',
-    pid: rec.pid,
-    tid: rec.tid,
-    dstIp: rec.dstIp,
-    dstPort: rec.dstPort,
-    peerIp: rec.peerIp,
-    peerPort: rec.peerPort,
-    rule: rec.rule,
-    bytesUp: got.bytesUp,
-    bytesDown: got.bytesDown,
-    durationMs: got.durationMs,
-    end,
-    atExit: false,
-    exe: rec.exe,
-    ...more,
-  });
 
   interface Case {
     readonly what: string;
@@ -264,7 +235,7 @@ describe("records of SOCKS5 connections the tracer relays read as those of graft
         // the tracer's R record for the same end
         const { rec, record } = await viaProxy(routing, rule, c.timeoutMs);
         assert.equal(record.error, text);
-        const got = tracerRelayed(relayed(rec, record, c.end, c.more ?? {}), undefined, routing, c.timeoutMs);
+        const got = tracerRelayed(relayedFrom(rec, record, c.end, c.more ?? {}), undefined, routing, c.timeoutMs);
         assert.equal(got.error, text);
         assert.equal(got.upstream, hop.display);
         // the whole record, field order included
