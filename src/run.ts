@@ -67,6 +67,16 @@ function whoOf(rec: { pid: number; tid: number; exe: string; dstIp: string; dstP
  */
 const PRELOAD_NATIVE_AFTER_MS = 50;
 
+/**
+ * Whether graft's proxy in Node may dial at all: a redirect the tracer
+ * does not relay itself, or a handshake delay fault (which sends a relay
+ * rule's connect through Node). Otherwise koffi is not loaded ahead.
+ */
+function dialsInNode(routing: Routing, plan: Plan): boolean {
+  const delays = plan.connectFaults.some((f) => f.errno === undefined && f.delayMs > 0);
+  return routing.tracerRules().some((r) => r.tcp === 'redirect' && (!r.relay || delays));
+}
+
 export async function runPlan(plan: Plan, logger: Logger, opts: RunOptions = {}): Promise<RunResult> {
   const routing = await Routing.create({ ...plan, ...readResolvConf() });
   const seed = plan.seed ?? Math.floor(Math.random() * 2 ** 31);
@@ -96,7 +106,7 @@ export async function runPlan(plan: Plan, logger: Logger, opts: RunOptions = {})
     throw err;
   }
   tellTracer.control = tracer.control;
-  const preload = routing.tracerRules().some((r) => r.tcp === 'redirect') ? setTimeout(preloadNativeSockets, PRELOAD_NATIVE_AFTER_MS) : undefined;
+  const preload = dialsInNode(routing, plan) ? setTimeout(preloadNativeSockets, PRELOAD_NATIVE_AFTER_MS) : undefined;
   // the name graft's DNS answered an address for: the proxy's records and the tracer's relayed ones show it
   const names = dns?.ports ? (ip: string) => nameOf(routing, dns, ip) : undefined;
   const proxy = startProxy({
