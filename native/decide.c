@@ -239,15 +239,18 @@ static void hand_to_relay(struct stop *st, int s, const union sa *dst, const uni
 		fail_out_of_fds(st, dst, errno);
 		return;
 	}
+	/* handed over only once the connect is pointed at the black hole: a
+	 * relay must never complete another connect on this socket */
+	if (arch_point_addr(st->c, to) < 0 && errno != ESRCH) {
+		close(q.held);
+		fail_call(st, dst, ENETUNREACH, "cannot rewrite the connect arguments");
+		return;
+	}
 	if (relay_add(&tr->relay, &q) < 0) {
 		fail_call(st, dst, ECONNREFUSED, "graft's relay could not take the connect (out of memory)");
 		return;
 	}
 	names_remember(tr, s, peer, sa_port(local), dst, st->rule, local);
-	if (arch_point_addr(st->c, to) < 0 && errno != ESRCH) {
-		fail_call(st, dst, ENETUNREACH, "cannot rewrite the connect arguments");
-		return; /* the relay's handshake finds no socket waiting and lets go */
-	}
 	watch_return(st, s);
 }
 

@@ -74,6 +74,7 @@ struct relay {
 	size_t nconns;
 	int pool[16][2]; /* empty pipes kept for the next burst */
 	int npool;
+	int nbig; /* pipes grown past the default, held by busy lanes */
 };
 
 /* After the program has exited, how long the bytes it sent may take to be

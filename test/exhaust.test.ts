@@ -74,7 +74,10 @@ describe('graft out of resources', { skip: needs(...LAB) }, () => {
     // each failed at once, with the errno graft gives a connect it cannot serve (none left waiting)
     assert.deepEqual(Object.keys(held.failedConnect), failed > 0 ? ['ECONNREFUSED'] : [], JSON.stringify(held.failedConnect));
     assert.equal(held.echoed, held.connected);
-    assert.ok(held.echoed >= 450, `only ${held.echoed} of 700 worked`);
+    // the tracer holds two descriptors per relayed connection, and for a
+    // moment three (its duplicate of the program's socket until the
+    // handshake) plus pipes while bytes move: 430-510 of 700 over runs
+    assert.ok(held.echoed >= 400, `only ${held.echoed} of 700 worked`);
 
     // every failed one: a record naming the reason, at error level. The
     // tracer (which dials and relays these) refuses a connect it has no
