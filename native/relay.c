@@ -38,13 +38,13 @@
  * tried again this often, this long (handover.c's figures). */
 #define FAIL_RETRY_US 5000
 #define FAIL_GIVE_UP_US 30000000
-/* A pipe starts at the kernel's default (64 KiB) and grows to 1 MiB when
- * a splice fills it (a bulk stream: fewer calls and wake-ups, forward
- * 0.75 -> 0.84, reverse 0.57 -> 0.78 of native in iperf3). The kernel
- * charges a pipe's capacity to its user's pipe-user-pages-soft (64 MiB by
- * default), which the program shares: a lane that grew its pipe keeps it
- * while its connection lasts (regrowing it at each burst cost a fifth of
- * the throughput), at most 16 such pipes at once, never pooled. */
+/* Pipes of 1 MiB move a bulk stream in fewer calls and wake-ups (iperf3:
+ * forward 0.75 -> 0.84, reverse 0.57 -> 0.78 of native against the
+ * default 64 KiB; growing a pipe only once a burst filled it gave back a
+ * tenth). The kernel charges a pipe's capacity to its user's
+ * pipe-user-pages-soft (64 MiB by default), which the program shares: at
+ * most 16 big pipes exist at once, in lanes and the pool together, and
+ * pipes made beyond them keep the default size. */
 #define BIG_PIPES_MAX 16
 #define PIPE_DEFAULT (1 << 16)
 #define PIPE_BIG (1 << 20)
@@ -180,48 +180,49 @@ static void reset_fd(int *fd)
 	close_fd(fd);
 }
 
+static void close_pipe(struct relay *r, const int fds[2], size_t size)
+{
+	close(fds[0]);
+	close(fds[1]);
+	if (size > PIPE_DEFAULT)
+		r->nbig--;
+}
+
+/* A lane's pipe goes back to the pool when empty (closed otherwise). */
 static void put_pipe(struct relay *r, struct lane *l)
 {
 	if (l->pipe[0] < 0)
 		return;
-	if (l->size > PIPE_DEFAULT)
-		r->nbig--;
-	if (l->queued == 0 && l->size <= PIPE_DEFAULT && r->npool < POOL_MAX) {
-		r->pool[r->npool][0] = l->pipe[0];
-		r->pool[r->npool][1] = l->pipe[1];
-		r->npool++;
-	} else {
-		close(l->pipe[0]);
-		close(l->pipe[1]);
-	}
+	if (l->queued == 0 && r->npool < POOL_MAX)
+		r->pool[r->npool++] = (struct pooled_pipe){ { l->pipe[0], l->pipe[1] }, l->size };
+	else
+		close_pipe(r, l->pipe, l->size);
 	l->pipe[0] = l->pipe[1] = -1;
 	l->queued = 0;
 	l->size = 0;
 }
 
+/* A pipe for a lane with bytes to move: a pooled one, or a new one (big
+ * while fewer than BIG_PIPES_MAX exist; a failed resize keeps 64 KiB). */
 static int get_pipe(struct relay *r, struct lane *l)
 {
 	if (l->pipe[0] >= 0)
 		return 0;
-	l->size = PIPE_DEFAULT;
 	if (r->npool) {
-		r->npool--;
-		l->pipe[0] = r->pool[r->npool][0];
-		l->pipe[1] = r->pool[r->npool][1];
+		struct pooled_pipe p = r->pool[--r->npool];
+		l->pipe[0] = p.fds[0];
+		l->pipe[1] = p.fds[1];
+		l->size = p.size;
 		return 0;
 	}
-	return pipe2(l->pipe, O_NONBLOCK | O_CLOEXEC);
-}
-
-/* A splice (nearly) filled the pipe: a bulk stream, which keeps a big
- * pipe while its connection lasts, up to BIG_PIPES_MAX of them (a failure
- * keeps the size). */
-static void grow_pipe(struct relay *r, struct lane *l)
-{
-	if (l->size < PIPE_BIG && r->nbig < BIG_PIPES_MAX && fcntl(l->pipe[1], F_SETPIPE_SZ, PIPE_BIG) >= 0) {
+	if (pipe2(l->pipe, O_NONBLOCK | O_CLOEXEC) < 0)
+		return -1;
+	l->size = PIPE_DEFAULT;
+	if (r->nbig < BIG_PIPES_MAX && fcntl(l->pipe[1], F_SETPIPE_SZ, PIPE_BIG) >= 0) {
 		l->size = PIPE_BIG;
 		r->nbig++;
 	}
+	return 0;
 }
 
 /* Ends a connection: its sockets closed, its memory freed once the
@@ -252,8 +253,7 @@ static void conn_free(struct relay *r, struct relay_conn *c)
 	 * descriptor for connections that are gone */
 	while (!r->nconns && r->npool) {
 		r->npool--;
-		close(r->pool[r->npool][0]);
-		close(r->pool[r->npool][1]);
+		close_pipe(r, r->pool[r->npool].fds, r->pool[r->npool].size);
 	}
 	c->prev = NULL;
 	c->next = r->ended;
@@ -703,10 +703,6 @@ static int lane_pump(struct relay *r, struct lane *l, int *err, enum lane_end *w
 		ssize_t n = splice(l->from, NULL, l->pipe[1], NULL, l->size, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
 		if (n > 0) {
 			l->queued = (size_t)n;
-			/* a pipe counts slots, not bytes: one whose slots filled
-			 * with socket fragments holds less than its size */
-			if ((size_t)n >= l->size / 2)
-				grow_pipe(r, l);
 			continue;
 		}
 		if (n == 0) {
@@ -715,8 +711,7 @@ static int lane_pump(struct relay *r, struct lane *l, int *err, enum lane_end *w
 		}
 		if (errno == EINTR)
 			continue;
-		if (l->size <= PIPE_DEFAULT)
-			put_pipe(r, l); /* empty: back to the pool while `from` is quiet */
+		put_pipe(r, l); /* empty: back to the pool while `from` is quiet */
 		if (errno == EAGAIN)
 			return 0;
 		*err = errno;

@@ -72,9 +72,12 @@ struct relay {
 	size_t ntimed, captimed;
 	struct relay_conn *failing; /* program sockets whose connect has not started yet, to fail */
 	size_t nconns;
-	int pool[16][2]; /* empty pipes kept for the next burst */
+	struct pooled_pipe {
+		int fds[2];
+		size_t size;
+	} pool[16]; /* empty pipes kept for the next burst */
 	int npool;
-	int nbig; /* pipes grown past the default, held by busy lanes */
+	int nbig; /* big pipes (relay.c), in lanes and the pool */
 };
 
 /* After the program has exited, how long the bytes it sent may take to be
