@@ -56,9 +56,14 @@ describe('records at the program exit', { skip: needs(...LAB) }, () => {
     assert.equal(conns.length, 2, JSON.stringify(r.records));
     const open = conns.find((c) => c.dst === `${A4}:9001`);
     const dialing = conns.find((c) => c.dst === `${BLACKHOLE4}:80`);
-    assert.equal(open?.atExit, 'open', JSON.stringify(open));
     assert.equal(open?.bytesUp, 5);
-    assert.equal(open?.error, undefined);
+    // the server answers the program's FIN (sent by its kernel at exit):
+    // graft either learns of the exit first and winds the connection down,
+    // or hands the answer to the program's closed socket first, which
+    // resets it, as it would natively (the tracer relays this connection
+    // and often sees the answer before the exit)
+    if (open?.atExit === 'open') assert.equal(open.error, undefined, JSON.stringify(open));
+    else assert.match(String(open?.error), /^program: (EPIPE|ECONNRESET)$/, JSON.stringify(open));
     assert.equal(dialing?.atExit, 'pending', JSON.stringify(dialing));
     assert.equal(dialing?.bytesUp, 0);
     assert.match(String(dialing?.error), /exited while its destination was being dialed/);
