@@ -303,8 +303,7 @@ static void handshake_failed(struct relay *r, struct relay_conn *c, int err)
 static void watch(struct relay *r, int fd, struct relay_conn *c, unsigned tag, uint32_t events, int op)
 {
 	struct epoll_event ev = { .events = events, .data.u64 = (uint64_t)(uintptr_t)c | tag };
-	if (epoll_ctl(r->epfd, op, fd, &ev) < 0 && op == EPOLL_CTL_MOD)
-		epoll_ctl(r->epfd, EPOLL_CTL_ADD, fd, &ev);
+	epoll_ctl(r->epfd, op, fd, &ev);
 }
 
 static void relay_pump(struct relay *r, struct relay_conn *c);
@@ -399,19 +398,24 @@ static int socket_error(int fd)
 	return err;
 }
 
-static int tcp_state(int fd)
+/* How a non-blocking connect on `fd` stands: -1 still under way, 0
+ * connected, or its errno. */
+static int connect_outcome(int fd)
 {
+	int err = socket_error(fd);
+	if (err)
+		return err;
 	struct tcp_info ti;
 	socklen_t len = sizeof ti;
-	return getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) < 0 ? -1 : ti.tcpi_state;
+	return getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0 && ti.tcpi_state == TCP_SYN_SENT ? -1 : 0;
 }
 
 /* The handshake's socket reported: connected, refused (the program's task
  * has not run its connect yet: again shortly), or failed. */
 static void handshake_settled(struct relay *r, struct relay_conn *c)
 {
-	int err = socket_error(c->prog);
-	if (!err && tcp_state(c->prog) == TCP_SYN_SENT)
+	int err = connect_outcome(c->prog);
+	if (err < 0)
 		return;
 	if (!err) {
 		start_relaying(r, c);
@@ -545,7 +549,7 @@ static void socks_answered(struct relay *r, struct relay_conn *c)
 		} else if (c->have < whole) {
 			c->need = whole; /* (a name's length byte first) */
 		} else {
-			epoll_ctl(r->epfd, EPOLL_CTL_MOD, c->dial, &(struct epoll_event){ .events = EPOLLET, .data.u64 = (uintptr_t)c });
+			watch(r, c->dial, c, 0, EPOLLET, EPOLL_CTL_MOD); /* quiet until the relay starts */
 			handshake_start(r, c);
 		}
 		return;
@@ -585,8 +589,8 @@ static void socks_readable(struct relay *r, struct relay_conn *c)
 /* The dial reported: connected, or failed with its errno. */
 static void dial_settled(struct relay *r, struct relay_conn *c)
 {
-	int err = socket_error(c->dial);
-	if (!err && tcp_state(c->dial) == TCP_SYN_SENT)
+	int err = connect_outcome(c->dial);
+	if (err < 0)
 		return;
 	if (err) {
 		dial_failed(r, c, err);
@@ -725,8 +729,6 @@ static void relay_failed(struct relay *r, struct relay_conn *c, int program_side
 {
 	record_end(r, c, program_side ? BND_RELAY_END_PROGRAM : BND_RELAY_END_UPSTREAM, err);
 	reset_fd(program_side ? &c->dial : &c->prog);
-	put_pipe(r, &c->up);
-	put_pipe(r, &c->down);
 	conn_free(r, c);
 }
 

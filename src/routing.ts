@@ -250,6 +250,11 @@ export class Routing {
     });
   }
 
+  /** The SOCKS5 proxy the tracer dials rule `index`'s connects through itself, if it does. */
+  relayedSocks(index: number): UpstreamProxy | undefined {
+    return relayedSocks(this.dialFor(index));
+  }
+
   /** For a connect the tracer redirected under rule `index`. */
   dialFor(index: number): DialPlan {
     return this.plans[index] ?? this.planOf({ kind: 'direct' });

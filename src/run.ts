@@ -21,7 +21,7 @@ import { seededRandom } from './chaos/random.js';
 import { Losses, type LostCounts } from './summary.js';
 import { DnsServer } from './dns/server.js';
 import { dnsFaultChooser } from './chaos/dns-faults.js';
-import type { ControlMessage } from './tracer/messages.js';
+import type { ControlMessage, RuleMessage } from './tracer/messages.js';
 import { startControl, type Control } from './control/service.js';
 import type { RulesView } from './control/api.js';
 
@@ -72,9 +72,9 @@ const PRELOAD_NATIVE_AFTER_MS = 50;
  * does not relay itself, or a handshake delay fault (which sends a relay
  * rule's connect through Node). Otherwise koffi is not loaded ahead.
  */
-function dialsInNode(routing: Routing, plan: Plan): boolean {
+function dialsInNode(rules: readonly RuleMessage[], plan: Plan): boolean {
   const delays = plan.connectFaults.some((f) => f.errno === undefined && f.delayMs > 0);
-  return routing.tracerRules().some((r) => r.tcp === 'redirect' && (!r.relay || delays));
+  return rules.some((r) => r.tcp === 'redirect' && (!r.relay || delays));
 }
 
 export async function runPlan(plan: Plan, logger: Logger, opts: RunOptions = {}): Promise<RunResult> {
@@ -96,9 +96,10 @@ export async function runPlan(plan: Plan, logger: Logger, opts: RunOptions = {})
     tellTracer.control?.({ kind: 'names', ip, ...(rules.length ? { rules: rules.join(',') } : {}) }),
   );
   let tracer: RunningTracer;
+  const rules = routing.tracerRules();
   try {
     const dnsPorts = dns ? await dns.listen() : undefined;
-    tracer = launchTracer(plan, routing, seed, opts, dnsPorts);
+    tracer = launchTracer(plan, rules, seed, opts, dnsPorts);
   } catch (err) {
     // a caller of runGraft lives on: nothing graft opened may keep it running
     dns?.close();
@@ -106,7 +107,7 @@ export async function runPlan(plan: Plan, logger: Logger, opts: RunOptions = {})
     throw err;
   }
   tellTracer.control = tracer.control;
-  const preload = dialsInNode(routing, plan) ? setTimeout(preloadNativeSockets, PRELOAD_NATIVE_AFTER_MS) : undefined;
+  const preload = dialsInNode(rules, plan) ? setTimeout(preloadNativeSockets, PRELOAD_NATIVE_AFTER_MS) : undefined;
   // the name graft's DNS answered an address for: the proxy's records and the tracer's relayed ones show it
   const names = dns?.ports ? (ip: string) => nameOf(routing, dns, ip) : undefined;
   const proxy = startProxy({
@@ -198,11 +199,17 @@ async function checkEveryEgress(plan: Plan): Promise<void> {
 }
 
 /** Starts the tracer with the program; `dns`: where graft's DNS server listens, when it runs. */
-function launchTracer(plan: Plan, routing: Routing, seed: number, opts: RunOptions, dns: { port4: number; port6: number } | undefined): RunningTracer {
+function launchTracer(
+  plan: Plan,
+  rules: readonly RuleMessage[],
+  seed: number,
+  opts: RunOptions,
+  dns: { port4: number; port6: number } | undefined,
+): RunningTracer {
   return startTracer({
     program: plan.program,
     args: plan.args,
-    table: encodeTable(routing.tracerRules(), plan.connectFaults, dns, plan.connectTimeoutMs),
+    table: encodeTable(rules, plan.connectFaults, dns, plan.connectTimeoutMs),
     seed,
     stdio: opts.capture ? 'pipe' : 'inherit',
     relaySignals: !opts.capture,

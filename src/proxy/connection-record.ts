@@ -188,11 +188,10 @@ export const tracerOpened = (rec: OpenedMessage, name: string | undefined): Open
 export function tracerRelayed(
   rec: RelayedMessage,
   name: string | undefined,
-  routing: Pick<Routing, 'logContext' | 'dialFor'>,
+  routing: Pick<Routing, 'logContext' | 'relayedSocks'>,
   connectTimeoutMs: number | undefined,
 ): ProxiedConnection {
-  const plan = routing.dialFor(rec.rule);
-  const hop = plan.kind === 'chain' && plan.chain.length === 1 && plan.chain[0]!.kind === 'socks5' ? plan.chain[0] : undefined;
+  const hop = routing.relayedSocks(rec.rule);
   // the deadline graft's proxy gives a chain (proxy/server.ts)
   const socks = hop ? { hop, timeoutMs: connectTimeoutMs ?? UPSTREAM_ANSWER_LIMIT_MS } : undefined;
   const failure = relayFailure(rec.end, rec.error, socks, rec.socksCode);

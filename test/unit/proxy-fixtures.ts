@@ -33,6 +33,27 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
+/** An R record of a connection that ended `end`, with `more` of its fields as given. */
+export function sampleRelayed(end: RelayEnd, more: Partial<RelayedMessage> = {}): RelayedMessage {
+  return {
+    kind: 'relayed',
+    pid: 42,
+    tid: 43,
+    dstIp: '198.51.100.7',
+    dstPort: 443,
+    peerIp: '10.0.0.2',
+    peerPort: 40000,
+    rule: 0,
+    bytesUp: 0,
+    bytesDown: 0,
+    durationMs: 12,
+    end,
+    atExit: false,
+    exe: '/usr/bin/curl',
+    ...more,
+  };
+}
+
 /** The R record the tracer would send for the connection graft's proxy served from `rec` and recorded as `got`. */
 export function relayedFrom(rec: RedirectRecord, got: ProxiedConnection, end: RelayEnd, more: Partial<RelayedMessage> = {}): RelayedMessage {
   return {

@@ -27,7 +27,7 @@ import { startProxy } from '../../src/proxy/server.js';
 import { ConnectionLog, type ConnectionRecord, type ProxiedConnection, type StreamRecord } from '../../src/records.js';
 import { descriptorShortage } from '../../src/summary.js';
 import { seededRandom } from '../../src/chaos/random.js';
-import { freePort, holdBlackHole, relayedFrom, type BlackHole } from './proxy-fixtures.js';
+import { freePort, holdBlackHole, relayedFrom, sampleRelayed, type BlackHole } from './proxy-fixtures.js';
 
 const routingOf = (rules: readonly string[], extra: { proxy?: boolean; toxic?: string; control?: boolean; mode?: 'auto' | 'proxy' | 'inplace' } = {}) =>
   Routing.create({
@@ -143,23 +143,7 @@ describe("the table's dial message", () => {
   });
 });
 
-const R = (end: RelayEnd, more: Partial<RelayedMessage> = {}): RelayedMessage => ({
-  kind: 'relayed',
-  pid: 42,
-  tid: 43,
-  dstIp: '198.51.100.7',
-  dstPort: 443,
-  peerIp: '10.0.0.2',
-  peerPort: 40000,
-  rule: 0,
-  bytesUp: 0,
-  bytesDown: 0,
-  durationMs: 12,
-  end,
-  atExit: false,
-  exe: '/usr/bin/curl',
-  ...more,
-});
+const R = sampleRelayed;
 
 describe("records of the tracer's relayed connections", () => {
   let routing: Routing;

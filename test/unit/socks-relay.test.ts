@@ -24,7 +24,7 @@ import { startProxy } from '../../src/proxy/server.js';
 import { ConnectionLog, type ConnectionRecord, type ProxiedConnection } from '../../src/records.js';
 import { descriptorShortage } from '../../src/summary.js';
 import { seededRandom } from '../../src/chaos/random.js';
-import { freePort, holdBlackHole, relayedFrom, type BlackHole } from './proxy-fixtures.js';
+import { freePort, holdBlackHole, relayedFrom, sampleRelayed, type BlackHole } from './proxy-fixtures.js';
 import { closing, fakeSocks5, malformed, noMethod, passwordRefused, replying, resetting, silent, type Answer } from './fake-socks.js';
 
 const routingWith = (chain: readonly string[], extra: { rules?: readonly string[]; toxic?: string; control?: boolean } = {}) =>
@@ -250,7 +250,7 @@ describe("records of SOCKS5 connections the tracer relays read as those of graft
   it('without --connect-timeout, the timeout names the upstream deadline', async () => {
     const routing = await routingWith(['socks5://127.0.0.1:1080']);
     const rule = proxyRule(routing);
-    const rec = { ...REC, rule };
+    const rec = sampleRelayed('ok', { rule });
     assert.equal(
       tracerRelayed({ ...rec, end: 'socks-timeout' }, undefined, routing, undefined).error,
       `socks5://127.0.0.1:1080: no answer to the handshake within the connect timeout (${UPSTREAM_ANSWER_LIMIT_MS} ms)`,
@@ -265,7 +265,7 @@ describe("records of SOCKS5 connections the tracer relays read as those of graft
     const routing = await routingWith(['socks5://u:pw@127.0.0.1:1080']);
     const rule = proxyRule(routing);
     for (const code of ['EMFILE', 'ENFILE']) {
-      const got = tracerRelayed({ ...REC, rule, end: 'dial', error: code }, undefined, routing, undefined);
+      const got = tracerRelayed(sampleRelayed('dial', { rule, error: code }), undefined, routing, undefined);
       assert.equal(got.error, `${descriptorShortage(code)}: socks5://u:***@127.0.0.1:1080: cannot connect to the proxy: ${code}`);
       assert.equal(got.lost, 'descriptors');
       assert.equal(got.upstream, 'socks5://u:***@127.0.0.1:1080');
@@ -275,25 +275,10 @@ describe("records of SOCKS5 connections the tracer relays read as those of graft
   it("other ends read as a direct rule's", async () => {
     const routing = await routingWith(['socks5://127.0.0.1:1080']);
     const rule = proxyRule(routing);
-    const error = (end: RelayEnd, e?: string) => tracerRelayed({ ...REC, rule, end, ...(e ? { error: e } : {}) }, undefined, routing, undefined).error;
+    const error = (end: RelayEnd, e?: string) => tracerRelayed(sampleRelayed(end, { rule, ...(e ? { error: e } : {}) }), undefined, routing, undefined).error;
     assert.equal(error('ok'), undefined);
     assert.equal(error('handshake', 'ECONNREFUSED'), "the program's connect ended before the destination answered (ECONNREFUSED)");
     assert.equal(error('upstream', 'ECONNRESET'), 'upstream: ECONNRESET');
     assert.equal(error('exit-dialing'), 'the program exited while its destination was being dialed');
   });
 });
-
-const REC: Omit<RelayedMessage, 'end' | 'rule'> = {
-  kind: 'relayed',
-  pid: 42,
-  tid: 43,
-  dstIp: '198.51.100.7',
-  dstPort: 443,
-  peerIp: '10.0.0.2',
-  peerPort: 40000,
-  bytesUp: 0,
-  bytesDown: 0,
-  durationMs: 12,
-  atExit: false,
-  exe: '/usr/bin/curl',
-};
