@@ -111,21 +111,30 @@ function fmt(n: number): string {
 
 const TIME_UNITS = new Set(['us', 'ms', 's']);
 
+/** The proxychains4 variant's median of the same case and metric, where the case has one. */
+function proxychainsMedian(rows: readonly Row[], r: Row): number | undefined {
+  return rows.find((p) => p.case === r.case && p.metric === r.metric && p.variant === 'proxychains')?.median;
+}
+
 function table(rows: readonly Row[]): string {
-  const header = ['case', 'variant', 'metric', 'median (min-max)', 'ratio', 'added'];
-  const body = rows.map((r) => [
-    r.case,
-    r.variant,
-    r.metric,
-    `${fmt(r.median)} ${r.unit} (${fmt(r.min)}-${fmt(r.max)})`,
-    r.ratio.toFixed(2),
-    // the difference from the baseline, for latencies ("added latency")
-    TIME_UNITS.has(r.unit) && r.variant !== r.baseline ? `${r.delta >= 0 ? '+' : ''}${fmt(r.delta)} ${r.unit}` : '',
-  ]);
+  const header = ['case', 'variant', 'metric', 'median (min-max)', 'ratio', 'added', 'vs proxychains4'];
+  const body = rows.map((r) => {
+    const pc = proxychainsMedian(rows, r);
+    return [
+      r.case,
+      r.variant,
+      r.metric,
+      `${fmt(r.median)} ${r.unit} (${fmt(r.min)}-${fmt(r.max)})`,
+      r.ratio.toFixed(2),
+      // the difference from the baseline, for latencies ("added latency")
+      TIME_UNITS.has(r.unit) && r.variant !== r.baseline ? `${r.delta >= 0 ? '+' : ''}${fmt(r.delta)} ${r.unit}` : '',
+      pc ? (r.median / pc).toFixed(2) : '',
+    ];
+  });
   const widths = header.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
   const line = (cells: string[]): string =>
     cells
-      .map((c, i) => (i === 3 || i === 4 || i === 5 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!)))
+      .map((c, i) => (i >= 3 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!)))
       .join('  ')
       .trimEnd();
   return [line(header), line(widths.map((w) => '-'.repeat(w))), ...body.map(line)].join('\n');
@@ -209,7 +218,9 @@ async function main(): Promise<number> {
   if (interrupted) return new Promise<number>(() => {}); // the signal handler exits
 
   process.stdout.write(`\n${rows.length ? table(rows) : '(no results)'}\n`);
-  process.stdout.write('\nratio: median / native median of the same run; added: median - native median\n');
+  process.stdout.write(
+    '\nratio: median / native median of the same run; added: median - native median; vs proxychains4: median / proxychains4 median of the same run and metric\n',
+  );
   for (const r of results) {
     if (r.error && !r.settings) {
       process.stdout.write(`${r.name}: FAILED: ${r.error.split('\n')[0]}\n`);

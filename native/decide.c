@@ -234,7 +234,7 @@ static void hand_to_relay(struct stop *st, int s, const union sa *dst, const uni
 				   .eg = &r->eg,
 				   .socks = r->socks.present ? &r->socks : NULL,
 				   .rule = st->rule,
-				   .held = fcntl(s, F_DUPFD_CLOEXEC, 0) };
+				   .held = relay_hold(&tr->relay, s) };
 	if (q.held < 0) {
 		fail_out_of_fds(st, dst, errno);
 		return;

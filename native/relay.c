@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <linux/sockios.h>
 #include <netinet/tcp.h>
 #include <signal.h>
@@ -12,6 +13,7 @@
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
@@ -48,6 +50,14 @@
 #define BIG_PIPES_MAX 16
 #define PIPE_DEFAULT (1 << 16)
 #define PIPE_BIG (1 << 20)
+/* Descriptors the relay leaves to the tracer's main thread: out of them,
+ * the main thread could not take the duplicate with which it puts a
+ * failed connect's errno in place of the kernel's ECONNRESET (SO_ERROR, a
+ * blocking connect's return), and the program would read ECONNRESET for
+ * the very connects graft could not serve. Descriptors are handed out
+ * lowest first, so one numbered this close to the limit means no more
+ * than this many are left. */
+#define FDS_LEFT_TO_THE_TRACER 16
 /* After the program's exit, how often a socket still sending what the
  * program sent is looked at. */
 #define AT_EXIT_POLL_US 10000
@@ -180,6 +190,28 @@ static void reset_fd(int *fd)
 	close_fd(fd);
 }
 
+/* A descriptor the relay just made, or -1 (errno EMFILE) when it is among
+ * the last ones, which the relay leaves to the main thread. */
+static int keep_fd(const struct relay *r, int fd)
+{
+	if (fd < 0 || fd < r->fd_cap)
+		return fd;
+	close(fd);
+	errno = EMFILE;
+	return -1;
+}
+
+int relay_hold(const struct relay *r, int s)
+{
+	return keep_fd(r, fcntl(s, F_DUPFD_CLOEXEC, 0));
+}
+
+/* socket(), within the relay's share of descriptors */
+static int relay_socket(const struct relay *r, int family)
+{
+	return keep_fd(r, socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+}
+
 static void close_pipe(struct relay *r, const int fds[2], size_t size)
 {
 	close(fds[0]);
@@ -217,6 +249,11 @@ static int get_pipe(struct relay *r, struct lane *l)
 	}
 	if (pipe2(l->pipe, O_NONBLOCK | O_CLOEXEC) < 0)
 		return -1;
+	if (keep_fd(r, l->pipe[0] > l->pipe[1] ? l->pipe[0] : l->pipe[1]) < 0) {
+		close(l->pipe[0] > l->pipe[1] ? l->pipe[1] : l->pipe[0]);
+		l->pipe[0] = l->pipe[1] = -1;
+		return -1;
+	}
 	l->size = PIPE_DEFAULT;
 	if (r->nbig < BIG_PIPES_MAX && fcntl(l->pipe[1], F_SETPIPE_SZ, PIPE_BIG) >= 0) {
 		l->size = PIPE_BIG;
@@ -361,7 +398,7 @@ static void handshake_try(struct relay *r, struct relay_conn *c)
 		handshake_later(r, c, ECONNREFUSED);
 		return;
 	}
-	int s = socket(c->peer.sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	int s = relay_socket(r, c->peer.sa.sa_family);
 	if (s < 0) {
 		handshake_failed(r, c, errno);
 		return;
@@ -638,7 +675,7 @@ static void dial_start(struct relay *r, const struct relay_request *q)
 	 * options apply to it */
 	const union sa *to = q->socks ? &q->socks->addr : &q->dst;
 	int family = to->sa.sa_family;
-	int s = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	int s = relay_socket(r, family);
 	if (s < 0) {
 		dial_failed(r, c, errno);
 		return;
@@ -978,6 +1015,8 @@ static void *relay_loop(void *arg)
 
 void relay_start(struct relay *r)
 {
+	struct rlimit rl;
+	r->fd_cap = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < INT_MAX ? (int)rl.rlim_cur - FDS_LEFT_TO_THE_TRACER : INT_MAX;
 	r->wake = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	r->timer = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
 	r->epfd = epoll_create1(EPOLL_CLOEXEC);

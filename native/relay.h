@@ -56,6 +56,7 @@ struct relay {
 	size_t nqueue, capqueue;
 	int finishing; /* the program has exited (under lock) */
 	unsigned finish_limit_ms;
+	int fd_cap;     /* the relay keeps no descriptor numbered this or higher */
 	int wake;       /* eventfd: the queue changed */
 	int timer;      /* timerfd: the next connection's time, or the batch's */
 	uint64_t armed; /* what the timer is set to (now_us; 0: disarmed) */
@@ -89,6 +90,11 @@ void relay_init(struct relay *r, struct later *l, int chan_fd);
 
 /* Starts the thread (after the program is forked), when a rule relays. */
 void relay_start(struct relay *r);
+
+/* The duplicate of the program's socket `s` a request holds, within the
+ * relay's share of descriptors; -1 (errno set, EMFILE when the share is
+ * out) otherwise. */
+int relay_hold(const struct relay *r, int s);
 
 /* Hands a connect over; the relay owns req->held from now on. Returns 0,
  * or -1 (errno set) when it could not take it (held is then closed). */
